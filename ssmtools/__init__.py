@@ -1,0 +1,28 @@
+"""ssmtools: control theory for deep state-space models.
+
+Public API (re-exported by name; importing does no work):
+
+- :class:`DiagonalSSM`, :func:`freqresp` — the batched diagonal LTI system;
+- :func:`hinf_norm`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
+  :func:`gramians`, :func:`hankel_singular_values` — exact norms.
+"""
+
+from .errors import (
+    FormatError as FormatError,
+    NonFiniteError as NonFiniteError,
+    NotDiagonalizableError as NotDiagonalizableError,
+    ShapeError as ShapeError,
+    SSMToolsError as SSMToolsError,
+    UnstableSystemWarning as UnstableSystemWarning,
+)
+from .norms import (
+    gramians as gramians,
+    h2_norm as h2_norm,
+    hankel_singular_values as hankel_singular_values,
+    hinf_norm as hinf_norm,
+    state_h2_norms as state_h2_norms,
+    state_hinf_norms as state_hinf_norms,
+)
+from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
+
+__version__ = "0.1.0"

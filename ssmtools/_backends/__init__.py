@@ -1,0 +1,1 @@
+"""Third-party numerical backends (slycot, torch), imported lazily inside functions."""

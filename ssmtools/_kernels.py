@@ -1,0 +1,255 @@
+"""The formulas of ssmtools: pure functions on arrays, no classes, no validation.
+
+Shapes follow the diagonal-SSM convention of ``systems.DiagonalSSM``:
+``lam`` (..., n) complex poles, ``B`` (..., n, m), ``C`` (..., p, n), ``D`` (..., p, m).
+Frequencies are rad/sample in discrete time (z = e^{jω}) and rad/s in continuous
+time (s = jω). Derivations: ``docs/concepts/norms.md`` and the project's
+``math.md`` (sections quoted in each docstring).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def stability_margin(lam: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Distance to the stability boundary: ``1 − |λ|`` (DT) or ``−Re λ`` (CT); > 0 means stable."""
+    return 1.0 - np.abs(lam) if discrete else -lam.real
+
+
+def frequency_variable(omega: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """z = e^{jω} (DT, ω in rad/sample) or s = jω (CT, ω in rad/s)."""
+    omega = np.asarray(omega, dtype=float)
+    return np.exp(1j * omega) if discrete else 1j * omega
+
+
+def diagonal_freqresp(
+    lam: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray,
+    D: np.ndarray,
+    omega: np.ndarray,
+    *,
+    discrete: bool,
+    real_output: bool,
+    state_includes_input: bool,
+) -> np.ndarray:
+    """Frequency response G(e^{jω}) or G(jω), shape ``(..., k, p, m)`` for ``omega`` of shape (k,).
+
+    Complex output: ``G = [z]·C (zI − Λ)⁻¹ B + D``. Real output ``y = Re(Cx)`` (real input):
+    ``G = ½[C (zI − Λ)⁻¹ B + conj(C) (zI − conj Λ)⁻¹ conj(B)]·[z] + D`` (math.md §1.2,
+    augmented realization with κ = 1). The factor ``z`` appears when the state includes the
+    current input (math.md §1.1).
+    """
+    z = frequency_variable(omega, discrete=discrete)  # (k,)
+    resolvent = 1.0 / (z[:, None] - lam[..., None, :])  # (..., k, n)
+    G = np.einsum("...pn,...kn,...nm->...kpm", C, resolvent, B)
+    if real_output:
+        resolvent_conj = 1.0 / (z[:, None] - np.conj(lam)[..., None, :])
+        G = 0.5 * (G + np.einsum("...pn,...kn,...nm->...kpm", np.conj(C), resolvent_conj, np.conj(B)))
+    if state_includes_input:
+        G = G * z[:, None, None]
+    return G + D[..., None, :, :]
+
+
+def single_pole_gain(B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``s_i = ‖c_i‖₂ ‖b_i‖₂`` for every state, shape (..., n) (σ_max of the rank-one c_i b_iᵀ)."""
+    return np.linalg.norm(C, axis=-2) * np.linalg.norm(B, axis=-1)
+
+
+def _divide_where_stable(numerator: np.ndarray, margin: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` where ``margin > 0``, ``inf`` elsewhere (no division warnings)."""
+    stable = margin > 0
+    return np.where(stable, numerator / np.where(stable, denominator, 1.0), np.inf)
+
+
+def single_pole_hinf(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """H∞ of ``c bᵀ/(z − λ)``: DT ``s/(1 − |λ|)`` at ω = arg λ; CT ``s/|Re λ|`` at ω = Im λ (math.md §3.1)."""
+    margin = stability_margin(lam, discrete=discrete)
+    return _divide_where_stable(gain, margin, margin)
+
+
+def single_pole_h2_squared(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """H2² of ``c bᵀ/(z − λ)``: DT ``s²/(1 − |λ|²)``; CT ``s²/(2|Re λ|)`` (math.md §3.1)."""
+    margin = stability_margin(lam, discrete=discrete)
+    denominator = 1.0 - np.abs(lam) ** 2 if discrete else -2.0 * lam.real
+    return _divide_where_stable(gain**2, margin, denominator)
+
+
+def pair_h2_squared(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Exact H2² of the conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` for every state, shape (..., n).
+
+    DT: ``2s²/(1 − r²) + 2 Re((cᵀc)(bᵀb)/(1 − λ²))``; CT: ``s²/|Re λ| − Re((cᵀc)(bᵀb)/λ)``
+    (math.md §3.3; ``cᵀc`` and ``bᵀb`` are unconjugated).
+    """
+    gain2 = single_pole_gain(B, C) ** 2
+    cross = np.einsum("...pn,...pn->...n", C, C) * np.einsum("...nm,...nm->...n", B, B)
+    margin = stability_margin(lam, discrete=discrete)
+    safe_lam = np.where(margin > 0, lam, -0.5)
+    if discrete:
+        value = 2.0 * gain2 / (1.0 - np.abs(safe_lam) ** 2) + 2.0 * np.real(cross / (1.0 - safe_lam**2))
+    else:
+        value = gain2 / np.abs(safe_lam.real) - np.real(cross / safe_lam)
+    return np.where(margin > 0, np.maximum(value, 0.0), np.inf)
+
+
+def pair_sigma_max_squared(
+    omega: np.ndarray,
+    lam: np.ndarray,
+    gain2: np.ndarray,
+    cross: np.ndarray,
+    det_factor: np.ndarray,
+    *,
+    discrete: bool,
+) -> np.ndarray:
+    """σ_max² of the pair ``α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega`` (math.md §3.2).
+
+    α = 1/(z − λ), β = 1/(z − conj λ);
+    ``tr = s²(|α|² + |β|²) + 2 Re(α conj(β) (cᵀc)(bᵀb))``,
+    ``det = |α|²|β|² (‖c‖⁴ − |cᵀc|²)(‖b‖⁴ − |bᵀb|²)``,
+    ``σ_max² = (tr + sqrt(tr² − 4 det)) / 2``. All arguments broadcast together.
+    """
+    z = frequency_variable(omega, discrete=discrete)
+    alpha = 1.0 / (z - lam)
+    beta = 1.0 / (z - np.conj(lam))
+    abs_alpha2 = np.abs(alpha) ** 2
+    abs_beta2 = np.abs(beta) ** 2
+    trace = gain2 * (abs_alpha2 + abs_beta2) + 2.0 * np.real(alpha * np.conj(beta) * cross)
+    det = abs_alpha2 * abs_beta2 * det_factor
+    return 0.5 * (trace + np.sqrt(np.maximum(trace**2 - 4.0 * det, 0.0)))
+
+
+def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Per-state grids (..., K) that resolve the resonance of a pair: dense around |arg λ| (DT) or
+    |Im λ| (CT) on the scale of the damping, plus a coarse global grid; sorted, inside the domain."""
+    width = np.maximum(margin, 1e-300)[..., None]
+    u = np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]
+    if discrete:
+        center = np.abs(np.angle(lam))[..., None]
+        coarse = np.linspace(0.0, np.pi, 33)
+        upper = np.pi
+    else:
+        center = np.abs(lam.imag)[..., None]
+        scale = np.maximum(np.abs(lam), 1e-300)[..., None]
+        coarse_unit = np.concatenate([np.linspace(0.0, 2.0, 17), [3.0, 5.0, 10.0, 100.0]])
+        coarse = scale * coarse_unit
+        upper = np.inf
+    local = center + width * np.tan(u)
+    grid = np.concatenate([np.broadcast_to(coarse, local.shape[:-1] + coarse.shape[-1:]), local, center], axis=-1)
+    return np.sort(np.clip(grid, 0.0, upper), axis=-1)
+
+
+def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """Maximise a smooth function independently along the last axis of ``grid`` (..., K).
+
+    ``func(omega)`` maps an array of shape (..., k) to values of the same shape, for any k.
+    The best grid point is refined by golden-section search on the bracket formed by its
+    neighbours. Returns ``(max_value, argmax)``, each of shape (...,).
+    """
+    values = func(grid)
+
+    def func_point(x: np.ndarray) -> np.ndarray:
+        return func(x[..., None])[..., 0]
+
+    best = np.argmax(values, axis=-1)[..., None]
+    last = grid.shape[-1] - 1
+    lo = np.take_along_axis(grid, np.maximum(best - 1, 0), axis=-1)[..., 0]
+    hi = np.take_along_axis(grid, np.minimum(best + 1, last), axis=-1)[..., 0]
+    best_value = np.take_along_axis(values, best, axis=-1)[..., 0]
+    best_omega = np.take_along_axis(grid, best, axis=-1)[..., 0]
+    x1 = hi - _GOLDEN * (hi - lo)
+    x2 = lo + _GOLDEN * (hi - lo)
+    f1, f2 = func_point(x1), func_point(x2)
+    for _ in range(iterations):
+        left = f1 >= f2  # maximum lies in [lo, x2]
+        hi = np.where(left, x2, hi)
+        lo = np.where(left, lo, x1)
+        x2_new = np.where(left, x1, lo + _GOLDEN * (hi - lo))
+        x1_new = np.where(left, hi - _GOLDEN * (hi - lo), x2)
+        f_new = func_point(np.where(left, x1_new, x2_new))
+        f1, f2 = np.where(left, f_new, f2), np.where(left, f1, f_new)
+        x1, x2 = x1_new, x2_new
+        if np.all(hi - lo <= 1e-15 * np.maximum(1.0, np.abs(hi))):
+            break
+    for x, f in ((x1, f1), (x2, f2)):
+        better = f > best_value
+        best_value = np.where(better, f, best_value)
+        best_omega = np.where(better, x, best_omega)
+    return best_value, best_omega
+
+
+def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact H∞ of every conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` and its peak frequency, shapes (..., n).
+
+    One-dimensional maximisation of the closed-form σ_max(ω) of :func:`pair_sigma_max_squared`
+    over ω ∈ [0, π] (DT) or [0, ∞) (CT) — the response is conjugate-symmetric, so negative
+    frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``.
+    """
+    margin = stability_margin(lam, discrete=discrete)
+    stable = margin > 0
+    c_norm2 = np.sum(np.abs(C) ** 2, axis=-2)
+    b_norm2 = np.sum(np.abs(B) ** 2, axis=-1)
+    cc = np.einsum("...pn,...pn->...n", C, C)
+    bb = np.einsum("...nm,...nm->...n", B, B)
+    gain2 = c_norm2 * b_norm2
+    cross = cc * bb
+    det_factor = np.maximum(c_norm2**2 - np.abs(cc) ** 2, 0.0) * np.maximum(b_norm2**2 - np.abs(bb) ** 2, 0.0)
+    safe_lam = np.where(stable, lam, -0.5 if not discrete else 0.5)
+    safe_margin = stability_margin(safe_lam, discrete=discrete)
+    grid = _candidate_frequencies(safe_lam, safe_margin, discrete=discrete)
+    args = [a[..., None] for a in (safe_lam, gain2, cross, det_factor)]
+
+    def sigma2(omega: np.ndarray) -> np.ndarray:
+        return pair_sigma_max_squared(omega, *args, discrete=discrete)
+
+    value2, peak = maximize_on_grid(sigma2, grid)
+    return np.where(stable, np.sqrt(value2), np.inf), np.where(stable, peak, np.nan)
+
+
+def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Closed-form Gramian of ``x⁺ = Λx + Bu`` (or ``ẋ = Λx + Bu``), shape (..., n, n) (math.md §4.1).
+
+    DT ``P_ij = (BBᴴ)_ij / (1 − λ_i conj λ_j)``; CT ``P_ij = −(BBᴴ)_ij / (λ_i + conj λ_j)``.
+    """
+    BBh = B @ np.conj(np.swapaxes(B, -1, -2))
+    li, lj = lam[..., :, None], np.conj(lam)[..., None, :]
+    return BBh / (1.0 - li * lj) if discrete else -BBh / (li + lj)
+
+
+def diagonal_observability_gramian(lam: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Closed-form Gramian ``Q`` of the pair (Λ, C), shape (..., n, n) (math.md §4.1).
+
+    DT ``Q_ij = (CᴴC)_ij / (1 − conj λ_i λ_j)``; CT ``Q_ij = −(CᴴC)_ij / (conj λ_i + λ_j)``.
+    """
+    ChC = np.conj(np.swapaxes(C, -1, -2)) @ C
+    li, lj = np.conj(lam)[..., :, None], lam[..., None, :]
+    return ChC / (1.0 - li * lj) if discrete else -ChC / (li + lj)
+
+
+def h2_squared_from_gramian(
+    P: np.ndarray, C: np.ndarray, D: np.ndarray, *, feedthrough_cross: np.ndarray | None
+) -> np.ndarray:
+    """``‖G‖²_H2 = tr(C P Cᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ M0)]`` with ``M0 = CB`` the strictly proper
+    part of h_0 when the state includes the current input (math.md §4.2). Shape (...,)."""
+    ChC = np.conj(np.swapaxes(C, -1, -2)) @ C  # (..., n, n)
+    value = np.real(np.sum(P * np.swapaxes(ChC, -1, -2), axis=(-1, -2)))
+    value = value + np.sum(np.abs(D) ** 2, axis=(-1, -2))
+    if feedthrough_cross is not None:
+        value = value + 2.0 * np.real(np.sum(np.conj(D) * feedthrough_cross, axis=(-1, -2)))
+    return np.maximum(value, 0.0)
+
+
+def psd_factor(gramian: np.ndarray) -> np.ndarray:
+    """A factor ``L`` with ``L Lᴴ = gramian`` from its Hermitian eigendecomposition (negative
+    round-off eigenvalues clipped to 0); well defined even when the Gramian is singular."""
+    hermitian = 0.5 * (gramian + np.conj(np.swapaxes(gramian, -1, -2)))
+    eigenvalues, vectors = np.linalg.eigh(hermitian)
+    return vectors * np.sqrt(np.maximum(eigenvalues, 0.0))[..., None, :]
+
+
+def hankel_singular_values_from_gramians(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """σ_j = sqrt(eig_j(PQ)), descending, via ``svd(L_Qᴴ L_P)`` (square-root method), shape (..., n)."""
+    Lp, Lq = psd_factor(P), psd_factor(Q)
+    return np.linalg.svd(np.conj(np.swapaxes(Lq, -1, -2)) @ Lp, compute_uv=False)

@@ -1,0 +1,51 @@
+"""Exceptions and warnings raised by ssmtools.
+
+Every exception derives from :class:`SSMToolsError` *and* from the built-in
+exception users already catch (``ValueError``, ``TypeError``), as
+python-control's ``control/exception.py`` does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+
+class SSMToolsError(Exception):
+    """Base class of every ssmtools exception."""
+
+
+class ShapeError(SSMToolsError, ValueError):
+    """An array has the wrong shape, or batch shapes do not broadcast."""
+
+
+class NonFiniteError(SSMToolsError, ValueError):
+    """An input array contains NaN or Inf."""
+
+
+class NotDiagonalizableError(SSMToolsError, ValueError):
+    """A state matrix has no well-conditioned eigenvector basis."""
+
+
+class FormatError(SSMToolsError, ValueError):
+    """A file or parameter tree is not in a format ssmtools can read."""
+
+
+class UnstableSystemWarning(UserWarning):
+    """A system or state is not asymptotically stable; its H∞/H2 norm is infinite."""
+
+
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
+
+
+def warn_unstable(what: str, count: int, total: int) -> None:
+    """Emit one :class:`UnstableSystemWarning` for ``count`` of ``total`` unstable items."""
+    warnings.warn(
+        f"{count} of {total} {what} not asymptotically stable (|λ| ≥ 1 in discrete time, "
+        "Re λ ≥ 0 in continuous time): their norm is reported as inf.",
+        UnstableSystemWarning,
+        stacklevel=3,
+    )

@@ -1,0 +1,389 @@
+"""``DiagonalSSM``: the batched diagonal LTI system every ssmtools function works on.
+
+A deep-SSM layer (S4D, S5, LRU, Mamba with a frozen token) is a diagonal linear system
+
+    x⁺ = Λx + Bu   (discrete time)      or      ẋ = Λx + Bu   (continuous time)
+    y  = out(Cx) + Du,    out = identity ("complex") or Re ("real", real inputs)
+
+with Λ = diag(poles). With ``state_includes_input=True`` (the scan convention of S5, S4D and
+LRU, discrete time only) the state is updated *before* the output is read, so
+``G(z) = z·C(zI − Λ)⁻¹B + D``. See math.md §1 and ``docs/concepts/systems.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from . import _kernels
+from .errors import NonFiniteError, NotDiagonalizableError, ShapeError, check_choice
+
+Output = Literal["complex", "real"]
+
+
+def _as_array(name: str, value: Any, *, min_ndim: int, dtype: type) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if array.ndim < min_ndim:
+        raise ShapeError(f"{name} must have at least {min_ndim} dimension(s), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise NonFiniteError(
+            f"{name} contains {bad} NaN/Inf value(s): ssmtools needs finite parameters. "
+            "Check the checkpoint or the computation that produced them."
+        )
+    return array.astype(dtype, copy=True)
+
+
+def _normalize_dt(dt: Any) -> float | bool:
+    if dt is True:
+        return True
+    if dt is False or dt is None:
+        raise ValueError(
+            f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time for discrete time"
+        )
+    try:
+        value = float(dt)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"dt must be 0, True or a positive number, got {dt!r}") from exc
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time")
+    return value
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DiagonalSSM:
+    """A batched diagonal LTI system (validated once, immutable).
+
+    Parameters
+    ----------
+    poles : array_like, complex, shape ``(*batch, n)``
+        Diagonal of the state matrix Λ.
+    B : array_like, shape ``(*batch, n, m)``
+        Input matrix, one row per state.
+    C : array_like, shape ``(*batch, p, n)``
+        Output matrix, one column per state.
+    D : array_like, shape ``(*batch, p, m)``, optional
+        Feedthrough; zero when omitted. Must be real when ``output="real"``.
+    dt : 0, True or float > 0
+        python-control convention: ``0`` continuous time; ``True`` or a sampling time discrete time.
+        Discrete-time frequencies are always in rad/sample.
+    output : {"complex", "real"}
+        ``"complex"``: y = Cx + Du. ``"real"``: y = Re(Cx) + Du for real inputs; every stored state
+        stands for a conjugate pair (S5/S4D's ``2·Re(Cx)`` is ``"real"`` with C doubled).
+    state_includes_input : bool
+        Discrete time only: x_k = Λx_{k−1} + Bu_k, y_k = out(Cx_k) + Du_k, i.e.
+        G(z) = z·C(zI − Λ)⁻¹B + D (S5/S4D/LRU scans).
+
+    Batch dimensions of the four arrays broadcast together; the stored arrays are broadcast,
+    read-only copies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sys = DiagonalSSM([0.5, 0.9j], np.ones((2, 1)), np.ones((1, 2)), dt=True)
+    >>> sys.n_states, sys.n_inputs, sys.n_outputs, sys.batch_shape
+    (2, 1, 1, ())
+    """
+
+    poles: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    D: np.ndarray
+    dt: float | bool
+    output: Output
+    state_includes_input: bool
+
+    def __init__(
+        self,
+        poles: Any,
+        B: Any,
+        C: Any,
+        D: Any = None,
+        *,
+        dt: float | bool = 0,
+        output: Output = "complex",
+        state_includes_input: bool = False,
+    ) -> None:
+        check_choice("output", output, ("complex", "real"))
+        dt = _normalize_dt(dt)
+        if state_includes_input and dt == 0:
+            raise ValueError(
+                "state_includes_input=True is a discrete-time scan convention; pass dt=True (or a sampling time) "
+                "or set state_includes_input=False for a continuous-time system"
+            )
+        poles = _as_array("poles", poles, min_ndim=1, dtype=np.complex128)
+        B = _as_array("B", B, min_ndim=2, dtype=np.complex128)
+        C = _as_array("C", C, min_ndim=2, dtype=np.complex128)
+        n = poles.shape[-1]
+        if B.shape[-2] != n:
+            raise ShapeError(
+                f"B has shape {B.shape} but poles have shape {poles.shape}: expected B of shape (..., {n}, m), "
+                "one row per state. If your B is stored as (m, n), pass B.swapaxes(-1, -2)."
+            )
+        if C.shape[-1] != n:
+            raise ShapeError(
+                f"C has shape {C.shape} but poles have shape {poles.shape}: expected C of shape (..., p, {n}), "
+                "one column per state. If your C is stored as (n, p), pass C.swapaxes(-1, -2)."
+            )
+        m, p = B.shape[-1], C.shape[-2]
+        d_dtype = np.float64 if output == "real" else np.complex128
+        if D is None:
+            D = np.zeros((p, m), dtype=d_dtype)
+        else:
+            D = _as_array("D", D, min_ndim=2, dtype=np.complex128)
+            if D.shape[-2:] != (p, m):
+                raise ShapeError(
+                    f"D has shape {D.shape} but B has shape {B.shape} and C has shape {C.shape}: expected D of shape "
+                    f"(..., {p}, {m}) (outputs × inputs). A diagonal feedthrough d of length {m} is np.diag(d)."
+                )
+            if output == "real":
+                if np.any(D.imag != 0):
+                    raise TypeError("D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D")
+                D = D.real.copy()
+        try:
+            batch_shape = np.broadcast_shapes(poles.shape[:-1], B.shape[:-2], C.shape[:-2], D.shape[:-2])
+        except ValueError:
+            raise ShapeError(
+                f"batch dimensions do not broadcast: poles {poles.shape[:-1]}, B {B.shape[:-2]}, "
+                f"C {C.shape[:-2]}, D {D.shape[:-2]} (the leading dimensions before (n,), (n, m), (p, n), (p, m))"
+            ) from None
+        set_ = object.__setattr__
+        set_(self, "poles", _readonly(np.broadcast_to(poles, batch_shape + (n,)).copy()))
+        set_(self, "B", _readonly(np.broadcast_to(B, batch_shape + (n, m)).copy()))
+        set_(self, "C", _readonly(np.broadcast_to(C, batch_shape + (p, n)).copy()))
+        set_(self, "D", _readonly(np.broadcast_to(D, batch_shape + (p, m)).copy()))
+        set_(self, "dt", dt)
+        set_(self, "output", output)
+        set_(self, "state_includes_input", bool(state_includes_input))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_states(self) -> int:
+        """Number of stored (complex) states n."""
+        return self.poles.shape[-1]
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of inputs m."""
+        return self.B.shape[-1]
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs p."""
+        return self.C.shape[-2]
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch dimensions (layers, channels, ...)."""
+        return self.poles.shape[:-1]
+
+    @property
+    def is_discrete(self) -> bool:
+        """True for discrete time (``dt`` True or > 0)."""
+        return self.dt is True or self.dt > 0
+
+    @property
+    def stability_margin(self) -> np.ndarray:
+        """Per-state distance to the stability boundary, ``1 − |λ|`` (DT) or ``−Re λ`` (CT), shape (*batch, n)."""
+        return _kernels.stability_margin(self.poles, discrete=self.is_discrete)
+
+    @property
+    def is_stable(self) -> np.ndarray:
+        """Asymptotic stability of each system in the batch, bool array of shape ``batch_shape``."""
+        return np.all(self.stability_margin > 0, axis=-1)
+
+    @property
+    def has_feedthrough(self) -> bool:
+        """True when any entry of D is non-zero."""
+        return bool(np.any(self.D != 0))
+
+    # ------------------------------------------------------------------ batch handling
+    def __getitem__(self, key: Any) -> DiagonalSSM:
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis or k is None for k in key):
+            raise IndexError("DiagonalSSM indexing takes integers and slices over the batch dimensions only")
+        if len(key) > len(self.batch_shape):
+            raise IndexError(
+                f"too many indices ({len(key)}) for a system with batch_shape {self.batch_shape}; "
+                "to select states use ssmtools.modal_truncation"
+            )
+        return self.replace(poles=self.poles[key], B=self.B[key], C=self.C[key], D=self.D[key])
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError("len() of an unbatched DiagonalSSM; use n_states")
+        return self.batch_shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def replace(self, **changes: Any) -> DiagonalSSM:
+        """A new system with some of ``poles, B, C, D, dt, output, state_includes_input`` replaced."""
+        fields = dict(
+            poles=self.poles, B=self.B, C=self.C, D=self.D, dt=self.dt, output=self.output,
+            state_includes_input=self.state_includes_input,
+        )
+        fields.update(changes)
+        return DiagonalSSM(
+            fields.pop("poles"), fields.pop("B"), fields.pop("C"), fields.pop("D"), **fields
+        )
+
+    def __repr__(self) -> str:
+        time = f"dt={self.dt}" if self.is_discrete else "continuous"
+        return (
+            f"DiagonalSSM(batch_shape={self.batch_shape}, n_states={self.n_states}, n_inputs={self.n_inputs}, "
+            f"n_outputs={self.n_outputs}, {time}, output={self.output!r}, "
+            f"state_includes_input={self.state_includes_input})"
+        )
+
+    # ------------------------------------------------------------------ conversions
+    def to_control(self):
+        """A real ``control.StateSpace`` with the same transfer function (unbatched systems only).
+
+        ``output="real"``: the real realization of math.md §1.2 (state [Re x; Im x], 2n states).
+        ``output="complex"``: the *realified* system with inputs [Re u; Im u] and outputs [Re y; Im y]
+        (2m inputs, 2p outputs), whose singular values are those of G, each twice; its H∞ norm
+        equals ‖G‖∞ and its H2 norm is √2·‖G‖₂. With ``state_includes_input=True`` the standard
+        form ``(A, B, CA, CB + D)`` is returned (math.md §1.1).
+        """
+        import control
+
+        A, B, C, D = real_standard_form(self)
+        return control.StateSpace(A, B, C, D, self.dt)
+
+    @classmethod
+    def from_control(cls, sys: Any, *, max_condition: float = 1e10) -> DiagonalSSM:
+        """Diagonalise a real ``control.StateSpace`` into a real-output ``DiagonalSSM``.
+
+        Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
+        real eigenvalues keep real eigenvectors. Raises :class:`NotDiagonalizableError` when the
+        eigenvector matrix has condition number above ``max_condition`` (Jordan blocks, or a basis
+        too ill-conditioned to give a faithful modal form).
+        """
+        A = np.asarray(sys.A, dtype=float)
+        B = np.asarray(sys.B, dtype=float)
+        C = np.asarray(sys.C, dtype=float)
+        D = np.asarray(sys.D, dtype=float)
+        dt = sys.dt if sys.dt not in (None, 0) else 0
+        eigenvalues, vectors = np.linalg.eig(A)
+        scale = max(1.0, float(np.max(np.abs(eigenvalues), initial=0.0)))
+        is_real = np.abs(eigenvalues.imag) <= 1e-12 * scale
+        upper = eigenvalues.imag > 0
+        kept_real = np.flatnonzero(is_real)
+        kept_pairs = np.flatnonzero(~is_real & upper)
+        real_vectors = np.real(vectors[:, kept_real])
+        pair_vectors = vectors[:, kept_pairs]
+        basis = np.concatenate([real_vectors, pair_vectors, np.conj(pair_vectors)], axis=1)
+        if basis.shape[1] != A.shape[0]:
+            raise NotDiagonalizableError(
+                "the eigenvalues of A do not come in conjugate pairs; is A real and diagonalizable?"
+            )
+        condition = np.linalg.cond(basis) if basis.size else 1.0
+        if not np.isfinite(condition) or condition > max_condition:
+            raise NotDiagonalizableError(
+                f"A is not (numerically) diagonalizable: the eigenvector matrix has condition number "
+                f"{condition:.3g} > max_condition={max_condition:.3g}. Diagonal SSMs cannot represent Jordan "
+                "blocks; perturb A slightly or raise max_condition if you accept the loss of accuracy."
+            )
+        modal_B = np.linalg.solve(basis, B)
+        modal_C = C @ basis
+        k_real, k_pair = len(kept_real), len(kept_pairs)
+        poles = np.concatenate([np.real(eigenvalues[kept_real]), eigenvalues[kept_pairs]])
+        keep = slice(0, k_real + k_pair)
+        C_out = modal_C[:, keep].copy()
+        C_out[:, k_real:] *= 2.0
+        return cls(poles.astype(complex), modal_B[keep], C_out, D, dt=dt, output="real")
+
+
+def augmented_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The complex diagonal realization ``(Λ_a, B_a, C_a)`` of the strictly proper part (math.md §1.2).
+
+    ``output="complex"``: (Λ, B, C). ``output="real"`` (κ = 1): ``Λ_a = [Λ, conj Λ]``,
+    ``B_a = [B; conj B]``, ``C_a = ½[C, conj C]``, so ``Re(Cx) = C_a x_a`` for real inputs.
+    Shapes (*batch, N), (*batch, N, m), (*batch, p, N) with N = n or 2n.
+    """
+    if sys.output == "complex":
+        return sys.poles, sys.B, sys.C
+    lam = np.concatenate([sys.poles, np.conj(sys.poles)], axis=-1)
+    B = np.concatenate([sys.B, np.conj(sys.B)], axis=-2)
+    C = 0.5 * np.concatenate([sys.C, np.conj(sys.C)], axis=-1)
+    return lam, B, C
+
+
+def real_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Real ``(A, B, C, D)`` of the strictly proper part plus D, state ``[Re x; Im x]`` (math.md §1.2).
+
+    Batched; shapes (*batch, 2n, 2n), (*batch, 2n, m'), (*batch, p', 2n), (*batch, p', m') with
+    m' = m, p' = p for real output and m' = 2m, p' = 2p (realified complex signals) otherwise.
+    """
+    lam_re, lam_im = np.real(sys.poles), np.imag(sys.poles)
+    diag_re = lam_re[..., :, None] * np.eye(sys.n_states)
+    diag_im = lam_im[..., :, None] * np.eye(sys.n_states)
+    A = _block2(diag_re, -diag_im, diag_im, diag_re)
+    Bre, Bim, Cre, Cim = sys.B.real, sys.B.imag, sys.C.real, sys.C.imag
+    if sys.output == "real":
+        B = np.concatenate([Bre, Bim], axis=-2)
+        C = np.concatenate([Cre, -Cim], axis=-1)
+        D = sys.D.real
+    else:
+        B = _block2(Bre, -Bim, Bim, Bre)
+        C = _block2(Cre, -Cim, Cim, Cre)
+        D = _block2(sys.D.real, -sys.D.imag, sys.D.imag, sys.D.real)
+    return A, B, C, D
+
+
+def _block2(a11: np.ndarray, a12: np.ndarray, a21: np.ndarray, a22: np.ndarray) -> np.ndarray:
+    """Batched 2×2 block matrix [[a11, a12], [a21, a22]]."""
+    top = np.concatenate([a11, a12], axis=-1)
+    bottom = np.concatenate([a21, a22], axis=-1)
+    return np.concatenate([top, bottom], axis=-2)
+
+
+def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Real ``(A, B, C, D)`` in the standard form ``x⁺ = Ax + Bu, y = Cx + Du`` that slycot and
+    python-control expect. With ``state_includes_input`` this is ``(A, B, C A, C B + D)``
+    (math.md §1.1); feeding ``(A, B, C, D)`` instead is wrong whenever D ≠ 0."""
+    A, B, C, D = real_realization(sys)
+    if sys.state_includes_input:
+        return A, B, C @ A, C @ B + D
+    return A, B, C, D
+
+
+def freqresp(sys: DiagonalSSM, omega: Any) -> np.ndarray:
+    """Frequency response, shape ``(*batch, k, p, m)`` for ``omega`` of shape (k,).
+
+    ``omega`` is in rad/sample for discrete time (z = e^{jω}) and rad/s for continuous time
+    (s = jω). Vectorised over frequencies and the batch; complex128.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
+    >>> complex(freqresp(sys, [0.0])[0, 0, 0])  # 1 / (1 - 0.5)
+    (2+0j)
+    """
+    omega = np.atleast_1d(np.asarray(omega, dtype=float))
+    if omega.ndim != 1:
+        raise ShapeError(f"omega must be a 1-D array of frequencies, got shape {omega.shape}")
+    if not np.all(np.isfinite(omega)):
+        raise NonFiniteError("omega contains NaN/Inf; pass finite frequencies (rad/sample or rad/s)")
+    return _kernels.diagonal_freqresp(
+        sys.poles, sys.B, sys.C, sys.D, omega,
+        discrete=sys.is_discrete, real_output=sys.output == "real",
+        state_includes_input=sys.state_includes_input,
+    )
