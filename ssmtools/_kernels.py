@@ -95,37 +95,59 @@ def pair_h2_squared(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: 
     return np.where(margin > 0, np.maximum(value, 0.0), np.inf)
 
 
-def pair_sigma_max_squared(
-    omega: np.ndarray,
-    lam: np.ndarray,
-    gain2: np.ndarray,
-    cross: np.ndarray,
-    det_factor: np.ndarray,
-    *,
-    discrete: bool,
-) -> np.ndarray:
-    """σ_max² of the pair ``α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega`` (math.md §3.2).
+def pair_factors(B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2×2 triangular factors of every state's real/imaginary parts, shapes (..., n, 2, 2).
 
-    α = 1/(z − λ), β = 1/(z − conj λ);
-    ``tr = s²(|α|² + |β|²) + 2 Re(α conj(β) (cᵀc)(bᵀb))``,
-    ``det = |α|²|β|² (‖c‖⁴ − |cᵀc|²)(‖b‖⁴ − |bᵀb|²)``,
-    ``σ_max² = (tr + sqrt(tr² − 4 det)) / 2``. All arguments broadcast together.
+    With c = x + jy and b = u + jv (real vectors), ``[x, y] = Q_c R_c`` and ``[u, v] = Q_b R_b``
+    (QR), so the pair ``α c bᵀ + β conj(c) conj(b)ᵀ = [x, y] K [u, v]ᵀ`` has the singular values of
+    ``R_c K R_bᵀ`` (see :func:`pair_sigma_max_squared`). Costs O(n·(p + m)).
+    """
+    columns_c = np.stack([C.real, C.imag], axis=-1)  # (..., p, n, 2)
+    columns_b = np.stack([B.real, B.imag], axis=-1)  # (..., n, m, 2)
+    R_c = np.linalg.qr(np.moveaxis(columns_c, -3, -2), mode="r")  # (..., n, 2, 2) from (..., n, p, 2)
+    R_b = np.linalg.qr(columns_b, mode="r")  # (..., n, 2, 2)
+    return _square_r(R_c), _square_r(R_b)
+
+
+def _square_r(R: np.ndarray) -> np.ndarray:
+    """QR of a (k, 2) matrix with k = 1 gives a (1, 2) R: pad it to 2×2 with a zero row."""
+    if R.shape[-2] == 2:
+        return R
+    return np.concatenate([R, np.zeros_like(R)], axis=-2)
+
+
+def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """σ_max² of the conjugate pair ``G = α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega`` (math.md §3.2).
+
+    α = 1/(z − λ), β = 1/(z − conj λ). Writing c = x + jy, b = u + jv gives
+    ``G = [x, y] K [u, v]ᵀ`` with ``K = [[α + β, j(α − β)], [j(α − β), −(α + β)]]``, hence
+    σ(G) = σ(M), ``M = R_c K R_bᵀ`` (2×2, :func:`pair_factors`). With ``MᴴM = [[a, h], [conj h, d]]``:
+    ``σ_max² = (a + d)/2 + sqrt(((a − d)/2)² + |h|²)`` — a sum of non-negative terms, accurate
+    even where σ_max is tiny (math.md's trace/determinant form loses half the digits there).
+    ``omega`` has shape (..., n, k); ``lam`` (..., n, 1); ``R_c``, ``R_b`` (..., n, 1, 2, 2).
     """
     z = frequency_variable(omega, discrete=discrete)
     alpha = 1.0 / (z - lam)
     beta = 1.0 / (z - np.conj(lam))
-    abs_alpha2 = np.abs(alpha) ** 2
-    abs_beta2 = np.abs(beta) ** 2
-    trace = gain2 * (abs_alpha2 + abs_beta2) + 2.0 * np.real(alpha * np.conj(beta) * cross)
-    det = abs_alpha2 * abs_beta2 * det_factor
-    return 0.5 * (trace + np.sqrt(np.maximum(trace**2 - 4.0 * det, 0.0)))
+    s, d = alpha + beta, 1j * (alpha - beta)
+    (c11, c12), (c21, c22) = (R_c[..., 0, 0], R_c[..., 0, 1]), (R_c[..., 1, 0], R_c[..., 1, 1])
+    (b11, b12), (b21, b22) = (R_b[..., 0, 0], R_b[..., 0, 1]), (R_b[..., 1, 0], R_b[..., 1, 1])
+    # T = R_c K (2×2), then M = T R_bᵀ
+    t11, t12 = c11 * s + c12 * d, c11 * d - c12 * s
+    t21, t22 = c21 * s + c22 * d, c21 * d - c22 * s
+    m11, m12 = t11 * b11 + t12 * b12, t11 * b21 + t12 * b22
+    m21, m22 = t21 * b11 + t22 * b12, t21 * b21 + t22 * b22
+    a = np.abs(m11) ** 2 + np.abs(m21) ** 2
+    e = np.abs(m12) ** 2 + np.abs(m22) ** 2
+    h = np.conj(m11) * m12 + np.conj(m21) * m22
+    return 0.5 * (a + e) + np.sqrt((0.5 * (a - e)) ** 2 + np.abs(h) ** 2)
 
 
 def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Per-state grids (..., K) that resolve the resonance of a pair: dense around |arg λ| (DT) or
     |Im λ| (CT) on the scale of the damping, plus a coarse global grid; sorted, inside the domain."""
     width = np.maximum(margin, 1e-300)[..., None]
-    u = np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]
+    u = np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]  # includes u = 0, the resonance itself
     if discrete:
         center = np.abs(np.angle(lam))[..., None]
         coarse = np.linspace(0.0, np.pi, 33)
@@ -137,7 +159,7 @@ def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: boo
         coarse = scale * coarse_unit
         upper = np.inf
     local = center + width * np.tan(u)
-    grid = np.concatenate([np.broadcast_to(coarse, local.shape[:-1] + coarse.shape[-1:]), local, center], axis=-1)
+    grid = np.concatenate([np.broadcast_to(coarse, local.shape[:-1] + coarse.shape[-1:]), local], axis=-1)
     return np.sort(np.clip(grid, 0.0, upper), axis=-1)
 
 
@@ -154,11 +176,14 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
         return func(x[..., None])[..., 0]
 
     best = np.argmax(values, axis=-1)[..., None]
-    last = grid.shape[-1] - 1
-    lo = np.take_along_axis(grid, np.maximum(best - 1, 0), axis=-1)[..., 0]
-    hi = np.take_along_axis(grid, np.minimum(best + 1, last), axis=-1)[..., 0]
     best_value = np.take_along_axis(values, best, axis=-1)[..., 0]
     best_omega = np.take_along_axis(grid, best, axis=-1)[..., 0]
+    # bracket: nearest distinct grid points on either side (the grid may repeat points up to round-off)
+    spacing = (1e-12 * np.maximum(1.0, np.abs(best_omega)))[..., None]
+    lo = np.max(np.where(grid < best_omega[..., None] - spacing, grid, -np.inf), axis=-1)
+    hi = np.min(np.where(grid > best_omega[..., None] + spacing, grid, np.inf), axis=-1)
+    lo = np.where(np.isfinite(lo), lo, best_omega)
+    hi = np.where(np.isfinite(hi), hi, best_omega)
     x1 = hi - _GOLDEN * (hi - lo)
     x2 = lo + _GOLDEN * (hi - lo)
     f1, f2 = func_point(x1), func_point(x2)
@@ -189,20 +214,14 @@ def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) 
     """
     margin = stability_margin(lam, discrete=discrete)
     stable = margin > 0
-    c_norm2 = np.sum(np.abs(C) ** 2, axis=-2)
-    b_norm2 = np.sum(np.abs(B) ** 2, axis=-1)
-    cc = np.einsum("...pn,...pn->...n", C, C)
-    bb = np.einsum("...nm,...nm->...n", B, B)
-    gain2 = c_norm2 * b_norm2
-    cross = cc * bb
-    det_factor = np.maximum(c_norm2**2 - np.abs(cc) ** 2, 0.0) * np.maximum(b_norm2**2 - np.abs(bb) ** 2, 0.0)
-    safe_lam = np.where(stable, lam, -0.5 if not discrete else 0.5)
+    R_c, R_b = pair_factors(B, C)
+    safe_lam = np.where(stable, lam, 0.5 if discrete else -0.5)
     safe_margin = stability_margin(safe_lam, discrete=discrete)
     grid = _candidate_frequencies(safe_lam, safe_margin, discrete=discrete)
-    args = [a[..., None] for a in (safe_lam, gain2, cross, det_factor)]
+    lam_k, R_c_k, R_b_k = safe_lam[..., None], R_c[..., None, :, :], R_b[..., None, :, :]
 
     def sigma2(omega: np.ndarray) -> np.ndarray:
-        return pair_sigma_max_squared(omega, *args, discrete=discrete)
+        return pair_sigma_max_squared(omega, lam_k, R_c_k, R_b_k, discrete=discrete)
 
     value2, peak = maximize_on_grid(sigma2, grid)
     return np.where(stable, np.sqrt(value2), np.inf), np.where(stable, peak, np.nan)

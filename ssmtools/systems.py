@@ -263,6 +263,11 @@ class DiagonalSSM:
         """
         import control
 
+        if self.batch_shape:
+            raise ValueError(
+                f"to_control() needs an unbatched system, got batch_shape {self.batch_shape}; "
+                "index the batch first, e.g. sys[0]"
+            )
         A, B, C, D = real_standard_form(self)
         return control.StateSpace(A, B, C, D, self.dt)
 

@@ -86,7 +86,7 @@ def test_standard_form_reproduces_the_scan_impulse_response(output):
 
 def test_to_control_requires_unbatched_system():
     sys = random_system(4, batch=(2,))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs an unbatched system, got batch_shape \(2,\)"):
         sys.to_control()
 
 
