@@ -245,8 +245,8 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     Examples
     --------
     >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
-    >>> hankel_singular_values(sys).round(12)  # 1 / (1 - 0.25)
-    array([1.333333333333])
+    >>> round(float(hankel_singular_values(sys)[0]), 12)  # 1 / (1 - 0.25)
+    1.333333333333
     """
     P, Q = gramians(sys)
     return _kernels.hankel_singular_values_from_gramians(P, Q)

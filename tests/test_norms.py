@@ -47,8 +47,12 @@ def ab13dd(sys: DiagonalSSM) -> float:
 
 
 def ab13bd(sys: DiagonalSSM) -> float:
-    """SLICOT AB13BD through python-control (H2 norm of the real realization)."""
-    value = control.norm(sys.to_control(), p=2)
+    """SLICOT AB13BD called directly on the realization (python-control's control.norm returns inf
+    for discrete poles within ~1e-5 of the unit circle)."""
+    plant = sys.to_control()
+    n, m, p = plant.A.shape[0], plant.B.shape[1], plant.C.shape[0]
+    value = slycot.ab13bd("D" if sys.is_discrete else "C", "H", n, m, p, plant.A.copy(), plant.B.copy(),
+                          plant.C.copy(), plant.D.copy())
     return float(value) if sys.output == "real" else float(value) / np.sqrt(2.0)  # realified complex signals
 
 
@@ -304,3 +308,27 @@ def test_invalid_method_and_tolerance():
         h2_norm(sys, method="fast")
     with pytest.raises(ValueError, match="tol=2 must lie in"):
         hinf_norm(sys, method="slycot", tol=2)
+
+
+# ----------------------------------------------------------------------------- up to 256 states
+def test_256_state_real_output_layer_all_norms():
+    """S5-style layer: 128 stored pairs = 256 real states, H = 32, D ≠ 0, state includes input."""
+    sys = random_system(21, n=128, m=32, p=32, state_includes_input=True, min_margin=1e-4)
+    value, peak = hinf_norm(sys, return_peak=True)
+    assert value == pytest.approx(ab13dd(sys), rel=1e-8)
+    assert sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value, rel=1e-8)
+    assert h2_norm(sys) == pytest.approx(ab13bd(sys), rel=1e-10)
+    hinf_values, h2_values = state_hinf_norms(sys), state_h2_norms(sys)
+    for i in range(0, sys.n_states, 8):
+        sub = single_state(sys, i)
+        assert hinf_values[i] == pytest.approx(ab13dd(sub), rel=1e-8)
+        assert h2_values[i] == pytest.approx(ab13bd(sub), rel=1e-9)
+
+
+def test_256_state_complex_output_state_norms():
+    sys = random_system(22, n=256, m=4, p=4, output="complex", min_margin=1e-6)
+    hinf_values, h2_values = state_hinf_norms(sys), state_h2_norms(sys)
+    for i in range(0, sys.n_states, 16):
+        sub = single_state(sys, i)
+        assert hinf_values[i] == pytest.approx(ab13dd(sub), rel=1e-8)
+        assert h2_values[i] == pytest.approx(ab13bd(sub), rel=1e-9)

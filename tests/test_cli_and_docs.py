@@ -1,0 +1,53 @@
+"""The demo command, the docstring examples of every module, and the README quick start."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import ssmtools
+from ssmtools.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_prints_layer_norms_that_match_the_library():
+    result = CliRunner().invoke(app, ["demo", "--layers", "2", "--states", "4", "--width", "3"])
+    assert result.exit_code == 0, result.output
+    assert "e5" in result.output and "layers_1" in result.output
+    assert f"{ssmtools.hinf_norm(ssmtools.examples.s5_layer_e5()):.6g}" in result.output  # 19.7336
+
+
+def test_demo_rejects_bad_option_with_exit_code_2():
+    result = CliRunner().invoke(app, ["demo", "--layers", "0"])
+    assert result.exit_code == 2
+
+
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(ssmtools.__path__, "ssmtools.") if not info.name.endswith("__main__")
+)
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples(module_name):
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0, f"{result.failed} doctest example(s) failed in {module_name}"
+
+
+def test_readme_quick_start_runs_and_its_printed_values_hold():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Quick start\s+```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    layer = namespace["layer"]
+    value, peak = ssmtools.hinf_norm(layer, return_peak=True)
+    assert (round(float(value), 10), round(float(peak), 7)) == (19.7336337552, 0.5998007)
+    np.testing.assert_allclose(ssmtools.state_hinf_norms(layer), [2.45623942, 19.70135311], rtol=1e-8)
