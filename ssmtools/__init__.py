@@ -24,5 +24,6 @@ from .norms import (
     state_hinf_norms as state_hinf_norms,
 )
 from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
+from . import examples as examples
 
 __version__ = "0.1.0"
