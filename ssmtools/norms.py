@@ -183,6 +183,17 @@ def state_hinf_norms(sys: DiagonalSSM, *, return_peak: bool = False):
 def state_h2_norms(sys: DiagonalSSM) -> np.ndarray:
     """H2 norm of every one-state subsystem, shape ``(*batch, n)``.
 
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Any batch shape; neither D nor ``state_includes_input`` changes the values.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(*batch, n)``
+
+    Notes
+    -----
     Complex output: DT ``s_i/sqrt(1 − |λ_i|²)``, CT ``s_i/sqrt(2|Re λ_i|)`` (math.md §3.1).
     Real output: ½ of the exact conjugate-pair H2 of math.md §3.3, including the cross term
     ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole formulas drop. ``inf`` where unstable.
@@ -217,6 +228,11 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     (Λ, B, C) for complex output, the 2n-state conjugate-augmented one for real output. It is the
     strictly proper part without the factor z of ``state_includes_input`` (math.md §4.4).
 
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Asymptotically stable, any batch shape.
+
     Returns
     -------
     P, Q : ndarray of complex128, shape ``(*batch, N, N)``, N = n (complex) or 2n (real output)
@@ -237,6 +253,12 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
 
 def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     """Hankel singular values ``σ_j = sqrt(eig_j(PQ))``, descending, shape ``(*batch, N)``.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Asymptotically stable, any batch shape. N = n (complex output) or 2n (real output: each
+        stored state is a conjugate pair, two real dimensions).
 
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
     that balanced truncation keeps the ``state_includes_input`` convention (math.md §4.4).

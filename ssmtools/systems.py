@@ -372,6 +372,14 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
 def freqresp(sys: DiagonalSSM, omega: Any) -> np.ndarray:
     """Frequency response, shape ``(*batch, k, p, m)`` for ``omega`` of shape (k,).
 
+    Parameters
+    ----------
+    sys : DiagonalSSM
+    omega : array_like, shape (k,)
+        Frequencies.
+
+    Notes
+    -----
     ``omega`` is in rad/sample for discrete time (z = e^{jω}) and rad/s for continuous time
     (s = jω). Vectorised over frequencies and the batch; complex128.
 
