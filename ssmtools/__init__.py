@@ -7,6 +7,7 @@ Public API (re-exported by name; importing does no work):
   :func:`gramians`, :func:`hankel_singular_values` — exact norms.
 """
 
+from . import examples as examples
 from .errors import (
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
@@ -24,6 +25,5 @@ from .norms import (
     state_hinf_norms as state_hinf_norms,
 )
 from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
-from . import examples as examples
 
 __version__ = "0.1.0"

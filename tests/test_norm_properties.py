@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ssmtools import DiagonalSSM, h2_norm, hankel_singular_values, hinf_norm, state_hinf_norms
 
