@@ -8,6 +8,7 @@ Public API (re-exported by name; importing does no work):
 """
 
 from . import examples as examples
+from . import plot as plot  # matplotlib is imported inside the plot functions, on first use
 from .errors import (
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
