@@ -260,6 +260,8 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
         Asymptotically stable, any batch shape. N = n (complex output) or 2n (real output: each
         stored state is a conjugate pair, two real dimensions).
 
+    Notes
+    -----
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
     that balanced truncation keeps the ``state_includes_input`` convention (math.md §4.4).
     Computed by the square-root method, ``svd(L_Qᴴ L_P)``, stable for nearly singular Gramians.

@@ -88,6 +88,8 @@ class DiagonalSSM:
         Discrete time only: x_k = Λx_{k−1} + Bu_k, y_k = out(Cx_k) + Du_k, i.e.
         G(z) = z·C(zI − Λ)⁻¹B + D (S5/S4D/LRU scans).
 
+    Notes
+    -----
     Batch dimensions of the four arrays broadcast together; the stored arrays are broadcast,
     read-only copies.
 
