@@ -4,7 +4,8 @@ Public API (re-exported by name; importing does no work):
 
 - :class:`DiagonalSSM`, :func:`freqresp` — the batched diagonal LTI system;
 - :func:`hinf_norm`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
-  :func:`gramians`, :func:`hankel_singular_values` — exact norms.
+  :func:`gramians`, :func:`hankel_singular_values` — exact norms;
+- :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
 """
 
 from . import examples as examples
@@ -17,6 +18,8 @@ from .errors import (
     SSMToolsError as SSMToolsError,
     UnstableSystemWarning as UnstableSystemWarning,
 )
+from .io import load as load, save as save
+from .model import SSMLayer as SSMLayer, SSMModel as SSMModel
 from .norms import (
     gramians as gramians,
     h2_norm as h2_norm,

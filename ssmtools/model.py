@@ -101,6 +101,73 @@ class SSMModel(Mapping[str, SSMLayer]):
         """Total stored states over all layers (per-channel states counted once per channel)."""
         return int(sum(np.prod(layer.system.poles.shape) for layer in self.layers.values()))
 
+    def apply(self, keep: Any, *, mask: bool = False) -> SSMModel:
+        """Prune states: a new model whose parameters keep only the states where ``keep`` is True.
+
+        Parameters
+        ----------
+        keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping (e.g. a pruning plan)
+            Layer name -> boolean array of shape ``layer.system.poles.shape`` (``(P,)`` for S5/LRU,
+            ``(H, N/2)`` for S4D). Layers not named are kept whole.
+        mask : bool
+            ``False`` (default): remove the pruned states physically (smaller arrays, same names and
+            dtypes, loadable by the original package with the smaller state size). ``True``: zero
+            their input rows and output columns instead, shapes unchanged (the released LAST code).
+
+        Returns
+        -------
+        SSMModel
+            Same family, config and source; ``params`` is a new tree (non-SSM leaves shared, the
+            original untouched) and the layers are re-read from it.
+
+        Notes
+        -----
+        Modal truncation: the kept states' (λ̄, B̄, C̃) and D are unchanged (math.md §5). S4D layers
+        need the same number of kept states in every channel for physical removal.
+        """
+        from . import adapters
+
+        self._check_family("apply")
+        params = adapters.prune(self, keep, mask=mask)
+        return adapters.read(params, self.family, source=self.source, **self.config)
+
+    def replace_systems(self, systems: Mapping[str, Any]) -> SSMModel:
+        """Write reduced layers (e.g. re-diagonalised balanced truncations) back into the family's parameters.
+
+        Parameters
+        ----------
+        systems : Mapping[str, DiagonalSSM or SSMLayer]
+            Layer name -> replacement in the layer's exact convention (``dt=True``,
+            ``state_includes_input=True``, same output map, batch shape and inputs/outputs; C doubled
+            for 2Re families). Bidirectional layers take an ``SSMLayer`` with ``C_backward``.
+
+        Returns
+        -------
+        SSMModel
+            A new model whose parameters realise the given systems; the written parameters are re-read
+            and their frequency response checked against the given systems (ValueError if they differ
+            beyond the stored precision).
+
+        Notes
+        -----
+        Continuous-time families (S5, s5-pytorch, S4D) invert the discretisation with the step kept
+        (S4D) or ``log_step = 0`` (S5: Δ = step_rescale / step_scale): ZOH Λ = log(λ̄)/Δ,
+        B̃ = B̄·Λ/(λ̄ − 1). LRU: nu_log = log(−log|λ|), theta_log = log(arg λ) after a conjugate flip
+        to arg λ ≥ 0, gamma_log = 0.
+        """
+        from . import adapters
+
+        self._check_family("replace_systems")
+        params = adapters.replace(self, systems)
+        return adapters.read(params, self.family, source=self.source, **self.config)
+
+    def _check_family(self, what: str) -> None:
+        if self.family == "custom" or self.params is None:
+            raise ValueError(
+                f"{what}() writes parameters back in a model family's format; this model has family={self.family!r} "
+                "and no parameters. Load a checkpoint with ssmtools.load(...) first."
+            )
+
     @classmethod
     def from_systems(cls, systems: Mapping[str, DiagonalSSM] | list[DiagonalSSM]) -> SSMModel:
         """A ``"custom"`` model from named systems (or a list, named ``layer_0``, ``layer_1``, ...)."""

@@ -1,0 +1,69 @@
+"""Discretisation of diagonal continuous-time modes and its inverse (math.md §2).
+
+Per state i with step Δ_i > 0 and continuous-time pole λ_i, input row B̃_i:
+
+- ZOH:      λ̄ = exp(λΔ),                 B̄ = (λ̄ − 1)/λ · B̃
+- bilinear: λ̄ = (1 + Δλ/2)/(1 − Δλ/2),   B̄ = Δ/(1 − Δλ/2) · B̃   (S5's "bilinear", not exact Tustin)
+
+The inverses recover (λ, B̃) from (λ̄, B̄) for a chosen Δ:
+
+- ZOH:      λ = log(λ̄)/Δ (principal branch),   B̃ = λ/(λ̄ − 1) · B̄   (→ B̄/Δ as λ̄ → 1)
+- bilinear: λ = 2(λ̄ − 1)/(Δ(λ̄ + 1)),          B̃ = (1 − Δλ/2)/Δ · B̄
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from ..errors import check_choice
+
+Method = Literal["zoh", "bilinear"]
+
+
+def _input_gain(lam: np.ndarray, step: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(λ̄, g)`` with B̄ = g·B̃, elementwise over the broadcast of ``lam`` and ``step``."""
+    lam = np.asarray(lam, dtype=complex)
+    step = np.asarray(step, dtype=float)
+    if method == "zoh":
+        z = lam * step
+        lam_bar = np.exp(z)
+        # (e^z − 1)/λ = Δ·expm1(z)/z, with the limit Δ at z = 0
+        small = np.abs(z) < 1e-300
+        safe = np.where(small, 1.0, z)
+        gain = np.where(small, step, step * _expm1(safe) / safe)
+        return lam_bar, gain
+    half = step * lam / 2
+    return (1 + half) / (1 - half), step / (1 - half)
+
+
+def _expm1(z: np.ndarray) -> np.ndarray:
+    """Complex expm1, accurate for small |z| (numpy's expm1 is real-only)."""
+    out = np.exp(z) - 1
+    small = np.abs(z) < 1e-5
+    return np.where(small, z + z * z / 2 + z * z * z / 6, out)
+
+
+def discretize(lam, B_tilde, step, method: Method = "zoh") -> tuple[np.ndarray, np.ndarray]:
+    """``(λ̄, B̄)`` of poles ``lam`` (..., n) and rows ``B_tilde`` (..., n, m) with steps ``step`` (..., n)."""
+    check_choice("discretization", method, ("zoh", "bilinear"))
+    lam_bar, gain = _input_gain(lam, step, method)
+    return lam_bar, gain[..., None] * np.asarray(B_tilde, dtype=complex)
+
+
+def undiscretize(lam_bar, B_bar, step, method: Method = "zoh") -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`discretize`: ``(λ, B̃)`` from ``(λ̄, B̄)`` for the given steps."""
+    check_choice("discretization", method, ("zoh", "bilinear"))
+    lam_bar = np.asarray(lam_bar, dtype=complex)
+    step = np.asarray(step, dtype=float)
+    if np.any(lam_bar == 0):
+        raise ValueError("a discrete pole λ̄ = 0 has no continuous-time counterpart (log 0); remove that state first")
+    if method == "zoh":
+        lam = np.log(lam_bar) / step
+    else:
+        if np.any(lam_bar == -1):
+            raise ValueError("a discrete pole λ̄ = −1 has no bilinear counterpart (Δλ/2 = ∞)")
+        lam = 2 * (lam_bar - 1) / (step * (lam_bar + 1))
+    _, gain = _input_gain(lam, step, method)
+    return lam, np.asarray(B_bar, dtype=complex) / gain[..., None]

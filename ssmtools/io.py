@@ -1,0 +1,318 @@
+"""Reading and writing checkpoints: safetensors, torch state dicts, ``.npz``, flax msgpack; ``load``/``save``.
+
+- ``.safetensors``: flat ``{name: array}`` (via ``safetensors.numpy``; complex supported from 0.6).
+- ``.pt`` / ``.pth`` / ``.bin``: a torch state dict (or a dict holding one), read with
+  ``torch.load(..., weights_only=True)`` on the CPU: no code from the file is executed.
+- ``.npz``: ``numpy.load(..., allow_pickle=False)``.
+- ``.msgpack`` / ``.flax``: ``flax.serialization.to_bytes`` output — msgpack with ndarrays as
+  extension type 1 ``(shape, dtype name, C-order bytes)``, Python complex as type 2, numpy scalars
+  as type 3, arrays over 1 GiB split into ``__msgpack_chunked_array__`` dicts — read and written
+  with the ``msgpack`` package alone (no jax/flax).
+
+Writes are atomic (a temporary file in the target's directory, then ``os.replace``) and never
+overwrite the file a model was read from.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import FormatError, SSMToolsError
+from .model import SSMModel
+
+Format = Literal["safetensors", "torch", "npz", "msgpack"]
+FORMATS: tuple[str, ...] = ("safetensors", "torch", "npz", "msgpack")
+EXTENSIONS: dict[str, str] = {
+    ".safetensors": "safetensors", ".pt": "torch", ".pth": "torch", ".bin": "torch", ".npz": "npz",
+    ".msgpack": "msgpack", ".flax": "msgpack",
+}
+_CHUNKED = "__msgpack_chunked_array__"
+_MAX_CHUNK_BYTES = 2**30
+
+
+class OverwriteError(SSMToolsError, ValueError):
+    """Refused to write over the checkpoint a model was read from."""
+
+
+# ---------------------------------------------------------------------------------------------- public API
+def load(source: Any, family: str = "auto", **config: Any) -> SSMModel:
+    """Read an S5, s5-pytorch, S4D or LRU checkpoint into an :class:`SSMModel`.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, Mapping or torch.nn.Module
+        A file (``.safetensors``, ``.pt``/``.pth``/``.bin``, ``.npz``, ``.msgpack``/``.flax``), an
+        in-memory state dict / nested parameter tree of arrays, or a module (its ``state_dict()``).
+    family : {"auto", "s5", "s5-pytorch", "s4d", "lru"}
+        ``"auto"`` detects the family from the parameter names; ambiguous or unknown trees raise
+        :class:`~ssmtools.errors.FormatError` listing what was found.
+    **config
+        Settings not stored in the weights. S5 (flax): ``conj_sym=True``, ``discretization="zoh"``
+        (or ``"bilinear"``), ``step_rescale=1.0``, ``clip_eigs=False``, ``bidirectional=None``
+        (inferred). s5-pytorch: ``step_scale=1.0``, ``discretization="zoh"``, ``bidirectional=None``.
+        S4D: ``discretization="zoh"``, ``dt_transform="exp"``, ``real_transform="exp"``,
+        ``imag_transform="none"`` (full ``SSMKernelDiag`` only). LRU: ``transposed=None`` (inferred
+        from the shapes unless N = H).
+
+    Returns
+    -------
+    SSMModel
+        One :class:`~ssmtools.model.SSMLayer` per SSM layer, named by its path in the tree, each a
+        discrete-time ``DiagonalSSM`` (``state_includes_input=True``, ``output="real"``) in the
+        family's exact convention (model_formats.md).
+
+    Examples
+    --------
+    >>> import numpy as np, ssmtools
+    >>> params = {"nu_log": np.zeros(2), "theta_log": np.zeros(2), "B_re": np.ones((2, 3)),
+    ...           "B_im": np.zeros((2, 3)), "C_re": np.ones((3, 2)), "C_im": np.zeros((3, 2))}
+    >>> model = ssmtools.load(params)
+    >>> model.family, list(model), model[""].system.poles.shape
+    ('lru', [''], (2,))
+    """
+    from . import adapters
+
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        params, _ = read_params(path)
+        return adapters.read(params, family, source=path, **config)
+    if not isinstance(source, Mapping) and callable(getattr(source, "state_dict", None)):
+        source = source.state_dict()
+    return adapters.read(source, family, **config)
+
+
+def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = None) -> Path:
+    """Write ``model.params`` to ``path`` atomically, refusing to overwrite ``model.source``.
+
+    Parameters
+    ----------
+    model : SSMModel
+        Typically the result of ``load(...).apply(keep)`` or ``.replace_systems(...)``.
+    path : str or os.PathLike
+        Target file; its directory must exist.
+    format : {"safetensors", "torch", "npz", "msgpack"}, optional
+        Default: from the extension of ``path``, else the format of ``model.source``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    if model.params is None:
+        raise ValueError("this model has no parameters to save (family='custom'); load a checkpoint first")
+    target = Path(os.fspath(path))
+    fmt = format or EXTENSIONS.get(target.suffix.lower())
+    if fmt is None and model.source is not None:
+        fmt = EXTENSIONS.get(Path(model.source).suffix.lower())
+    if fmt not in FORMATS:
+        raise FormatError(
+            f"cannot tell the format of {str(target)!r} (extension {target.suffix!r}); pass format= one of "
+            f"{list(FORMATS)} or use one of the extensions {sorted(EXTENSIONS)}"
+        )
+    if model.source is not None and _same_file(target, Path(model.source)):
+        raise OverwriteError(
+            f"refusing to overwrite the input checkpoint {model.source!r}; write the pruned/reduced weights to a "
+            "new file"
+        )
+    write_params(model.params, target, fmt)
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:  # pragma: no cover
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def read_params(path: str | os.PathLike) -> tuple[Any, str]:
+    """``(parameter tree, format)`` of a checkpoint file; FormatError naming the file when unreadable."""
+    path = os.fspath(path)
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise FormatError(
+            f"{path}: unknown checkpoint extension {Path(path).suffix!r}; supported: {sorted(EXTENSIONS)}"
+        )
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    reader = {"safetensors": _read_safetensors, "torch": _read_torch, "npz": _read_npz, "msgpack": _read_msgpack}[fmt]
+    try:
+        params = reader(path)
+    except (FormatError, ImportError):
+        raise
+    except Exception as exc:
+        raise FormatError(
+            f"{path}: could not be read as a {fmt} checkpoint ({type(exc).__name__}: {exc}); is the file complete "
+            "and of the type its extension says?"
+        ) from exc
+    if not isinstance(params, Mapping):
+        raise FormatError(f"{path}: holds a {type(params).__name__}, not a state dict / parameter tree")
+    return params, fmt
+
+
+def _read_safetensors(path: str) -> dict:
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as exc:  # pragma: no cover - io extra
+        raise ImportError('reading .safetensors needs safetensors: pip install "ssmtools[io]"') from exc
+    return load_file(path)
+
+
+def _read_torch(path: str) -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch extra
+        raise ImportError('reading .pt/.pth needs torch: pip install torch (see README)') from exc
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _read_npz(path: str) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _read_msgpack(path: str) -> Any:
+    msgpack = _msgpack()
+    with open(path, "rb") as file:
+        data = file.read()
+    tree = msgpack.unpackb(data, ext_hook=_ext_unpack, raw=False, strict_map_key=False)
+    return _unchunk(tree)
+
+
+def _msgpack():
+    try:
+        import msgpack
+    except ImportError as exc:  # pragma: no cover - io extra
+        raise ImportError('flax msgpack checkpoints need msgpack: pip install "ssmtools[io]"') from exc
+    return msgpack
+
+
+def _ndarray_from_bytes(data: bytes) -> np.ndarray:
+    shape, dtype_name, buffer = _msgpack().unpackb(data, raw=True)
+    name = dtype_name.decode() if isinstance(dtype_name, bytes) else dtype_name
+    if name == "bfloat16":
+        raise FormatError("bfloat16 arrays in a msgpack checkpoint need ml_dtypes/jax; convert to float32 first")
+    return np.frombuffer(buffer, dtype=np.dtype(name)).reshape(shape).copy()
+
+
+def _ext_unpack(code: int, data: bytes) -> Any:
+    if code == 1:
+        return _ndarray_from_bytes(data)
+    if code == 2:
+        real, imag = _msgpack().unpackb(data)
+        return complex(real, imag)
+    if code == 3:
+        return _ndarray_from_bytes(data)[()]
+    raise FormatError(f"unknown msgpack extension type {code} (not a flax.serialization file?)")
+
+
+def _unchunk(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get(_CHUNKED):
+            shape = tuple(node["shape"][str(i)] for i in range(len(node["shape"])))
+            chunks = [node["chunks"][str(i)] for i in range(len(node["chunks"]))]
+            return np.concatenate(chunks).reshape(shape)
+        return {key: _unchunk(value) for key, value in node.items()}
+    return node
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
+    """Write a parameter tree atomically (temporary file in the same directory + ``os.replace``)."""
+    path = Path(os.fspath(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
+    writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz,
+              "msgpack": _write_msgpack}[fmt]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            writer(params, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _numpy_leaf(value: Any, key: str) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            raise FormatError(f"{key!r} is bfloat16, which numpy-based formats cannot hold; save as .pt")
+        return value.numpy()
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise FormatError(f"{key!r} is not an array ({type(value).__name__}); this format holds arrays only")
+    return array
+
+
+def _flat_arrays(params: Any) -> dict[str, np.ndarray]:
+    from .adapters._tree import flatten
+
+    leaves, _ = flatten(params)
+    return {key: np.ascontiguousarray(_numpy_leaf(value, key)) for key, value in leaves.items()}
+
+
+def _write_safetensors(params: Any, file) -> None:
+    try:
+        from safetensors.numpy import save
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError('writing .safetensors needs safetensors: pip install "ssmtools[io]"') from exc
+    file.write(save(_flat_arrays(params)))
+
+
+def _write_npz(params: Any, file) -> None:
+    np.savez(file, **_flat_arrays(params))
+
+
+def _write_torch(params: Any, file) -> None:
+    import torch
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            out = type(node)((key, convert(value)) for key, value in node.items())
+            if hasattr(node, "_metadata"):
+                out._metadata = node._metadata  # type: ignore[attr-defined]
+            return out
+        if isinstance(node, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(node))
+        return node
+
+    torch.save(convert(params), file)
+
+
+def _write_msgpack(params: Any, file) -> None:
+    msgpack = _msgpack()
+
+    def convert(node: Any, key: str) -> Any:
+        if isinstance(node, Mapping):
+            return {str(k): convert(v, f"{key}/{k}") for k, v in node.items()}
+        if isinstance(node, (int, float, str, bool)) or node is None:
+            return node
+        array = _numpy_leaf(node, key)
+        if array.nbytes > _MAX_CHUNK_BYTES and array.ndim > 0:
+            flat = array.reshape(-1)
+            size = max(1, _MAX_CHUNK_BYTES // array.itemsize)
+            chunks = [flat[i:i + size] for i in range(0, flat.size, size)]
+            return {_CHUNKED: True, "shape": {str(i): s for i, s in enumerate(array.shape)},
+                    "chunks": {str(i): _ext(c) for i, c in enumerate(chunks)}}
+        return _ext(array, scalar=array.ndim == 0 and not isinstance(node, np.ndarray))
+
+    def _ext(array: np.ndarray, scalar: bool = False):
+        payload = msgpack.packb((array.shape, array.dtype.name, np.ascontiguousarray(array).tobytes("C")),
+                                use_bin_type=True)
+        return msgpack.ExtType(3 if scalar else 1, payload)
+
+    file.write(msgpack.packb(convert(params, ""), use_bin_type=True))
