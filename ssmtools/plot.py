@@ -651,6 +651,11 @@ def hsv_decay(
     normalize : bool
         Divide each curve by its largest value σ_1.
 
+    Notes
+    -----
+    Values below ``1e-15 σ_1`` (numerically zero: the realization is not minimal, e.g. a real pole
+    stored as a conjugate pair) are left out of the log-scale curve (drawn as gaps).
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -671,6 +676,7 @@ def hsv_decay(
     ax = _new_axes(ax)
     for index, (label, values) in enumerate(curves.items()):
         values = np.sort(values)[::-1]
+        values = np.where(values > values[0] * 1e-15, values, np.nan)  # zeros: a non-minimal realization
         if normalize:
             values = values / values[0]
         ax.plot(np.arange(1, len(values) + 1), values, marker=".", color=_color(index), label=label or None)

@@ -272,6 +272,8 @@ def test_hsv_decay_matches_math_md_and_normalises():
     assert list(ax.lines[0].get_xdata()) == [1, 2, 3, 4] and ax.get_ylabel() == "σ_j / σ_1"
     precomputed = st.plot.hsv_decay({"a": [1.0, 4.0, 2.0]}, normalize=False)
     assert list(precomputed.lines[0].get_ydata()) == [4.0, 2.0, 1.0]
+    non_minimal = st.plot.hsv_decay({"real pole as a pair": [2.0, 0.0]})  # zero HSV: gap, not a fall to 0
+    assert non_minimal.lines[0].get_ydata()[0] == 1.0 and np.isnan(non_minimal.lines[0].get_ydata()[1])
 
 
 # ---------------------------------------------------------------------------------------------- pruning plots
