@@ -70,6 +70,7 @@ def read(params: Any, family: str = "auto", *, source: str | None = None, **conf
             f"{ctx.where}: no {family} layer found; detected family: {_detect_or_none(ctx)}. "
             f"Valid family= values: {list(FAMILIES)}"
         )
+    settings = adapter.resolve_config(ctx, prefixes, settings)
     layers = {prefix: adapter.read_layer(ctx, prefix, settings) for prefix in sorted(prefixes, key=_natural)}
     return SSMModel(layers, family=family, params=params, config=settings, source=source)
 

@@ -59,6 +59,11 @@ class Adapter:
         out.update(config)
         return out
 
+    def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
+        """Fill settings inferred from the whole tree (e.g. a layout), so that re-reading written
+        parameters (whose shapes may have become ambiguous) gives the same layers. Default: unchanged."""
+        return config
+
     def find(self, groups: Mapping[str, Group]) -> list[str]:  # pragma: no cover - abstract
         """Prefixes of the layers of this family (by anchor parameter names only)."""
         raise NotImplementedError

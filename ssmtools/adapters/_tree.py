@@ -105,7 +105,7 @@ def like(original: Any, values: np.ndarray) -> Any:
         values = np.asarray(values)
         if not complex_target and np.iscomplexobj(values):
             raise FormatError(f"internal error: complex values for real tensor of dtype {original.dtype}")
-        tensor = torch.as_tensor(np.ascontiguousarray(values)).to(dtype=original.dtype, device=original.device)
+        tensor = torch.as_tensor(np.array(values, order="C", copy=True)).to(dtype=original.dtype, device=original.device)
         return tensor
     dtype = np.asarray(original).dtype
     values = np.asarray(values)

@@ -34,6 +34,20 @@ class LRU(Adapter):
     def find(self, groups: dict[str, Group]) -> list[str]:
         return [p for p, g in groups.items() if {"nu_log", "theta_log"} <= set(g.keys)]
 
+    def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
+        """Infer ``transposed`` from the first layer whose B shape tells (N ≠ H); False (paper) if none does."""
+        if config["transposed"] is not None:
+            return config
+        inferred = False
+        for prefix in prefixes:
+            keys = self._keys(ctx, prefix)
+            N = ctx.array(keys["nu_log"]).shape[-1]
+            B = ctx.array(keys.get("B", keys.get("B_re")))
+            if B.ndim == 2 and N in B.shape and B.shape[0] != B.shape[1]:
+                inferred = B.shape[0] != N
+                break
+        return dict(config, transposed=inferred)
+
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
         group = ctx.groups[prefix]
         names = ["nu_log", "theta_log"]
