@@ -176,7 +176,7 @@ def _read_torch(path: str) -> Any:
 
 
 def _read_npz(path: str) -> dict:
-    with np.load(path, allow_pickle=False) as data:
+    with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
 
@@ -253,7 +253,7 @@ def _numpy_leaf(value: Any, key: str) -> np.ndarray:
             raise FormatError(f"{key!r} is bfloat16, which numpy-based formats cannot hold; save as .pt")
         return value.numpy()
     array = np.asarray(value)
-    if array.dtype == object:
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise FormatError(f"{key!r} is not an array ({type(value).__name__}); this format holds arrays only")
     return array
 
