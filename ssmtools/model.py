@@ -65,9 +65,10 @@ class SSMLayer:
 class SSMModel(Mapping[str, SSMLayer]):
     """An ordered, read-only mapping ``layer name -> SSMLayer`` with the data needed to write it back.
 
-    Attributes
+    Parameters
     ----------
     layers : dict[str, SSMLayer]
+        Layers in model order, keyed by their path in the parameter tree.
     family : str
         ``"s5"``, ``"s5-pytorch"``, ``"s4d"``, ``"lru"``, ... (``"custom"`` for hand-built models).
     params : Any
