@@ -93,9 +93,9 @@ def _new_axes(ax: Axes | None) -> Axes:
     return plt.subplots()[1]
 
 
-def _legend(ax: Axes) -> None:
-    """A legend when something is labelled (matplotlib warns on an empty one)."""
-    if ax.get_legend_handles_labels()[0]:
+def _legend(ax: Axes, max_entries: int = 24) -> None:
+    """A legend when something is labelled (matplotlib warns on an empty one) and it stays readable."""
+    if 0 < len(ax.get_legend_handles_labels()[0]) <= max_entries:
         ax.legend(fontsize="small")
 
 

@@ -299,3 +299,14 @@ def test_state_allocation_bars_per_layer_and_plan():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
     with pytest.raises(ValueError, match="totals has no entry for layers \\['b'\\]"):
         st.plot.state_allocation({"a": 1, "b": 1}, totals={"a": 2})
+
+
+def test_plots_accept_an_ssm_model_and_skip_unreadable_legends():
+    model = st.SSMModel.from_systems([random_system(s, n=3, dt=True) for s in range(2)])
+    ax = st.plot.sigma(model, mark_peak=False)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["layer_0", "layer_1"]
+    many = random_system(1, n=2, m=1, p=1, batch=(30,), dt=True)  # 30 SISO channels: curves, no legend
+    ax = st.plot.sigma(many, mark_peak=False)
+    assert len(ax.lines) == 31 and ax.get_legend() is None
+    ax = st.plot.pole_map(model["layer_1"], scores="h2")
+    np.testing.assert_allclose(by_gid(ax, "poles")[0].get_array(), st.state_h2_norms(model["layer_1"].system))
