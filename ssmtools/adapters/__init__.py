@@ -32,7 +32,21 @@ def _context(params: Any, source: str | None) -> Context:
 
 
 def detect_family(params: Any, *, source: str | None = None) -> str:
-    """The family whose parameter names appear in ``params``; FormatError if none or several do."""
+    """The family whose parameter names appear in ``params``.
+
+    Parameters
+    ----------
+    params : Mapping
+        State dict or nested parameter tree.
+    source : str, optional
+        File name used in error messages.
+
+    Returns
+    -------
+    str
+        One of :data:`FAMILIES`. Raises :class:`~ssmtools.errors.FormatError` listing the keys found
+        when no family matches, or the families found when several do.
+    """
     return _detect(_context(params, source))
 
 
@@ -58,7 +72,24 @@ def _detect(ctx: Context) -> str:
 
 
 def read(params: Any, family: str = "auto", *, source: str | None = None, **config: Any) -> SSMModel:
-    """Read every layer of ``family`` (``"auto"``: detected) from a parameter tree into an SSMModel."""
+    """Read every layer of ``family`` from a parameter tree into an :class:`~ssmtools.model.SSMModel`.
+
+    Parameters
+    ----------
+    params : Mapping
+        State dict or nested parameter tree (kept, unmodified, as ``model.params``).
+    family : {"auto", "s5", "s5-pytorch", "s4d", "lru"}
+        ``"auto"`` uses :func:`detect_family`.
+    source : str, optional
+        File the parameters came from (error messages; ``save`` refuses to overwrite it).
+    **config
+        Family settings not stored in the weights (see :func:`ssmtools.load`).
+
+    Returns
+    -------
+    SSMModel
+        Layers sorted by name (numbers compared as numbers), ``config`` completed with defaults.
+    """
     ctx = _context(params, source)
     if family == "auto":
         family = _detect(ctx)
@@ -96,7 +127,20 @@ def _natural(key: str) -> list:
 
 
 def normalize_keep(model: SSMModel, keep: Any) -> dict[str, np.ndarray]:
-    """``{layer name: bool array of layer.system.poles.shape}`` from a mapping or an object with ``.keep``."""
+    """Validate a keep mask.
+
+    Parameters
+    ----------
+    model : SSMModel
+        The model the mask refers to.
+    keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping
+        Layer name -> boolean array of shape ``layer.system.poles.shape``.
+
+    Returns
+    -------
+    dict[str, ndarray of bool]
+        The masks as numpy arrays (KeyError for unknown layers, ShapeError/TypeError for bad masks).
+    """
     if not isinstance(keep, Mapping) and hasattr(keep, "keep"):
         keep = keep.keep
     if not isinstance(keep, Mapping):
@@ -119,7 +163,22 @@ def normalize_keep(model: SSMModel, keep: Any) -> dict[str, np.ndarray]:
 
 
 def prune(model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
-    """New parameters of ``model`` with the states where ``keep`` is False removed (or zeroed if ``mask``)."""
+    """New parameters of ``model`` without the states where ``keep`` is False.
+
+    Parameters
+    ----------
+    model : SSMModel
+        A model read by :func:`read` / :func:`ssmtools.load`.
+    keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping
+        See :func:`normalize_keep`; layers not named are kept whole.
+    mask : bool
+        ``True``: zero the pruned states' input rows and output columns instead (shapes unchanged).
+
+    Returns
+    -------
+    Mapping
+        A new tree of the input's structure and container types; untouched leaves are shared.
+    """
     adapter = _adapter(model.family)
     ctx = _context(model.params, model.source)
     masks = normalize_keep(model, keep)
@@ -137,7 +196,24 @@ def prune(model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
 
 
 def replace(model: SSMModel, systems: Mapping[str, DiagonalSSM | SSMLayer], *, check: bool = True) -> Any:
-    """New parameters realising the given systems in ``model``'s family; optionally check the reload."""
+    """New parameters realising the given systems in ``model``'s family.
+
+    Parameters
+    ----------
+    model : SSMModel
+        A model read by :func:`read` / :func:`ssmtools.load`.
+    systems : Mapping[str, DiagonalSSM or SSMLayer]
+        Replacement layers in each layer's convention (an SSMLayer with ``C_backward`` for
+        bidirectional layers).
+    check : bool
+        Re-read the written parameters and compare their frequency response with ``systems``
+        (relative to the peak gain, tolerance 5000·eps of the stored dtype; ValueError otherwise).
+
+    Returns
+    -------
+    Mapping
+        A new tree; untouched leaves are shared.
+    """
     adapter = _adapter(model.family)
     ctx = _context(model.params, model.source)
     updates: dict[str, Any] = {}
@@ -156,6 +232,15 @@ def replace(model: SSMModel, systems: Mapping[str, DiagonalSSM | SSMLayer], *, c
         for name, new in new_layers.items():
             _check_same_response(name, reread.layers[name], new, ctx, updates)
     return params
+
+
+def _precision(value: Any) -> float:
+    """Machine epsilon of a written leaf (float32 for complex64 tensors)."""
+    try:
+        dtype = np.dtype(str(value.dtype).removeprefix("torch.")) if hasattr(value, "detach") else np.asarray(value).dtype
+    except TypeError:  # bfloat16
+        return 2.0**-8
+    return float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.inexact) else 0.0
 
 
 def _check_convention(layer: SSMLayer, new: SSMLayer) -> None:
@@ -180,8 +265,7 @@ def _check_convention(layer: SSMLayer, new: SSMLayer) -> None:
 
 def _check_same_response(name: str, got: SSMLayer, want: SSMLayer, ctx: Context, updates: Mapping) -> None:
     """The reloaded layer's frequency response must match the requested one (relative to its peak)."""
-    eps = max(np.finfo(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v).dtype).eps
-              for v in updates.values() if np.issubdtype(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v).dtype, np.inexact))
+    eps = max((_precision(value) for value in updates.values()), default=np.finfo(float).eps)
     angles = np.abs(np.angle(want.system.poles)).ravel()
     omega = np.unique(np.concatenate([np.linspace(0, np.pi, 257), angles]))
     pairs = [(got.system, want.system)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import ssmtools
 from ssmtools.errors import FormatError
@@ -174,3 +175,27 @@ def test_bad_trees():
         ssmtools.load(tree, family="lru")
     with pytest.raises(ValueError, match="family='mamba3' is not valid"):
         ssmtools.load(tree, family="mamba3")
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), bits=st.lists(st.booleans(), min_size=P, max_size=P),
+       bidir=st.sampled_from([None, "C1C2", "C2P"]), disc=st.sampled_from(["zoh", "bilinear"]))
+def test_prune_is_modal_truncation_and_replace_own_systems_is_identity(seed, bits, bidir, disc):
+    keep = np.array(bits)
+    keep[seed % P] = True  # at least one state
+    model = ssmtools.load(_tree(seed, bidir=bidir, n_layers=1), discretization=disc)
+    name = NAME.format(0)
+    layer = model[name]
+    pruned = model.apply({name: keep})[name]
+    np.testing.assert_allclose(pruned.system.poles, layer.system.poles[keep], rtol=1e-13)
+    np.testing.assert_allclose(pruned.system.B, layer.system.B[keep], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(pruned.system.C, layer.system.C[:, keep], rtol=1e-13)
+    np.testing.assert_array_equal(pruned.system.D, layer.system.D)
+    if bidir:
+        np.testing.assert_allclose(pruned.C_backward, layer.C_backward[:, keep], rtol=1e-13)
+    masked = model.apply({name: keep}, mask=True)[name]
+    assert np.all(masked.system.B[~keep] == 0) and np.all(masked.system.C[:, ~keep] == 0)
+    again = model.replace_systems({name: layer})[name]
+    np.testing.assert_allclose(again.system.poles, layer.system.poles, rtol=1e-12)
+    np.testing.assert_allclose(again.system.B, layer.system.B, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(again.system.C, layer.system.C, rtol=1e-13)
