@@ -68,7 +68,10 @@ def _flatten(name: str, system: DiagonalSSM) -> list[tuple[str, DiagonalSSM]]:
 
 def _named_systems(systems: Systems, what: str = "systems") -> list[tuple[str, DiagonalSSM]]:
     """Unbatched ``(label, system)`` pairs: batches are split, dicts keep their keys as labels."""
-    if isinstance(systems, Mapping):
+    many = getattr(systems, "systems", None)  # ReductionResult: one system per batch element, ndindex order
+    if isinstance(many, tuple) and many and all(isinstance(s, DiagonalSSM) for s in many):
+        items = [("" if len(many) == 1 else str(i), s) for i, s in enumerate(many)]
+    elif isinstance(systems, Mapping):
         items = [(str(name), _system_of(value, f"{what}[{name!r}]")) for name, value in systems.items()]
     elif isinstance(systems, Sequence) and not isinstance(systems, str):
         items = [(str(i), _system_of(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
@@ -202,9 +205,9 @@ def sigma(
         One curve per system; batched systems give one curve per batch element (layers, channels).
         Dict keys (layer names) become legend labels. Bidirectional ``SSMLayer``: the causal part.
     reduced : same structure as ``systems``, optional
-        Reduced or pruned counterparts (``DiagonalSSM``, or results with a ``.system``, such as
-        ``ReductionResult``). Drawn dashed in the same colour, with the error σ_max(G − G_r)
-        dotted.
+        Reduced or pruned counterparts: ``DiagonalSSM`` systems, or a ``ReductionResult`` (its
+        ``systems``, one per batch element of the original). Drawn dashed in the same colour, with
+        the error σ_max(G − G_r) dotted.
     omega : array_like, optional
         Frequencies (rad/sample in DT, rad/s in CT). Default: ``n_points`` points, plus every pole's
         resonance frequency and the H∞ peaks so that narrow peaks are not missed.
@@ -645,8 +648,9 @@ def hsv_decay(
 
     Parameters
     ----------
-    systems : DiagonalSSM, SSMModel, dict or list of systems, or dict {name: HSV array}
-        Systems (HSVs computed by :func:`ssmtools.hankel_singular_values`) or precomputed HSVs.
+    systems : DiagonalSSM, SSMModel, dict or list of systems, dict {name: HSV array}, or ReductionResult
+        Systems (HSVs computed by :func:`ssmtools.hankel_singular_values`), precomputed HSVs, or a
+        balanced-truncation result (its ``hsv``).
     ax : matplotlib Axes, optional
     normalize : bool
         Divide each curve by its largest value σ_1.
@@ -671,6 +675,9 @@ def hsv_decay(
         isinstance(v, np.ndarray | list | tuple) for v in systems.values()
     ):
         curves = {str(k): np.asarray(v, dtype=float).ravel() for k, v in systems.items()}
+    elif isinstance(getattr(systems, "hsv", None), np.ndarray):  # a balanced-truncation result
+        hsv = systems.hsv.reshape(-1, systems.hsv.shape[-1])
+        curves = {("" if len(hsv) == 1 else str(i)): row for i, row in enumerate(hsv)}
     else:
         curves = {label: hankel_singular_values(system) for label, system in _named_systems(systems)}
     ax = _new_axes(ax)
