@@ -287,7 +287,7 @@ def _write_torch(params: Any, file) -> None:
                 out._metadata = node._metadata  # type: ignore[attr-defined]
             return out
         if isinstance(node, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(node))
+            return torch.from_numpy(np.array(node, order="C", copy=True))
         return node
 
     torch.save(convert(params), file)

@@ -75,6 +75,19 @@ def test_flax_msgpack_read_matches_flax_layout_and_roundtrips(tmp_path):
     assert tuple(shape) == (3, H, 2) and dtype == "float32" and len(buffer) == 3 * H * 2 * 4
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".pt"])
+def test_nested_flax_tree_through_flat_formats_keeps_layer_names(tmp_path, suffix):
+    model = ssmtools.load(_flax_tree(3))
+    name = "params/encoder/layers_0/seq"
+    path = ssmtools.save(model, tmp_path / f"flax{suffix}")
+    again = ssmtools.load(path)
+    assert list(again) == [name]
+    np.testing.assert_allclose(again[name].system.poles, model[name].system.poles, rtol=1e-6)
+    pruned = again.apply({name: np.array([False, True, True, False])})
+    ssmtools.save(pruned, tmp_path / f"pruned{suffix}")
+    assert ssmtools.load(tmp_path / f"pruned{suffix}")[name].n_states == 2
+
+
 def test_msgpack_chunked_scalars_and_complex(tmp_path):
     big = np.arange(10, dtype=np.float64)
     chunked = {"__msgpack_chunked_array__": True, "shape": {"0": 2, "1": 5},

@@ -147,3 +147,20 @@ def test_bad_input_messages():
         loaded.apply({"seq": np.ones(P + 1, dtype=bool)})
     with pytest.raises(KeyError, match="unknown layer"):
         loaded.apply({"nope": np.ones(P, dtype=bool)})
+
+
+def test_load_analyse_prune_save_reload_in_package(tmp_path, u):
+    """The issue's workflow end to end: checkpoint file -> norms -> prune half -> save -> S5(strict=True)."""
+    model = _model(9, bidir=False, double=False)
+    torch.save(model.state_dict(), tmp_path / "s5.pt")
+    loaded = ssmtools.load(tmp_path / "s5.pt")
+    scores = ssmtools.state_hinf_norms(loaded["seq"].system)  # Re output: exact one-state H∞ (math.md §3.2)
+    keep = scores >= np.median(scores)
+    assert keep.sum() == P // 2
+    out = ssmtools.save(loaded.apply({"seq": keep}), tmp_path / "s5_pruned.pt")
+    smaller = s5.S5(width=H, state_width=P // 2)
+    smaller.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["seq.B"][~torch.as_tensor(keep)] = 0
+    model.load_state_dict(state)
+    np.testing.assert_allclose(_forward(smaller, u), _forward(model, u), atol=1e-6, rtol=0)
