@@ -46,7 +46,6 @@ class Adapter:
 
     family: ClassVar[str]
     defaults: ClassVar[dict[str, Any]]
-    units: ClassVar[str] = "states"
 
     def config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults updated with ``config``; unknown settings raise TypeError listing the valid ones."""

@@ -62,7 +62,6 @@ class S4D(Adapter):
     """S4D kernels: the minimal ``S4DKernel`` and the full ``SSMKernelDiag`` (variant inferred)."""
 
     family = "s4d"
-    units = "(channel, state) pairs"
     defaults = {
         "discretization": "zoh", "dt_transform": "exp", "real_transform": "exp", "imag_transform": "none",
     }
