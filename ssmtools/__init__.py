@@ -28,6 +28,11 @@ from .norms import (
     state_h2_norms as state_h2_norms,
     state_hinf_norms as state_hinf_norms,
 )
+from .reduction import (
+    ReductionResult as ReductionResult,
+    balanced_truncation as balanced_truncation,
+    modal_truncation as modal_truncation,
+)
 from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
 
 __version__ = "0.1.0"
