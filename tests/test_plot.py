@@ -310,3 +310,26 @@ def test_plots_accept_an_ssm_model_and_skip_unreadable_legends():
     assert len(ax.lines) == 31 and ax.get_legend() is None
     ax = st.plot.pole_map(model["layer_1"], scores="h2")
     np.testing.assert_allclose(by_gid(ax, "poles")[0].get_array(), st.state_h2_norms(model["layer_1"].system))
+
+
+def test_sigma_and_hsv_decay_take_a_balanced_truncation_result():
+    model = st.examples.random_s5_model(n_layers=2, n_states=5, width=3, seed=2)
+    stacked = DiagonalSSM(np.stack([s.poles for s in model.values()]), np.stack([s.B for s in model.values()]),
+                          np.stack([s.C for s in model.values()]), np.stack([s.D for s in model.values()]),
+                          dt=True, output="real", state_includes_input=True)
+    result = st.balanced_truncation(stacked, order=4)
+    ax = st.plot.sigma(stacked, reduced=result, db=False, mark_peak=False)
+    errors = by_gid(ax, "reduction-error")
+    assert len(errors) == 2 and len(by_gid(ax, "reduced")) == 2
+    for index, error in enumerate(errors):  # error curve = σ_max of the difference, via python-control
+        difference = stacked[index].to_control() - result.systems[index].to_control()
+        omega = error.get_xdata()[::80]
+        expected = np.linalg.svd(np.stack([difference(np.exp(1j * w)) for w in omega]), compute_uv=False)[:, 0]
+        np.testing.assert_allclose(error.get_ydata()[::80], expected, rtol=1e-7, atol=1e-12)
+    ax = st.plot.hsv_decay(result, normalize=False)
+    for line, layer in zip(ax.lines, model.values()):  # HSVs via scipy's Lyapunov solver on the real form
+        plant = layer.replace(state_includes_input=False, D=None).to_control()
+        P = scipy.linalg.solve_discrete_lyapunov(plant.A, plant.B @ plant.B.T)
+        Q = scipy.linalg.solve_discrete_lyapunov(plant.A.T, plant.C.T @ plant.C)
+        expected = np.sort(np.sqrt(np.abs(np.linalg.eigvals(P @ Q))))[::-1]
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
