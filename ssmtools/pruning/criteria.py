@@ -1,0 +1,468 @@
+"""State-pruning criteria: small objects that score the prunable units of one layer, registered by name.
+
+A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
+``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
+can be compared across layers. Allocation (how many units go, where) lives in ``plan.py``; physical
+removal in the adapters. Options are dataclass fields, so a criterion prints and serialises into a plan.
+
+=====================  ==============================================================  ================
+name                   raw score of stored state i                                     normalisation
+=====================  ==============================================================  ================
+``"last"``             ``‖G_i‖∞²`` single-pole bound ``(s_i/(1 − r_i))²``               LAMP, global
+``"last-official"``    released code: ``‖c̃_i‖²‖b_i‖²/((1 − r_i)² + 1e-8)``               LAMP, global
+``"last-exact"``       exact subsystem ``‖G_i‖∞²`` (conjugate pair, bidirectional)      LAMP, global
+``"aire"``             ``‖c̃_i‖²‖b_i‖²/(1 − r_i² + 1e-8)`` or exact ``‖G_i‖₂²``           LAMP, global
+``"uniform-hinf"``     ``‖G_i‖∞`` (single-pole bound or exact)                          none, per layer
+``"global-hinf"``      ``‖G_i‖∞``                                                       none, global
+``"magnitude"``        ``|λ̄_i|``                                                        none, global
+``"lamp-magnitude"``   ``|λ̄_i|²``                                                       LAMP, global
+``"random"``           uniform on [0, 1), seeded per layer                              none, global
+=====================  ==============================================================  ================
+
+s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;
+r_i = |λ̄_i|. LAMP: :func:`~ssmtools.pruning.normalize.lamp_normalize`. Sources: LAST, Gwak et al.,
+NeurIPS 2024, arXiv 2411.02824, code ``msgwak/LAST`` ``s5/ssm.py``; AIRE-Prune, Padhy et al., arXiv
+2602.00534, code ``falcon-arrow/AIRE-Prune``; LAMP, Lee et al., ICLR 2021. Derivations and the
+released code's quirks: math.md §3, §6, §7 (``docs/concepts``).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from .. import _kernels
+from ..errors import UnstableSystemWarning, check_choice
+from ..norms import state_h2_norms, state_hinf_norms
+from ._bidir import bidirectional_l2, bidirectional_linf, one_state_systems
+from .normalize import lamp_normalize
+
+if TYPE_CHECKING:
+    from ..model import SSMLayer, SSMModel
+
+__all__ = [
+    "Criterion", "register", "get_criterion", "available_criteria", "output_scale", "subsystem_hinf",
+    "released_score", "Last", "LastOfficial", "LastExact", "Aire", "UniformHinf", "GlobalHinf", "Magnitude",
+    "LampMagnitude", "Random",
+]
+
+BidirectionalFormula = Literal["released", "intended"]
+RELEASED_EPS = 1e-8  # the "+ 1e-8" of the released LAST / AIRE-Prune denominators
+
+
+class Criterion(abc.ABC):
+    """Scores the prunable units of one layer; higher means more important.
+
+    Subclasses set ``name`` (registry key), optionally ``scope`` (``"global"``: one threshold across
+    layers; ``"layer"``: every layer pruned by the same ratio) and ``channel_reduction`` (how a state
+    shared by the channels of a multi-SISO layer combines its per-channel scores: ``"max"`` for
+    H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
+    energies), and implement :meth:`raw_scores`.
+    """
+
+    name: ClassVar[str]
+    scope: ClassVar[Literal["global", "layer"]] = "global"
+    channel_reduction: ClassVar[Literal["max", "sum"]] = "max"
+
+    @abc.abstractmethod
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Raw score of every stored state, shape ``layer.system.poles.shape``.
+
+        ``inf`` for units that must stay (unstable states under the exact criteria; the plan reports
+        them). ``model`` gives access to the family and its config (e.g. κ for ``"last-official"``).
+        """
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """Make one layer's unit scores comparable across layers. Default: unchanged."""
+        return np.asarray(scores, dtype=float)
+
+    def options(self) -> dict[str, Any]:
+        """The criterion's options (its dataclass fields) as a plain dict."""
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+    def describe(self) -> str:
+        """``name(option=value, ...)``, used in plan tables."""
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
+        return f"{self.name}({options})" if options else self.name
+
+
+_CRITERIA: dict[str, type[Criterion]] = {}
+
+
+def register(cls: type[Criterion]) -> type[Criterion]:
+    """Class decorator: make a :class:`Criterion` subclass selectable by its ``name``."""
+    _CRITERIA[cls.name] = cls
+    return cls
+
+
+def available_criteria() -> list[str]:
+    """Registered criterion names, sorted."""
+    return sorted(_CRITERIA)
+
+
+def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
+    """A criterion instance from a registered name (with options) or an instance (returned as is).
+
+    Parameters
+    ----------
+    criterion : str or Criterion
+        A name of :func:`available_criteria`, or an instance.
+    **options
+        Dataclass fields of the named criterion (e.g. ``bidirectional_formula="intended"``).
+
+    Returns
+    -------
+    Criterion
+    """
+    if isinstance(criterion, Criterion):
+        if options:
+            return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
+        return criterion
+    if not isinstance(criterion, str) or criterion not in _CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
+    cls = _CRITERIA[criterion]
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
+    return cls(**options)
+
+
+# ------------------------------------------------------------------------------------------ shared pieces
+def output_scale(model: SSMModel | None) -> float:
+    """κ of math.md §1.2 for the model's family: ``system.C = κ·C̃`` (C̃ the stored C parameter).
+
+    2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output ``2Re``); 1 for s5-pytorch,
+    LRU, ``conj_sym=False`` S5 and hand-built (``"custom"``) models.
+    """
+    if model is None:
+        return 1.0
+    if model.family == "s5":
+        return 2.0 if model.config.get("conj_sym", True) else 1.0
+    if model.family == "s4d":
+        return 2.0
+    return 1.0
+
+
+def _column_norms(C: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(C, axis=-2)  # (..., n)
+
+
+def _row_norms(B: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(B, axis=-1)  # (..., n)
+
+
+def _quiet(func, *args, **kwargs):
+    """Call a norms function without its UnstableSystemWarning (the plan reports unstable states once)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnstableSystemWarning)
+        return func(*args, **kwargs)
+
+
+def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
+    """H∞ (L∞ for bidirectional layers) of every one-state subsystem, shape ``poles.shape``; ``inf`` if unstable.
+
+    Parameters
+    ----------
+    layer : SSMLayer
+    exact : bool
+        ``False``: the single-pole value ``s_i/(1 − r_i)`` of math.md §3.1 (LAST paper), with
+        ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
+        math.md §1.3). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
+        exact norm for real output) or, for bidirectional layers, the L∞ norm of
+        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidir.bidirectional_linf``).
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    system = layer.system
+    if not exact:
+        c_norm = _column_norms(system.C)
+        if layer.bidirectional:
+            c_norm = c_norm + _column_norms(layer.C_backward)
+        return _kernels.single_pole_hinf(system.poles, c_norm * _row_norms(system.B), discrete=system.is_discrete)
+    if not layer.bidirectional:
+        return _quiet(state_hinf_norms, system)
+    sub, back = one_state_systems(system, layer.C_backward)
+    return bidirectional_linf(sub, back)
+
+
+def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
+    """Exact H2² (two-sided L2² when bidirectional) of every one-state subsystem, shape ``poles.shape``.
+
+    Parameters
+    ----------
+    layer : SSMLayer
+
+    Returns
+    -------
+    ndarray of float64
+        :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of math.md
+        §3.3); bidirectional: ``_bidir.bidirectional_l2`` of every one-state subsystem, squared.
+    """
+    if not layer.bidirectional:
+        return _quiet(state_h2_norms, layer.system) ** 2
+    sub, back = one_state_systems(layer.system, layer.C_backward)
+    return bidirectional_l2(sub, back) ** 2
+
+
+def released_score(
+    layer: SSMLayer,
+    *,
+    kappa: float,
+    denominator: Literal["hinf", "h2"],
+    bidirectional_formula: BidirectionalFormula = "released",
+) -> np.ndarray:
+    """Raw score of the released LAST (``"hinf"``) / AIRE-Prune (``"h2"``) code, shape ``poles.shape``.
+
+    Parameters
+    ----------
+    layer : SSMLayer
+        Discretised parameters (λ̄, B̄, C = κ·C̃).
+    kappa : float
+        Output scale; the code works on the stored C̃ = C/κ.
+    denominator : {"hinf", "h2"}
+        ``"hinf"``: ``(1 − |λ̄|)² + 1e-8`` (LAST); ``"h2"``: ``1 − |λ̄|² + 1e-8`` (AIRE-Prune).
+    bidirectional_formula : {"released", "intended"}
+        Numerator of a bidirectional layer: ``"released"`` evaluates the code's ``(a + b)/2 **2`` as
+        Python does, i.e. ``(a + b)/4 · ‖b̄‖²`` (a = ‖C̃1[:, i]‖, b = ‖C̃2[:, i]‖; math.md §6.5.1);
+        ``"intended"``: ``((a + b)/2)² · ‖b̄‖²``.
+
+    Returns
+    -------
+    ndarray of float64
+        Unidirectional: ``‖c̃_i‖²‖b̄_i‖² / denominator`` (math.md §6.1, §7). Unstable states keep the
+        code's value (LAST: finite and large; AIRE: negative) — the plan reports them.
+    """
+    check_choice("denominator", denominator, ("hinf", "h2"))
+    check_choice("bidirectional_formula", bidirectional_formula, ("released", "intended"))
+    system = layer.system
+    radius = np.abs(system.poles)
+    denom = (1.0 - radius) ** 2 + RELEASED_EPS if denominator == "hinf" else (1.0 - radius**2) + RELEASED_EPS
+    b2 = _row_norms(system.B) ** 2
+    c1 = _column_norms(system.C) / kappa
+    if not layer.bidirectional:
+        numerator = c1**2 * b2
+    else:
+        c2 = _column_norms(layer.C_backward) / kappa
+        numerator = ((c1 + c2) / 4.0 if bidirectional_formula == "released" else ((c1 + c2) / 2.0) ** 2) * b2
+    return numerator / denom
+
+
+# ------------------------------------------------------------------------------------------ criteria
+@register
+@dataclass(frozen=True)
+class Last(Criterion):
+    """LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824) as written in the paper, stability-guarded.
+
+    Raw score: the squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²`` of every stored state (math.md §3.1),
+    ``s_i = ‖c_i‖‖b̄_i‖`` — for a bidirectional layer ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b̄_i‖``, the triangle
+    bound of math.md §1.3 (= 4 × the code's *intended* expression; constants cancel in LAMP). LAMP
+    normalisation per layer (:func:`~ssmtools.pruning.normalize.lamp_normalize`), one global
+    threshold. Differences from ``"last-official"``: no ``+1e-8``, unstable states (|λ̄| ≥ 1) score
+    ``inf`` (always kept, reported) instead of a large finite value, the bidirectional formula is the
+    intended one, equal scores tie. The paper normalises H∞ norms, the code their squares (same order
+    within a layer, different values across layers): we follow the code (squares).
+    """
+
+    name: ClassVar[str] = "last"
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return subsystem_hinf(layer, exact=False) ** 2
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        return lamp_normalize(scores)
+
+
+@register
+@dataclass(frozen=True)
+class LastOfficial(Criterion):
+    """Bit-compatible with the released LAST code (``msgwak/LAST`` ``s5/ssm.py``; math.md §6).
+
+    Parameters
+    ----------
+    bidirectional_formula : {"released", "intended"}
+        ``"released"`` (default) reproduces ``(‖c̃1‖ + ‖c̃2‖)/2 **2`` as Python parses it, i.e. divided
+        by 4 and not squared (math.md §6.5.1, E7: 7.99999968); ``"intended"`` squares the mean
+        (E7: 31.99999872).
+    c_scale : float, optional
+        κ with ``system.C = κ·C̃``; default: from the model family (:func:`output_scale`).
+
+    Notes
+    -----
+    Raw score ``‖c̃_i‖²‖b̄_i‖²/((1 − |λ̄_i|)² + 1e-8)`` on the discretised parameters (so it depends on
+    the learned steps Δ_i), the single-pole formula even for a conjugate pair (drops the pair's factor
+    2 and its cross term, math.md §6.5.2), no stability guard (|λ̄| > 1 scores high, |λ̄| = 1 gives
+    1e8·s²; the plan reports such states). LAMP normalisation with the code's sort-order tie rule
+    (``ties="stable-sort"``); the plan's ``allocation="released"`` reproduces its threshold rule.
+    Deviation: a layer of all-zero scores normalises to 0, not NaN.
+    """
+
+    name: ClassVar[str] = "last-official"
+    bidirectional_formula: BidirectionalFormula = "released"
+    c_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        return released_score(layer, kappa=kappa, denominator="hinf", bidirectional_formula=self.bidirectional_formula)
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        return lamp_normalize(scores, ties="stable-sort")
+
+
+@register
+@dataclass(frozen=True)
+class LastExact(Criterion):
+    """LAST normalisation on exact one-state norms (math.md §3.2, §1.3).
+
+    Raw score ``‖G_i‖∞²`` with G_i the exact subsystem of stored state i: the conjugate pair for real
+    output (:func:`ssmtools.state_hinf_norms`), and for bidirectional layers the L∞ norm of the
+    non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (AB13DD on the stacked
+    realisation). Unstable states score ``inf``: always kept and reported in the plan. LAMP, global.
+    """
+
+    name: ClassVar[str] = "last-exact"
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return subsystem_hinf(layer, exact=True) ** 2
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        return lamp_normalize(scores)
+
+
+@register
+@dataclass(frozen=True)
+class Aire(Criterion):
+    """AIRE-Prune (Padhy et al., arXiv 2602.00534; ``falcon-arrow/AIRE-Prune``): the H2 variant of LAST.
+
+    Parameters
+    ----------
+    form : {"official", "exact"}
+        ``"official"``: the code's ``‖c̃_i‖²‖b̄_i‖²/(1 − |λ̄_i|² + 1e-8)`` (squared single-pole DT H2,
+        math.md §7), bidirectional numerator as selected by ``bidirectional_formula``. ``"exact"``:
+        the exact subsystem ``‖G_i‖₂²`` — :func:`ssmtools.state_h2_norms` squared (the conjugate-pair
+        cross term included, math.md §3.3), two-sided energy for bidirectional layers.
+    bidirectional_formula : {"released", "intended"}
+        As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
+    c_scale : float, optional
+        κ with ``system.C = κ·C̃`` (``form="official"``); default from the model family.
+
+    Notes
+    -----
+    Unstable states (|λ̄| ≥ 1) score ``inf`` in both forms (kept, reported) — a deviation: the code's
+    negative denominator would rank them lowest and prune them first (math.md §7). LAMP, global.
+    For units shared by the channels of a multi-SISO layer the per-channel energies add.
+    """
+
+    name: ClassVar[str] = "aire"
+    channel_reduction: ClassVar[Literal["max", "sum"]] = "sum"
+    form: Literal["official", "exact"] = "official"
+    bidirectional_formula: BidirectionalFormula = "released"
+    c_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("form", self.form, ("official", "exact"))
+        check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        if self.form == "exact":
+            return subsystem_h2_squared(layer)
+        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        scores = released_score(layer, kappa=kappa, denominator="h2", bidirectional_formula=self.bidirectional_formula)
+        return np.where(layer.system.stability_margin > 0, scores, np.inf)
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        return lamp_normalize(scores, ties="stable-sort" if self.form == "official" else "equal")
+
+
+@register
+@dataclass(frozen=True)
+class UniformHinf(Criterion):
+    """Baseline of the LAST paper: every layer pruned by the same ratio, ranked by per-state H∞.
+
+    Parameters
+    ----------
+    exact : bool
+        ``False``: single-pole value ``s_i/(1 − |λ̄_i|)``; ``True``: exact subsystem norm
+        (:func:`subsystem_hinf`). Unstable states score ``inf``.
+    """
+
+    name: ClassVar[str] = "uniform-hinf"
+    scope: ClassVar[Literal["global", "layer"]] = "layer"
+    exact: bool = False
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return subsystem_hinf(layer, exact=self.exact)
+
+
+@register
+@dataclass(frozen=True)
+class GlobalHinf(Criterion):
+    """Baseline of the LAST paper: raw per-state H∞ norms ranked across all layers (no normalisation).
+
+    Parameters
+    ----------
+    exact : bool
+        ``False``: single-pole value; ``True``: exact subsystem norm. Unstable states score ``inf``.
+    """
+
+    name: ClassVar[str] = "global-hinf"
+    exact: bool = False
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return subsystem_hinf(layer, exact=self.exact)
+
+
+@register
+@dataclass(frozen=True)
+class Magnitude(Criterion):
+    """Baseline: pole magnitude ``|λ̄_i|`` (slow modes kept), one global threshold, no normalisation."""
+
+    name: ClassVar[str] = "magnitude"
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return np.abs(layer.system.poles)
+
+
+@register
+@dataclass(frozen=True)
+class LampMagnitude(Criterion):
+    """Baseline: LAMP (Lee et al., ICLR 2021) on squared pole magnitudes ``|λ̄_i|²``, global threshold."""
+
+    name: ClassVar[str] = "lamp-magnitude"
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        return np.abs(layer.system.poles) ** 2
+
+    def normalize(self, scores: np.ndarray) -> np.ndarray:
+        return lamp_normalize(scores)
+
+
+@register
+@dataclass(frozen=True)
+class Random(Criterion):
+    """Baseline: uniform random scores, one global threshold.
+
+    Parameters
+    ----------
+    seed : int
+        Scores of layer ``name`` come from ``numpy.random.default_rng([seed, crc32(name)])``, so they
+        are reproducible and do not depend on the order in which layers are scored.
+    """
+
+    name: ClassVar[str] = "random"
+    seed: int = 0
+
+    def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        rng = np.random.default_rng([int(self.seed), zlib.crc32(layer.name.encode())])
+        return rng.random(layer.system.poles.shape)
