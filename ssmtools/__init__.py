@@ -5,6 +5,8 @@ Public API (re-exported by name; importing does no work):
 - :class:`DiagonalSSM`, :func:`freqresp` — the batched diagonal LTI system;
 - :func:`hinf_norm`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
   :func:`gramians`, :func:`hankel_singular_values` — exact norms;
+- :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
+  with error bounds, returning DiagonalSSM layers;
 - :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
 """
 

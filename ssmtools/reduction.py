@@ -355,8 +355,8 @@ def _requested_orders(sys: DiagonalSSM, order: Any, tol: Any, size: int) -> tupl
         except ValueError:
             raise ShapeError(f"order has shape {values.shape}; expected an int or shape {sys.batch_shape}") from None
     values = np.asarray(tol, dtype=float)
-    if np.any(~np.isfinite(values) | (values < 0)):
-        raise ValueError(f"tol={tol!r} must be finite and ≥ 0 (an H∞ error bound in output units)")
+    if np.any(np.isnan(values) | (values < 0)):
+        raise ValueError(f"tol={tol!r} must be ≥ 0 and not NaN (an H∞ error bound in output units)")
     try:
         return None, np.broadcast_to(values, sys.batch_shape)
     except ValueError:

@@ -254,6 +254,8 @@ def test_batched_per_layer_orders_and_ragged_result():
         single = balanced_truncation(sys[i], order=int(result.order[i]))
         assert_response_close(freqresp(result.systems[i], OMEGA_DT), freqresp(single.system, OMEGA_DT), rtol=1e-10)
         assert single.bound == pytest.approx(result.bound[i], rel=1e-12)
+    by_tol = balanced_truncation(sys, tol=np.array([np.inf, 0.0, result.bound[2]]))  # per-layer tolerances
+    np.testing.assert_array_equal(by_tol.order, [0, 5, 3])
     uniform = balanced_truncation(sys, order=2)
     assert uniform.system.batch_shape == (3,) and uniform.system.n_states == 2
     np.testing.assert_allclose(freqresp(uniform.system, OMEGA_DT)[1], freqresp(uniform.systems[1], OMEGA_DT))
@@ -273,6 +275,19 @@ def test_repeated_hsv_is_not_split_and_order_is_capped_at_minimal():
     assert_response_close(freqresp(result.system, OMEGA_DT), freqresp(real_pole, OMEGA_DT), rtol=1e-12)
 
 
+@pytest.mark.parametrize("output", ["real", "complex"])
+@pytest.mark.parametrize("method", ["sqrt", "spa"])
+def test_order_zero_keeps_only_the_feedthrough(output, method):
+    sys = random_system(83, n=3, dt=True, output=output, with_d=True)
+    result = balanced_truncation(sys, order=0, method=method, exact_error=True)
+    assert result.n_states == 0 and result.bound == pytest.approx(2 * np.sum(result.hsv), rel=1e-12)
+    assert result.hsv[0] * (1 - 1e-8) <= result.error_hinf <= result.bound
+    if method == "spa":  # all states residualised: the static DC gain
+        np.testing.assert_allclose(result.system.D, freqresp(sys, [0.0])[0], rtol=1e-10)
+    else:
+        np.testing.assert_array_equal(result.system.D, sys.D)
+
+
 def test_balanced_truncation_input_errors():
     sys = random_system(81, n=3, dt=True)
     with pytest.raises(ValueError, match="exactly one of order= .* or tol="):
@@ -283,7 +298,7 @@ def test_balanced_truncation_input_errors():
         balanced_truncation(sys, order=7)
     with pytest.raises(TypeError, match="order must be an integer"):
         balanced_truncation(sys, order=2.5)
-    with pytest.raises(ValueError, match="tol=.* must be finite"):
+    with pytest.raises(ValueError, match="tol=.* must be ≥ 0"):
         balanced_truncation(sys, tol=-1.0)
     with pytest.raises(ValueError, match="method="):
         balanced_truncation(sys, order=2, method="hankel")  # type: ignore[arg-type]
