@@ -37,6 +37,8 @@ __all__ = [
     "hsv_decay",
     "pruning_curves",
     "state_allocation",
+    "plan_scores",
+    "plan_allocation",
 ]
 
 Systems = Any  # DiagonalSSM | SSMLayer | ReductionResult | Mapping[str, ...] | Sequence[...]
@@ -393,22 +395,33 @@ def bode(
 
 
 # ---------------------------------------------------------------------------------------------- pole maps
-ScoreName = Literal["hinf", "h2", "last", "hsv"]
-
 _SCORE_LABELS = {"hinf": "per-state H∞ norm", "h2": "per-state H2 norm", "last": "LAST score",
                  "hsv": "Hankel singular value"}
 
 
-def _named_scores(system: DiagonalSSM, name: str) -> np.ndarray:
-    """Per-state scores of ``system`` by name (shape ``(*batch, n)``)."""
-    check_choice("scores", name, tuple(_SCORE_LABELS))
+def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
+    """Per-state scores of a layer by name (shape ``(*batch, n)``) and their colour-bar label."""
+    system = _system_of(layer, "system")
     if name == "hinf":
-        return state_hinf_norms(system)
+        return state_hinf_norms(system), _SCORE_LABELS[name]
     if name == "h2":
-        return state_h2_norms(system)
+        return state_h2_norms(system), _SCORE_LABELS[name]
     if name == "hsv":
-        return _state_hsv(system)
-    return _last_scores(system)
+        return _state_hsv(system), _SCORE_LABELS[name]
+    from .model import SSMLayer
+    from .pruning import available_criteria, get_criterion
+
+    if name not in available_criteria():
+        raise ValueError(
+            f"scores={name!r} is not valid; choose one of {['hinf', 'h2', 'hsv'] + available_criteria()} "
+            "or pass an array of scores"
+        )
+    criterion = get_criterion(name)
+    if not isinstance(layer, SSMLayer):
+        layer = SSMLayer("", system)
+    raw = np.asarray(criterion.raw_scores(layer), dtype=float)
+    label = _SCORE_LABELS.get(name, f"{name} score") + " (normalised per layer)"
+    return np.asarray(criterion.normalize(raw.ravel()), dtype=float).reshape(raw.shape), label
 
 
 def _state_hsv(system: DiagonalSSM) -> np.ndarray:
@@ -423,19 +436,10 @@ def _state_hsv(system: DiagonalSSM) -> np.ndarray:
     return hankel_singular_values(singles)[..., 0]
 
 
-def _last_scores(system: DiagonalSSM) -> np.ndarray:
-    """LAST scores of each layer in the batch, from :mod:`ssmtools.pruning` (the one place they live)."""
-    try:
-        from . import pruning
-    except ImportError as error:  # pragma: no cover - depends on the installed version
-        raise ValueError("scores='last' needs ssmtools.pruning; pass the scores as an array instead") from error
-    return np.asarray(pruning.last_scores(system))
-
-
 def pole_map(
     system: Any,
     *,
-    scores: ScoreName | Any | None = None,
+    scores: str | Any | None = None,
     keep: Any = None,
     ax: Axes | None = None,
     score_label: str | None = None,
@@ -453,11 +457,13 @@ def pole_map(
     ----------
     system : DiagonalSSM or SSMLayer
         Any batch shape; all poles are drawn (e.g. every channel of a multi-SISO layer).
-    scores : {"hinf", "h2", "last", "hsv"} or array_like of shape ``(*batch, n)``, optional
+    scores : str or array_like of shape ``(*batch, n)``, optional
         Colour of each pole. ``"hinf"``: :func:`ssmtools.state_hinf_norms`; ``"h2"``:
-        :func:`ssmtools.state_h2_norms`; ``"last"``: LAST scores of the layer (from
-        :mod:`ssmtools.pruning`); ``"hsv"``: the Hankel singular value of each state's one-state
-        subsystem. Non-finite scores (unstable states) are drawn in red.
+        :func:`ssmtools.state_h2_norms`; ``"hsv"``: the Hankel singular value of each state's
+        one-state subsystem; ``"last"`` or any other name of
+        :func:`ssmtools.pruning.available_criteria`: that criterion's per-layer normalised score
+        (LAST: LAMP-normalised squared per-state H∞). Non-finite scores (unstable states) are drawn
+        in red.
     keep : array_like of bool, shape ``(*batch, n)``, optional
         Keep mask (e.g. one entry of ``PruningPlan.keep``); True = kept.
     ax : matplotlib Axes, optional
@@ -484,14 +490,14 @@ def pole_map(
     """
     import matplotlib.colors as mcolors
 
-    system = _system_of(system, "system")
+    layer, system = system, _system_of(system, "system")
     poles = system.poles.ravel()
     label = score_label
     values = None
     if scores is not None:
         if isinstance(scores, str):
-            label = label or _SCORE_LABELS.get(scores, scores)
-            scores = _named_scores(system, scores)
+            scores, default_label = _named_scores(layer, scores)
+            label = label or default_label
         values = np.asarray(scores, dtype=float)
         if values.shape != system.poles.shape:
             raise ShapeError(f"scores has shape {values.shape} but the poles have shape {system.poles.shape}; "
@@ -606,7 +612,6 @@ def score_distributions(
     if masks is not None and set(masks) != set(layers):
         raise ValueError(f"keep has layers {sorted(masks)} but scores has {sorted(layers)}; pass one mask per layer")
     ax = _new_axes(ax)
-    counts = {"kept-scores": 0, "pruned-scores": 0}
     for index, (name, values) in enumerate(layers.items()):
         values = values.astype(float).ravel()
         order = np.argsort(np.argsort(values, kind="stable"), kind="stable")
@@ -619,9 +624,15 @@ def score_distributions(
         if mask.shape != values.shape:
             raise ShapeError(f"keep[{name!r}] has {mask.size} entries but scores[{name!r}] has {values.size}")
         for gid, selected, marker in (("kept-scores", mask, "o"), ("pruned-scores", ~mask, "x")):
-            label = None if counts[gid] else gid.split("-")[0]
-            counts[gid] += int(selected.sum())
-            ax.scatter(x[selected], values[selected], s=16, marker=marker, color=color, gid=gid, label=label)
+            ax.scatter(x[selected], values[selected], s=16, marker=marker, color=color, gid=gid)
+    handles = []
+    if masks is not None:  # neutral legend entries: the colours stand for layers
+        from matplotlib.lines import Line2D
+
+        n_kept = sum(int(m.astype(bool).sum()) for m in masks.values())
+        n_pruned = sum(int((~m.astype(bool)).sum()) for m in masks.values())
+        handles = [Line2D([], [], marker="o", color="0.35", linestyle="none", label=f"kept ({n_kept})"),
+                   Line2D([], [], marker="x", color="0.35", linestyle="none", label=f"pruned ({n_pruned})")]
     if threshold is not None:
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1, gid="threshold",
                    label=f"global threshold τ = {threshold:.3g}")
@@ -631,7 +642,7 @@ def score_distributions(
     if log:
         ax.set_yscale("log")
     if threshold is not None or masks is not None:
-        _legend(ax)
+        ax.legend(handles=handles + [h for h in ax.get_legend_handles_labels()[0]], fontsize="small")
     return ax
 
 
@@ -801,3 +812,63 @@ def state_allocation(
     ax.set_ylabel("states")
     _legend(ax)
     return ax
+
+
+# ---------------------------------------------------------------------------------------------- pruning plans
+def _plans(plans: Any) -> dict[str, Any]:
+    if isinstance(plans, Mapping):
+        return {str(k): v for k, v in plans.items()}
+    if hasattr(plans, "layers") and hasattr(plans, "criterion"):
+        return {str(plans.criterion): plans}
+    raise TypeError(
+        f"expected a PruningPlan (ssmtools.pruning.prune_plan) or a dict {{label: PruningPlan}}, got {type(plans).__name__}"
+    )
+
+
+def plan_scores(plan: Any, *, ax: Axes | None = None, log: bool = True) -> Axes:
+    """The normalised scores of a pruning plan per layer, kept vs pruned, with its global threshold.
+
+    :func:`score_distributions` applied to ``plan.layers[i].scores`` (the values the criterion
+    ranked), ``plan.keep`` and ``plan.threshold``.
+
+    Parameters
+    ----------
+    plan : PruningPlan
+        Result of :func:`ssmtools.pruning.prune_plan`.
+    ax : matplotlib Axes, optional
+    log : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    (label, plan), = _plans(plan).items()
+    scores = {layer.name: layer.scores for layer in plan.layers}
+    return score_distributions(scores, threshold=plan.threshold, keep=plan.keep, ax=ax, log=log,
+                               ylabel=f"{label} score (normalised per layer)")
+
+
+def plan_allocation(plans: Any, *, ax: Axes | None = None) -> Axes:
+    """Kept states per layer of one or several pruning plans, against the stored states.
+
+    :func:`state_allocation` applied to ``layer.n_kept`` and ``layer.n_total`` of every plan layer.
+
+    Parameters
+    ----------
+    plans : PruningPlan or dict {label: PruningPlan}
+        Plans of the same model (e.g. several criteria at one ratio); one bar per plan and layer.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    plans = _plans(plans)
+    kept = {label: {layer.name: layer.n_kept for layer in plan.layers} for label, plan in plans.items()}
+    totals: dict[str, int] = {}
+    for plan in plans.values():
+        for layer in plan.layers:
+            if totals.setdefault(layer.name, layer.n_total) != layer.n_total:
+                raise ValueError(f"the plans disagree on the size of layer {layer.name!r}: plans of different models")
+    return state_allocation(kept, totals, ax=ax)

@@ -253,6 +253,8 @@ def test_score_distributions_draw_each_layer_and_the_threshold():
     x_of_layer_2 = by_gid(ax, "kept-scores")[1].get_offsets()[:, 0]
     assert np.all(np.abs(x_of_layer_2 - 1) <= 0.175 + 1e-12)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["L1", "L2"] and ax.get_yscale() == "log"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["kept (5)", "pruned (3)", "global threshold τ = 0.222"]
 
 
 def test_score_distributions_without_mask_and_mismatched_masks():
