@@ -94,6 +94,13 @@ def test_hsv_match_ab09ad(dt, output):
     assert result.hsv.shape == ((2 * 8,) if output == "real" else (8,))
 
 
+def test_hsv_of_128_real_state_s5_layer_match_ab09ad_elementwise():
+    layer = random_s5_model(n_layers=1, n_states=64, width=8, seed=1)["layers_0"]
+    result = balanced_truncation(layer, order=32)
+    *_, hsv_ref = ab09ad(layer, 32)
+    np.testing.assert_allclose(result.hsv, hsv_ref, rtol=1e-8)
+
+
 def test_e5_hsvs_match_math_md():
     result = balanced_truncation(s5_layer_e5(), order=4)
     np.testing.assert_allclose(result.hsv, [9.98072663, 9.94992766, 1.27340793, 0.80105669], rtol=1e-8)
@@ -161,6 +168,7 @@ def test_spa_matches_ab09nd_and_dc_gain(dt, output):
     if output == "complex":
         G_ref = complexify(G_ref, sys.n_outputs, sys.n_inputs)
     assert_response_close(freqresp(result.system, omega), G_ref)
+    np.testing.assert_allclose(result.hsv if output == "real" else np.repeat(result.hsv, 2), hsv, rtol=1e-8)
     np.testing.assert_allclose(freqresp(result.system, [0.0]), freqresp(sys, [0.0]), rtol=1e-9, atol=1e-10)
     assert result.hsv[r] * (1 - 1e-8) <= result.error_hinf <= result.bound * (1 + 1e-8)
 
