@@ -335,3 +335,34 @@ def test_sigma_and_hsv_decay_take_a_balanced_truncation_result():
         Q = scipy.linalg.solve_discrete_lyapunov(plant.A.T, plant.C.T @ plant.C)
         expected = np.sort(np.sqrt(np.abs(np.linalg.eigvals(P @ Q))))[::-1]
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- pruning plans
+def test_pole_map_last_scores_match_math_md_e5():
+    ax = st.plot.pole_map(st.examples.s5_layer_e5(), scores="last")
+    single_pole = np.array([2.2351365154, 19.7013531066]) ** 2  # math.md §8 single-pole DT H∞, squared
+    expected = [single_pole[0] / single_pole.sum(), 1.0]  # LAMP: s_(k) / Σ_{j≥k} s_(j)
+    np.testing.assert_allclose(by_gid(ax, "poles")[0].get_array(), expected, rtol=1e-9)
+    assert ax.figure.axes[-1].get_ylabel() == "LAST score (normalised per layer)"
+
+
+def test_plan_scores_and_allocation_show_the_plan():
+    from ssmtools.pruning import prune_plan
+
+    model = st.examples.random_s5_model(n_layers=3, n_states=6, width=3, seed=4)
+    plan = prune_plan(model, 0.5, "last", errors=False)
+    ax = st.plot.plan_scores(plan)
+    kept = sum(len(c.get_offsets()) for c in by_gid(ax, "kept-scores"))
+    pruned = sum(len(c.get_offsets()) for c in by_gid(ax, "pruned-scores"))
+    assert (kept, pruned) == (plan.n_kept, plan.n_removed) == (9, 9)
+    assert by_gid(ax, "threshold")[0].get_ydata()[0] == pytest.approx(plan.threshold)
+    pruned_values = np.concatenate([c.get_offsets()[:, 1] for c in by_gid(ax, "pruned-scores")])
+    assert pruned_values.max() == pytest.approx(plan.threshold)  # "exact" allocation: top removed score
+    random = prune_plan(model, 0.5, "random", errors=False)
+    ax = st.plot.plan_allocation({"last": plan, "random": random})
+    totals, last_bars, random_bars = ax.containers
+    assert [b.get_height() for b in totals] == [6, 6, 6]
+    assert [b.get_height() for b in last_bars] == [layer.n_kept for layer in plan.layers]
+    assert [b.get_height() for b in random_bars] == [layer.n_kept for layer in random.layers]
+    with pytest.raises(TypeError, match="expected a PruningPlan"):
+        st.plot.plan_allocation([plan])
