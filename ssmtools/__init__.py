@@ -30,7 +30,12 @@ from .norms import (
     state_h2_norms as state_h2_norms,
     state_hinf_norms as state_hinf_norms,
 )
-from .pruning import PruningPlan as PruningPlan, prune_plan as prune_plan
+from .pruning import (
+    PruningPlan as PruningPlan,
+    last_prune as last_prune,
+    last_scores as last_scores,
+    prune_plan as prune_plan,
+)
 from .reduction import (
     ReductionResult as ReductionResult,
     balanced_truncation as balanced_truncation,

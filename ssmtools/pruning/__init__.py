@@ -14,5 +14,6 @@ from .criteria import (
     get_criterion as get_criterion,
     register as register,
 )
+from .last import last_prune as last_prune, last_scores as last_scores
 from .normalize import lamp_normalize as lamp_normalize
 from .plan import LayerPruning as LayerPruning, PruningPlan as PruningPlan, prune_plan as prune_plan

@@ -1,0 +1,185 @@
+"""``last_prune`` and ``last_scores``: checkpoint in, pruned checkpoint (same format) and plan out.
+
+The one-call entry points of LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824): read the weights
+through the adapters (:func:`ssmtools.load`), score and allocate with :func:`prune_plan`, then remove
+the pruned states physically with :meth:`ssmtools.SSMModel.apply` (smaller P, loadable by the original
+package with the smaller state size) or, with ``mask=True``, zero them as the released code does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import check_choice
+from ..model import SSMModel
+from .criteria import Criterion
+from .plan import Allocation, PruningPlan, as_model, prune_plan
+
+__all__ = ["last_prune", "last_scores"]
+
+
+def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
+    if isinstance(weights, SSMModel):
+        if config or family != "auto":
+            raise ValueError(
+                "weights is already an SSMModel: family= and config options apply when reading raw weights; pass "
+                "them to ssmtools.load(...) instead"
+            )
+        return weights
+    from ..io import load
+
+    return load(weights, family, **config)
+
+
+def _default_units(model: SSMModel, units: str, mask: bool) -> str:
+    check_choice("units", units, ("auto", "state", "channel-state"))
+    if units != "auto":
+        return units
+    multi_siso = any(layer.system.batch_shape for layer in model.values())
+    return "state" if (multi_siso and not mask) else "channel-state"
+
+
+def last_prune(
+    weights: Any,
+    ratio: float,
+    criterion: str | Criterion = "last",
+    *,
+    family: str = "auto",
+    mask: bool = False,
+    min_states_per_layer: int = 1,
+    units: Literal["auto", "state", "channel-state"] = "auto",
+    allocation: Allocation = "exact",
+    errors: bool = True,
+    criterion_options: Mapping[str, Any] | None = None,
+    output: str | os.PathLike | None = None,
+    **config: Any,
+) -> tuple[Any, PruningPlan]:
+    """Prune a fraction ``ratio`` of the stored states of an SSM checkpoint with LAST (or another criterion).
+
+    Parameters
+    ----------
+    weights : str, os.PathLike, Mapping, torch.nn.Module or SSMModel
+        A checkpoint file, an in-memory state dict / flax parameter tree, a module, or a model already
+        read with :func:`ssmtools.load` (S5 flax, s5-pytorch, S4D, LRU).
+    ratio : float
+        Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
+        ``--pruning_ratio=30``).
+    criterion : str or Criterion
+        ``"last"`` (default), ``"last-official"``, ``"last-exact"``, ``"aire"``, a baseline, or an
+        instance; see :func:`~ssmtools.pruning.plan.prune_plan`.
+    family : str
+        Passed to :func:`ssmtools.load` (``"auto"`` detects it).
+    mask : bool
+        ``False`` (default): remove the pruned states (smaller arrays). ``True``: zero their input rows
+        and output columns, shapes unchanged — the released code's behaviour.
+    min_states_per_layer : int
+        Floor on the states every layer keeps (≥ 1).
+    units : {"auto", "state", "channel-state"}
+        Prunable units of multi-SISO (S4D) layers. ``"auto"``: ``"state"`` (a state removed from every
+        channel, as physical removal requires) unless ``mask=True``, then ``"channel-state"``.
+    allocation : {"exact", "released"}
+        ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
+    errors : bool
+        Compute every layer's exact truncation error (AB13DD / H2) in the plan.
+    criterion_options : Mapping, optional
+        Options for a criterion given by name.
+    output : str or os.PathLike, optional
+        Also write the pruned weights there (:func:`ssmtools.save`: atomic, format from the extension,
+        never over the input file).
+    **config
+        Settings not stored in the weights, for :func:`ssmtools.load` (``conj_sym``, ``step_rescale``,
+        ``discretization``, ``clip_eigs``, ...).
+
+    Returns
+    -------
+    pruned : same type as the parameters read (nested dict / state dict)
+        The pruned parameters in the original format; non-SSM entries are shared, the input is not modified.
+    plan : PruningPlan
+        What was kept, the scores, the threshold and each layer's exact ‖G − G_r‖∞, ‖G − G_r‖₂.
+
+    Notes
+    -----
+    Physical removal of state i deletes λ̄_i's parameters (e.g. ``Lambda_re[i]``, ``Lambda_im[i]``,
+    ``log_step[i]``), the row ``B[i]`` and the column(s) ``C[:, i]`` (both scans when bidirectional);
+    D and every other parameter stay. The pruned model's output equals the masked model's (modal
+    truncation, math.md §5), and on any input sequence ``‖y − y_pruned‖₂ ≤ hinf_error·‖u‖₂`` per layer.
+
+    Examples
+    --------
+    >>> import numpy as np, ssmtools
+    >>> rng = np.random.default_rng(0)
+    >>> seq = {"Lambda_re": -rng.uniform(0.1, 1, 4), "Lambda_im": rng.normal(size=4),
+    ...        "B": rng.normal(size=(4, 2, 2)), "C": rng.normal(size=(2, 4, 2)), "D": np.ones(2),
+    ...        "log_step": np.full((4, 1), -2.0)}
+    >>> pruned, plan = ssmtools.last_prune({"layers_0": {"seq": seq}}, 0.5)
+    >>> pruned["layers_0"]["seq"]["Lambda_re"].shape, plan.n_removed
+    ((2,), 2)
+    """
+    model = _read(weights, family, config)
+    plan = prune_plan(
+        model, ratio, criterion, min_states_per_layer=min_states_per_layer,
+        units=_default_units(model, units, mask), allocation=allocation, errors=errors,
+        criterion_options=criterion_options,
+    )
+    if plan.criterion == "balanced":
+        from .balanced import apply_balanced
+
+        pruned = apply_balanced(model, plan, mask=mask)
+    else:
+        pruned = model.apply(plan, mask=mask)
+    if output is not None:
+        from ..io import save
+
+        save(pruned, output)
+    return pruned.params, plan
+
+
+def last_scores(
+    weights: Any,
+    criterion: str | Criterion = "last",
+    *,
+    family: str = "auto",
+    normalized: bool = True,
+    units: Literal["state", "channel-state"] = "channel-state",
+    criterion_options: Mapping[str, Any] | None = None,
+    **config: Any,
+) -> dict[str, np.ndarray]:
+    """Per-state scores of every layer (what :func:`last_prune` ranks), without pruning.
+
+    Parameters
+    ----------
+    weights : str, os.PathLike, Mapping, torch.nn.Module, SSMModel, or Mapping[str, DiagonalSSM]
+        A checkpoint or parameter tree (read with :func:`ssmtools.load`), a model, or named systems.
+    criterion : str or Criterion
+        As for :func:`last_prune`.
+    family : str
+        Passed to :func:`ssmtools.load`.
+    normalized : bool
+        ``True``: the normalised scores compared across layers (LAMP for LAST: the top state of every
+        layer scores 1); ``False``: the criterion's raw scores (squared per-state H∞ for LAST).
+    units : {"state", "channel-state"}
+        Multi-SISO layers: score (channel, state) modes or states shared by all channels.
+    criterion_options : Mapping, optional
+        Options for a criterion given by name.
+    **config
+        Loader settings, as for :func:`last_prune`.
+
+    Returns
+    -------
+    dict[str, ndarray]
+        Layer name -> scores of shape ``layer.system.poles.shape`` (a shared state's score repeated
+        over channels). Unstable states score ``inf`` under the stability-guarded criteria and raise
+        one :class:`~ssmtools.errors.UnstableSystemWarning`.
+    """
+    if isinstance(weights, SSMModel) or (isinstance(weights, Mapping) and weights and not config and family == "auto"
+                                         and all(hasattr(v, "poles") or hasattr(v, "system") for v in weights.values())):
+        model = as_model(weights)
+    else:
+        model = _read(weights, family, config)
+    plan = prune_plan(model, 0.0, criterion, units=units, errors=False, criterion_options=criterion_options)
+    return {layer.name: (layer.scores if normalized else layer.raw_scores) for layer in plan.layers}
+
