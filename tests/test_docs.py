@@ -43,6 +43,12 @@ def api_anchor_ids(site: Path) -> set[str]:
     return ids
 
 
+def _defined_in(value: object, module: str) -> bool:
+    """Defined in ``module`` or, for a package, in one of its submodules (re-exported by the package)."""
+    defined = getattr(value, "__module__", None) or ""
+    return defined == module or defined.startswith(module + ".")
+
+
 def public_objects() -> dict[str, object]:
     """Qualified name -> object for every public function/class re-exported by ``ssmtools`` and every
     public function/class defined in a public ``ssmtools`` submodule reachable from the package."""
@@ -57,7 +63,7 @@ def public_objects() -> dict[str, object]:
             members = getattr(obj, "__all__", None) or [
                 member for member, value in vars(obj).items()
                 if not member.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
-                and getattr(value, "__module__", None) == obj.__name__
+                and _defined_in(value, obj.__name__)
             ]
             found.update({f"{obj.__name__}.{member}": getattr(obj, member) for member in members})
         elif inspect.isfunction(obj) or inspect.isclass(obj):
