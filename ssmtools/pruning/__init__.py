@@ -8,6 +8,7 @@
 - :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
 """
 
+from . import balanced as balanced  # registers "balanced"
 from .criteria import (
     Criterion as Criterion,
     available_criteria as available_criteria,

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import check_choice
 from ..model import SSMModel
+from .balanced import apply_balanced
 from .criteria import Criterion
 from .plan import Allocation, PruningPlan, as_model, prune_plan
 
@@ -126,8 +127,6 @@ def last_prune(
         criterion_options=criterion_options,
     )
     if plan.criterion == "balanced":
-        from .balanced import apply_balanced
-
         pruned = apply_balanced(model, plan, mask=mask)
     else:
         pruned = model.apply(plan, mask=mask)

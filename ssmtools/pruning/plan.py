@@ -155,7 +155,18 @@ class PruningPlan:
     # --------------------------------------------------------------------------- views
     @property
     def keep(self) -> dict[str, np.ndarray]:
-        """``{layer name: bool array of layer.system.poles.shape}``, True = kept (input of ``SSMModel.apply``)."""
+        """``{layer name: bool array of layer.system.poles.shape}``, True = kept (input of ``SSMModel.apply``).
+
+        Not available for ``"balanced"`` plans, whose layers are re-diagonalised reductions rather than
+        subsets of states (their ``layers[i].keep`` marks kept Hankel slots): use ``last_prune`` or
+        :func:`ssmtools.pruning.balanced.apply_balanced`.
+        """
+        if self.criterion == "balanced":
+            raise ValueError(
+                "a 'balanced' plan reduces layers by balanced truncation (new, re-diagonalised states), so it has no "
+                "state keep-mask for SSMModel.apply; use ssmtools.last_prune(..., criterion='balanced') or "
+                "ssmtools.pruning.balanced.apply_balanced(model, plan)"
+            )
         return {layer.name: layer.keep for layer in self.layers}
 
     def __getitem__(self, name: str) -> LayerPruning:
@@ -449,6 +460,12 @@ def _layer_norms(system: DiagonalSSM, C_backward: np.ndarray | None) -> tuple[fl
     return float(np.max(hinf)), float(np.sqrt(np.sum(h2**2)))
 
 
+def _prefix(keep: np.ndarray) -> np.ndarray:
+    """The same number of True per row, moved to the front (kept Hankel slots are the largest ones)."""
+    counts = keep.sum(axis=-1)
+    return np.arange(keep.shape[-1]) < counts[..., None]
+
+
 # ------------------------------------------------------------------------------------------ public
 def prune_plan(
     model: Any,
@@ -530,9 +547,7 @@ def prune_plan(
     if len(model) == 0:
         raise ValueError("the model has no SSM layers to prune")
     crit = get_criterion(criterion, **dict(criterion_options or {}))
-    if getattr(crit, "plans_itself", False):
-        return crit.plan(model, ratio, min_states_per_layer=min_states_per_layer, units=units,
-                         allocation=allocation, errors=errors)
+    reduce_layer = getattr(crit, "reduce_layer", None)  # "balanced": a reduction instead of a state selection
 
     layers = list(model.values())
     unit_list: list[LayerUnits] = []
@@ -567,7 +582,20 @@ def prune_plan(
         n_unstable = int(np.count_nonzero(layer.system.stability_margin <= 0))
         unstable_total += n_unstable
         hinf_err = h2_err = hinf_full = h2_full = None
-        if errors:
+        n_kept = int(np.count_nonzero(keep))
+        if reduce_layer is not None:
+            keep = _prefix(keep)
+            if not keep.all():
+                result = reduce_layer(layer, keep, exact_error=errors)
+                n_kept = int(np.sum(result.n_states))
+                if errors:
+                    hinf_err = float(np.max(result.error_hinf))
+                    h2_err = float(np.sqrt(np.sum(np.square(result.error_h2))))
+            elif errors:
+                hinf_err = h2_err = 0.0
+            if errors:
+                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward)
+        elif errors:
             hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward)
             error_system = _removed_system(layer, ~keep)
             if error_system is None:
@@ -576,7 +604,7 @@ def prune_plan(
                 hinf_err, h2_err = _layer_norms(*error_system)
         results.append(LayerPruning(
             name=layer.name, keep=keep, scores=scores, raw_scores=raw, n_total=int(keep.size),
-            n_kept=int(np.count_nonzero(keep)), n_unstable=n_unstable, bidirectional=layer.bidirectional,
+            n_kept=n_kept, n_unstable=n_unstable, bidirectional=layer.bidirectional,
             threshold=threshold, hinf_error=hinf_err, h2_error=h2_err, hinf_norm=hinf_full, h2_norm=h2_full,
         ))
     if unstable_total:

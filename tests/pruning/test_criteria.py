@@ -61,7 +61,7 @@ def sweep_linf(layer: SSMLayer) -> float:
 
 # ---------------------------------------------------------------------------------------------- registry
 def test_every_criterion_is_registered_and_documented():
-    assert set(ALL) <= set(available_criteria())
+    assert set(ALL) | {"balanced"} <= set(available_criteria())
     for name in ALL:
         crit = get_criterion(name)
         assert isinstance(crit, Criterion) and crit.name == name
@@ -278,3 +278,32 @@ def test_state_units_combine_channels():
     plan_h2 = prune_plan(model, 0.5, "aire", units="state", errors=False)
     unit_h2 = get_criterion("aire").raw_scores(model["s4d"]).sum(axis=0)  # energies add over channels
     assert np.array_equal(plan_h2["s4d"].keep[0], np.isin(np.arange(N), np.argsort(unit_h2)[N // 2:]))
+
+
+# ---------------------------------------------------------------------------------------------- balanced
+def test_balanced_slot_energies_are_paired_hankel_singular_values():
+    from scipy.linalg import solve_discrete_lyapunov
+
+    rng = np.random.default_rng(12)
+    layer = random_layer(rng, P=5, H=3)
+    s = layer.system
+    # real realization of the strictly proper part (math.md §1.2, §4.4), Gramians by scipy
+    A = np.block([[np.diag(s.poles.real), -np.diag(s.poles.imag)], [np.diag(s.poles.imag), np.diag(s.poles.real)]])
+    B = np.concatenate([s.B.real, s.B.imag])
+    C = np.concatenate([s.C.real, -s.C.imag], axis=1)
+    P = solve_discrete_lyapunov(A, B @ B.T)
+    Q = solve_discrete_lyapunov(A.T, C.T @ C)
+    hsv = np.sort(np.sqrt(np.abs(np.linalg.eigvals(P @ Q))))[::-1]
+    scores = get_criterion("balanced").raw_scores(layer)
+    np.testing.assert_allclose(scores, (hsv**2).reshape(5, 2).sum(axis=1), rtol=1e-9)
+    assert np.all(np.diff(scores) <= 0)
+    assert get_criterion("balanced").scope == "global"
+    assert get_criterion("balanced", order_allocation="uniform").scope == "layer"
+
+
+def test_balanced_refuses_bidirectional_and_unstable_layers():
+    rng = np.random.default_rng(13)
+    with pytest.raises(ValueError, match="bidirectional"):
+        get_criterion("balanced").raw_scores(random_layer(rng, bidirectional=True))
+    with pytest.raises(ValueError, match="stable"):
+        get_criterion("balanced").raw_scores(unstable_layer())

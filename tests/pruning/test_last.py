@@ -162,3 +162,31 @@ def test_s4d_state_units_physical_and_channel_units_masked():
     assert channel_plan.units == "channel-state" and channel_plan.n_removed == 9
     with pytest.raises(ValueError, match="same number of kept states in every channel|units"):
         last_prune(params, 0.4, units="channel-state")
+
+
+@pytest.mark.parametrize("order_allocation", ["global", "uniform"])
+def test_balanced_truncation_written_back(order_allocation):
+    control = pytest.importorskip("control")
+    rng = np.random.default_rng(35)
+    tree = s5_tree(rng, n_layers=3, P=8, H=3)
+    pruned, plan = last_prune(tree, 0.5, "balanced", criterion_options={"order_allocation": order_allocation})
+    before, after = ssmtools.load(tree), ssmtools.load(pruned)
+    assert plan.criterion == "balanced" and plan.n_kept == after.n_states < before.n_states
+    slots = [int(layer.keep.sum()) for layer in plan.layers]
+    assert sum(slots) == 24 - 12  # the ratio is met exactly in Hankel slots
+    if order_allocation == "uniform":
+        assert slots == [4, 4, 4]
+    for entry in plan.layers:
+        a, b = before[entry.name].system, after[entry.name].system
+        assert entry.n_kept == b.n_states
+        error, _ = control.linfnorm(a.to_control() - b.to_control(), tol=1e-12)
+        assert entry.hinf_error == pytest.approx(error, rel=1e-7)
+        hsv = ssmtools.hankel_singular_values(a)
+        r = 2 * int(entry.keep.sum())
+        assert hsv[r] * (1 - 1e-9) <= error <= 2 * hsv[r:].sum() * (1 + 1e-9)  # Enns / Glover bounds
+    with pytest.raises(ValueError, match="no state keep-mask"):
+        _ = plan.keep
+    with pytest.raises(ValueError, match="mask=True"):
+        last_prune(tree, 0.5, "balanced", mask=True)
+    with pytest.raises(ValueError, match="bidirectional"):
+        last_prune(s5_tree(rng, n_layers=1, P=4, H=2, bidirectional=True), 0.5, "balanced")
