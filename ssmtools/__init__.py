@@ -8,6 +8,8 @@ Public API (re-exported by name; importing does no work):
 - :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
   with error bounds, returning DiagonalSSM layers;
 - :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
+- :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning
+  (criteria in :mod:`ssmtools.pruning`).
 """
 
 from . import examples as examples

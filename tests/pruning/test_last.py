@@ -190,3 +190,18 @@ def test_balanced_truncation_written_back(order_allocation):
         last_prune(tree, 0.5, "balanced", mask=True)
     with pytest.raises(ValueError, match="bidirectional"):
         last_prune(s5_tree(rng, n_layers=1, P=4, H=2, bidirectional=True), 0.5, "balanced")
+
+
+def test_readme_last_quick_start_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## LAST pruning quick start.*?```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    plan, pruned = namespace["plan"], namespace["pruned"]
+    assert plan.n_removed == 12 and pruned["layers_0"]["seq"]["Lambda_re"].shape[0] < 8
+    assert ssmtools.PruningPlan.from_json(tmp_path / "plan.json").to_json() == plan.to_json()
+    assert set(namespace["scores"]) == set(plan.keep)
