@@ -3,7 +3,7 @@
 Public API (re-exported by name; importing does no work):
 
 - :class:`DiagonalSSM`, :func:`freqresp` — the batched diagonal LTI system;
-- :func:`hinf_norm`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
+- :func:`hinf_norm`, :func:`hinf_bounds`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
   :func:`gramians`, :func:`hankel_singular_values` — exact norms;
 - :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
   with error bounds, returning DiagonalSSM layers;
@@ -28,6 +28,7 @@ from .norms import (
     gramians as gramians,
     h2_norm as h2_norm,
     hankel_singular_values as hankel_singular_values,
+    hinf_bounds as hinf_bounds,
     hinf_norm as hinf_norm,
     state_h2_norms as state_h2_norms,
     state_hinf_norms as state_hinf_norms,

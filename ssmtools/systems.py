@@ -371,7 +371,8 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
     return A, B, C, D
 
 
-def freqresp(sys: DiagonalSSM, omega: Any) -> np.ndarray:
+def freqresp(sys: DiagonalSSM, omega: Any, *, backend: Literal["numpy", "torch"] = "numpy", device: Any = None,
+             dtype: Literal["float64", "float32"] = "float64") -> np.ndarray:
     """Frequency response, shape ``(*batch, k, p, m)`` for ``omega`` of shape (k,).
 
     Parameters
@@ -379,6 +380,12 @@ def freqresp(sys: DiagonalSSM, omega: Any) -> np.ndarray:
     sys : DiagonalSSM
     omega : array_like, shape (k,)
         Frequencies.
+    backend : {"numpy", "torch"}
+        ``"torch"`` evaluates the same formula in torch and returns a tensor on ``device``.
+    device : str or torch.device, optional
+        Torch device (``backend="torch"`` only); ``None`` means CPU.
+    dtype : {"float64", "float32"}
+        Torch precision: complex128 by default, complex64 only on request.
 
     Notes
     -----
@@ -397,6 +404,16 @@ def freqresp(sys: DiagonalSSM, omega: Any) -> np.ndarray:
         raise ShapeError(f"omega must be a 1-D array of frequencies, got shape {omega.shape}")
     if not np.all(np.isfinite(omega)):
         raise NonFiniteError("omega contains NaN/Inf; pass finite frequencies (rad/sample or rad/s)")
+    check_choice("backend", backend, ("numpy", "torch"))
+    if backend == "torch":
+        from ._backends import torch as _torch
+
+        lam, B, C, D, omega_t = _torch.as_tensors(sys.poles, sys.B, sys.C, sys.D, omega, device=device, dtype=dtype)
+        return _torch.diagonal_freqresp(lam, B, C, D, omega_t.real, discrete=sys.is_discrete,
+                                        real_output=sys.output == "real",
+                                        state_includes_input=sys.state_includes_input)
+    if device is not None:
+        raise ValueError(f"device={device!r} needs backend='torch'; NumPy runs on the host only")
     return _kernels.diagonal_freqresp(
         sys.poles, sys.B, sys.C, sys.D, omega,
         discrete=sys.is_discrete, real_output=sys.output == "real",

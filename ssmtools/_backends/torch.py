@@ -41,7 +41,7 @@ def as_tensors(*arrays: np.ndarray, device: Any = None, dtype: Precision = "floa
     """NumPy arrays → complex torch tensors on ``device`` (``None`` = CPU)."""
     torch = torch_module()
     _, complex_dtype = _dtypes(dtype)
-    return [torch.as_tensor(np.asarray(a, dtype=complex)).to(device=device, dtype=complex_dtype) for a in arrays]
+    return [torch.as_tensor(np.array(a, dtype=complex)).to(device=device, dtype=complex_dtype) for a in arrays]
 
 
 def stability_margin(lam, *, discrete: bool):

@@ -1,0 +1,212 @@
+"""Certified diagonal H∞ (method="diagonal", hinf_bounds) against SLICOT AB13DD called directly,
+exact rational closed forms for near-boundary poles, and dense frequency sweeps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ssmtools import DiagonalSSM, UnstableSystemWarning, hinf_bounds, hinf_norm
+from ssmtools._backends.slycot import linf_norm
+from ssmtools.examples import random_s5_model, s5_layer_e5
+from ssmtools.systems import real_standard_form
+
+from .conftest import random_system, sweep_sigma_max
+
+CASES = [
+    dict(dt=True, output="real", state_includes_input=True),
+    dict(dt=True, output="real", state_includes_input=False),
+    dict(dt=True, output="complex", state_includes_input=True),
+    dict(dt=True, output="complex", state_includes_input=False),
+    dict(dt=0.1, output="real", state_includes_input=False),
+    dict(dt=0, output="real", state_includes_input=False),
+    dict(dt=0, output="complex", state_includes_input=False),
+]
+CASE_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in CASES]
+
+
+def ab13dd(sys: DiagonalSSM) -> tuple[float, float]:
+    """SLICOT AB13DD on the real standard form (math.md §1.1–1.2), tol 1e-12: not our code."""
+    A, B, C, D = real_standard_form(sys)
+    return linf_norm(A, B, C, D, discrete=sys.is_discrete, tol=1e-12)
+
+
+def assert_certified(sys: DiagonalSSM, reference: float, *, rtol: float = 1e-8, ref_rtol: float = 1e-10):
+    """value within rtol of the reference, and lower ≤ reference ≤ upper (up to the reference's own error)."""
+    value = hinf_norm(sys, method="diagonal")
+    lower, upper = hinf_bounds(sys)
+    assert value == pytest.approx(reference, rel=rtol)
+    assert lower <= reference * (1 + ref_rtol)
+    assert upper >= reference * (1 - ref_rtol)
+    assert lower <= value <= upper <= value * (1 + 1e-8) + 1e-10 * max(value, 1.0)
+
+
+# ----------------------------------------------------------------------------- worked examples
+def test_e5_layer_matches_math_md():
+    layer = s5_layer_e5()
+    value, peak = hinf_norm(layer, method="diagonal", return_peak=True)
+    assert value == pytest.approx(19.7336337552, rel=1e-10)
+    assert peak == pytest.approx(0.5998007, abs=1e-6)
+    assert hinf_norm(layer.replace(D=None), method="diagonal") == pytest.approx(19.7762614005, rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- randomised vs AB13DD
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_random_small_systems_match_ab13dd(case):
+    """7 cases × 30 systems (n 1–8 states, 1–4 inputs/outputs, D ≠ 0 mostly), margins down to 1e-3."""
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        n, m, p = int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        sys = random_system(seed, n=n, m=m, p=p, with_d=seed % 5 != 0, **case)
+        assert_certified(sys, ab13dd(sys)[0])
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=CASE_IDS[:4])
+def test_adversarial_sharp_peaks_match_ab13dd(case):
+    """Lightly damped poles (margins 1e-7–1e-4) next to broad ones: resonances a sweep would miss.
+    AB13DD's own relative error grows like eps/margin, so the comparison allows 1e-8 + 1e-15/margin."""
+    for seed in range(15):
+        sys = random_system(100 + seed, n=6, m=3, p=2, min_margin=1e-7, **case)
+        margin = float(np.min(sys.stability_margin))
+        reference = ab13dd(sys)[0]
+        allowed = 1e-8 + 1e-15 / margin
+        assert_certified(sys, reference, rtol=allowed, ref_rtol=allowed)
+
+
+def _exact_siso_single_pole(lam: complex, g: complex, d: complex) -> float:
+    """max_ω |d + g/(e^{jω} − λ)| exactly: the image of the circle is the circle with centre
+    conj(λ)/(1 − |λ|²) and radius 1/(1 − |λ|²); 1 − |λ|² in exact rational arithmetic."""
+    x, y = Fraction(lam.real), Fraction(lam.imag)
+    denominator = 1 - x * x - y * y
+    cx, cy = x / denominator, -y / denominator  # conj(λ)/(1 − |λ|²)
+    gx, gy, dx, dy = Fraction(g.real), Fraction(g.imag), Fraction(d.real), Fraction(d.imag)
+    centre_x, centre_y = dx + gx * cx - gy * cy, dy + gx * cy + gy * cx
+    return float(np.hypot(float(centre_x), float(centre_y))) + abs(g) / float(denominator)
+
+
+@pytest.mark.parametrize("margin", [1e-6, 1e-9, 1e-10])
+@pytest.mark.parametrize("state_includes_input", [False, True])
+def test_near_boundary_pole_exact_rational_reference(margin, state_includes_input):
+    """Poles within 1e-12 of the unit circle: compare with an exact closed form (not AB13DD, whose
+    accuracy degrades there) to 1e-8 relative, and the certificate must bracket it."""
+    rng = np.random.default_rng(int(1 / margin) % 1000 + state_includes_input)
+    for _ in range(5):
+        lam = (1 - margin) * np.exp(1j * rng.uniform(-np.pi, np.pi))
+        g, d = complex(*rng.standard_normal(2)), complex(*rng.standard_normal(2))
+        sys = DiagonalSSM([lam], [[g]], [[1.0]], [[d]], dt=True, output="complex",
+                          state_includes_input=state_includes_input)
+        # z/(z − λ) = 1 + λ/(z − λ): same closed form with d + g and gλ
+        reference = (_exact_siso_single_pole(complex(sys.poles[0]), g * sys.poles[0], d + g) if state_includes_input
+                     else _exact_siso_single_pole(complex(sys.poles[0]), g, d))
+        value = hinf_norm(sys, method="diagonal")
+        lower, upper = hinf_bounds(sys)
+        assert value == pytest.approx(reference, rel=1e-8)
+        assert lower <= reference * (1 + 1e-12) and upper >= reference * (1 - 1e-12)
+
+
+def test_margin_below_frequency_resolution_keeps_a_valid_bracket_and_warns():
+    """At 1e-13 from the circle the peak is narrower than the spacing of doubles near ω: the bracket
+    stays valid (just wider than rtol) and hinf_norm says it falls back to AB13DD."""
+    lam, g, d = (1 - 1e-13) * np.exp(0.9j), 0.3 - 0.2j, 0.5 + 0j
+    sys = DiagonalSSM([lam], [[g]], [[1.0]], [[d]], dt=True, output="complex")
+    reference = _exact_siso_single_pole(complex(sys.poles[0]), g, d)
+    lower, upper = hinf_bounds(sys)
+    assert lower <= reference * (1 + 1e-12) and upper >= reference * (1 - 1e-12)
+    assert upper > lower * (1 + 1e-8)
+    with pytest.warns(RuntimeWarning, match="could not certify"):
+        hinf_norm(sys, method="diagonal")
+
+
+def test_near_boundary_conjugate_pair_layer_brackets_dense_local_sweep():
+    """Real-output layer with one pair 1e-9 from the circle: the value is attained (σ_max at the
+    reported peak, python-control's evaluation) and the upper bound exceeds a fine local sweep."""
+    sys = random_system(7, n=4, m=2, p=2, output="real", state_includes_input=True)
+    poles = sys.poles.copy()
+    poles[0] = (1 - 1e-9) * np.exp(1j * 1.1)
+    sys = sys.replace(poles=poles)
+    value, peak = hinf_norm(sys, method="diagonal", return_peak=True)
+    lower, upper = hinf_bounds(sys)
+    local = 1.1 + 1e-9 * np.linspace(-20, 20, 801)
+    sweep = sweep_sigma_max(sys, local)
+    assert np.max(sweep) <= upper * (1 + 1e-7)  # the sweep itself carries ~1e-16/1e-9 relative error
+    assert sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value, rel=1e-6)
+    assert value == pytest.approx(ab13dd(sys)[0], rel=1e-6)
+
+
+def test_clustered_and_repeated_poles_match_ab13dd():
+    rng = np.random.default_rng(3)
+    for case in CASES:
+        discrete = case["dt"] is True or case["dt"] > 0
+        base = 0.99 * np.exp(0.7j) if discrete else -0.01 + 2j
+        poles = np.array([base, base, base + 1e-7, base * (1 - 1e-4), 0.5 if discrete else -1.0])
+        B = rng.standard_normal((5, 3)) + 1j * rng.standard_normal((5, 3))
+        C = rng.standard_normal((2, 5)) + 1j * rng.standard_normal((2, 5))
+        D = rng.standard_normal((2, 3)) if case["output"] == "real" else rng.standard_normal((2, 3)) * (1 + 1j)
+        sys = DiagonalSSM(poles, B, C, D, **case)
+        assert_certified(sys, ab13dd(sys)[0])
+
+
+def test_continuous_time_peak_at_infinity():
+    """CT with a large D: the supremum is approached as ω → ∞ (reported peak inf)."""
+    sys = DiagonalSSM([-1.0 + 0j, -2.0 + 3j], [[0.1], [0.1]], [[0.1, 0.1]], [[5.0]], dt=0, output="real")
+    value, peak = hinf_norm(sys, method="diagonal", return_peak=True)
+    assert value == pytest.approx(ab13dd(sys)[0], rel=1e-8)
+    assert value >= 5.0 and (peak == np.inf or sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value))
+
+
+def test_zero_dynamics_give_norm_of_d():
+    D = np.array([[1.0, 2.0], [0.0, -1.0]])
+    sys = DiagonalSSM([0.5, 0.3j], np.zeros((2, 2)), np.ones((2, 2)), D, dt=True, output="real")
+    assert hinf_norm(sys, method="diagonal") == pytest.approx(np.linalg.norm(D, 2), rel=1e-14)
+
+
+def test_medium_s5_layers_match_ab13dd():
+    """S5-initialised layers (broadband responses, P = 24 pairs, H = 12): a few medium systems."""
+    model = random_s5_model(n_layers=2, n_states=24, width=12, seed=5)
+    for layer in model.values():
+        assert_certified(layer, ab13dd(layer)[0])
+
+
+def test_batched_equals_elementwise_and_unstable_is_inf():
+    sys = random_system(4, n=5, batch=(2, 3), state_includes_input=True)
+    values = hinf_norm(sys, method="diagonal")
+    assert values.shape == (2, 3)
+    for index in np.ndindex(2, 3):
+        assert values[index] == pytest.approx(ab13dd(sys[index])[0], rel=1e-8)
+    poles = sys.poles.copy()
+    poles[1, 2, 0] = 1.01
+    with pytest.warns(UnstableSystemWarning):
+        values, peaks = hinf_norm(sys.replace(poles=poles), method="diagonal", return_peak=True)
+    assert values[1, 2] == np.inf and np.isnan(peaks[1, 2]) and np.all(np.isfinite(values[0]))
+    with pytest.warns(UnstableSystemWarning):
+        lower, upper = hinf_bounds(sys.replace(poles=poles))
+    assert lower[1, 2] == upper[1, 2] == np.inf
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), case=st.sampled_from(CASES), n=st.integers(1, 6))
+def test_upper_bound_dominates_every_frequency(seed, case, n):
+    """Invariant: no frequency (python-control's evaluation) exceeds the certified upper bound."""
+    sys = random_system(seed, n=n, m=2, p=2, min_margin=1e-4, **case)
+    lower, upper = hinf_bounds(sys)
+    discrete = sys.is_discrete
+    grid = np.linspace(-np.pi, np.pi, 129) if discrete else np.linspace(-20, 20, 129)
+    resonances = np.angle(sys.poles) if discrete else sys.poles.imag
+    sigma = sweep_sigma_max(sys, np.concatenate([grid, resonances, -resonances]))
+    assert np.max(sigma) <= upper * (1 + 1e-12)
+    assert lower <= upper
+
+
+def test_bad_arguments_raise_with_a_fix():
+    sys = s5_layer_e5()
+    with pytest.raises(ValueError, match="rtol"):
+        hinf_norm(sys, method="diagonal", rtol=0.0)
+    with pytest.raises(ValueError, match="method"):
+        hinf_norm(sys, method="sweep")
+    with pytest.raises(ValueError, match="backend='torch' applies to method='diagonal'"):
+        hinf_norm(sys, backend="torch")
+    with pytest.raises(ValueError, match="needs backend='torch'"):
+        hinf_bounds(sys, device="cpu")
