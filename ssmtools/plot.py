@@ -553,6 +553,11 @@ def pole_map(
     ax.set_title("poles (unit circle)" if system.is_discrete else "poles (imaginary axis)", fontsize="medium")
     if mask is not None:
         _legend(ax)
+        legend = ax.get_legend()
+        if legend is not None and values is not None:  # neutral markers: colour encodes the score
+            for handle, text in zip(legend.legend_handles, legend.get_texts()):
+                if text.get_text().startswith(("kept", "pruned")):
+                    handle.set_facecolor("0.6")
     return ax
 
 

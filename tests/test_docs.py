@@ -1,7 +1,10 @@
 """The documentation site: ``mkdocs build --strict`` passes, and the API reference covers the public API.
 
-The build executes the notebooks (mkdocs-jupyter) and renders every docstring (mkdocstrings), so a
-broken notebook, a docstring griffe cannot parse, a dead link or a page missing from the nav fails here.
+The build renders every docstring (mkdocstrings) and every notebook (mkdocs-jupyter), so a docstring
+griffe cannot parse, a dead link or a page missing from the nav fails here. The notebooks themselves are
+executed by nbmake in the same pytest run (``testpaths`` includes ``notebooks/``), so this build skips
+their execution (``SSMTOOLS_DOCS_EXECUTE=false``); one small notebook is executed through the same
+mkdocs-jupyter configuration to check that executed pages carry their figures.
 """
 
 from __future__ import annotations
@@ -27,13 +30,21 @@ DOCS = ROOT / "docs"
 def site(tmp_path_factory) -> Path:
     """Build the site once into a temporary folder (nothing is written into the repository)."""
     out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg")
+    return build(ROOT / "mkdocs.yml", out, execute=False)
+
+
+def build(config: Path, out: Path, *, execute: bool) -> Path:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", SSMTOOLS_DOCS_EXECUTE=str(execute).lower())
+    env.pop("MPLBACKEND", None)  # conftest's Agg would stop the kernels' inline backend from emitting figures
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(out)],
+        cwd=config.parent, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
     return out
+
+
+FIGURE = re.compile(r'<img[^>]*src="data:image/png')
 
 
 def api_anchor_ids(site: Path) -> set[str]:
@@ -94,6 +105,17 @@ def test_api_reference_shows_docstrings(site):
     assert "Singular-value (sigma) plot of one layer" in plot_page
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """mkdocs.yml with ``!ENV [NAME, default]`` read as its default."""
+
+
+_ConfigLoader.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
+
+
+def read_config() -> dict:
+    return yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_ConfigLoader)
+
+
 def nav_files(node) -> list[str]:
     if isinstance(node, str):
         return [node]
@@ -105,7 +127,7 @@ def nav_files(node) -> list[str]:
 
 
 def test_every_page_and_notebook_is_in_the_nav():
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    config = read_config()
     listed = set(nav_files(config["nav"]))
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
     notebooks = {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")}
@@ -113,13 +135,36 @@ def test_every_page_and_notebook_is_in_the_nav():
     assert listed <= pages | notebooks, f"nav entries without a file: {sorted(listed - pages - notebooks)}"
 
 
-def test_site_renders_formulas_and_executed_notebook_figures(site):
+def test_site_renders_formulas_and_every_notebook(site):
     norms = (site / "concepts" / "norms" / "index.html").read_text(encoding="utf-8")
     assert norms.count('class="arithmatex"') > 20  # formulas go through MathJax
     assert 'id="per-state-norms"' in norms  # the anchor the norms module's docstrings cite
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         rendered = (site / "notebooks" / notebook.stem / "index.html").read_text(encoding="utf-8")
-        assert "data:image/png" in rendered, f"{notebook.name} rendered without figures"
+        assert "import ssmtools as st" in html.unescape(re.sub(r"<[^>]+>", "", rendered)), notebook.name
+
+
+def test_executed_notebook_pages_show_their_figures(tmp_path):
+    """The site's own mkdocs-jupyter settings (execute on) turn a plotting notebook into a page with its figure."""
+    import nbformat
+
+    config = read_config()
+    jupyter = next(p["mkdocs-jupyter"] for p in config["plugins"] if isinstance(p, dict) and "mkdocs-jupyter" in p)
+    (tmp_path / "docs" / "notebooks").mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ssmtools as st\nst.plot.sigma(st.examples.s5_layer_e5());"
+    )])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "docs" / "notebooks" / "figure.ipynb")
+    site_config = {
+        "site_name": "figure check", "strict": True, "theme": {"name": "material"},
+        "nav": [{"figure": "notebooks/figure.ipynb"}],
+        "plugins": [{"mkdocs-jupyter": dict(jupyter, execute=True)}],
+    }
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(site_config), encoding="utf-8")
+    out = build(tmp_path / "mkdocs.yml", tmp_path / "site", execute=True)
+    page = (out / "notebooks" / "figure" / "index.html").read_text(encoding="utf-8")
+    assert len(FIGURE.findall(page)) == 1
 
 
 def test_notebooks_are_stored_without_outputs():
