@@ -10,7 +10,7 @@ mkdocs-jupyter configuration to check that executed pages carry their figures.
 from __future__ import annotations
 
 import html
-import inspect
+import json
 import os
 import re
 import subprocess
@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-import ssmtools
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -54,32 +52,43 @@ def api_anchor_ids(site: Path) -> set[str]:
     return ids
 
 
-def _defined_in(value: object, module: str) -> bool:
-    """Defined in ``module`` or, for a package, in one of its submodules (re-exported by the package)."""
+PUBLIC_API_SCRIPT = """
+import inspect, json, ssmtools
+
+def defined_in(value, module):
+    # defined in module, or re-exported by a package from one of its public submodules
     defined = getattr(value, "__module__", None) or ""
-    return defined == module or defined.startswith(module + ".")
+    rest = defined[len(module) + 1:] if defined.startswith(module + ".") else None
+    return defined == module or (rest is not None and not any(p.startswith("_") for p in rest.split(".")))
 
-
-def public_objects() -> dict[str, object]:
-    """Qualified name -> object for every public function/class re-exported by ``ssmtools`` and every
-    public function/class defined in a public ``ssmtools`` submodule reachable from the package."""
-    found: dict[str, object] = {}
-    for name in dir(ssmtools):
-        if name.startswith("_"):
+found = {}
+for name in dir(ssmtools):
+    obj = getattr(ssmtools, name)
+    if name.startswith("_"):
+        continue
+    if inspect.ismodule(obj):
+        if not obj.__name__.startswith("ssmtools.") or any(p.startswith("_") for p in obj.__name__.split(".")):
             continue
-        obj = getattr(ssmtools, name)
-        if inspect.ismodule(obj):
-            if not obj.__name__.startswith("ssmtools.") or any(p.startswith("_") for p in obj.__name__.split(".")):
-                continue
-            members = getattr(obj, "__all__", None) or [
-                member for member, value in vars(obj).items()
-                if not member.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
-                and _defined_in(value, obj.__name__)
-            ]
-            found.update({f"{obj.__name__}.{member}": getattr(obj, member) for member in members})
-        elif inspect.isfunction(obj) or inspect.isclass(obj):
-            found[f"ssmtools.{name}"] = obj
-    return found
+        members = getattr(obj, "__all__", None) or [
+            m for m, v in vars(obj).items()
+            if not m.startswith("_") and (inspect.isfunction(v) or inspect.isclass(v)) and defined_in(v, obj.__name__)
+        ]
+        for m in members:
+            v = getattr(obj, m)
+            found[obj.__name__ + "." + m] = v.__module__ + "." + v.__qualname__
+    elif inspect.isfunction(obj) or inspect.isclass(obj):
+        found["ssmtools." + name] = obj.__module__ + "." + obj.__qualname__
+print(json.dumps(found))
+"""
+
+
+def public_objects() -> dict[str, str]:
+    """Qualified name -> canonical ``module.qualname`` of every public function/class that ``import ssmtools``
+    exposes: top-level re-exports and the public members of the public submodules it imports.
+
+    Computed in a fresh interpreter, so modules other tests happened to import do not count."""
+    result = subprocess.run([sys.executable, "-c", PUBLIC_API_SCRIPT], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def test_mkdocs_build_strict_passes(site):
@@ -90,8 +99,7 @@ def test_mkdocs_build_strict_passes(site):
 def test_every_public_name_appears_in_the_api_reference(site):
     ids = api_anchor_ids(site)
     missing = []
-    for qualified, obj in public_objects().items():
-        canonical = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+    for qualified, canonical in public_objects().items():
         if qualified not in ids and canonical not in ids:
             missing.append(qualified)
     assert not missing, f"not in the API reference (docs/api/*.md): {sorted(missing)}"
