@@ -9,7 +9,9 @@ Public API (re-exported by name; importing does no work):
   with error bounds, returning DiagonalSSM layers;
 - :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
 - :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning
-  (criteria in :mod:`ssmtools.pruning`).
+  (criteria in :mod:`ssmtools.pruning`);
+- :mod:`ssmtools.plot` — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
+  (matplotlib, imported on first use).
 """
 
 from . import examples as examples
