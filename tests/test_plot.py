@@ -366,3 +366,16 @@ def test_plan_scores_and_allocation_show_the_plan():
     assert [b.get_height() for b in random_bars] == [layer.n_kept for layer in random.layers]
     with pytest.raises(TypeError, match="expected a PruningPlan"):
         st.plot.plan_allocation([plan])
+
+
+def test_bode_continuous_time_on_a_given_grid_matches_python_control():
+    sys = random_system(8, n=3, m=2, p=2, dt=0.0, with_d=False, min_margin=0.05)
+    omega = np.geomspace(1e-2, 1e2, 50)
+    fig = st.plot.bode(sys, output_index=1, input_index=1, omega=omega, mark_peak=False)
+    ax_mag, ax_phase = fig.axes
+    np.testing.assert_array_equal(ax_mag.lines[0].get_xdata(), omega)
+    response = np.array([sys.to_control()(1j * w)[1, 1] for w in omega])
+    np.testing.assert_allclose(ax_mag.lines[0].get_ydata(), 20 * np.log10(np.abs(response)), rtol=1e-9)
+    assert ax_phase.get_xlabel() == "frequency ω (rad/s)" and by_gid(ax_mag, "nyquist") == []
+    with pytest.raises(ValueError, match="axes must be a pair"):
+        st.plot.bode(sys, axes=[ax_mag])
