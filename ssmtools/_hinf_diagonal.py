@@ -96,6 +96,8 @@ class _CircleForm:
     norm_CB: float  # ‖C‖₂‖B‖₂
     norm_D_fro: float
     half: bool  # conjugate-symmetric response: ω ∈ [0, π] suffices
+    operands: tuple  # contiguous Bᵀ, Cᵀ, conj B, conj C, Mᵀ (NumPy's complex matmul is slow on views)
+    diagonal_D: np.ndarray | None  # d when D = diag(d) (S5/S4D/LRU), else None
 
 
 def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includes_input: bool, alpha=None):
@@ -134,10 +136,15 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     theta, gap, radius, B, C, gain = theta[keep], gap[keep], radius[keep], B[keep], C[:, keep], gain[keep]
     B = np.exp(-1j * theta)[:, None] * B
     gram = (np.conj(C.T) @ C) * np.conj(B @ np.conj(B.T))
-    cross = np.einsum("nm,pm,pn->n", B, np.conj(D), C)
+    cross = np.sum((B @ np.conj(D).T) * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
     norm_CB = _spectral_norm(C) * _spectral_norm(B) if gain.size else 0.0
     half = bool(real_output) or (np.all(np.isreal(lam)) and np.all(np.isreal(B)) and np.all(np.isreal(C)))
-    form = _CircleForm(theta, gap, radius, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)), half)
+    operands = (np.ascontiguousarray(B.T), np.ascontiguousarray(C.T), np.conj(B), np.conj(C),
+                np.ascontiguousarray(gram.T))
+    p, m = D.shape
+    diagonal_D = np.diag(D).copy() if p == m and not np.any(D - np.diag(np.diag(D))) else None
+    form = _CircleForm(theta, gap, radius, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)), half,
+                       operands, diagonal_D)
     return form, (None if discrete else alpha)
 
 
@@ -160,20 +167,36 @@ def _floor(form: _CircleForm, phi: np.ndarray) -> np.ndarray:
     return 64.0 * _EPS * size * (form.norm_D_fro + np.abs(phi) @ form.gain)
 
 
-def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 6):
+def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4):
     """Rigorous ``(lower, upper, v)`` for σ_max(G(e^{jω})) without forming G (step 2).
 
     ``V`` (K, m) warm-starts the power iterations; returns arrays of shape (K,) and (K, m).
     """
     phi = _resolvent(form, omega)  # (K, N)
     # contiguous operands: NumPy's complex matmul is ~100x slower on transposed views
-    Bt, Ct, Dt = (np.ascontiguousarray(X.T) for X in (form.B, form.C, form.D))
-    Bc, Cc, Dc = np.conj(form.B), np.conj(form.C), np.conj(form.D)
+    Bt, Ct, Bc, Cc, gram_T = form.operands
+    if form.diagonal_D is not None:
+        d = form.diagonal_D
+
+        def apply_D(v):
+            return v * d
+
+        def apply_Dh(u):
+            return u * np.conj(d)
+    else:
+        Dt, Dc = np.ascontiguousarray(form.D.T), np.conj(form.D)
+
+        def apply_D(v):
+            return v @ Dt
+
+        def apply_Dh(u):
+            return u @ Dc
+
     v = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
 
     def gram_apply(v):
-        Gv = (phi * (v @ Bt)) @ Ct + v @ Dt  # (K, p)
-        return Gv, (np.conj(phi) * (Gv @ Cc)) @ Bc + Gv @ Dc
+        Gv = (phi * (v @ Bt)) @ Ct + apply_D(v)  # (K, p)
+        return Gv, (np.conj(phi) * (Gv @ Cc)) @ Bc + apply_Dh(Gv)
 
     for _ in range(iterations):
         _, w = gram_apply(v)
@@ -183,7 +206,7 @@ def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterati
     a = np.sum(np.abs(Gv) ** 2, axis=1)
     beta2 = np.sum(np.abs(w - a[:, None] * v) ** 2, axis=1)
     fro2 = form.norm_D_fro**2 + 2.0 * np.real(phi @ form.cross)
-    fro2 = fro2 + np.real(np.sum(np.conj(phi) * (phi @ np.ascontiguousarray(form.gram.T)), axis=1))
+    fro2 = fro2 + np.real(np.sum(np.conj(phi) * (phi @ gram_T), axis=1))
     floor = _floor(form, phi)
     fro2 = fro2 + 2.0 * floor * (form.norm_D_fro + np.abs(phi) @ form.gain)
     e = np.maximum(fro2 - a, 0.0)
