@@ -114,7 +114,7 @@ def hinf_bounds(sys: DiagonalSSM, *, rtol: float = 1e-8, backend: Backend = "num
 def hinf_norm(
     sys: DiagonalSSM,
     *,
-    method: HinfMethod = "slycot",
+    method: HinfMethod = "diagonal",
     return_peak: bool = False,
     tol: float = 1e-12,
     rtol: float = 1e-8,
@@ -127,15 +127,18 @@ def hinf_norm(
     ----------
     sys : DiagonalSSM
         Any batch shape; D and ``state_includes_input`` are honoured (math.md §1.1).
-    method : {"slycot", "diagonal"}
-        ``"slycot"``: SLICOT AB13DD (Bruinsma–Steinbuch level sets) on the real standard-form
-        realization, called directly with tolerance ``tol``. ``"diagonal"``: the certified
-        branch-and-bound algorithm for diagonal systems (:func:`hinf_bounds`); returns σ_max at the
-        peak it found, never below the true norm by more than ``rtol`` (relative).
+    method : {"diagonal", "slycot"}
+        ``"diagonal"`` (default): the certified branch-and-bound algorithm for diagonal systems
+        (:func:`hinf_bounds`); returns σ_max at the peak it found, never below the true norm by
+        more than ``rtol`` (relative). If it cannot certify a system within its iteration budget
+        (poles closer than ~1e-11 to the stability boundary) it says so with a ``RuntimeWarning``
+        and uses AB13DD for that system. ``"slycot"``: SLICOT AB13DD (Bruinsma–Steinbuch level
+        sets) on the real standard-form realization, called directly with tolerance ``tol``.
     return_peak : bool
         Also return the peak frequency (rad/sample for DT, rad/s for CT; ``nan`` where unstable).
     tol : float
-        Relative accuracy passed to AB13DD (python-control uses 1e-6; we default to 1e-12).
+        Relative accuracy passed to AB13DD (``method="slycot"`` and the fallback; python-control
+        uses 1e-6, we default to 1e-12).
     rtol : float
         Relative accuracy certified by ``method="diagonal"``.
     backend : {"numpy", "torch"}

@@ -207,6 +207,6 @@ def test_bad_arguments_raise_with_a_fix():
     with pytest.raises(ValueError, match="method"):
         hinf_norm(sys, method="sweep")
     with pytest.raises(ValueError, match="backend='torch' applies to method='diagonal'"):
-        hinf_norm(sys, backend="torch")
+        hinf_norm(sys, method="slycot", backend="torch")
     with pytest.raises(ValueError, match="needs backend='torch'"):
         hinf_bounds(sys, device="cpu")
