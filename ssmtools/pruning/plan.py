@@ -23,10 +23,10 @@ import numpy as np
 
 from ..errors import ShapeError, UnstableSystemWarning, check_choice
 from ..model import SSMLayer, SSMModel
-from ..norms import h2_norm, hinf_norm
+from ..norms import h2_norm
 from ..systems import DiagonalSSM
 from ._allocation import LayerUnits, allocate, broadcast, check_ratio, layer_units
-from ._bidir import bidirectional_l2, bidirectional_linf
+from ._bidir import bidirectional_l2, bidirectional_linf, causal_linf
 from .criteria import Criterion, get_criterion
 
 __all__ = ["prune_plan", "PruningPlan", "LayerPruning", "as_model"]
@@ -447,17 +447,22 @@ def _removed_system(layer: SSMLayer, removed: np.ndarray) -> tuple[DiagonalSSM, 
     return error, C2
 
 
-def _layer_norms(system: DiagonalSSM, C_backward: np.ndarray | None) -> tuple[float, float]:
-    """(H∞ or L∞, H2 or L2) of a possibly batched (block-diagonal over channels) layer."""
+def _layer_norms(system: DiagonalSSM, C_backward: np.ndarray | None, *, hinf: bool = True) -> tuple[float | None, float]:
+    """(H∞ or L∞, H2 or L2) of a possibly batched (block-diagonal over channels) layer.
+
+    H∞: AB13DD on the I/O-compressed real standard form (``_bidir.causal_linf`` / ``bidirectional_linf``),
+    which makes truncation-error systems (D = 0) cost O(n³) whatever the layer width. ``hinf=False``
+    skips it (None).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnstableSystemWarning)
         if C_backward is None:
-            hinf = np.asarray(hinf_norm(system))
-            h2 = np.asarray(h2_norm(system))
+            linf = causal_linf(system) if hinf else None
+            l2 = np.asarray(h2_norm(system))
         else:
-            hinf = bidirectional_linf(system, C_backward)
-            h2 = bidirectional_l2(system, C_backward)
-    return float(np.max(hinf)), float(np.sqrt(np.sum(h2**2)))
+            linf = bidirectional_linf(system, C_backward) if hinf else None
+            l2 = bidirectional_l2(system, C_backward)
+    return (None if linf is None else float(np.max(linf))), float(np.sqrt(np.sum(l2**2)))
 
 
 def _prefix(keep: np.ndarray) -> np.ndarray:
@@ -475,7 +480,7 @@ def prune_plan(
     min_states_per_layer: int = 1,
     units: Units = "channel-state",
     allocation: Allocation = "exact",
-    errors: bool = True,
+    errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
 ) -> PruningPlan:
     """Decide which stored states to remove so that a fraction ``ratio`` of the model's states goes.
@@ -503,9 +508,12 @@ def prune_plan(
         ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
         released LAST code's rule, ``K = max(int(U·(100 − 100·ratio)/100), 1)`` units kept, threshold
         τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; math.md §6.3).
-    errors : bool
-        Compute every layer's exact truncation errors with SLICOT (AB13DD, AB13BD / Gramians). False
-        skips them (the plan then reports None).
+    errors : bool or "absolute"
+        ``True``: every layer's exact truncation errors ‖G − G_r‖∞ (AB13DD on the I/O-compressed error
+        system) and ‖G − G_r‖₂ (closed-form Gramians), and the unpruned layer's norms for the relative
+        errors. ``"absolute"``: skip the unpruned layers' H∞ norms — on wide layers (H ≫ P) the
+        dominant cost, since D has full rank H — keeping the errors and the relative H2 error.
+        ``False``: no norms (None in the plan).
     criterion_options : Mapping, optional
         Options for a criterion given by name (e.g. ``{"bidirectional_formula": "intended"}``).
 
@@ -540,6 +548,7 @@ def prune_plan(
     ratio = check_ratio(ratio)
     check_choice("units", units, ("channel-state", "state"))
     check_choice("allocation", allocation, ("exact", "released"))
+    check_choice("errors", errors, (True, False, "absolute"))
     if isinstance(min_states_per_layer, bool) or not isinstance(min_states_per_layer, (int, np.integer)) \
             or min_states_per_layer < 1:
         raise ValueError(f"min_states_per_layer={min_states_per_layer!r} must be an integer ≥ 1 (a layer cannot be emptied)")
@@ -594,9 +603,9 @@ def prune_plan(
             elif errors:
                 hinf_err = h2_err = 0.0
             if errors:
-                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward)
+                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True)
         elif errors:
-            hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward)
+            hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True)
             error_system = _removed_system(layer, ~keep)
             if error_system is None:
                 hinf_err, h2_err = 0.0, 0.0

@@ -9,6 +9,7 @@ from scipy.optimize import minimize_scalar
 import ssmtools
 from ssmtools import DiagonalSSM, NonFiniteError, SSMLayer, SSMModel, UnstableSystemWarning
 from ssmtools.pruning import Criterion, available_criteria, get_criterion, prune_plan
+from ssmtools.pruning._bidir import bidirectional_linf, one_state_systems
 from ssmtools.pruning.criteria import output_scale, subsystem_h2_squared, subsystem_hinf
 
 from .reference import released_lamp, released_raw_scores, s5_tree, seq_layers
@@ -186,6 +187,9 @@ def test_exact_bidirectional_state_norms_match_a_frequency_sweep(output):
         assert exact[i] == pytest.approx(sweep_linf(one), rel=1e-9)
         # Parseval: mean of ‖G‖²_F over a uniform grid (exact up to aliasing λ̄^(2^14) ≈ 0)
         assert energy[i] == pytest.approx(np.mean(np.sum(np.abs(response(one, omega)) ** 2, axis=(1, 2))), rel=1e-9)
+    # the AB13DD route (stacked forward/backward realisation, math.md §1.3) agrees with the closed form
+    sub, back = one_state_systems(layer.system, layer.C_backward)
+    np.testing.assert_allclose(bidirectional_linf(sub, back), exact, rtol=1e-9)
     # the single-pole triangle bound is an upper bound of the exact value for complex output
     if output == "complex":
         assert np.all(exact <= subsystem_hinf(layer, exact=False) * (1 + 1e-12))

@@ -197,6 +197,11 @@ def test_truncation_errors_match_python_control(output):
     full, _ = control.linfnorm(system.to_control(), tol=1e-12)
     assert plan["a"].hinf_norm == pytest.approx(full, rel=1e-8)
     assert plan["a"].relative_hinf_error == pytest.approx(expected / full, rel=1e-8)
+    absolute = prune_plan(model, 0.5, "last", errors="absolute")["a"]
+    assert absolute.hinf_norm is None and absolute.relative_hinf_error is None
+    assert absolute.hinf_error == plan["a"].hinf_error and absolute.relative_h2_error == plan["a"].relative_h2_error
+    with pytest.raises(ValueError, match="errors"):
+        prune_plan(model, 0.5, errors="relative")
 
 
 def test_bidirectional_truncation_error_matches_a_sweep():
