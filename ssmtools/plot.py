@@ -137,8 +137,21 @@ def _frequency_grid(systems: list[DiagonalSSM], extra: np.ndarray, n_points: int
     return np.unique(grid)
 
 
-def _singular_values(system: DiagonalSSM, omega: np.ndarray) -> np.ndarray:
-    return np.linalg.svd(freqresp(system, omega), compute_uv=False)  # (k, min(p, m)), descending
+_CHUNK_BYTES = 2**26  # frequency responses are evaluated in chunks of at most 64 MiB
+
+
+def _singular_values(system: DiagonalSSM, omega: np.ndarray, minus: DiagonalSSM | None = None) -> np.ndarray:
+    """Singular values of G(ω) (or of G(ω) − G_minus(ω)), shape (k, min(p, m)), descending, in chunks."""
+    per_frequency = 16 * system.n_outputs * max(system.n_inputs, system.n_states)
+    step = max(1, _CHUNK_BYTES // per_frequency)
+    out = []
+    for start in range(0, omega.size, step):
+        chunk = omega[start:start + step]
+        response = freqresp(system, chunk)
+        if minus is not None:
+            response = response - freqresp(minus, chunk)
+        out.append(np.linalg.svd(response, compute_uv=False))
+    return np.concatenate(out) if out else np.zeros((0, min(system.n_outputs, system.n_inputs)))
 
 
 def _magnitude(values: np.ndarray, db: bool) -> np.ndarray:
@@ -270,7 +283,7 @@ def sigma(
             reduced_system = named_reduced[index][1]
             ax.plot(omega, _magnitude(_singular_values(reduced_system, omega)[:, 0], db), color=color,
                     linestyle="--", label=f"{label} reduced".strip(), gid="reduced")
-            error = np.linalg.svd(freqresp(system, omega) - freqresp(reduced_system, omega), compute_uv=False)
+            error = _singular_values(system, omega, minus=reduced_system)
             ax.plot(omega, _magnitude(error[:, 0], db), color=color, linestyle=":",
                     label=f"{label} error σ_max(G − G_r)".strip(), gid="reduction-error")
     _mark_nyquist(ax, discrete)
@@ -363,7 +376,9 @@ def bode(
     discrete = named[0][1].is_discrete
 
     def channel(system: DiagonalSSM, grid: np.ndarray) -> np.ndarray:
-        return freqresp(system, grid)[:, output_index, input_index]
+        siso = system.replace(B=system.B[:, [input_index]], C=system.C[[output_index], :],
+                              D=system.D[[output_index]][:, [input_index]])  # only the plotted entry
+        return freqresp(siso, grid)[:, 0, 0]
 
     for index, (label, system) in enumerate(named):
         color = _color(index)
