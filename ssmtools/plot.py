@@ -210,7 +210,7 @@ def sigma(
 
     Draws σ_max(G(e^{jω})) (DT) or σ_max(G(jω)) (CT) against ω, where G is the layer's transfer
     matrix including D and the ``state_includes_input`` factor z. The H∞ norm
-    ``‖G‖∞ = sup_ω σ_max(G)`` computed by :func:`ssmtools.hinf_norm` (SLICOT AB13DD) is marked at
+    ``‖G‖∞ = sup_ω σ_max(G)`` computed by :func:`ssmtools.hinf_norm` (default method) is marked at
     its peak frequency with a star (``gid="hinf-peak"``). Discrete time: the Nyquist frequency
     π rad/sample is marked (``gid="nyquist"``).
 
@@ -229,7 +229,7 @@ def sigma(
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure when omitted.
     mark_peak : bool
-        Mark each system's H∞ peak (one AB13DD call per system).
+        Mark each system's H∞ peak (one :func:`ssmtools.hinf_norm` call per system).
     singular_values : {"max", "all"}
         ``"all"`` also draws the smaller singular values, thinner.
     db : bool
