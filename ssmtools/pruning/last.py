@@ -54,7 +54,7 @@ def last_prune(
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
     allocation: Allocation = "exact",
-    errors: bool | Literal["absolute"] = True,
+    errors: bool | Literal["absolute"] = "absolute",
     criterion_options: Mapping[str, Any] | None = None,
     output: str | os.PathLike | None = None,
     **config: Any,
@@ -85,8 +85,10 @@ def last_prune(
     allocation : {"exact", "released"}
         ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
     errors : bool or "absolute"
-        Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`);
-        ``"absolute"`` skips the unpruned layers' H∞ norms (the slow part on wide layers).
+        Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`). Default
+        ``"absolute"``: ‖G − G_r‖∞, ‖G − G_r‖₂ and the relative H2 error, without the unpruned layers'
+        H∞ norms — with D of full rank H those cost minutes per layer on LAST-sized bidirectional
+        layers; ``True`` adds them (relative H∞ errors), ``False`` skips all norms.
     criterion_options : Mapping, optional
         Options for a criterion given by name.
     output : str or os.PathLike, optional

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ShapeError, UnstableSystemWarning, check_choice
 from ..model import SSMLayer, SSMModel
-from ..norms import h2_norm
+from ..norms import h2_norm, hinf_norm
 from ..systems import DiagonalSSM
 from ._allocation import LayerUnits, allocate, broadcast, check_ratio, layer_units
 from ._bidir import bidirectional_l2, bidirectional_linf, causal_linf
@@ -447,16 +447,22 @@ def _removed_system(layer: SSMLayer, removed: np.ndarray) -> tuple[DiagonalSSM, 
     return error, C2
 
 
-def _layer_norms(system: DiagonalSSM, C_backward: np.ndarray | None, *, hinf: bool = True) -> tuple[float | None, float]:
+def _layer_norms(
+    system: DiagonalSSM, C_backward: np.ndarray | None, *, hinf: bool = True, full: bool = False
+) -> tuple[float | None, float]:
     """(H∞ or L∞, H2 or L2) of a possibly batched (block-diagonal over channels) layer.
 
-    H∞: AB13DD on the I/O-compressed real standard form (``_bidir.causal_linf`` / ``bidirectional_linf``),
-    which makes truncation-error systems (D = 0) cost O(n³) whatever the layer width. ``hinf=False``
-    skips it (None).
+    H∞ of truncation-error systems (D = 0): AB13DD on the I/O-compressed real standard form
+    (``_bidir.causal_linf`` / ``bidirectional_linf``), O(n³) whatever the layer width. Unpruned causal
+    layers (``full=True``; D of rank H defeats the compression): the certified diagonal algorithm of
+    :func:`ssmtools.hinf_norm` (``method="diagonal"``, relative accuracy 1e-10). ``hinf=False`` skips it.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnstableSystemWarning)
-        if C_backward is None:
+        if C_backward is None and full and hinf:
+            linf = np.asarray(hinf_norm(system, method="diagonal", rtol=1e-10))
+            l2 = np.asarray(h2_norm(system))
+        elif C_backward is None:
             linf = causal_linf(system) if hinf else None
             l2 = np.asarray(h2_norm(system))
         else:
@@ -603,9 +609,9 @@ def prune_plan(
             elif errors:
                 hinf_err = h2_err = 0.0
             if errors:
-                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True)
+                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True, full=True)
         elif errors:
-            hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True)
+            hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True, full=True)
             error_system = _removed_system(layer, ~keep)
             if error_system is None:
                 hinf_err, h2_err = 0.0, 0.0
