@@ -2,7 +2,8 @@
 
 - :mod:`~ssmtools.pruning.criteria` — :class:`Criterion`, the registry (:func:`get_criterion`) and every
   criterion (``"last"``, ``"last-official"``, ``"last-exact"``, ``"aire"``, ``"uniform-hinf"``,
-  ``"global-hinf"``, ``"magnitude"``, ``"lamp-magnitude"``, ``"random"``);
+  ``"global-hinf"``, ``"magnitude"``, ``"lamp-magnitude"``, ``"random"``; ``"balanced"`` in
+  :mod:`~ssmtools.pruning.balanced`);
 - :mod:`~ssmtools.pruning.normalize` — :func:`lamp_normalize` (the one LAMP/LAST normalisation);
 - :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` and :class:`PruningPlan`;
 - :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
