@@ -11,8 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from ssmtools import freqresp, h2_norm, hinf_norm, state_h2_norms, state_hinf_norms  # noqa: E402
-from ssmtools._backends.slycot import h2_norm as ab13bd  # noqa: E402
-from ssmtools._backends.slycot import linf_norm  # noqa: E402
+from ssmtools._backends.slycot import h2_norm as ab13bd, linf_norm  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
 
 from .conftest import random_system  # noqa: E402
