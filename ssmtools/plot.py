@@ -58,31 +58,39 @@ def _system_of(obj: Any, what: str) -> DiagonalSSM:
     )
 
 
-def _flatten(name: str, system: DiagonalSSM) -> list[tuple[str, DiagonalSSM]]:
+Named = tuple[str, DiagonalSSM, "np.ndarray | None"]  # label, causal system, backward output columns
+
+
+def _flatten(name: str, system: DiagonalSSM, backward: np.ndarray | None) -> list[Named]:
     if not system.batch_shape:
-        return [(name, system)]
+        return [(name, system, backward)]
     out = []
     for index in np.ndindex(*system.batch_shape):
         suffix = ",".join(str(i) for i in index)
-        out.append((f"{name}[{suffix}]" if name else suffix, system[index]))
+        out.append((f"{name}[{suffix}]" if name else suffix, system[index],
+                    None if backward is None else backward[index]))
     return out
 
 
-def _named_systems(systems: Systems, what: str = "systems") -> list[tuple[str, DiagonalSSM]]:
-    """Unbatched ``(label, system)`` pairs: batches are split, dicts keep their keys as labels."""
+def _entry(value: Any, what: str) -> tuple[DiagonalSSM, np.ndarray | None]:
+    return _system_of(value, what), getattr(value, "C_backward", None)  # SSMLayer: bidirectional S5
+
+
+def _named_systems(systems: Systems, what: str = "systems") -> list[Named]:
+    """Unbatched ``(label, system, C_backward)``: batches are split, dicts keep their keys as labels."""
     many = getattr(systems, "systems", None)  # ReductionResult: one system per batch element, ndindex order
     if isinstance(many, tuple) and many and all(isinstance(s, DiagonalSSM) for s in many):
-        items = [("" if len(many) == 1 else str(i), s) for i, s in enumerate(many)]
+        items = [("" if len(many) == 1 else str(i), (s, None)) for i, s in enumerate(many)]
     elif isinstance(systems, Mapping):
-        items = [(str(name), _system_of(value, f"{what}[{name!r}]")) for name, value in systems.items()]
+        items = [(str(name), _entry(value, f"{what}[{name!r}]")) for name, value in systems.items()]
     elif isinstance(systems, Sequence) and not isinstance(systems, str):
-        items = [(str(i), _system_of(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
+        items = [(str(i), _entry(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
     else:
-        items = [("", _system_of(systems, what))]
+        items = [("", _entry(systems, what))]
     if not items:
         raise ValueError(f"{what} is empty; pass at least one system")
-    named = [pair for name, system in items for pair in _flatten(name, system)]
-    if len({system.is_discrete for _, system in named}) > 1:
+    named = [entry for name, (system, backward) in items for entry in _flatten(name, system, backward)]
+    if len({system.is_discrete for _, system, _ in named}) > 1:
         raise ValueError(
             f"{what} mixes continuous- and discrete-time systems; plot them on separate axes "
             "(their frequency axes differ: rad/s vs rad/sample)"
@@ -140,16 +148,27 @@ def _frequency_grid(systems: list[DiagonalSSM], extra: np.ndarray, n_points: int
 _CHUNK_BYTES = 2**26  # frequency responses are evaluated in chunks of at most 64 MiB
 
 
-def _singular_values(system: DiagonalSSM, omega: np.ndarray, minus: DiagonalSSM | None = None) -> np.ndarray:
+def _response(system: DiagonalSSM, backward: np.ndarray | None, omega: np.ndarray) -> np.ndarray:
+    """G(e^{jω}), shape (k, p, m); with a backward scan (bidirectional S5, math.md §1.3) its anti-causal
+    part ``C2 (I − Λ̄e^{jω})⁻¹ B̄`` is the causal response of (Λ̄, B̄, C2) at −ω."""
+    response = freqresp(system, omega)
+    if backward is not None:
+        response = response + freqresp(system.replace(C=backward, D=None), -omega)
+    return response
+
+
+def _singular_values(entry: tuple[DiagonalSSM, Any], omega: np.ndarray,
+                     minus: tuple[DiagonalSSM, Any] | None = None) -> np.ndarray:
     """Singular values of G(ω) (or of G(ω) − G_minus(ω)), shape (k, min(p, m)), descending, in chunks."""
+    system, backward = entry
     per_frequency = 16 * system.n_outputs * max(system.n_inputs, system.n_states)
     step = max(1, _CHUNK_BYTES // per_frequency)
     out = []
     for start in range(0, omega.size, step):
         chunk = omega[start:start + step]
-        response = freqresp(system, chunk)
+        response = _response(system, backward, chunk)
         if minus is not None:
-            response = response - freqresp(minus, chunk)
+            response = response - _response(*minus, chunk)
         out.append(np.linalg.svd(response, compute_uv=False))
     return np.concatenate(out) if out else np.zeros((0, min(system.n_outputs, system.n_inputs)))
 
@@ -182,16 +201,29 @@ def _visible(peak: float, omega: np.ndarray, xscale: str) -> float:
     return float(max(peak, omega[0])) if xscale == "log" and peak <= 0 and omega.size else peak
 
 
-def _peaks(named: list[tuple[str, DiagonalSSM]], mark_peak: bool) -> list[tuple[float, float]]:
+def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
+    """(‖G‖∞, peak frequency) per system; bidirectional layers: (L∞ norm, nan), the frequency is found
+    on the plotted grid."""
     if not mark_peak:
         return [(np.nan, np.nan)] * len(named)
     peaks = []
-    for _, system in named:
+    for _, system, backward in named:
+        if backward is not None:
+            from .pruning._bidir import bidirectional_linf  # the one place of the L∞ formula
+
+            peaks.append((float(bidirectional_linf(system, backward)), np.nan))
+            continue
         value, peak = hinf_norm(system, return_peak=True)
         if system.output == "real":
             peak = abs(peak)  # real-output responses are conjugate-symmetric
         peaks.append((float(value), float(peak)))
     return peaks
+
+
+def _peak_label(value: float, peak: float, bidirectional: bool) -> str:
+    if bidirectional:
+        return f"‖G‖_L∞ = {value:.4g} (non-causal), grid peak ω ≈ {peak:.4g}"
+    return f"‖G‖∞ = {value:.4g} at ω = {peak:.4g}"
 
 
 def sigma(
@@ -218,7 +250,9 @@ def sigma(
     ----------
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
         One curve per system; batched systems give one curve per batch element (layers, channels).
-        Dict keys (layer names) become legend labels. Bidirectional ``SSMLayer``: the causal part.
+        Dict keys (layer names) become legend labels. A bidirectional ``SSMLayer`` (S5) is drawn with
+        its full non-causal response, forward plus backward scan (math.md §1.3), and marked with its
+        L∞ norm (AB13DD on the stacked realization) at the grid frequency where the curve peaks.
     reduced : same structure as ``systems``, optional
         Reduced or pruned counterparts: ``DiagonalSSM`` systems, or a ``ReductionResult`` (its
         ``systems``, one per batch element of the original). Drawn dashed in the same colour, with
@@ -259,7 +293,7 @@ def sigma(
             f"reduced has {len(named_reduced)} systems but systems has {len(named)}; pass one reduced "
             "system per original (same dict keys / batch shape)"
         )
-    all_systems = [s for _, s in named] + ([s for _, s in named_reduced] if named_reduced else [])
+    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
     scale = _resolve_xscale(all_systems, xscale)
     peaks = _peaks(named, mark_peak)
     if omega is None:
@@ -268,22 +302,24 @@ def sigma(
         omega = np.sort(np.asarray(omega, dtype=float).ravel())
     ax = _new_axes(ax)
     discrete = named[0][1].is_discrete
-    for index, (label, system) in enumerate(named):
+    for index, (label, system, backward) in enumerate(named):
         color = _color(index)
-        values = _singular_values(system, omega)
+        values = _singular_values((system, backward), omega)
         ax.plot(omega, _magnitude(values[:, 0], db), color=color, label=label or None)
         if singular_values == "all" and values.shape[1] > 1:
             ax.plot(omega, _magnitude(values[:, 1:], db), color=color, linewidth=0.6, alpha=0.6)
         value, peak = peaks[index]
+        if backward is not None and omega.size:
+            peak = float(omega[np.argmax(values[:, 0])])
         if mark_peak and np.isfinite(value):
             ax.plot([_visible(peak, omega, scale)], _magnitude(np.array([value]), db), marker="*", markersize=11, linestyle="none",
                     color=color, markeredgecolor="k", gid="hinf-peak",
-                    label=f"‖G‖∞ = {value:.4g} at ω = {peak:.4g}")
+                    label=_peak_label(value, peak, backward is not None))
         if named_reduced is not None:
-            reduced_system = named_reduced[index][1]
-            ax.plot(omega, _magnitude(_singular_values(reduced_system, omega)[:, 0], db), color=color,
+            reduced_entry = named_reduced[index][1:]
+            ax.plot(omega, _magnitude(_singular_values(reduced_entry, omega)[:, 0], db), color=color,
                     linestyle="--", label=f"{label} reduced".strip(), gid="reduced")
-            error = _singular_values(system, omega, minus=reduced_system)
+            error = _singular_values((system, backward), omega, minus=reduced_entry)
             ax.plot(omega, _magnitude(error[:, 0], db), color=color, linestyle=":",
                     label=f"{label} error σ_max(G − G_r)".strip(), gid="reduction-error")
     _mark_nyquist(ax, discrete)
@@ -319,7 +355,7 @@ def bode(
     Parameters
     ----------
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
-        One curve per (unbatched) system, as in :func:`sigma`.
+        One curve per (unbatched) system, as in :func:`sigma` (bidirectional layers included).
     output_index : int
         Output (row of G) to plot.
     input_index : int
@@ -353,13 +389,13 @@ def bode(
     named_reduced = _named_systems(reduced, "reduced") if reduced is not None else None
     if named_reduced is not None and len(named_reduced) != len(named):
         raise ShapeError(f"reduced has {len(named_reduced)} systems but systems has {len(named)}; pass one per original")
-    for label, system in named + (named_reduced or []):
+    for label, system, _ in named + (named_reduced or []):
         if not (-system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs):
             raise IndexError(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
                 f"{system.n_outputs} outputs and {system.n_inputs} inputs"
             )
-    all_systems = [s for _, s in named] + ([s for _, s in named_reduced] if named_reduced else [])
+    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
     scale = _resolve_xscale(all_systems, xscale)
     peaks = _peaks(named, mark_peak)
     if omega is None:
@@ -375,25 +411,27 @@ def bode(
     ax_mag, ax_phase = axes
     discrete = named[0][1].is_discrete
 
-    def channel(system: DiagonalSSM, grid: np.ndarray) -> np.ndarray:
+    def channel(system: DiagonalSSM, backward: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
         siso = system.replace(B=system.B[:, [input_index]], C=system.C[[output_index], :],
                               D=system.D[[output_index]][:, [input_index]])  # only the plotted entry
-        return freqresp(siso, grid)[:, 0, 0]
+        return _response(siso, None if backward is None else backward[[output_index], :], grid)[:, 0, 0]
 
-    for index, (label, system) in enumerate(named):
+    for index, (label, system, backward) in enumerate(named):
         color = _color(index)
-        response = channel(system, omega)
+        response = channel(system, backward, omega)
         ax_mag.plot(omega, _magnitude(np.abs(response), True), color=color, label=label or None)
         ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(response))), color=color)
         value, peak = peaks[index]
+        if backward is not None and mark_peak and omega.size:  # bidirectional: σ_max peak on the grid
+            peak = float(omega[np.argmax(_singular_values((system, backward), omega)[:, 0])])
         if mark_peak and np.isfinite(value):
-            at_peak = np.abs(channel(system, np.array([peak])))
+            at_peak = np.abs(channel(system, backward, np.array([peak])))
             ax_mag.plot([_visible(peak, omega, scale)], _magnitude(at_peak, True), marker="*", markersize=11, linestyle="none", color=color,
                         markeredgecolor="k", gid="hinf-peak", label=f"H∞ peak ω = {peak:.4g}")
             for panel in (ax_mag, ax_phase):
                 panel.axvline(_visible(peak, omega, scale), color=color, linestyle="-.", linewidth=0.8, alpha=0.7)
         if named_reduced is not None:
-            reduced_response = channel(named_reduced[index][1], omega)
+            reduced_response = channel(*named_reduced[index][1:], omega)
             ax_mag.plot(omega, _magnitude(np.abs(reduced_response), True), color=color, linestyle="--",
                         label=f"{label} reduced".strip(), gid="reduced")
             ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(reduced_response))), color=color, linestyle="--",
@@ -710,7 +748,7 @@ def hsv_decay(
         hsv = systems.hsv.reshape(-1, systems.hsv.shape[-1])
         curves = {("" if len(hsv) == 1 else str(i)): row for i, row in enumerate(hsv)}
     else:
-        curves = {label: hankel_singular_values(system) for label, system in _named_systems(systems)}
+        curves = {label: hankel_singular_values(system) for label, system, _ in _named_systems(systems)}
     ax = _new_axes(ax)
     for index, (label, values) in enumerate(curves.items()):
         values = np.sort(values)[::-1]

@@ -379,3 +379,38 @@ def test_bode_continuous_time_on_a_given_grid_matches_python_control():
     assert ax_phase.get_xlabel() == "frequency ω (rad/s)" and by_gid(ax_mag, "nyquist") == []
     with pytest.raises(ValueError, match="axes must be a pair"):
         st.plot.bode(sys, axes=[ax_mag])
+
+
+def test_sigma_of_a_bidirectional_layer_is_the_two_sided_response():
+    rng = np.random.default_rng(11)
+    n, h = 3, 2
+    poles = 0.85 * np.exp(1j * rng.uniform(0.2, 2.5, n))
+    B = rng.standard_normal((n, h)) + 1j * rng.standard_normal((n, h))
+    C1, C2 = (rng.standard_normal((h, n)) + 1j * rng.standard_normal((h, n)) for _ in range(2))
+    system = DiagonalSSM(poles, B, C1, np.diag([0.3, -0.1]), dt=True, output="real", state_includes_input=True)
+    layer = st.SSMLayer("bi", system, C_backward=C2)
+    ax = st.plot.sigma({"bi": layer}, db=False)
+    omega = ax.lines[0].get_xdata()[::60]
+    # reference from the definition: two-sided impulse response h_0 = Re(C1B + C2B) + D, h_k = Re(C1Λ^kB),
+    # h_{-k} = Re(C2Λ^kB) (k ≥ 1), summed as a DTFT (|λ| = 0.85: 300 terms reach 1e-21)
+    k = np.arange(1, 300)
+    powers = poles[None, :] ** k[:, None]  # (K, n)
+    forward = np.einsum("pn,kn,nm->kpm", C1, powers, B).real
+    backward = np.einsum("pn,kn,nm->kpm", C2, powers, B).real
+    h0 = ((C1 + C2) @ B).real + system.D
+
+    def two_sided(frequencies):
+        return np.stack([h0 + np.einsum("kpm,k->pm", forward, np.exp(-1j * w * k))
+                         + np.einsum("kpm,k->pm", backward, np.exp(1j * w * k)) for w in frequencies])
+
+    response = two_sided(omega)
+    expected = np.linalg.svd(response, compute_uv=False)[:, 0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata()[::60], expected, rtol=1e-10)
+    (marker,) = by_gid(ax, "hinf-peak")
+    sweep = ax.lines[0].get_ydata().max()
+    assert sweep <= marker.get_ydata()[0] * (1 + 1e-9) and sweep >= marker.get_ydata()[0] * (1 - 1e-3)
+    assert "L∞" in marker.get_label()
+    fig = st.plot.bode({"bi": layer}, output_index=1, input_index=0)
+    line = fig.axes[0].lines[0]
+    np.testing.assert_allclose(10 ** (line.get_ydata()[::60] / 20), np.abs(two_sided(line.get_xdata()[::60])[:, 1, 0]),
+                               rtol=1e-10)
