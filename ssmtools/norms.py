@@ -78,7 +78,7 @@ def hinf_bounds(sys: DiagonalSSM, *, rtol: float = 1e-8, backend: Backend = "num
         Any batch shape, CT or DT, real or complex output, D and ``state_includes_input`` honoured.
     rtol : float
         Requested relative width: ``upper ≤ (1 + rtol)·lower + atol`` (atol: the floating-point
-        evaluation floor, about 1e-13 of the per-state magnitudes).
+        evaluation floor, about 2e-13·(n + m + p)·(‖D‖_F + Σ_i ‖c_i‖‖b_i‖/|e^{jω} − λ_i|) at the peak).
     backend : {"numpy", "torch"}
         Where the exact σ_max evaluations run; ``"torch"`` with ``device`` (e.g. ``"cuda"``).
     device : str or torch.device, optional

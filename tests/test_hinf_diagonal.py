@@ -157,6 +157,16 @@ def test_continuous_time_peak_at_infinity():
     assert value >= 5.0 and (peak == np.inf or sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value))
 
 
+@pytest.mark.parametrize("complex_d", [False, True])
+def test_real_data_with_complex_output_and_possibly_complex_d(complex_d):
+    """All-real poles, B, C: the response is conjugate-symmetric only if D is real too."""
+    rng = np.random.default_rng(11)
+    D = rng.standard_normal((2, 2)) + (1j * rng.standard_normal((2, 2)) if complex_d else 0)
+    sys = DiagonalSSM([0.9, -0.7, 0.3], rng.standard_normal((3, 2)), rng.standard_normal((2, 3)), D, dt=True,
+                      output="complex", state_includes_input=True)
+    assert_certified(sys, ab13dd(sys)[0])
+
+
 def test_zero_dynamics_give_norm_of_d():
     D = np.array([[1.0, 2.0], [0.0, -1.0]])
     sys = DiagonalSSM([0.5, 0.3j], np.zeros((2, 2)), np.ones((2, 2)), D, dt=True, output="real")
