@@ -234,9 +234,7 @@ def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, devic
         return values, values * (1.0 + 8.0 * _EPS * (p + m)) + _floor(form, phi)
     for start in range(0, omega.size, chunk):
         stop = min(start + chunk, omega.size)
-        k = stop - start  # G_k = C diag(φ_k) B + D as one GEMM: C @ [φ_1 ∘ B, ..., φ_k ∘ B]
-        scaled = (phi[start:stop, :, None] * form.B[None]).transpose(1, 0, 2).reshape(form.B.shape[0], k * m)
-        G = (form.C @ scaled).reshape(p, k, m).transpose(1, 0, 2) + form.D
+        G = (form.C[None] * phi[start:stop, None, :]) @ form.B + form.D  # G_k = (C diag φ_k) B + D
         Gh = np.ascontiguousarray(np.conj(np.swapaxes(G, -1, -2)))
         gram = Gh @ G if m <= p else G @ Gh
         values[start:stop] = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
