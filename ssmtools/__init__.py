@@ -14,8 +14,10 @@ Public API (re-exported by name; importing does no work):
   (matplotlib, imported on first use).
 """
 
-from . import examples as examples
-from . import plot as plot  # matplotlib is imported inside the plot functions, on first use
+from . import (
+    examples as examples,
+    plot as plot,  # matplotlib is imported inside the plot functions, on first use
+)
 from .errors import (
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
