@@ -137,9 +137,10 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     theta, gap, radius, B, C, gain = theta[keep], gap[keep], radius[keep], B[keep], C[:, keep], gain[keep]
     half = bool(real_output) or all(np.all(np.isreal(X)) for X in (mu, B, C, D))  # G(−ω) = conj G(ω)
     B = np.exp(-1j * theta)[:, None] * B
-    gram = (np.conj(C.T) @ C) * np.conj(B @ np.conj(B.T))
+    ChC, BBh = np.conj(C.T) @ C, B @ np.conj(B.T)
+    gram = ChC * np.conj(BBh)
     cross = np.sum((B @ np.conj(D).T) * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
-    norm_CB = _spectral_norm(C) * _spectral_norm(B) if gain.size else 0.0
+    norm_CB = _largest_eigenvalue_root(ChC) * _largest_eigenvalue_root(BBh) if gain.size else 0.0
     operands = (np.ascontiguousarray(B.T), np.ascontiguousarray(C.T), np.conj(B), np.conj(C),
                 np.ascontiguousarray(gram.T))
     p, m = D.shape
@@ -149,9 +150,9 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     return form, (None if discrete else alpha)
 
 
-def _spectral_norm(X: np.ndarray) -> float:
-    small = X @ np.conj(X.T) if X.shape[0] <= X.shape[1] else np.conj(X.T) @ X
-    return float(np.sqrt(max(np.linalg.eigvalsh(small)[-1], 0.0)) * (1.0 + 1e-12))
+def _largest_eigenvalue_root(gram: np.ndarray) -> float:
+    """``sqrt(λ_max)`` of a Gram matrix XᴴX or XXᴴ, i.e. ‖X‖₂ (rounded up slightly)."""
+    return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0)) * (1.0 + 1e-12))
 
 
 # ----------------------------------------------------------------------------- frequency evaluations
