@@ -1,17 +1,45 @@
-"""Command-line interface: argument parsing and printing only; the work lives in the library."""
+"""Command-line interface: argument parsing and printing only; the work lives in the library.
+
+Exit codes: 0 on success, 2 on bad input (with a one-line message on stderr).
+"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
+_console = Console(width=None if sys.stdout.isatty() else 120)
+_errors = Console(stderr=True)
 
 
 @app.callback()
 def _root() -> None:
     """ssmtools command-line interface."""
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    _errors.print(f"error: {exc}", markup=False, highlight=False)
+    return typer.Exit(code=2)
+
+
+def _norm_table(title: str, model) -> Table:
+    from .report import summarize
+
+    table = Table(title=title)
+    for column in ("layer", "states", "bidir", "H∞", "peak ω", "H2", "max state H∞", "stable"):
+        table.add_column(column, justify="right")
+    for row in summarize(model):
+        table.add_row(
+            row.name, str(row.n_states), "yes" if row.bidirectional else "no", f"{row.hinf:.6g}",
+            "—" if row.peak is None else f"{row.peak:.4f}", "—" if row.h2 is None else f"{row.h2:.6g}",
+            f"{row.max_state_hinf:.6g}", str(row.stable),
+        )
+    return table
 
 
 @app.command()
@@ -20,25 +48,56 @@ def demo(
     states: int = typer.Option(16, min=1, help="stored states per layer"),
     width: int = typer.Option(8, min=1, help="model width H (inputs = outputs)"),
     seed: int = typer.Option(0, help="random seed of the example model"),
+    ratio: float = typer.Option(0.3, help="LAST pruning ratio shown at the end"),
 ) -> None:
-    """Analyse a small bundled S5-style model and print its layer norms."""
-    import numpy as np
+    """Analyse a small bundled S5-style model: layer norms, then a LAST pruning plan."""
+    from . import SSMModel, examples, prune_plan
 
-    from . import examples, h2_norm, hankel_singular_values, hinf_norm, state_hinf_norms
+    model = SSMModel.from_systems({"e5": examples.s5_layer_e5(), **examples.random_s5_model(layers, states, width, seed=seed)})
+    _console.print(_norm_table("ssmtools demo: layer norms (exact, discrete time, rad/sample)", model))
+    try:
+        plan = prune_plan(model, ratio, "last")
+    except ValueError as exc:
+        raise _fail(exc) from None
+    _console.print(plan)
 
-    console = Console()
-    model = {"e5": examples.s5_layer_e5(), **examples.random_s5_model(layers, states, width, seed=seed)}
-    table = Table(title="ssmtools demo: layer norms (exact, discrete time, rad/sample)")
-    for column in ("layer", "states", "H∞ (AB13DD)", "peak ω", "H2", "max state H∞", "σ₁ (HSV)", "stable"):
-        table.add_column(column, justify="right")
-    for name, layer in model.items():
-        value, peak = hinf_norm(layer, return_peak=True)
-        table.add_row(
-            name, str(layer.n_states), f"{value:.6g}", f"{peak:.4f}", f"{h2_norm(layer):.6g}",
-            f"{np.max(state_hinf_norms(layer)):.6g}", f"{hankel_singular_values(layer)[0]:.6g}",
-            str(bool(layer.is_stable)),
-        )
-    console.print(table)
+
+@app.command()
+def analyze(
+    path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack"),
+    family: str = typer.Option("auto", help="s5, s5-pytorch, s4d, lru or auto"),
+) -> None:
+    """Print the exact norms of every SSM layer of a checkpoint."""
+    from . import load
+
+    try:
+        model = load(path, family)
+    except (ValueError, TypeError, OSError) as exc:
+        raise _fail(exc) from None
+    _console.print(_norm_table(f"{path} ({model.family}): layer norms", model))
+
+
+@app.command()
+def prune(
+    path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
+    ratio: float = typer.Option(..., help="fraction of stored states removed model-wide, in [0, 1)"),
+    output: Path = typer.Option(..., "--output", "-o", help="where to write the pruned checkpoint (same format)"),
+    criterion: str = typer.Option("last", help="last, last-official, last-exact, aire, uniform-hinf, ..."),
+    family: str = typer.Option("auto", help="s5, s5-pytorch, s4d, lru or auto"),
+    mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
+    plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
+) -> None:
+    """Prune a checkpoint with LAST (or another criterion) and write it in the same format."""
+    from . import last_prune
+
+    try:
+        _, plan = last_prune(str(path), ratio, criterion, family=family, mask=mask, output=str(output))
+        if plan_json is not None:
+            plan.to_json(plan_json)
+    except (ValueError, TypeError, OSError) as exc:
+        raise _fail(exc) from None
+    _console.print(plan)
+    _console.print(f"wrote {output}")
 
 
 def main() -> None:

@@ -51,3 +51,47 @@ def test_readme_quick_start_runs_and_its_printed_values_hold():
     value, peak = ssmtools.hinf_norm(layer, return_peak=True)
     assert (round(float(value), 10), round(float(peak), 7)) == (19.7336337552, 0.5998007)
     np.testing.assert_allclose(ssmtools.state_hinf_norms(layer), [2.45623942, 19.70135311], rtol=1e-8)
+
+
+# ----------------------------------------------------------------------------- analyze / prune on a checkpoint
+@pytest.fixture
+def s5_checkpoint(tmp_path):
+    from .pruning.reference import s5_tree
+
+    tree = s5_tree(np.random.default_rng(3), n_layers=2, P=6, H=4)
+    path = tmp_path / "s5.npz"
+    ssmtools.save(ssmtools.load(tree), path)
+    return path
+
+
+def test_analyze_prints_the_library_norms(s5_checkpoint):
+    result = CliRunner().invoke(app, ["analyze", str(s5_checkpoint)])
+    assert result.exit_code == 0, result.output
+    model = ssmtools.load(s5_checkpoint)
+    for name, layer in model.items():
+        assert name in result.output
+        assert f"{ssmtools.hinf_norm(layer.system):.6g}" in result.output
+
+
+def test_prune_writes_a_smaller_checkpoint_and_the_plan(s5_checkpoint, tmp_path):
+    before = s5_checkpoint.read_bytes()
+    out, plan_path = tmp_path / "pruned.npz", tmp_path / "plan.json"
+    result = CliRunner().invoke(app, ["prune", str(s5_checkpoint), "--ratio", "0.5", "-o", str(out),
+                                      "--plan-json", str(plan_path)])
+    assert result.exit_code == 0, result.output
+    assert s5_checkpoint.read_bytes() == before  # input untouched
+    pruned = ssmtools.load(out)
+    assert sum(layer.n_states for layer in pruned.values()) == 6  # 12 stored states, half removed
+    assert ssmtools.PruningPlan.from_json(plan_path).n_removed == 6
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["analyze", "missing.npz"], "missing.npz"),
+    (["prune", "{ckpt}", "--ratio", "1.5", "-o", "{out}"], "ratio"),
+    (["prune", "{ckpt}", "--ratio", "0.5", "-o", "{ckpt}"], "overwrite"),
+])
+def test_cli_bad_input_exits_2_with_a_message(s5_checkpoint, tmp_path, arguments, message):
+    arguments = [a.format(ckpt=s5_checkpoint, out=tmp_path / "o.npz") for a in arguments]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 2
+    assert message in result.output.lower() or message in (result.stderr or "").lower()
