@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -233,10 +233,18 @@ def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
         raise FileNotFoundError(f"{path.parent}: output directory does not exist")
     writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz,
               "msgpack": _write_msgpack}[fmt]
+    atomic_write(path, lambda file: writer(params, file))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(file)`` on a temporary file in ``path``'s directory, then ``os.replace`` it onto
+    ``path``: readers see the old file or the complete new one, never a partial write. On any
+    error the temporary file is removed and ``path`` is left as it was."""
+    path = Path(os.fspath(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            writer(params, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
