@@ -95,3 +95,14 @@ def test_cli_bad_input_exits_2_with_a_message(s5_checkpoint, tmp_path, arguments
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 2
     assert message in result.output.lower() or message in (result.stderr or "").lower()
+
+
+def test_readme_model_reduction_snippet_runs_and_bounds_hold():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Model reduction\s+```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    bt, mt = namespace["bt"], namespace["mt"]
+    assert bt.system.n_states == 6  # 12 real dimensions = 6 stored conjugate pairs
+    assert bt.hsv[12] <= bt.error_hinf * (1 + 1e-8) and bt.error_hinf <= bt.bound * (1 + 1e-8)
+    assert mt.error_hinf <= mt.bound * (1 + 1e-8)
