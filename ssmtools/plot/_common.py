@@ -1,0 +1,102 @@
+"""Shared pieces of the plots: input normalisation (systems, plans), new axes, legends and colours.
+
+Nothing here imports matplotlib at module level: ``import ssmtools`` stays free of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..systems import DiagonalSSM
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+Systems = Any  # DiagonalSSM | SSMLayer | ReductionResult | Mapping[str, ...] | Sequence[...]
+
+
+def _system_of(obj: Any, what: str) -> DiagonalSSM:
+    """A DiagonalSSM from a DiagonalSSM, an SSMLayer (``.system``) or a ReductionResult (``.system``)."""
+    if isinstance(obj, DiagonalSSM):
+        return obj
+    system = getattr(obj, "system", None)
+    if isinstance(system, DiagonalSSM):
+        return system
+    raise TypeError(
+        f"{what} is a {type(obj).__name__}; expected a DiagonalSSM, an SSMLayer or a reduction result "
+        "(anything with a .system DiagonalSSM), or a dict / list of them"
+    )
+
+
+Named = tuple[str, DiagonalSSM, "np.ndarray | None"]  # label, causal system, backward output columns
+
+
+def _flatten(name: str, system: DiagonalSSM, backward: np.ndarray | None) -> list[Named]:
+    if not system.batch_shape:
+        return [(name, system, backward)]
+    out = []
+    for index in np.ndindex(*system.batch_shape):
+        suffix = ",".join(str(i) for i in index)
+        out.append((f"{name}[{suffix}]" if name else suffix, system[index],
+                    None if backward is None else backward[index]))
+    return out
+
+
+def _entry(value: Any, what: str) -> tuple[DiagonalSSM, np.ndarray | None]:
+    return _system_of(value, what), getattr(value, "C_backward", None)  # SSMLayer: bidirectional S5
+
+
+def _named_systems(systems: Systems, what: str = "systems") -> list[Named]:
+    """Unbatched ``(label, system, C_backward)``: batches are split, dicts keep their keys as labels."""
+    many = getattr(systems, "systems", None)  # ReductionResult: one system per batch element, ndindex order
+    if isinstance(many, tuple) and many and all(isinstance(s, DiagonalSSM) for s in many):
+        items = [("" if len(many) == 1 else str(i), (s, None)) for i, s in enumerate(many)]
+    elif isinstance(systems, Mapping):
+        items = [(str(name), _entry(value, f"{what}[{name!r}]")) for name, value in systems.items()]
+    elif isinstance(systems, Sequence) and not isinstance(systems, str):
+        items = [(str(i), _entry(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
+    else:
+        items = [("", _entry(systems, what))]
+    if not items:
+        raise ValueError(f"{what} is empty; pass at least one system")
+    named = [entry for name, (system, backward) in items for entry in _flatten(name, system, backward)]
+    if len({system.is_discrete for _, system, _ in named}) > 1:
+        raise ValueError(
+            f"{what} mixes continuous- and discrete-time systems; plot them on separate axes "
+            "(their frequency axes differ: rad/s vs rad/sample)"
+        )
+    return named
+
+
+def _new_axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+def _legend(ax: Axes, max_entries: int = 24) -> None:
+    """A legend when something is labelled (matplotlib warns on an empty one) and it stays readable."""
+    if 0 < len(ax.get_legend_handles_labels()[0]) <= max_entries:
+        ax.legend(fontsize="small")
+
+
+def _color(index: int) -> str:
+    import matplotlib as mpl
+
+    colors = mpl.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    return colors[index % len(colors)]
+
+
+def _plans(plans: Any) -> dict[str, Any]:
+    if isinstance(plans, Mapping):
+        return {str(k): v for k, v in plans.items()}
+    if hasattr(plans, "layers") and hasattr(plans, "criterion"):
+        return {str(plans.criterion): plans}
+    raise TypeError(
+        f"expected a PruningPlan (ssmtools.pruning.prune_plan) or a dict {{label: PruningPlan}}, got {type(plans).__name__}"
+    )

@@ -1,0 +1,183 @@
+"""Pole maps: the poles of a layer in the complex plane, coloured by a per-state score, kept vs pruned."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
+from ..systems import DiagonalSSM
+from ._common import _legend, _new_axes, _system_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["pole_map"]
+
+
+_SCORE_LABELS = {"hinf": "per-state H∞ norm", "h2": "per-state H2 norm", "last": "LAST score",
+                 "hsv": "Hankel singular value"}
+
+
+def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
+    """Per-state scores of a layer by name (shape ``(*batch, n)``) and their colour-bar label."""
+    system = _system_of(layer, "system")
+    if name == "hinf":
+        return state_hinf_norms(system), _SCORE_LABELS[name]
+    if name == "h2":
+        return state_h2_norms(system), _SCORE_LABELS[name]
+    if name == "hsv":
+        return _state_hsv(system), _SCORE_LABELS[name]
+    from ..model import SSMLayer
+    from ..pruning import available_criteria, get_criterion
+
+    if name not in available_criteria():
+        raise ValueError(
+            f"scores={name!r} is not valid; choose one of {['hinf', 'h2', 'hsv'] + available_criteria()} "
+            "or pass an array of scores"
+        )
+    criterion = get_criterion(name)
+    if not isinstance(layer, SSMLayer):
+        layer = SSMLayer("", system)
+    raw = np.asarray(criterion.raw_scores(layer), dtype=float)
+    label = _SCORE_LABELS.get(name, f"{name} score") + " (normalised per layer)"
+    return np.asarray(criterion.normalize(raw.ravel()), dtype=float).reshape(raw.shape), label
+
+
+def _state_hsv(system: DiagonalSSM) -> np.ndarray:
+    """Hankel singular value of each state seen alone (its one-state subsystem), shape (*batch, n).
+
+    The HSVs of a layer belong to its balanced realization, not to individual diagonal states, so a
+    per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
+    :func:`ssmtools.hankel_singular_values` on each one-state system).
+    """
+    singles = system.replace(poles=system.poles[..., :, None], B=system.B[..., :, None, :],
+                             C=np.swapaxes(system.C, -1, -2)[..., :, :, None], D=system.D[..., None, :, :])
+    return hankel_singular_values(singles)[..., 0]
+
+
+def pole_map(
+    system: Any,
+    *,
+    scores: str | Any | None = None,
+    keep: Any = None,
+    ax: Axes | None = None,
+    score_label: str | None = None,
+    log_color: bool = True,
+    show_conjugates: bool = False,
+    cmap: str = "viridis",
+) -> Axes:
+    """Poles of a layer in the complex plane, coloured by a per-state score, kept vs pruned marked.
+
+    Discrete time: the unit circle |λ| = 1 is drawn (``gid="stability-boundary"``); continuous
+    time: the imaginary axis Re λ = 0. Kept states are filled circles (``gid="kept-poles"``), pruned
+    states crosses (``gid="pruned-poles"``); without a mask all poles share ``gid="poles"``.
+
+    Parameters
+    ----------
+    system : DiagonalSSM or SSMLayer
+        Any batch shape; all poles are drawn (e.g. every channel of a multi-SISO layer).
+    scores : str or array_like of shape ``(*batch, n)``, optional
+        Colour of each pole. ``"hinf"``: :func:`ssmtools.state_hinf_norms`; ``"h2"``:
+        :func:`ssmtools.state_h2_norms`; ``"hsv"``: the Hankel singular value of each state's
+        one-state subsystem; ``"last"`` or any other name of
+        :func:`ssmtools.pruning.available_criteria`: that criterion's per-layer normalised score
+        (LAST: LAMP-normalised squared per-state H∞). Non-finite scores (unstable states) are drawn
+        in red.
+    keep : array_like of bool, shape ``(*batch, n)``, optional
+        Keep mask (e.g. one entry of ``PruningPlan.keep``); True = kept.
+    ax : matplotlib Axes, optional
+    score_label : str, optional
+        Colour-bar label; defaults to the score's name.
+    log_color : bool
+        Logarithmic colour scale (when all finite scores are positive).
+    show_conjugates : bool
+        Also draw the mirrored conjugate poles of ``output="real"`` systems (faded,
+        ``gid="conjugate-poles"``): each stored state stands for the pair (λ, conj λ).
+    cmap : str
+        Matplotlib colour map.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import ssmtools as st
+    >>> ax = st.plot.pole_map(st.examples.s5_layer_e5(), scores="hinf", keep=[False, True])
+    >>> [len(c.get_offsets()) for c in ax.collections if c.get_gid() in ("kept-poles", "pruned-poles")]
+    [1, 1]
+    """
+    import matplotlib.colors as mcolors
+
+    layer, system = system, _system_of(system, "system")
+    poles = system.poles.ravel()
+    label = score_label
+    values = None
+    if scores is not None:
+        if isinstance(scores, str):
+            scores, default_label = _named_scores(layer, scores)
+            label = label or default_label
+        values = np.asarray(scores, dtype=float)
+        if values.shape != system.poles.shape:
+            raise ShapeError(f"scores has shape {values.shape} but the poles have shape {system.poles.shape}; "
+                             "pass one score per state")
+        values = values.ravel()
+    if keep is None:
+        mask = None
+    else:
+        mask = np.asarray(keep)
+        if mask.dtype != bool:
+            raise TypeError(f"keep must be a boolean mask, got dtype {mask.dtype}; pass e.g. scores >= threshold")
+        if mask.shape != system.poles.shape:
+            raise ShapeError(f"keep has shape {mask.shape} but the poles have shape {system.poles.shape}; "
+                             "pass one entry per state")
+        mask = mask.ravel()
+    ax = _new_axes(ax)
+    if system.is_discrete:
+        theta = np.linspace(0, 2 * np.pi, 400)
+        ax.plot(np.cos(theta), np.sin(theta), color="0.5", linewidth=0.8, gid="stability-boundary")
+        ax.set_aspect("equal", adjustable="datalim")
+    else:
+        ax.axvline(0.0, color="0.5", linewidth=0.8, gid="stability-boundary")
+    norm = None
+    finite = np.ones(poles.shape, bool) if values is None else np.isfinite(values)
+    if values is not None and np.any(finite):
+        low, high = values[finite].min(), values[finite].max()
+        if log_color and low > 0 and high > low:
+            norm = mcolors.LogNorm(low, high)
+        else:
+            norm = mcolors.Normalize(low, high if high > low else low + 1)
+    groups = [("poles", np.ones(poles.shape, bool), "o")] if mask is None else [
+        ("kept-poles", mask, "o"), ("pruned-poles", ~mask, "X")]
+    mappable = None
+    for gid, selected, marker in groups:
+        chosen = selected & finite
+        kwargs: dict[str, Any] = dict(marker=marker, s=36, gid=gid, edgecolors="k", linewidths=0.4,
+                                      label=f"{gid.split('-')[0]} ({int(selected.sum())})" if mask is not None else None)
+        if values is not None:
+            kwargs.update(c=values[chosen], cmap=cmap, norm=norm)
+        collection = ax.scatter(poles.real[chosen], poles.imag[chosen], **kwargs)
+        if values is not None:
+            mappable = collection
+        if np.any(selected & ~finite):
+            ax.scatter(poles.real[selected & ~finite], poles.imag[selected & ~finite], marker=marker, s=36,
+                       color="red", gid=f"{gid}-unstable", label="non-finite score")
+    if show_conjugates and system.output == "real":
+        ax.scatter(poles.real, -poles.imag, marker="o", s=20, facecolors="none", edgecolors="0.6",
+                   gid="conjugate-poles")
+    if mappable is not None:
+        ax.figure.colorbar(mappable, ax=ax, label=label or "score")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+    ax.set_title("poles (unit circle)" if system.is_discrete else "poles (imaginary axis)", fontsize="medium")
+    if mask is not None:
+        _legend(ax)
+        legend = ax.get_legend()
+        if legend is not None and values is not None:  # neutral markers: colour encodes the score
+            for handle, text in zip(legend.legend_handles, legend.get_texts()):
+                if text.get_text().startswith(("kept", "pruned")):
+                    handle.set_facecolor("0.6")
+    return ax
