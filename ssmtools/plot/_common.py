@@ -85,6 +85,12 @@ def _legend(ax: Axes, max_entries: int = 24) -> None:
         ax.legend(fontsize="small")
 
 
+def _layer_axis(ax: Axes, names: list[str]) -> None:
+    """One tick per layer at x = 0, 1, ..., labelled by name (slanted when there are many)."""
+    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0)
+    ax.set_xlabel("layer")
+
+
 def _color(index: int) -> str:
     import matplotlib as mpl
 

@@ -129,6 +129,36 @@ def _peak_label(value: float, peak: float, bidirectional: bool) -> str:
     return f"‖G‖∞ = {value:.4g} at ω = {peak:.4g}"
 
 
+def _paired(systems: Systems, reduced: Systems | None) -> tuple[list[Named], list[Named] | None]:
+    """The unbatched systems and, when given, their reduced counterparts, one per original."""
+    named = _named_systems(systems)
+    named_reduced = _named_systems(reduced, "reduced") if reduced is not None else None
+    if named_reduced is not None and len(named_reduced) != len(named):
+        raise ShapeError(
+            f"reduced has {len(named_reduced)} systems but systems has {len(named)}; pass one reduced "
+            "system per original (same dict keys / batch shape)"
+        )
+    return named, named_reduced
+
+
+def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: Any, xscale: str | None,
+                    mark_peak: bool, n_points: int) -> tuple[str, list[tuple[float, float]], np.ndarray]:
+    """(x scale, H∞ peaks of ``named``, sorted frequencies): ``omega`` as given, or a grid that covers every
+    system's resonances and peaks."""
+    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
+    scale = _resolve_xscale(all_systems, xscale)
+    peaks = _peaks(named, mark_peak)
+    if omega is None:
+        return scale, peaks, _frequency_grid(all_systems, np.array([p for _, p in peaks]), n_points, scale)
+    return scale, peaks, np.sort(np.asarray(omega, dtype=float).ravel())
+
+
+def _mark_peak(ax: Axes, x: float, y: np.ndarray, color: str, label: str) -> None:
+    """A star at an H∞ peak (``gid="hinf-peak"``)."""
+    ax.plot([x], y, marker="*", markersize=11, linestyle="none", color=color, markeredgecolor="k", gid="hinf-peak",
+            label=label)
+
+
 def sigma(
     systems: Systems,
     *,
@@ -189,20 +219,8 @@ def sigma(
     ('frequency ω (rad/sample)', 'σ_max (dB)')
     """
     check_choice("singular_values", singular_values, ("max", "all"))
-    named = _named_systems(systems)
-    named_reduced = _named_systems(reduced, "reduced") if reduced is not None else None
-    if named_reduced is not None and len(named_reduced) != len(named):
-        raise ShapeError(
-            f"reduced has {len(named_reduced)} systems but systems has {len(named)}; pass one reduced "
-            "system per original (same dict keys / batch shape)"
-        )
-    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
-    scale = _resolve_xscale(all_systems, xscale)
-    peaks = _peaks(named, mark_peak)
-    if omega is None:
-        omega = _frequency_grid(all_systems, np.array([p for _, p in peaks]), n_points, scale)
-    else:
-        omega = np.sort(np.asarray(omega, dtype=float).ravel())
+    named, named_reduced = _paired(systems, reduced)
+    scale, peaks, omega = _frequency_axis(named, named_reduced, omega, xscale, mark_peak, n_points)
     ax = _new_axes(ax)
     discrete = named[0][1].is_discrete
     for index, (label, system, backward) in enumerate(named):
@@ -215,9 +233,8 @@ def sigma(
         if backward is not None and omega.size:
             peak = float(omega[np.argmax(values[:, 0])])
         if mark_peak and np.isfinite(value):
-            ax.plot([_visible(peak, omega, scale)], _magnitude(np.array([value]), db), marker="*", markersize=11, linestyle="none",
-                    color=color, markeredgecolor="k", gid="hinf-peak",
-                    label=_peak_label(value, peak, backward is not None))
+            _mark_peak(ax, _visible(peak, omega, scale), _magnitude(np.array([value]), db), color,
+                       _peak_label(value, peak, backward is not None))
         if named_reduced is not None:
             reduced_entry = named_reduced[index][1:]
             ax.plot(omega, _magnitude(_singular_values(reduced_entry, omega)[:, 0], db), color=color,
@@ -288,23 +305,14 @@ def bode(
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['|G_10| (dB)', 'phase (deg)']
     """
-    named = _named_systems(systems)
-    named_reduced = _named_systems(reduced, "reduced") if reduced is not None else None
-    if named_reduced is not None and len(named_reduced) != len(named):
-        raise ShapeError(f"reduced has {len(named_reduced)} systems but systems has {len(named)}; pass one per original")
+    named, named_reduced = _paired(systems, reduced)
     for label, system, _ in named + (named_reduced or []):
         if not (-system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs):
             raise IndexError(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
                 f"{system.n_outputs} outputs and {system.n_inputs} inputs"
             )
-    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
-    scale = _resolve_xscale(all_systems, xscale)
-    peaks = _peaks(named, mark_peak)
-    if omega is None:
-        omega = _frequency_grid(all_systems, np.array([p for _, p in peaks]), n_points, scale)
-    else:
-        omega = np.sort(np.asarray(omega, dtype=float).ravel())
+    scale, peaks, omega = _frequency_axis(named, named_reduced, omega, xscale, mark_peak, n_points)
     if axes is None:
         import matplotlib.pyplot as plt
 
@@ -329,8 +337,7 @@ def bode(
             peak = float(omega[np.argmax(_singular_values((system, backward), omega)[:, 0])])
         if mark_peak and np.isfinite(value):
             at_peak = np.abs(channel(system, backward, np.array([peak])))
-            ax_mag.plot([_visible(peak, omega, scale)], _magnitude(at_peak, True), marker="*", markersize=11, linestyle="none", color=color,
-                        markeredgecolor="k", gid="hinf-peak", label=f"H∞ peak ω = {peak:.4g}")
+            _mark_peak(ax_mag, _visible(peak, omega, scale), _magnitude(at_peak, True), color, f"H∞ peak ω = {peak:.4g}")
             for panel in (ax_mag, ax_phase):
                 panel.axvline(_visible(peak, omega, scale), color=color, linestyle="-.", linewidth=0.8, alpha=0.7)
         if named_reduced is not None:

@@ -51,10 +51,11 @@ def _state_hsv(system: DiagonalSSM) -> np.ndarray:
 
     The HSVs of a layer belong to its balanced realization, not to individual diagonal states, so a
     per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
-    :func:`ssmtools.hankel_singular_values` on each one-state system).
+    :func:`ssmtools.hankel_singular_values` on each one-state system; D does not enter the HSVs).
     """
-    singles = system.replace(poles=system.poles[..., :, None], B=system.B[..., :, None, :],
-                             C=np.swapaxes(system.C, -1, -2)[..., :, :, None], D=system.D[..., None, :, :])
+    from ..pruning._bidir import one_state_systems  # the one place that splits a layer into its states
+
+    singles, _ = one_state_systems(system)
     return hankel_singular_values(singles)[..., 0]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ShapeError
-from ._common import _color, _legend, _new_axes, _plans
+from ._common import _color, _layer_axis, _legend, _new_axes, _plans
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -117,8 +117,7 @@ def state_allocation(
         heights = [count(counts.get(name, 0)) for name in layers]
         ax.bar(x - 0.4 + width * (index + 0.5), heights, width=width, color=_color(index),
                gid="kept-states", label=f"kept {plan}".strip())
-    ax.set_xticks(x, layers, rotation=30 if len(layers) > 6 else 0)
-    ax.set_xlabel("layer")
+    _layer_axis(ax, layers)
     ax.set_ylabel("states")
     _legend(ax)
     return ax

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..norms import hankel_singular_values
-from ._common import Systems, _color, _legend, _named_systems, _new_axes, _plans
+from ._common import Systems, _color, _layer_axis, _legend, _named_systems, _new_axes, _plans
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -96,8 +96,7 @@ def score_distributions(
     if threshold is not None:
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1, gid="threshold",
                    label=f"global threshold τ = {threshold:.3g}")
-    ax.set_xticks(range(len(layers)), list(layers), rotation=30 if len(layers) > 6 else 0)
-    ax.set_xlabel("layer")
+    _layer_axis(ax, list(layers))
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
