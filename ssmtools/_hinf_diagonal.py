@@ -82,12 +82,15 @@ def one_minus_abs_squared(lam: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _CircleForm:
-    """``G(e^{jω}) = D + Σ_i C[:, i] B[i]ᵀ φ_i(ω)`` with ``φ_i = 1/((g_i − 2 sin²(δ/2)) + j sin δ)``,
-    δ = ω − θ_i, g_i = 1 − r_i (B rows already carry the rotation e^{−jθ_i})."""
+    """``G(e^{jω}) = D + Σ_i C[:, i] B[i]ᵀ ψ_i(ω)`` with ``ψ_i = κ_i + φ_i``,
+    ``φ_i = 1/((g_i − 2 sin²(δ/2)) + j sin δ)``, δ = ω − θ_i, g_i = 1 − r_i (B rows already carry the
+    rotation e^{−jθ_i}); the constant κ_i carries a state's feedthrough (state includes input, or the
+    bilinear map), so D stays the user's D (diagonal for S5/S4D/LRU layers) and is never densified."""
 
     theta: np.ndarray  # (N,)
     gap: np.ndarray  # (N,) 1 − |μ_i| > 0
     radius: np.ndarray  # (N,)
+    offset: np.ndarray  # (N,) κ_i (complex; 0 for a plain strictly proper DT system)
     B: np.ndarray  # (N, m)
     C: np.ndarray  # (p, N)
     D: np.ndarray  # (p, m)
@@ -101,43 +104,72 @@ class _CircleForm:
     diagonal_D: np.ndarray | None  # d when D = diag(d) (S5/S4D/LRU), else None
 
 
+def conjugate_pair_gram(Y: np.ndarray) -> np.ndarray:
+    """``Y_a Y_aᴴ`` for ``Y_a = [Y; conj Y]`` (Y of shape (n, k)), shape (2n, 2n).
+
+    ``Y_a Y_aᴴ = [[YYᴴ, YYᵀ], [conj(YYᵀ), conj(YYᴴ)]]``: two n×k×n products instead of one
+    2n×k×2n (the conjugate-augmented realization of a real-output layer, math.md §1.2).
+    """
+    hermitian, symmetric = Y @ np.conj(Y.T), Y @ Y.T
+    return np.block([[hermitian, symmetric], [np.conj(symmetric), np.conj(hermitian)]])
+
+
 def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includes_input: bool, alpha=None):
     """Rewrite one stable system as the unit-circle form (see the module docstring, step 1).
 
+    A state with a feedthrough part is written ``c_i d_iᵀ (1 + σ_i/(z − μ_i)) =
+    c_i (σ_i d_i)ᵀ (1/σ_i + 1/(z − μ_i))``, so κ_i = 1/σ_i (then rotated by e^{jθ_i}): DT with state-includes-input ``d_i = b_i``, ``σ_i = λ_i``
+    (``z/(z − λ) = 1 + λ/(z − λ)``); CT ``d_i = b_i/(α − λ_i)``, ``σ_i = 1 + μ_i``
+    (``1/(s − λ) = [1 + (1 + μ)/(z − μ)]/(α − λ)``). A state with ``σ_i = 0`` adds ``c_i d_iᵀ`` to D.
     Returns ``(form, alpha)``; ``alpha`` is the bilinear scale for continuous time (``None`` for DT).
     """
     lam = np.asarray(lam, dtype=complex)
     B = np.asarray(B, dtype=complex)
     C = np.asarray(C, dtype=complex)
     D = np.asarray(D, dtype=complex)
+    # Gram matrices of the (augmented, unscaled) C columns and B rows, before any per-state scaling
+    ChC = 0.25 * conjugate_pair_gram(np.conj(C.T)) if real_output else np.conj(C.T) @ C
+    BBh = conjugate_pair_gram(B) if real_output else B @ np.conj(B.T)
     if real_output:  # Re(Cx) = C_a x_a, math.md §1.2 with κ = 1
         lam = np.concatenate([lam, np.conj(lam)])
         B = np.concatenate([B, np.conj(B)], axis=0)
         C = 0.5 * np.concatenate([C, np.conj(C)], axis=1)
+    scale = np.ones(lam.size, dtype=complex)  # B rows become scale_i·b_i
+    sigma = None  # per-state σ_i of the feedthrough split, None when there is none
     if discrete:
         gap2 = one_minus_abs_squared(lam)
         mu = lam
-        if state_includes_input:  # z/(z − λ) = 1 + λ/(z − λ)
-            D = D + C @ B
-            B = lam[:, None] * B
+        if state_includes_input:
+            sigma = lam
     else:
         if alpha is None:
-            scale = np.abs(lam[np.abs(lam) > 0])
-            alpha = float(np.exp(np.mean(np.log(scale)))) if scale.size else 1.0
-        denom = alpha - lam  # 1/(s − λ) = [1 + (1 + μ)/(z − μ)]/(α − λ)
+            scale_abs = np.abs(lam[np.abs(lam) > 0])
+            alpha = float(np.exp(np.mean(np.log(scale_abs)))) if scale_abs.size else 1.0
+        denom = alpha - lam
         mu = (alpha + lam) / denom
         gap2 = -4.0 * alpha * lam.real / np.abs(denom) ** 2
-        D = D + (C / denom[None, :]) @ B
-        B = ((1.0 + mu) / denom)[:, None] * B
+        scale = 1.0 / denom
+        sigma = 1.0 + mu
     radius = np.abs(mu)
     gap = gap2 / (1.0 + radius)
     theta = np.angle(mu)
+    if sigma is None:
+        offset = np.zeros(lam.size, dtype=complex)
+    else:
+        lost = sigma == 0  # e.g. a DT pole at 0 with state-includes-input: a pure feedthrough c_i b_iᵀ
+        if np.any(lost):
+            D = D + (C[:, lost] * scale[lost]) @ B[lost]
+        offset = np.exp(1j * theta) / np.where(lost, 1.0, sigma)  # κ_i, rotated
+        scale = scale * sigma
+    scale = np.exp(-1j * theta) * scale
+    B = scale[:, None] * B
+    BBh = scale[:, None] * BBh * np.conj(scale)[None, :]
     gain = np.linalg.norm(C, axis=0) * np.linalg.norm(B, axis=1)
     keep = gain > 0
-    theta, gap, radius, B, C, gain = theta[keep], gap[keep], radius[keep], B[keep], C[:, keep], gain[keep]
+    theta, gap, radius, offset, B, C, gain = (theta[keep], gap[keep], radius[keep], offset[keep], B[keep],
+                                               C[:, keep], gain[keep])
+    ChC, BBh = ChC[np.ix_(keep, keep)], BBh[np.ix_(keep, keep)]
     half = bool(real_output) or all(np.all(np.isreal(X)) for X in (mu, B, C, D))  # G(−ω) = conj G(ω)
-    B = np.exp(-1j * theta)[:, None] * B
-    ChC, BBh = np.conj(C.T) @ C, B @ np.conj(B.T)
     gram = ChC * np.conj(BBh)
     cross = np.sum((B @ np.conj(D).T) * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
     norm_CB = _largest_eigenvalue_root(ChC) * _largest_eigenvalue_root(BBh) if gain.size else 0.0
@@ -145,8 +177,8 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
                 np.ascontiguousarray(gram.T))
     p, m = D.shape
     diagonal_D = np.diag(D).copy() if p == m and not np.any(D - np.diag(np.diag(D))) else None
-    form = _CircleForm(theta, gap, radius, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)), half,
-                       operands, diagonal_D)
+    form = _CircleForm(theta, gap, radius, offset, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)),
+                       half, operands, diagonal_D)
     return form, (None if discrete else alpha)
 
 
@@ -157,10 +189,10 @@ def _largest_eigenvalue_root(gram: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------- frequency evaluations
 def _resolvent(form: _CircleForm, omega: np.ndarray) -> np.ndarray:
-    """φ_i(ω) (rotated), shape (K, N), accurate near the poles."""
+    """ψ_i(ω) = κ_i + φ_i(ω) (rotated), shape (K, N), accurate near the poles."""
     delta = np.remainder(omega[:, None] - form.theta[None, :] + np.pi, 2.0 * np.pi) - np.pi
     half_sin = np.sin(0.5 * delta)
-    return 1.0 / ((form.gap - 2.0 * half_sin**2) + 1j * np.sin(delta))
+    return form.offset + 1.0 / ((form.gap - 2.0 * half_sin**2) + 1j * np.sin(delta))
 
 
 def _floor(form: _CircleForm, phi: np.ndarray) -> np.ndarray:
