@@ -39,16 +39,16 @@ def simulate(system, u: np.ndarray, C_backward: np.ndarray | None = None) -> np.
     return y
 
 
-def s5_flax_forward(seq: dict, u: np.ndarray, *, conj_sym=True, discretization="zoh", step_rescale=1.0,
-                    clip_eigs=False) -> np.ndarray:
-    """One official S5 ``S5SSM`` layer (lindermanlab/S5 s5/ssm.py, model_formats.md §1) on u (L, H)."""
+def s5_flax_discretize(seq: dict, *, discretization="zoh", step_rescale=1.0, clip_eigs=False):
+    """(λ̄, B̄, C̃ (H, P or 2P: [C1 | C2] when bidirectional)) of an official S5 ``seq`` dict, whose complex
+    parameters are stored with a trailing axis of 2 (real, imaginary); ZOH or bilinear (model_formats.md §1)."""
+    def pair(value):
+        return value[..., 0] + 1j * value[..., 1]
+
     lam_re = np.minimum(seq["Lambda_re"], -1e-4) if clip_eigs else seq["Lambda_re"]
     lam = lam_re + 1j * seq["Lambda_im"]
-    B = seq["B"][..., 0] + 1j * seq["B"][..., 1]
-    if "C1" in seq:
-        C = np.concatenate([seq["C1"][..., 0] + 1j * seq["C1"][..., 1], seq["C2"][..., 0] + 1j * seq["C2"][..., 1]], 1)
-    else:
-        C = seq["C"][..., 0] + 1j * seq["C"][..., 1]
+    B = pair(seq["B"])
+    C = np.concatenate([pair(seq["C1"]), pair(seq["C2"])], 1) if "C1" in seq else pair(seq["C"])
     step = step_rescale * np.exp(seq["log_step"][:, 0])
     if discretization == "zoh":
         lam_bar = np.exp(lam * step)
@@ -57,7 +57,15 @@ def s5_flax_forward(seq: dict, u: np.ndarray, *, conj_sym=True, discretization="
         bl = 1 / (1 - step / 2 * lam)
         lam_bar = bl * (1 + step / 2 * lam)
         B_bar = (bl * step)[:, None] * B
-    P = lam.shape[0]
+    return lam_bar, B_bar, C
+
+
+def s5_flax_forward(seq: dict, u: np.ndarray, *, conj_sym=True, discretization="zoh", step_rescale=1.0,
+                    clip_eigs=False) -> np.ndarray:
+    """One official S5 ``S5SSM`` layer (lindermanlab/S5 s5/ssm.py, model_formats.md §1) on u (L, H)."""
+    lam_bar, B_bar, C = s5_flax_discretize(seq, discretization=discretization, step_rescale=step_rescale,
+                                           clip_eigs=clip_eigs)
+    P = lam_bar.shape[0]
     xs = np.zeros((u.shape[0], P), dtype=complex)
     x = np.zeros(P, dtype=complex)
     for k in range(u.shape[0]):

@@ -1,12 +1,15 @@
 """Independent references for the pruning tests, written from math.md §6–7 and model_formats.md §1.
 
 Nothing here imports ssmtools: the released LAST / AIRE-Prune score and threshold formulas are
-re-implemented on raw S5 flax parameter trees, and layers are simulated by their recurrence.
+re-implemented on raw S5 flax parameter trees (read and discretised, and simulated by their recurrence,
+in ``tests/adapters/reference.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..adapters.reference import s5_flax_discretize
 
 
 def s5_tree(rng, n_layers=2, P=6, H=4, *, bidirectional=False, stacked_c=False, scale_step=(-4.0, -1.0)):
@@ -38,23 +41,9 @@ def seq_layers(tree):
     return [(f"params/encoder/{name}/seq", encoder[name]["seq"]) for name in names]
 
 
-def zoh(seq, step_rescale=1.0):
-    """(λ̄, B̄, C̃ (H, P or 2P)) of one S5 layer, ZOH (model_formats.md §1)."""
-    lam = seq["Lambda_re"] + 1j * seq["Lambda_im"]
-    B = seq["B"][..., 0] + 1j * seq["B"][..., 1]
-    step = step_rescale * np.exp(seq["log_step"][:, 0])
-    lam_bar = np.exp(lam * step)
-    B_bar = ((lam_bar - 1) / lam)[:, None] * B
-    if "C1" in seq:
-        C = np.concatenate([seq["C1"][..., 0] + 1j * seq["C1"][..., 1], seq["C2"][..., 0] + 1j * seq["C2"][..., 1]], 1)
-    else:
-        C = seq["C"][..., 0] + 1j * seq["C"][..., 1]
-    return lam_bar, B_bar, C
-
-
 def released_raw_scores(seq, *, kind="last", formula="released"):
     """The released LAST (math.md §6.1) / AIRE (§7) raw score of every stored state, written out literally."""
-    lam_bar, B_bar, C = zoh(seq)
+    lam_bar, B_bar, C = s5_flax_discretize(seq)
     P = lam_bar.shape[0]
     b2 = np.sum(np.abs(B_bar) ** 2, axis=1)
     r = np.abs(lam_bar)
@@ -86,22 +75,3 @@ def released_keep(scores_by_layer, ratio_percent):
     K = max(int(allscores.size * (100 - ratio_percent) / 100), 1)
     tau = np.sort(allscores)[-K]
     return [s >= tau for s in scores_by_layer], tau
-
-
-def simulate_s5(seq, u, *, conj_sym=True):
-    """One S5 layer by its recurrence: x_k = λ̄x_{k−1} + B̄u_k, y_k = κ Re(C̃x_k) + D⊙u_k (+ backward scan)."""
-    lam_bar, B_bar, C = zoh(seq)
-    P = lam_bar.shape[0]
-    kappa = 2.0 if conj_sym else 1.0
-    L = u.shape[0]
-    y = u * seq["D"]
-    x = np.zeros(P, dtype=complex)
-    for k in range(L):
-        x = lam_bar * x + B_bar @ u[k]
-        y[k] += kappa * (C[:, :P] @ x).real
-    if C.shape[1] == 2 * P:
-        x = np.zeros(P, dtype=complex)
-        for k in range(L - 1, -1, -1):
-            x = lam_bar * x + B_bar @ u[k]
-            y[k] += kappa * (C[:, P:] @ x).real
-    return y

@@ -27,6 +27,15 @@ def random_layer(rng, P=5, H=3, *, output="real", bidirectional=False, radius=(0
     return SSMLayer(name, system, C2)
 
 
+def multi_siso_layer(rng, H, N, *, c=1.0, d=None):
+    """An S4D-like multi-SISO system: H channels of N stored states, output 2Re; returns (system, poles, b)."""
+    lam = rng.uniform(0.3, 0.9, (H, N)) * np.exp(1j * rng.uniform(0, np.pi, (H, N)))
+    g = rng.normal(size=(H, N)) + 1j * rng.normal(size=(H, N))
+    D = None if d is None else np.full((H, 1, 1), d)
+    system = DiagonalSSM(lam, g[..., None], c * np.ones((H, 1, N)), D, dt=True, output="real", state_includes_input=True)
+    return system, lam, g
+
+
 def response(layer: SSMLayer, omega: np.ndarray) -> np.ndarray:
     """G(e^{jω}) of a (bidirectional) layer without D, written from math.md §1.3: (k, p, m)."""
     s = layer.system
@@ -270,9 +279,7 @@ def test_nan_parameters_are_rejected_and_nan_scores_are_errors():
 def test_state_units_combine_channels():
     rng = np.random.default_rng(9)
     H, N = 3, 4
-    lam = rng.uniform(0.3, 0.9, (H, N)) * np.exp(1j * rng.uniform(0, np.pi, (H, N)))
-    g = rng.normal(size=(H, N)) + 1j * rng.normal(size=(H, N))
-    system = DiagonalSSM(lam, g[..., None], np.ones((H, 1, N)), dt=True, output="real", state_includes_input=True)
+    system, _, _ = multi_siso_layer(rng, H, N)
     model = SSMModel.from_systems({"s4d": system})
     plan = prune_plan(model, 0.5, "last", units="state")
     raw = get_criterion("last").raw_scores(model["s4d"])

@@ -16,7 +16,7 @@ from ssmtools import DiagonalSSM, SSMLayer, SSMModel
 from ssmtools.pruning import Criterion, PruningPlan, lamp_normalize, prune_plan
 
 from .reference import released_keep, released_lamp
-from .test_criteria import random_layer, response, sweep_linf
+from .test_criteria import multi_siso_layer, random_layer, response, sweep_linf
 
 
 @dataclass(frozen=True)
@@ -222,10 +222,7 @@ def test_bidirectional_truncation_error_matches_a_sweep():
 def test_multi_siso_channel_floor_and_errors():
     rng = np.random.default_rng(23)
     H, N = 4, 3
-    lam = rng.uniform(0.3, 0.9, (H, N)) * np.exp(1j * rng.uniform(0, np.pi, (H, N)))
-    g = rng.normal(size=(H, N)) + 1j * rng.normal(size=(H, N))
-    system = DiagonalSSM(lam, g[..., None], 2 * np.ones((H, 1, N)), np.full((H, 1, 1), 0.1), dt=True, output="real",
-                         state_includes_input=True)
+    system, lam, g = multi_siso_layer(rng, H, N, c=2.0, d=0.1)
     plan = prune_plan(SSMModel.from_systems({"s4d": system}), 0.6, "last")
     keep = plan["s4d"].keep
     assert keep.shape == (H, N) and plan.n_removed == math.floor(0.6 * H * N)
