@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..conftest import simulate as simulate_forward
+
 
 def f64(module):
     """Cast a torch module's parameters to float64 / complex128 in place (``.double()`` skips complex ones)."""
@@ -22,15 +24,11 @@ def f64(module):
 def simulate(system, u: np.ndarray, C_backward: np.ndarray | None = None) -> np.ndarray:
     """ssmtools' convention from its definition: x_k = λ̄x_{k−1} + B̄u_k, y_k = Re(Cx_k) + Du_k (+ backward scan).
 
-    ``u`` (L, m) real; unbatched ``system`` with ``output="real"``. The backward scan runs in reverse time with
-    the same poles and B̄ and adds Re(C_backward x^b_k) (math.md §1.3).
+    ``u`` (L, m) real; unbatched ``system`` with ``output="real"``. The forward scan is ``conftest.simulate``; the
+    backward scan runs in reverse time with the same poles and B̄ and adds Re(C_backward x^b_k) (math.md §1.3).
     """
-    poles, B, C, D = system.poles, system.B, system.C, system.D
-    x = np.zeros(poles.shape, dtype=complex)
-    y = np.zeros((u.shape[0], C.shape[0]))
-    for k, u_k in enumerate(u):
-        x = poles * x + B @ u_k
-        y[k] = (C @ x).real + D @ u_k
+    poles, B = system.poles, system.B
+    y = simulate_forward(system, u)
     if C_backward is not None:
         x = np.zeros(poles.shape, dtype=complex)
         for k in range(u.shape[0] - 1, -1, -1):
