@@ -12,17 +12,26 @@ from .conftest import random_system
 
 RTOL = 1e-8
 
-systems = st.builds(
-    random_system,
-    seed=st.integers(0, 2**31 - 1),
-    n=st.integers(1, 6),
-    m=st.integers(1, 3),
-    p=st.integers(1, 3),
-    dt=st.sampled_from([True, True, 0]),
-    output=st.sampled_from(["real", "complex"]),
-    with_d=st.booleans(),
-    min_margin=st.sampled_from([1e-3, 1e-2]),
-).map(lambda s: s if s.dt == 0 else s.replace(state_includes_input=bool(np.random.default_rng(s.n_states).integers(2))))
+
+def random_systems(*, n: tuple[int, int], m: tuple[int, int], p: tuple[int, int], min_margin: list[float]):
+    """Hypothesis strategy of ``conftest.random_system``: sizes in the given (low, high) ranges, DT (2 in 3) or CT,
+    real or complex output, with or without D, stability margin drawn from ``min_margin``."""
+    return st.builds(
+        random_system,
+        seed=st.integers(0, 2**31 - 1),
+        n=st.integers(*n),
+        m=st.integers(*m),
+        p=st.integers(*p),
+        dt=st.sampled_from([True, True, 0]),
+        output=st.sampled_from(["real", "complex"]),
+        with_d=st.booleans(),
+        min_margin=st.sampled_from(min_margin),
+    )
+
+
+systems = random_systems(n=(1, 6), m=(1, 3), p=(1, 3), min_margin=[1e-3, 1e-2]).map(
+    lambda s: s if s.dt == 0 else s.replace(state_includes_input=bool(np.random.default_rng(s.n_states).integers(2)))
+)
 
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
 
