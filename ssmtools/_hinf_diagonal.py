@@ -36,6 +36,8 @@ import numpy as np
 
 _EPS = np.finfo(float).eps
 _LONG = 32  # power iterations used to sharpen the few best frequencies before forming G there
+_POINTS_PER_LEVEL = 16  # cheap-tier splits: aim for this many new frequencies per level ...
+_MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
 _SETTLED = 0.75  # a frequency whose one-pass upper bound is below this fraction of the target skips power iterations
 
 
@@ -176,12 +178,22 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     diagonal_D = np.diag(D).copy() if p == m and not np.any(D - np.diag(np.diag(D))) else None
     BDh = B * np.conj(diagonal_D) if diagonal_D is not None else B @ np.conj(D).T
     cross = np.sum(BDh * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
-    norm_CB = _largest_eigenvalue_root(ChC) * _largest_eigenvalue_root(BBh) if gain.size else 0.0
+    norm_CB = _operator_norm(C, ChC) * _operator_norm(B, BBh) if gain.size else 0.0
     operands = (np.ascontiguousarray(B.T), np.ascontiguousarray(C.T), np.conj(B), np.conj(C),
                 np.ascontiguousarray(gram.T))
     form = _CircleForm(theta, gap, radius, offset, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)),
                        half, operands, diagonal_D)
     return form, (None if discrete else alpha)
+
+
+def _operator_norm(X: np.ndarray, gram_N: np.ndarray) -> float:
+    """‖X‖₂ for X of shape (p, N) or (N, m), given its N×N Gram ``gram_N``; uses the other Gram
+    (XXᴴ or XᴴX, k×k) when k < N, since eigvalsh costs O(size³)."""
+    k = X.shape[0] if X.shape[1] == gram_N.shape[0] else X.shape[1]
+    if 2 * k > gram_N.shape[0]:
+        return _largest_eigenvalue_root(gram_N)
+    small = X @ np.conj(X.T) if X.shape[1] == gram_N.shape[0] else np.conj(X.T) @ X
+    return _largest_eigenvalue_root(small)
 
 
 def _largest_eigenvalue_root(gram: np.ndarray) -> float:
@@ -203,14 +215,31 @@ def _floor(form: _CircleForm, phi: np.ndarray) -> np.ndarray:
     return 64.0 * _EPS * size * (form.norm_D_fro + np.abs(phi) @ form.gain)
 
 
-def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4):
+def frobenius_squared(form: _CircleForm, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigorous upper bound on ``‖G‖²_F`` and the evaluation floor at resolvent rows ``phi`` (K, N).
+
+    ``‖G‖²_F = ‖D‖²_F + 2 Re Σ_i ψ_i w_i + ψᴴ M ψ`` (M = (CᴴC) ∘ conj(BBᴴ), w_i = b_iᵀ Dᴴ c_i, both
+    precomputed), O(N²) per frequency, plus a rounding allowance. Returns two arrays of shape (K,).
+    """
+    fro2 = form.norm_D_fro**2 + 2.0 * np.real(phi @ form.cross)
+    fro2 = fro2 + np.real(np.sum(np.conj(phi) * (phi @ form.operands[4]), axis=1))
+    floor = _floor(form, phi)
+    return fro2 + 2.0 * floor * (form.norm_D_fro + np.abs(phi) @ form.gain), floor
+
+
+def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4,
+                 settle: float | None = None):
     """Rigorous ``(lower, upper, v)`` for σ_max(G(e^{jω})) without forming G (step 2).
 
-    ``V`` (K, m) warm-starts the power iterations; returns arrays of shape (K,) and (K, m).
+    ``V`` (K, m) warm-starts the power iterations; returns arrays of shape (K,) and (K, m). Every
+    Gram application ``w = GᴴG v`` (‖v‖ = 1) yields ``a = ‖Gv‖²``, ``β = ‖w − a v‖`` and so a
+    lower bound √a and the 2×2-compression upper bound; the best of each over the iterations is
+    kept. ``settle``: a frequency stops iterating once its upper bound is ≤ ``settle``.
     """
     phi = _resolvent(form, omega)  # (K, N)
+    fro2_all, floor_all = frobenius_squared(form, phi)
     # contiguous operands: NumPy's complex matmul is ~100x slower on transposed views
-    Bt, Ct, Bc, Cc, gram_T = form.operands
+    Bt, Ct, Bc, Cc, _ = form.operands
     if form.diagonal_D is not None:
         d = form.diagonal_D
 
@@ -229,26 +258,31 @@ def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterati
             return u @ Dc
 
     v = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-300)
-
-    def gram_apply(v):
+    lower, upper, V_out = np.zeros(omega.size), np.full(omega.size, np.inf), v.copy()
+    rows = np.arange(omega.size)
+    fro2, floor = fro2_all, floor_all
+    for iteration in range(iterations + 1):
         Gv = (phi * (v @ Bt)) @ Ct + apply_D(v)  # (K, p)
-        return Gv, (np.conj(phi) * (Gv @ Cc)) @ Bc + apply_Dh(Gv)
-
-    for _ in range(iterations):
-        _, w = gram_apply(v)
+        w = (np.conj(phi) * (Gv @ Cc)) @ Bc + apply_Dh(Gv)  # GᴴG v
+        a = np.sum(np.abs(Gv) ** 2, axis=1)
+        beta2 = np.sum(np.abs(w - a[:, None] * v) ** 2, axis=1)
+        e = np.maximum(fro2 - a, 0.0)
+        upper2 = 0.5 * (a + e) + np.sqrt((0.5 * (a - e)) ** 2 + beta2 * (1.0 + 1e-12))
+        lower[rows] = np.maximum(lower[rows], np.sqrt(a))
+        upper[rows] = np.minimum(upper[rows], np.sqrt(np.maximum(upper2, a)) * (1.0 + 1e-13) + floor)
+        V_out[rows] = v
+        if iteration == iterations:
+            break
         norm = np.linalg.norm(w, axis=1, keepdims=True)
         v = np.where(norm > 0, w / np.where(norm > 0, norm, 1.0), v)
-    Gv, w = gram_apply(v)
-    a = np.sum(np.abs(Gv) ** 2, axis=1)
-    beta2 = np.sum(np.abs(w - a[:, None] * v) ** 2, axis=1)
-    fro2 = form.norm_D_fro**2 + 2.0 * np.real(phi @ form.cross)
-    fro2 = fro2 + np.real(np.sum(np.conj(phi) * (phi @ gram_T), axis=1))
-    floor = _floor(form, phi)
-    fro2 = fro2 + 2.0 * floor * (form.norm_D_fro + np.abs(phi) @ form.gain)
-    e = np.maximum(fro2 - a, 0.0)
-    upper2 = 0.5 * (a + e) + np.sqrt((0.5 * (a - e)) ** 2 + beta2 * (1.0 + 1e-12))
-    upper = np.sqrt(np.maximum(upper2, a)) * (1.0 + 1e-13) + floor
-    return np.sqrt(a), upper, v
+        if settle is not None:
+            going = upper[rows] > settle
+            if not np.all(going):
+                rows, v, phi = rows[going], v[going], phi[going]
+                fro2, floor = fro2_all[rows], floor_all[rows]
+                if rows.size == 0:
+                    break
+    return lower, upper, V_out
 
 
 def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, device=None):
@@ -321,13 +355,13 @@ def _start_vectors(form: _CircleForm, omega: np.ndarray) -> np.ndarray:
     return np.conj(form.B[dominant]) + 1e-3 / np.sqrt(form.B.shape[1])
 
 
-def _polish(form: _CircleForm, omega, lo, hi, V, exact, k, *, steps: int = 8):
+def _polish(form: _CircleForm, omega, lo, hi, V, tier, k, *, steps: int = 8):
     """Parabolic steps on the Rayleigh lower bound around the best point: sharpens the returned
     value and peak frequency (the certificate does not depend on it). Returns updated arrays."""
     order = np.argsort(omega)
     position = int(np.flatnonzero(order == k)[0])
     if position == 0 or position == omega.size - 1:
-        return omega, lo, hi, V, exact, k
+        return omega, lo, hi, V, tier, k
     x = [float(omega[order[position - 1]]), float(omega[k]), float(omega[order[position + 1]])]
     f = [float(lo[order[position - 1]]), float(lo[k]), float(lo[order[position + 1]])]
     for _ in range(steps):
@@ -339,9 +373,9 @@ def _polish(form: _CircleForm, omega, lo, hi, V, exact, k, *, steps: int = 8):
         vertex = x[1] - 0.5 * num / den
         if not x[0] < vertex < x[2] or abs(vertex - x[1]) <= 4 * _EPS * max(1.0, abs(x[1])):
             break
-        new_lo, new_hi, new_V = cheap_bounds(form, np.array([vertex]), V[k : k + 1], iterations=12)
+        new_lo, new_hi, new_V = cheap_bounds(form, np.array([vertex]), V[k : k + 1], iterations=4)
         omega, lo, hi = np.append(omega, vertex), np.append(lo, new_lo), np.append(hi, new_hi)
-        V, exact = np.concatenate([V, new_V]), np.append(exact, False)
+        V, tier = np.concatenate([V, new_V]), np.append(tier, np.int8(1))
         fv = float(new_lo[0])
         if fv > f[1]:
             if vertex < x[1]:
@@ -353,17 +387,25 @@ def _polish(form: _CircleForm, omega, lo, hi, V, exact, k, *, steps: int = 8):
             x[0], f[0] = vertex, fv
         else:
             x[2], f[2] = vertex, fv
-    return omega, lo, hi, V, exact, k
+    return omega, lo, hi, V, tier, k
 
 
-def _two_stage_cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshold: float):
-    """:func:`cheap_bounds` with one Gram application everywhere, then power iterations only where the
-    upper bound still exceeds ``threshold`` (most frequencies are settled by the first, cheap pass)."""
-    lo, hi, V = cheap_bounds(form, omega, V, iterations=0)
-    redo = np.flatnonzero(hi > threshold)
-    if redo.size:
-        lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
-    return lo, hi, V
+def _tiered_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshold: float):
+    """Bounds at new frequencies, each tier only where the previous one left the upper bound above
+    ``threshold``: ‖G‖_F (O(N²), settles most frequencies), one Gram application, power iterations.
+
+    Returns ``(lower, upper, V, tier)``; tier 0 (Frobenius only: lower = 0, V = the start vectors)
+    or 1 (:func:`cheap_bounds`).
+    """
+    fro2, floor = frobenius_squared(form, _resolvent(form, omega))
+    hi = np.sqrt(np.maximum(fro2, 0.0)) * (1.0 + 1e-13) + floor
+    lo = np.zeros(omega.size)
+    tier = np.zeros(omega.size, dtype=np.int8)
+    todo = np.flatnonzero(hi > threshold)
+    if todo.size:
+        lo[todo], hi[todo], V[todo] = cheap_bounds(form, omega[todo], V[todo], settle=threshold)
+        tier[todo] = 1
+    return lo, hi, V, tier
 
 
 def certify(
@@ -387,7 +429,7 @@ def certify(
     lo_best = np.max(lo)  # a lower bound already: refine only frequencies that could matter
     redo = np.flatnonzero(hi > _SETTLED * lo_best)
     lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
-    exact = np.zeros(omega.size, dtype=bool)
+    tier = np.ones(omega.size, dtype=np.int8)  # 0: ‖G‖_F only, 1: cheap_bounds, 2: G formed (exact)
     counts = [omega.size, 0]
     # sharpen the best candidates at once: a good lower bound prunes most intervals
     best = np.argsort(-lo)[: min(4, omega.size)]
@@ -398,15 +440,15 @@ def certify(
         need = need[hi[need] > lo[need] * (1.0 + rtol)]
     if need.size:
         lo[need], hi[need] = evaluate(omega[need])
-        exact[need] = True
+        tier[need] = 2
         counts[1] += need.size
     # broadband response (many comparable singular values): when the cheap upper bounds at typical
     # frequencies exceed the best value found, they cannot certify anything, so evaluate exactly
     broadband = bool(np.median(hi) > np.max(lo))
     if broadband:
-        rest = np.flatnonzero(~exact)
+        rest = np.flatnonzero(tier < 2)
         lo[rest], hi[rest] = evaluate(omega[rest])
-        exact[rest] = True
+        tier[rest] = 2
         counts[1] += rest.size
     atol = 16.0 * float(np.max(_floor(form, _resolvent(form, omega[np.argmax(lo)][None]))))
     ia, ib = np.arange(omega.size - 1), np.arange(1, omega.size)
@@ -426,17 +468,24 @@ def certify(
             break
         slack = target - rem
         # an endpoint is worth sharpening when the remainder is already small and its bound is loose
-        sharpen_a = (~exact[ia]) & (hi[ia] > slack) & (rem < 0.5 * (target - lo[ia]))
-        sharpen_b = (~exact[ib]) & (hi[ib] > slack) & (rem < 0.5 * (target - lo[ib]))
+        loose_a, loose_b = tier[ia] < 2, tier[ib] < 2
+        sharpen_a = loose_a & (hi[ia] > slack) & (rem < 0.5 * (target - lo[ia]))
+        sharpen_b = loose_b & (hi[ib] > slack) & (rem < 0.5 * (target - lo[ib]))
         tiny = (b - a) <= min_width * np.maximum(1.0, np.abs(a))
-        sharpen_a |= tiny & ~exact[ia]
-        sharpen_b |= tiny & ~exact[ib]
+        sharpen_a |= tiny & loose_a
+        sharpen_b |= tiny & loose_b
         targets = np.unique(np.concatenate([ia[sharpen_a], ib[sharpen_b]]))
-        if targets.size:
-            lo[targets], hi[targets] = evaluate(omega[targets])
-            exact[targets] = True
-            counts[1] += targets.size
-        stuck = tiny & exact[ia] & exact[ib]
+        if targets.size:  # one tier up: ‖G‖_F → power iterations → G formed
+            full, promote = targets[tier[targets] == 1], targets[tier[targets] == 0]
+            if promote.size:
+                lo[promote], hi[promote], V[promote] = cheap_bounds(form, omega[promote], V[promote])
+                tier[promote] = 1
+                counts[0] += promote.size
+            if full.size:
+                lo[full], hi[full] = evaluate(omega[full])
+                tier[full] = 2
+                counts[1] += full.size
+        stuck = tiny & (tier[ia] == 2) & (tier[ib] == 2)
         if np.any(stuck):
             stuck_upper = np.maximum(hi[ia[stuck]], hi[ib[stuck]]) + rem[stuck]
             unresolved_upper = max(unresolved_upper, float(np.max(stuck_upper)))
@@ -445,26 +494,32 @@ def certify(
         ka, kb = ia[keep], ib[keep]
         sa, sb = ia[split], ib[split]
         if sa.size:
-            mid = 0.5 * (omega[sa] + omega[sb])
-            start = np.where((lo[sa] >= lo[sb])[:, None], V[sa], V[sb])
+            # few intervals left (the bisection towards a peak): split each into more pieces, so a
+            # level's fixed cost buys more resolution; exact (broadband) evaluations stay binary
+            pieces = 2 if broadband else int(np.clip(_POINTS_PER_LEVEL // sa.size, 2, _MAX_PIECES))
+            fractions = np.arange(1, pieces) / pieces  # (pieces − 1,)
+            mid = (omega[sa][:, None] + (omega[sb] - omega[sa])[:, None] * fractions).ravel()
+            start = np.repeat(np.where((lo[sa] >= lo[sb])[:, None], V[sa], V[sb]), pieces - 1, axis=0)
             if broadband:
                 (new_lo, new_hi), new_V = evaluate(mid), start
+                new_tier = np.full(mid.size, 2, dtype=np.int8)
                 counts[1] += mid.size
             else:
-                new_lo, new_hi, new_V = _two_stage_cheap_bounds(form, mid, start, _SETTLED * target)
+                new_lo, new_hi, new_V, new_tier = _tiered_bounds(form, mid, start, _SETTLED * target)
                 counts[0] += mid.size
-            new = np.arange(omega.size, omega.size + mid.size)
+            new = np.arange(omega.size, omega.size + mid.size).reshape(sa.size, pieces - 1)
             omega = np.concatenate([omega, mid])
             lo, hi = np.concatenate([lo, new_lo]), np.concatenate([hi, new_hi])
             V = np.concatenate([V, new_V])
-            exact = np.concatenate([exact, np.full(mid.size, broadband)])
-            ka = np.concatenate([ka, sa, new])
-            kb = np.concatenate([kb, new, sb])
+            tier = np.concatenate([tier, new_tier])
+            chain = np.concatenate([sa[:, None], new, sb[:, None]], axis=1)  # a, new points, b
+            ka = np.concatenate([ka, chain[:, :-1].ravel()])
+            kb = np.concatenate([kb, chain[:, 1:].ravel()])
         ia, ib = ka, kb
     k = int(np.argmax(lo))
-    omega, lo, hi, V, exact, k = _polish(form, omega, lo, hi, V, exact, k)
+    omega, lo, hi, V, tier, k = _polish(form, omega, lo, hi, V, tier, k)
     value = float(lo[k])
-    if not exact[k]:  # accurate value at the peak: converged power iterations, else G formed
+    if tier[k] < 2:  # accurate value at the peak: converged power iterations, else G formed
         more_lo, more_hi, _ = cheap_bounds(form, omega[k : k + 1], V[k : k + 1], iterations=_LONG)
         counts[0] += 1
         rounding = float(_floor(form, _resolvent(form, omega[k : k + 1]))[0])
