@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,12 +21,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never a half-written file)."""
+    """Write ``text`` (UTF-8) to ``path`` through :func:`ssmtools.io.atomic_write` (temporary file, then
+    ``os.replace``: never a half-written file), creating the folder if needed."""
+    from ssmtools.io import atomic_write as write_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temp, path)
+    write_atomically(path, lambda file: file.write(text.encode("utf-8")))
 
 
 def best_time(func: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
