@@ -220,3 +220,50 @@ def test_bad_arguments_raise_with_a_fix():
         hinf_norm(sys, method="slycot", backend="torch")
     with pytest.raises(ValueError, match="needs backend='torch'"):
         hinf_bounds(sys, device="cpu")
+
+
+# ----------------------------------------------------------------------------- structure used for speed
+@pytest.mark.parametrize("output", ["real", "complex"])
+def test_pole_at_zero_with_state_includes_input_keeps_its_feedthrough(output):
+    """A DT pole exactly at 0 with state-includes-input is a pure feedthrough c bᵀ: it must stay in G."""
+    rng = np.random.default_rng(3)
+    poles = np.array([0.0, 0.6 + 0.3j, -0.4 + 0.5j])
+    B = rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+    C = rng.standard_normal((2, 3)) + 1j * rng.standard_normal((2, 3))
+    sys = DiagonalSSM(poles, B, C, np.diag([0.3, -0.7]), dt=True, output=output, state_includes_input=True)
+    assert_certified(sys, ab13dd(sys)[0])
+
+
+def test_broadband_layer_matches_ab13dd():
+    """Re λ = −0.5 for every state (HiPPO-like, bumps of similar height over a diagonal D of the same
+    size): the flat response where the algorithm forms G at every frequency it visits."""
+    rng = np.random.default_rng(11)
+    P, H = 24, 12
+    step = np.exp(rng.uniform(np.log(1e-2), np.log(1e-1), P))
+    lam = np.exp((-0.5 + 1j * np.pi * np.arange(P)) * step)
+    B = (rng.standard_normal((P, H)) + 1j * rng.standard_normal((P, H))) / np.sqrt(2 * H) * step[:, None]
+    C = (rng.standard_normal((H, P)) + 1j * rng.standard_normal((H, P))) * np.sqrt(2.0 / P)
+    layer = DiagonalSSM(lam, B, C, np.diag(rng.standard_normal(H)), dt=True, output="real",
+                        state_includes_input=True)
+    assert_certified(layer, ab13dd(layer)[0])
+
+
+def test_real_pair_factors_reproduce_the_complex_product():
+    """C_r K(ψ) B_r of ``pair_factors_real`` equals Σ_i ψ_i c_i b_iᵀ formed directly, for paired states,
+    and unpaired states are refused (None)."""
+    from ssmtools._hinf_diagonal import _couple, _pair_coupling, pair_factors_real
+
+    rng = np.random.default_rng(0)
+    P, p, m = 5, 3, 4
+    B1 = rng.standard_normal((P, m)) + 1j * rng.standard_normal((P, m))
+    C1 = rng.standard_normal((p, P)) + 1j * rng.standard_normal((p, P))
+    B, C = np.concatenate([B1, np.conj(B1)]), np.concatenate([C1, np.conj(C1)], axis=1)
+    psi = rng.standard_normal((2, 2 * P)) + 1j * rng.standard_normal((2, 2 * P))
+    Br, Cr, _, _ = pair_factors_real(B, C)
+    S, Delta = _pair_coupling(psi)
+    for k in range(2):
+        direct = np.einsum("pn,n,nm->pm", C, psi[k], B)
+        KB = _couple(S[k : k + 1], Delta[k : k + 1], Br.T.astype(complex)).T  # K B_r, column by column
+        np.testing.assert_allclose(Cr @ KB, direct, rtol=1e-13, atol=1e-13)
+    assert pair_factors_real(B1, C1) is None
+    assert pair_factors_real(np.concatenate([B1, B1]), np.concatenate([C1, np.conj(C1)], axis=1)) is None
