@@ -38,6 +38,7 @@ _EPS = np.finfo(float).eps
 _LONG = 32  # power iterations used to sharpen the few best frequencies before forming G there
 _POINTS_PER_LEVEL = 16  # cheap-tier splits: aim for this many new frequencies per level ...
 _MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
+_PAIRS_MIN_WORK = 8192  # N·(p + m) from which cheap_bounds uses the real pair factors
 _SETTLED = 0.75  # a frequency whose one-pass upper bound is below this fraction of the target skips power iterations
 
 
@@ -105,6 +106,7 @@ class _CircleForm:
     half: bool  # conjugate-symmetric response: ω ∈ [0, π] suffices
     operands: tuple  # contiguous Bᵀ, Cᵀ, conj B, conj C, Mᵀ (NumPy's complex matmul is slow on views)
     diagonal_D: np.ndarray | None  # d when D = diag(d) (S5/S4D/LRU), else None
+    abs_gram: np.ndarray  # (N, N) |M_ij|, for the interpolation remainder
     pairs: tuple | None  # real factors (Br, Cr, Brᵀ, Crᵀ) when states P'+i are the conjugates of i (real output)
 
 
@@ -221,9 +223,10 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     norm_CB = _operator_norm(C, ChC) * _operator_norm(B, BBh) if gain.size else 0.0
     operands = (np.ascontiguousarray(B.T), np.ascontiguousarray(C.T), np.conj(B), np.conj(C),
                 np.ascontiguousarray(gram.T))
-    pairs = pair_factors_real(B, C) if real_output else None
+    # the real pair factors halve the flops but add NumPy calls: worth it on layers of some size
+    pairs = pair_factors_real(B, C) if real_output and B.shape[0] * (p + m) >= _PAIRS_MIN_WORK else None
     form = _CircleForm(theta, gap, radius, offset, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)),
-                       half, operands, diagonal_D, pairs)
+                       half, operands, diagonal_D, np.abs(gram), pairs)
     return form, (None if discrete else alpha)
 
 
@@ -362,13 +365,10 @@ def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, devic
     return values, values * (1.0 + 8.0 * _EPS * (p + m)) + floor
 
 
-def _interpolation_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray, *, top: int = 4) -> np.ndarray:
-    """Bound on ``‖G(ω) − linear interpolant of G(a), G(b)‖`` over ω ∈ [a, b], shape (K,) (step 3).
-
-    Per state the interpolation error of φ_i is at most ``ε_i = min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)``
-    (``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d``, d the distance from μ_i to the arc); then
-    ``‖Σ_i c_i b_iᵀ e_i‖ ≤ min_k (Σ_{k largest ε} s_i ε_i + ‖C‖‖B‖ · (k+1)-th largest ε)``.
-    """
+def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ε_i ≥ |ψ_i(ω) − linear interpolant of ψ_i(a), ψ_i(b)|`` for ω ∈ [a, b], shape (K, N):
+    ``min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)`` with ``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d`` and d the
+    distance from μ_i to the arc (κ_i is constant, so ψ_i and φ_i have the same interpolation error)."""
     center, half_width = 0.5 * (a + b), 0.5 * (b - a)
     offset = np.abs(np.remainder(form.theta[None, :] - center[:, None] + np.pi, 2.0 * np.pi) - np.pi)
     outside = np.maximum(offset - half_width[:, None], 0.0)  # angular distance from θ_i to the arc
@@ -376,6 +376,28 @@ def _interpolation_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray, *,
     dist = np.sqrt(dist2)
     curvature = 1.0 / dist2 + 2.0 / (dist2 * dist)  # |φ''| ≤ 1/d² + 2/d³
     error = np.minimum(((b - a) ** 2 / 8.0)[:, None] * curvature, 2.0 / dist)
+    return error
+
+
+def _frobenius_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A second bound on the interpolation remainder ``‖C diag(e) B‖`` (|e_i| ≤ ε_i), shape (K,):
+    ``‖C diag(e) B‖²_F = eᴴ M e ≤ εᵀ |M| ε`` with M = (CᴴC) ∘ conj(BBᴴ) (the Gram of the Frobenius
+    norm, :func:`frobenius_squared`). Off-diagonal |M_ij| = |c_iᴴc_j||b_iᴴb_j| is small for weakly
+    coupled states, so errors of many states add like a root-sum-square instead of the plain sum
+    ``Σ_i s_i ε_i`` (broadband layers). O(N²) per interval.
+    """
+    error = _state_errors(form, a, b)
+    return np.sqrt(np.maximum(np.sum(error * (error @ form.abs_gram), axis=1), 0.0)) * (1.0 + 1e-12)
+
+
+def _interpolation_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray, *, top: int = 4) -> np.ndarray:
+    """Bound on ``‖G(ω) − linear interpolant of G(a), G(b)‖`` over ω ∈ [a, b], shape (K,) (step 3).
+
+    Per state the interpolation error of φ_i is at most ``ε_i = min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)``
+    (``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d``, d the distance from μ_i to the arc); then
+    ``‖Σ_i c_i b_iᵀ e_i‖ ≤ min_k (Σ_{k largest ε} s_i ε_i + ‖C‖‖B‖ · (k+1)-th largest ε)``.
+    """
+    error = _state_errors(form, a, b)
     weighted = error * form.gain
     best = np.sum(weighted, axis=1)
     k = min(top, error.shape[1] - 1)
@@ -514,6 +536,10 @@ def certify(
         rem = _interpolation_remainder(form, a, b)
         upper = np.maximum(hi[ia], hi[ib]) + rem
         active = upper > target
+        if broadband and np.any(active):  # a second remainder bound where it can save forming G
+            rem[active] = np.minimum(rem[active], _frobenius_remainder(form, a[active], b[active]))
+            upper = np.maximum(hi[ia], hi[ib]) + rem
+            active = upper > target
         ia, ib, a, b, rem = ia[active], ib[active], a[active], b[active], rem[active]
         if ia.size == 0:
             break

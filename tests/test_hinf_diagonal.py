@@ -267,3 +267,27 @@ def test_real_pair_factors_reproduce_the_complex_product():
         np.testing.assert_allclose(Cr @ KB, direct, rtol=1e-13, atol=1e-13)
     assert pair_factors_real(B1, C1) is None
     assert pair_factors_real(np.concatenate([B1, B1]), np.concatenate([C1, np.conj(C1)], axis=1)) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_interval_remainders_bound_the_interpolation_error(seed):
+    """Both interval remainder bounds dominate ‖G(ω) − linear interpolant of G(a), G(b)‖₂, with G
+    from ``_kernels.diagonal_freqresp`` on the original system (not the circle form) on a dense grid."""
+    from ssmtools._hinf_diagonal import _frobenius_remainder, _interpolation_remainder, circle_form
+    from ssmtools._kernels import diagonal_freqresp
+
+    sys = random_system(seed, n=6, m=3, p=4, state_includes_input=bool(seed % 2), min_margin=1e-2)
+    flags = dict(discrete=True, real_output=True, state_includes_input=sys.state_includes_input)
+    form, _ = circle_form(sys.poles, sys.B, sys.C, sys.D, **flags)
+    rng = np.random.default_rng(seed)
+    a = np.sort(rng.uniform(0, np.pi, 20))
+    b = a + np.exp(rng.uniform(np.log(1e-3), np.log(0.3), 20))
+    bounds = (_interpolation_remainder(form, a, b), _frobenius_remainder(form, a, b))
+    for k in range(a.size):
+        t = np.linspace(0.0, 1.0, 201)
+        G = diagonal_freqresp(sys.poles, sys.B, sys.C, sys.D, np.concatenate([[a[k], b[k]], a[k] + t * (b[k] - a[k])]),
+                              **flags)
+        interpolant = (1 - t)[:, None, None] * G[0] + t[:, None, None] * G[1]
+        error = np.max(np.linalg.norm(G[2:] - interpolant, ord=2, axis=(1, 2)))
+        for bound in bounds:
+            assert error <= bound[k] * (1 + 1e-9) + 1e-12
