@@ -3,29 +3,35 @@
 Pure functions on NumPy arrays of one (unbatched) system; ``norms.hinf_norm(method="diagonal")``
 loops over the batch. The algorithm (docs/benchmarks.md, "How the diagonal H∞ works"):
 
-1. **One discrete-time form.** Every case is rewritten as ``G(z) = D₀ + Σ_i c_i b_iᵀ/(z − μ_i)`` on
-   the unit circle: real output uses the conjugate-augmented realization (math.md §1.2), the
-   state-includes-input factor is absorbed by ``z/(z − λ) = 1 + λ/(z − λ)`` (math.md §1.1), and
-   continuous time is mapped by the bilinear map ``s = α(z − 1)/(z + 1)``, which preserves σ_max
-   pointwise (ω_ct = α·tan(ω_dt/2)) and keeps the system diagonal with poles (α + λ)/(α − λ).
-   Distances to the circle are formed without cancellation (``1 − |μ|`` from a compensated
-   ``1 − |μ|²``, and ``z − μ = e^{jθ}((1 − r) − 2 sin²(δ/2) + j sin δ)`` with δ = ω − θ), so
-   poles 1e-12 from the circle keep full relative accuracy.
-2. **Bounds at a frequency.** A cheap tier (O(N² + N(p + m)) per frequency, never forming G):
-   power iterations on the factored operator give a Rayleigh lower bound ‖Gv‖; with
-   ``‖G‖²_F = ‖D₀‖²_F + 2 Re Σ φ_i w_i + φᴴMφ`` (M = (CᴴC) ∘ conj(BBᴴ), precomputed) the 2×2
-   compression of GᴴG on [v, v⊥] gives the rigorous upper bound
-   ``σ_max² ≤ (a + e)/2 + sqrt(((a − e)/2)² + β²)``, a = ‖Gv‖², β = ‖GᴴGv − a v‖, e = ‖G‖²_F − a.
-   Where that is not tight enough, the exact tier forms G and takes ``eigvalsh(GᴴG)``.
+1. **One discrete-time form.** Every case is rewritten as ``G(z) = D + Σ_i c_i b_iᵀ ψ_i(z)``,
+   ``ψ_i = κ_i + 1/(z − μ_i)``, on the unit circle: real output uses the conjugate-augmented
+   realization (math.md §1.2); a state's feedthrough goes into the constant κ_i instead of a dense
+   D (state includes input: ``z/(z − λ) = λ(1/λ + 1/(z − λ))``, math.md §1.1), so D stays the
+   layer's (diagonal) D; continuous time is mapped by the bilinear map ``s = α(z − 1)/(z + 1)``,
+   which preserves σ_max pointwise (ω_ct = α·tan(ω_dt/2)) and keeps the system diagonal with poles
+   (α + λ)/(α − λ). Distances to the circle are formed without cancellation (``1 − |μ|`` from a
+   compensated ``1 − |μ|²``, and ``z − μ = e^{jθ}((1 − r) − 2 sin²(δ/2) + j sin δ)`` with
+   δ = ω − θ), so poles 1e-12 from the circle keep full relative accuracy.
+2. **Bounds at a frequency**, in tiers, each used only where the previous one leaves the upper
+   bound above the level that matters: (a) ``σ_max ≤ ‖G‖_F`` with
+   ``‖G‖²_F = ‖D‖²_F + 2 Re Σ ψ_i w_i + ψᴴMψ`` (M = (CᴴC) ∘ conj(BBᴴ), precomputed; O(N²));
+   (b) power iterations on the factored operator (O(N(p + m)) per step; for real output through
+   real conjugate-pair factors at half the flops): every step gives the Rayleigh lower bound ‖Gv‖
+   and the 2×2 compression of GᴴG on [v, v⊥],
+   ``σ_max² ≤ (a + e)/2 + sqrt(((a − e)/2)² + β²)``, a = ‖Gv‖², β = ‖GᴴGv − a v‖, e = ‖G‖²_F − a,
+   and a frequency stops iterating once settled; (c) forming G and ``eigvalsh(GᴴG)``.
 3. **Bounds on an interval** [a, b]: σ_max of the linear interpolant of G(a), G(b) is convex, so
-   at most max(σ(a), σ(b)); the interpolation remainder is at most (b − a)²/8 · sup‖G''‖, with
-   ``‖G''‖ ≤ min_k (Σ_{k largest} s_i |φ_i''| + ‖C‖‖B‖·(k+1)-th largest |φ_i''|)`` and
-   ``|φ_i''| ≤ 1/d_i² + 2/d_i³``, d_i the distance from pole i to the arc.
-4. **Branch and bound.** Start from the pole angles and a uniform grid; split or sharpen every
-   interval whose upper bound exceeds ``(1 + rtol)·lower``, until none is left.
+   at most max(σ(a), σ(b)); the interpolation remainder ``‖C diag(e) B‖`` has per-state errors
+   ``|e_i| ≤ ε_i = min((b − a)²/8 · (1/d_i² + 2/d_i³), 2/d_i)`` (d_i the distance from pole i to the
+   arc) and is bounded by ``min_k (Σ_{k largest} s_i ε_i + ‖C‖‖B‖·(k+1)-th largest ε)`` and, on
+   broadband layers, also by the root-sum-square ``sqrt(εᵀ|M|ε)``.
+4. **Branch and bound.** Start from the pole angles and a uniform grid; split (into up to 8 pieces
+   when few intervals are left) or sharpen by one tier every interval whose upper bound exceeds
+   ``(1 + rtol)·lower``, until none is left. The best few frequencies and the final peak are
+   sharpened by long power iterations before G is formed there.
 
 The result brackets the norm: ``lower ≤ ‖G‖∞ ≤ upper`` with ``upper ≤ (1 + rtol)·lower + atol``,
-``atol`` the floating-point evaluation floor, about 2e-13·(N + m + p)·(‖D₀‖_F + Σ_i s_i|φ_i|) at the peak.
+``atol`` the floating-point evaluation floor, about 2e-13·(N + m + p)·(‖D‖_F + Σ_i s_i|ψ_i|) at the peak.
 """
 
 from __future__ import annotations
@@ -393,8 +399,7 @@ def _frobenius_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.
 def _interpolation_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray, *, top: int = 4) -> np.ndarray:
     """Bound on ``‖G(ω) − linear interpolant of G(a), G(b)‖`` over ω ∈ [a, b], shape (K,) (step 3).
 
-    Per state the interpolation error of φ_i is at most ``ε_i = min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)``
-    (``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d``, d the distance from μ_i to the arc); then
+    With the per-state bounds ε_i of :func:`_state_errors`,
     ``‖Σ_i c_i b_iᵀ e_i‖ ≤ min_k (Σ_{k largest ε} s_i ε_i + ‖C‖‖B‖ · (k+1)-th largest ε)``.
     """
     error = _state_errors(form, a, b)
