@@ -7,8 +7,9 @@ python-control's ``control/exception.py`` does.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 
 class SSMToolsError(Exception):
@@ -49,3 +50,12 @@ def warn_unstable(what: str, count: int, total: int) -> None:
         UnstableSystemWarning,
         stacklevel=3,
     )
+
+
+@contextlib.contextmanager
+def silence_unstable() -> Iterator[None]:
+    """Suppress :class:`UnstableSystemWarning` inside the block, for callers that report unstable
+    states themselves (e.g. a pruning plan counts them once per layer)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnstableSystemWarning)
+        yield

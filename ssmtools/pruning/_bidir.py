@@ -21,12 +21,10 @@ Unstable states (|λ̄| ≥ 1) make both infinite: reported as ``inf``.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._backends import slycot as _slycot
-from ..errors import UnstableSystemWarning
+from ..errors import silence_unstable
 from ..norms import h2_norm
 from ..systems import DiagonalSSM, real_standard_form
 
@@ -154,8 +152,7 @@ def bidirectional_l2(system: DiagonalSSM, C_backward: np.ndarray) -> np.ndarray:
     """
     C_backward = np.broadcast_to(np.asarray(C_backward, dtype=complex), system.C.shape)
     M_b = _feedthrough(system, C_backward, system.B)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnstableSystemWarning)
+    with silence_unstable():
         forward = np.asarray(h2_norm(system.replace(D=system.D + M_b)))
         backward = np.asarray(h2_norm(system.replace(C=C_backward, D=None)))
     value2 = forward**2 + backward**2 - np.sum(np.abs(M_b) ** 2, axis=(-1, -2))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import warnings
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from .. import _kernels
-from ..errors import UnstableSystemWarning, check_choice
+from ..errors import check_choice, silence_unstable
 from ..norms import state_h2_norms, state_hinf_norms
 from ._bidir import bidirectional_l2, one_state_systems, state_linf
 from .normalize import lamp_normalize
@@ -160,8 +159,7 @@ def _row_norms(B: np.ndarray) -> np.ndarray:
 
 def _quiet(func, *args, **kwargs):
     """Call a norms function without its UnstableSystemWarning (the plan reports unstable states once)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnstableSystemWarning)
+    with silence_unstable():
         return func(*args, **kwargs)
 
 

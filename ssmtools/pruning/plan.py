@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import ShapeError, UnstableSystemWarning, check_choice
+from ..errors import ShapeError, UnstableSystemWarning, check_choice, silence_unstable
 from ..model import SSMLayer, SSMModel
 from ..norms import h2_norm, hinf_norm
 from ..systems import DiagonalSSM
@@ -450,8 +450,7 @@ def _layer_norms(
     layers (``full=True``; D of rank H defeats the compression): the certified diagonal algorithm of
     :func:`ssmtools.hinf_norm` (``method="diagonal"``, relative accuracy 1e-10). ``hinf=False`` skips it.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnstableSystemWarning)
+    with silence_unstable():
         if C_backward is None and full and hinf:
             linf = np.asarray(hinf_norm(system, method="diagonal", rtol=1e-10))
             l2 = np.asarray(h2_norm(system))
@@ -561,8 +560,7 @@ def prune_plan(
     unit_list: list[LayerUnits] = []
     raw_list: list[np.ndarray] = []
     for layer in layers:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnstableSystemWarning)
+        with silence_unstable():
             raw = np.asarray(crit.raw_scores(layer, model=model), dtype=float)
         if raw.shape != layer.system.poles.shape:
             raise ShapeError(
