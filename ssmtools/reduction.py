@@ -19,9 +19,9 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _kernels
-from .errors import NotDiagonalizableError, ShapeError, check_choice
+from .errors import ShapeError, check_choice
 from .norms import gramians, h2_norm, hinf_norm, state_hinf_norms
-from .systems import DiagonalSSM, real_realization
+from .systems import DiagonalSSM, check_eigenbasis, real_realization
 
 BalancedMethod = Literal["sqrt", "spa"]
 
@@ -308,12 +308,7 @@ def _reduce_dense(A, B, C, hsv, TV, WU, r: int, k: int, method: str, discrete: b
 def _rediagonalize_complex(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     """Complex diagonal form of a dense complex system: ``A = V diag(λ) V⁻¹``, B ← V⁻¹B, C ← CV."""
     poles, V = np.linalg.eig(A)
-    condition = np.linalg.cond(V) if V.size else 1.0
-    if not np.isfinite(condition) or condition > _MAX_CONDITION:
-        raise NotDiagonalizableError(
-            f"the reduced state matrix has an eigenvector basis with condition number {condition:.3g} > "
-            f"{_MAX_CONDITION:.0e}, so it has no faithful diagonal form (near-repeated poles): choose another order"
-        )
+    check_eigenbasis(V, _MAX_CONDITION, "the reduced state matrix")
     return like.replace(poles=poles, B=np.linalg.solve(V, B), C=C @ V, D=D)
 
 
@@ -328,10 +323,7 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     if like.output == "real":
         dense = SimpleNamespace(A=np.real(A), B=np.real(B), C=np.real(C), D=np.real(D), dt=like.dt)
         reduced = DiagonalSSM.from_control(dense, max_condition=_MAX_CONDITION)
-        real_pole = reduced.poles.imag == 0  # solving with the complex basis leaves round-off imaginary parts
-        B_modal = np.where(real_pole[:, None], reduced.B.real, reduced.B)
-        C_modal = np.where(real_pole[None, :], reduced.C.real, reduced.C)
-        return reduced.replace(B=B_modal, C=C_modal, state_includes_input=like.state_includes_input)
+        return reduced.replace(state_includes_input=like.state_includes_input)
     return _rediagonalize_complex(A, B, C, D, like)
 
 

@@ -300,21 +300,31 @@ class DiagonalSSM:
             raise NotDiagonalizableError(
                 "the eigenvalues of A do not come in conjugate pairs; is A real and diagonalizable?"
             )
-        condition = np.linalg.cond(basis) if basis.size else 1.0
-        if not np.isfinite(condition) or condition > max_condition:
-            raise NotDiagonalizableError(
-                f"A is not (numerically) diagonalizable: the eigenvector matrix has condition number "
-                f"{condition:.3g} > max_condition={max_condition:.3g}. Diagonal SSMs cannot represent Jordan "
-                "blocks; perturb A slightly or raise max_condition if you accept the loss of accuracy."
-            )
+        check_eigenbasis(basis, max_condition, "A")
         modal_B = np.linalg.solve(basis, B)
         modal_C = C @ basis
         k_real, k_pair = len(kept_real), len(kept_pairs)
         poles = np.concatenate([np.real(eigenvalues[kept_real]), eigenvalues[kept_pairs]])
         keep = slice(0, k_real + k_pair)
+        B_out = modal_B[keep].copy()
         C_out = modal_C[:, keep].copy()
+        B_out[:k_real] = B_out[:k_real].real  # real modes have real parameters (drop solve round-off)
+        C_out[:, :k_real] = C_out[:, :k_real].real
         C_out[:, k_real:] *= 2.0
-        return cls(poles.astype(complex), modal_B[keep], C_out, D, dt=dt, output="real")
+        return cls(poles.astype(complex), B_out, C_out, D, dt=dt, output="real")
+
+
+def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
+    """Raise :class:`NotDiagonalizableError` unless the eigenvector matrix ``V`` of ``what`` has a finite
+    condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form)."""
+    condition = np.linalg.cond(V) if V.size else 1.0
+    if not np.isfinite(condition) or condition > max_condition:
+        raise NotDiagonalizableError(
+            f"{what} is not (numerically) diagonalizable: the eigenvector matrix has condition number "
+            f"{condition:.3g} > max_condition={max_condition:.3g}. Diagonal SSMs cannot represent Jordan "
+            "blocks or near-repeated poles faithfully; perturb the system, choose another reduced order, or "
+            "raise max_condition if you accept the loss of accuracy."
+        )
 
 
 def augmented_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
