@@ -11,6 +11,22 @@ import pytest
 
 from ssmtools import DiagonalSSM
 
+SYSTEM_CASES = [
+    dict(dt=True, output="real", state_includes_input=True),
+    dict(dt=True, output="real", state_includes_input=False),
+    dict(dt=True, output="complex", state_includes_input=True),
+    dict(dt=True, output="complex", state_includes_input=False),
+    dict(dt=0.1, output="real", state_includes_input=False),
+    dict(dt=0, output="real", state_includes_input=False),
+    dict(dt=0, output="complex", state_includes_input=False),
+]
+"""Time domain × output map × state convention: the combinations every norm test covers."""
+
+
+def case_id(case: dict) -> str:
+    """Readable pytest id of one of :data:`SYSTEM_CASES`."""
+    return "-".join(f"{key}={value}" for key, value in case.items())
+
 
 def random_poles(rng: np.random.Generator, shape, *, discrete: bool, min_margin: float = 1e-3, max_margin: float = 0.7):
     """Stable poles whose distance to the stability boundary is log-uniform in [min_margin, max_margin]."""

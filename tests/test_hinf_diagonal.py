@@ -14,18 +14,10 @@ from ssmtools._backends.slycot import linf_norm
 from ssmtools.examples import random_s5_model, s5_layer_e5
 from ssmtools.systems import real_standard_form
 
-from .conftest import random_system, sweep_sigma_max
+from .conftest import SYSTEM_CASES, case_id, random_system, sweep_sigma_max
 
-CASES = [
-    dict(dt=True, output="real", state_includes_input=True),
-    dict(dt=True, output="real", state_includes_input=False),
-    dict(dt=True, output="complex", state_includes_input=True),
-    dict(dt=True, output="complex", state_includes_input=False),
-    dict(dt=0.1, output="real", state_includes_input=False),
-    dict(dt=0, output="real", state_includes_input=False),
-    dict(dt=0, output="complex", state_includes_input=False),
-]
-CASE_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in CASES]
+CASES = SYSTEM_CASES
+CASE_IDS = [case_id(case) for case in CASES]
 
 
 def ab13dd(sys: DiagonalSSM) -> tuple[float, float]:

@@ -22,17 +22,9 @@ from ssmtools import (
 from ssmtools.examples import s5_layer_e5
 from ssmtools.systems import augmented_realization, real_realization
 
-from .conftest import impulse_response, random_system, sweep_sigma_max
+from .conftest import SYSTEM_CASES, case_id, impulse_response, random_system, sweep_sigma_max
 
-CASES = [
-    dict(dt=True, output="real", state_includes_input=True),
-    dict(dt=True, output="real", state_includes_input=False),
-    dict(dt=True, output="complex", state_includes_input=True),
-    dict(dt=True, output="complex", state_includes_input=False),
-    dict(dt=0.1, output="real", state_includes_input=False),
-    dict(dt=0, output="real", state_includes_input=False),
-    dict(dt=0, output="complex", state_includes_input=False),
-]
+CASES = SYSTEM_CASES
 
 
 def single_state(sys: DiagonalSSM, i: int) -> DiagonalSSM:
@@ -122,7 +114,7 @@ def test_e4_siso_pair_closed_form():
 
 
 # ----------------------------------------------------------------------------- layer H∞
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_hinf_norm_matches_ab13dd_and_is_attained(case, seed):
     sys = random_system(seed, n=6, m=2, p=3, with_d=not (case["dt"] == 0 and seed == 0), **case)
@@ -179,7 +171,7 @@ def test_hinf_larger_s5_layer_attained_and_upper_bound():
 
 
 # ----------------------------------------------------------------------------- layer H2
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_h2_norm_matches_ab13bd(case):
     sys = random_system(4, n=7, m=2, p=3, with_d=case["dt"] != 0, **case)
     assert h2_norm(sys) == pytest.approx(ab13bd(sys), rel=1e-10)
@@ -204,7 +196,7 @@ def test_h2_large_layer_matches_ab13bd():
 
 
 # ----------------------------------------------------------------------------- per-state norms
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_state_norms_match_slycot_per_state(case):
     sys = random_system(8, n=12, m=3, p=2, **case)
     hinf_values, peaks = state_hinf_norms(sys, return_peak=True)
