@@ -8,8 +8,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from ssmtools import DiagonalSSM
+
+# CI runs the property tests with a fixed example sequence (reproducible failures); locally they explore.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 SYSTEM_CASES = [
     dict(dt=True, output="real", state_includes_input=True),
