@@ -5,24 +5,30 @@ Shapes follow the diagonal-SSM convention of ``systems.DiagonalSSM``:
 Frequencies are rad/sample in discrete time (z = e^{jω}) and rad/s in continuous
 time (s = jω). Derivations: ``docs/concepts/norms.md`` and the project's
 ``math.md`` (sections quoted in each docstring).
+
+The bulk formulas (stability margin, frequency response, per-state closed forms, Gramians, layer
+H2) take NumPy arrays or torch tensors alike: they use the array namespace of their inputs
+(``array_api_compat``), so the torch backend (CPU or GPU) runs this very code.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace
 
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
 def stability_margin(lam: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Distance to the stability boundary: ``1 − |λ|`` (DT) or ``−Re λ`` (CT); > 0 means stable."""
-    return 1.0 - np.abs(lam) if discrete else -lam.real
+    xp = array_namespace(lam)
+    return 1.0 - xp.abs(lam) if discrete else -xp.real(lam)
 
 
 def frequency_variable(omega: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """z = e^{jω} (DT, ω in rad/sample) or s = jω (CT, ω in rad/s)."""
-    omega = np.asarray(omega, dtype=float)
-    return np.exp(1j * omega) if discrete else 1j * omega
+    """z = e^{jω} (DT, ω in rad/sample) or s = jω (CT, ω in rad/s); ``omega`` a real array or tensor."""
+    xp = array_namespace(omega)
+    return xp.exp(1j * omega) if discrete else 1j * omega
 
 
 def diagonal_freqresp(
@@ -43,12 +49,13 @@ def diagonal_freqresp(
     augmented realization with κ = 1). The factor ``z`` appears when the state includes the
     current input (math.md §1.1).
     """
+    xp = array_namespace(lam)
     z = frequency_variable(omega, discrete=discrete)  # (k,)
     resolvent = 1.0 / (z[:, None] - lam[..., None, :])  # (..., k, n)
-    G = np.einsum("...pn,...kn,...nm->...kpm", C, resolvent, B)
+    G = xp.einsum("...pn,...kn,...nm->...kpm", C, resolvent, B)
     if real_output:
-        resolvent_conj = 1.0 / (z[:, None] - np.conj(lam)[..., None, :])
-        G = 0.5 * (G + np.einsum("...pn,...kn,...nm->...kpm", np.conj(C), resolvent_conj, np.conj(B)))
+        resolvent_conj = 1.0 / (z[:, None] - xp.conj(lam)[..., None, :])
+        G = 0.5 * (G + xp.einsum("...pn,...kn,...nm->...kpm", xp.conj(C), resolvent_conj, xp.conj(B)))
     if state_includes_input:
         G = G * z[:, None, None]
     return G + D[..., None, :, :]
@@ -56,13 +63,15 @@ def diagonal_freqresp(
 
 def single_pole_gain(B: np.ndarray, C: np.ndarray) -> np.ndarray:
     """``s_i = ‖c_i‖₂ ‖b_i‖₂`` for every state, shape (..., n) (σ_max of the rank-one c_i b_iᵀ)."""
-    return np.linalg.norm(C, axis=-2) * np.linalg.norm(B, axis=-1)
+    xp = array_namespace(B, C)
+    return xp.linalg.vector_norm(C, axis=-2) * xp.linalg.vector_norm(B, axis=-1)
 
 
 def _divide_where_stable(numerator: np.ndarray, margin: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator`` where ``margin > 0``, ``inf`` elsewhere (no division warnings)."""
+    xp = array_namespace(numerator, margin, denominator)
     stable = margin > 0
-    return np.where(stable, numerator / np.where(stable, denominator, 1.0), np.inf)
+    return xp.where(stable, numerator / xp.where(stable, denominator, 1.0), xp.inf)
 
 
 def single_pole_hinf(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
@@ -73,8 +82,9 @@ def single_pole_hinf(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np
 
 def single_pole_h2_squared(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
     """H2² of ``c bᵀ/(z − λ)``: DT ``s²/(1 − |λ|²)``; CT ``s²/(2|Re λ|)`` (math.md §3.1)."""
+    xp = array_namespace(lam)
     margin = stability_margin(lam, discrete=discrete)
-    denominator = 1.0 - np.abs(lam) ** 2 if discrete else -2.0 * lam.real
+    denominator = 1.0 - xp.abs(lam) ** 2 if discrete else -2.0 * xp.real(lam)
     return _divide_where_stable(gain**2, margin, denominator)
 
 
@@ -84,15 +94,16 @@ def pair_h2_squared(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: 
     DT: ``2s²/(1 − r²) + 2 Re((cᵀc)(bᵀb)/(1 − λ²))``; CT: ``s²/|Re λ| − Re((cᵀc)(bᵀb)/λ)``
     (math.md §3.3; ``cᵀc`` and ``bᵀb`` are unconjugated).
     """
+    xp = array_namespace(lam, B, C)
     gain2 = single_pole_gain(B, C) ** 2
-    cross = np.einsum("...pn,...pn->...n", C, C) * np.einsum("...nm,...nm->...n", B, B)
+    cross = xp.einsum("...pn,...pn->...n", C, C) * xp.einsum("...nm,...nm->...n", B, B)
     margin = stability_margin(lam, discrete=discrete)
-    safe_lam = np.where(margin > 0, lam, -0.5)
+    safe_lam = xp.where(margin > 0, lam, -0.5 + 0j)
     if discrete:
-        value = 2.0 * gain2 / (1.0 - np.abs(safe_lam) ** 2) + 2.0 * np.real(cross / (1.0 - safe_lam**2))
+        value = 2.0 * gain2 / (1.0 - xp.abs(safe_lam) ** 2) + 2.0 * xp.real(cross / (1.0 - safe_lam**2))
     else:
-        value = gain2 / np.abs(safe_lam.real) - np.real(cross / safe_lam)
-    return np.where(margin > 0, np.maximum(value, 0.0), np.inf)
+        value = gain2 / xp.abs(xp.real(safe_lam)) - xp.real(cross / safe_lam)
+    return xp.where(margin > 0, xp.clip(value, min=0.0), xp.inf)
 
 
 def pair_factors(B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -232,8 +243,9 @@ def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete
 
     DT ``P_ij = (BBᴴ)_ij / (1 − λ_i conj λ_j)``; CT ``P_ij = −(BBᴴ)_ij / (λ_i + conj λ_j)``.
     """
-    BBh = B @ np.conj(np.swapaxes(B, -1, -2))
-    li, lj = lam[..., :, None], np.conj(lam)[..., None, :]
+    xp = array_namespace(lam, B)
+    BBh = B @ xp.conj(xp.matrix_transpose(B))
+    li, lj = lam[..., :, None], xp.conj(lam)[..., None, :]
     return BBh / (1.0 - li * lj) if discrete else -BBh / (li + lj)
 
 
@@ -242,8 +254,9 @@ def diagonal_observability_gramian(lam: np.ndarray, C: np.ndarray, *, discrete: 
 
     DT ``Q_ij = (CᴴC)_ij / (1 − conj λ_i λ_j)``; CT ``Q_ij = −(CᴴC)_ij / (conj λ_i + λ_j)``.
     """
-    ChC = np.conj(np.swapaxes(C, -1, -2)) @ C
-    li, lj = np.conj(lam)[..., :, None], lam[..., None, :]
+    xp = array_namespace(lam, C)
+    ChC = xp.conj(xp.matrix_transpose(C)) @ C
+    li, lj = xp.conj(lam)[..., :, None], lam[..., None, :]
     return ChC / (1.0 - li * lj) if discrete else -ChC / (li + lj)
 
 
@@ -252,12 +265,13 @@ def h2_squared_from_gramian(
 ) -> np.ndarray:
     """``‖G‖²_H2 = tr(C P Cᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ M0)]`` with ``M0 = CB`` the strictly proper
     part of h_0 when the state includes the current input (math.md §4.2). Shape (...,)."""
-    ChC = np.conj(np.swapaxes(C, -1, -2)) @ C  # (..., n, n)
-    value = np.real(np.sum(P * np.swapaxes(ChC, -1, -2), axis=(-1, -2)))
-    value = value + np.sum(np.abs(D) ** 2, axis=(-1, -2))
+    xp = array_namespace(P, C, D)
+    ChC = xp.conj(xp.matrix_transpose(C)) @ C  # (..., n, n)
+    value = xp.real(xp.sum(P * xp.matrix_transpose(ChC), axis=(-1, -2)))
+    value = value + xp.sum(xp.abs(D) ** 2, axis=(-1, -2))
     if feedthrough_cross is not None:
-        value = value + 2.0 * np.real(np.sum(np.conj(D) * feedthrough_cross, axis=(-1, -2)))
-    return np.maximum(value, 0.0)
+        value = value + 2.0 * xp.real(xp.sum(xp.conj(D) * feedthrough_cross, axis=(-1, -2)))
+    return xp.clip(value, min=0.0)
 
 
 def psd_factor(gramian: np.ndarray) -> np.ndarray:

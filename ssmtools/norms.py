@@ -255,9 +255,9 @@ def h2_norm(
     if backend == "torch":
         _torch, (_, _, _, D_t) = _torch_arrays(sys, device, dtype)
         lam_t, B_t, C_t = _torch.as_tensors(lam, B, C, device=device, dtype=dtype)
-        P_t = _torch.diagonal_controllability_gramian(lam_t, B_t, discrete=sys.is_discrete)
+        P_t = _kernels.diagonal_controllability_gramian(lam_t, B_t, discrete=sys.is_discrete)
         cross_t = C_t @ B_t if sys.state_includes_input else None
-        value2_t = _torch.h2_squared_from_gramian(P_t, C_t, D_t, feedthrough_cross=cross_t)
+        value2_t = _kernels.h2_squared_from_gramian(P_t, C_t, D_t, feedthrough_cross=cross_t)
         infinite_t = _torch.torch_module().as_tensor(infinite, device=value2_t.device)
         return value2_t.sqrt().masked_fill(infinite_t, float("inf"))
     P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
@@ -319,7 +319,7 @@ def state_hinf_norms(
     if backend == "torch":
         _torch, (lam_t, B_t, C_t, _) = _torch_arrays(sys, device, dtype)
         if sys.output == "complex":
-            values_t = _torch.single_pole_hinf(lam_t, _torch.single_pole_gain(B_t, C_t), discrete=discrete)
+            values_t = _kernels.single_pole_hinf(lam_t, _kernels.single_pole_gain(B_t, C_t), discrete=discrete)
             peaks_t = lam_t.angle() if discrete else lam_t.imag
             peaks_t = peaks_t.masked_fill(~values_t.isfinite(), float("nan"))
         else:
@@ -378,9 +378,9 @@ def state_h2_norms(
     if backend == "torch":
         _torch, (lam_t, B_t, C_t, _) = _torch_arrays(sys, device, dtype)
         if sys.output == "complex":
-            gain_t = _torch.single_pole_gain(B_t, C_t)
-            return _torch.single_pole_h2_squared(lam_t, gain_t, discrete=sys.is_discrete).sqrt()
-        return 0.5 * _torch.pair_h2_squared(lam_t, B_t, C_t, discrete=sys.is_discrete).sqrt()
+            gain_t = _kernels.single_pole_gain(B_t, C_t)
+            return _kernels.single_pole_h2_squared(lam_t, gain_t, discrete=sys.is_discrete).sqrt()
+        return 0.5 * _kernels.pair_h2_squared(lam_t, B_t, C_t, discrete=sys.is_discrete).sqrt()
     if sys.output == "complex":
         gain = _kernels.single_pole_gain(sys.B, sys.C)
         return np.sqrt(_kernels.single_pole_h2_squared(sys.poles, gain, discrete=sys.is_discrete))

@@ -419,7 +419,7 @@ def freqresp(sys: DiagonalSSM, omega: Any, *, backend: Literal["numpy", "torch"]
         from ._backends import torch as _torch
 
         lam, B, C, D, omega_t = _torch.as_tensors(sys.poles, sys.B, sys.C, sys.D, omega, device=device, dtype=dtype)
-        return _torch.diagonal_freqresp(lam, B, C, D, omega_t.real, discrete=sys.is_discrete,
+        return _kernels.diagonal_freqresp(lam, B, C, D, omega_t.real, discrete=sys.is_discrete,
                                         real_output=sys.output == "real",
                                         state_includes_input=sys.state_includes_input)
     if device is not None:
