@@ -238,7 +238,7 @@ def state_linf(system: DiagonalSSM, C_backward: np.ndarray) -> np.ndarray:
         det = np.real(np.linalg.det(Gu)) * np.real(np.linalg.det(Gw))
         return 0.5 * (trace + np.sqrt(np.maximum(trace**2 - 4 * np.maximum(det, 0.0), 0.0)))
 
-    margin = 1.0 - np.abs(safe[..., 0])
+    margin = _kernels.stability_margin(safe[..., 0], discrete=True)
     grid = _kernels._candidate_frequencies(safe[..., 0], np.where(stable, margin, 1.0), discrete=True)
     best, _ = _kernels.maximize_on_grid(lambda w: sigma2(w, 1.0), grid)
     if not real:
