@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError
-from .systems import DiagonalSSM
+from .systems import BidirectionalSSM, DiagonalSSM
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,35 +24,26 @@ class SSMLayer:
     ----------
     name : str
         Path of the layer in its parameter tree (e.g. ``"encoder/layers_0/seq"``).
-    system : DiagonalSSM
-        The causal part: discretised poles, B̄, C̃ (forward columns) and D, in the family's output
-        convention. ``batch_shape == ()`` for a MIMO layer (S5, LRU); ``(H,)`` for H SISO channels
-        (S4D, Mamba), in which case prunable units are (channel, state) pairs or states shared
-        across channels.
-    C_backward : ndarray, shape ``(*batch, p, n)``, optional
-        Bidirectional S5: output columns of the anti-causal scan, which shares poles and B̄ with the
-        forward scan (math.md §1.3). ``None`` for causal layers.
+    system : DiagonalSSM or BidirectionalSSM
+        Discretised poles, B̄, C̃ and D in the family's output convention. ``batch_shape == ()`` for a
+        MIMO layer (S5, LRU); ``(H,)`` for H SISO channels (S4D, Mamba), in which case prunable units
+        are (channel, state) pairs or states shared across channels. Bidirectional S5 layers are a
+        :class:`~ssmtools.systems.BidirectionalSSM` (a causal and an anti-causal scan sharing poles and B).
     """
 
     name: str
-    system: DiagonalSSM
-    C_backward: np.ndarray | None = None
+    system: DiagonalSSM | BidirectionalSSM
 
     def __post_init__(self) -> None:
-        if self.C_backward is not None:
-            C_backward = np.asarray(self.C_backward, dtype=complex)
-            if C_backward.shape != self.system.C.shape:
-                raise ShapeError(
-                    f"layer {self.name!r}: C_backward has shape {C_backward.shape}, expected the forward C's shape "
-                    f"{self.system.C.shape} (the backward scan shares poles and B)"
-                )
-            C_backward.flags.writeable = False
-            object.__setattr__(self, "C_backward", C_backward)
+        if not isinstance(self.system, (DiagonalSSM, BidirectionalSSM)):
+            raise TypeError(
+                f"layer {self.name!r}: system must be a DiagonalSSM or a BidirectionalSSM, got {type(self.system).__name__}"
+            )
 
     @property
     def bidirectional(self) -> bool:
         """True when the layer also has an anti-causal (backward) scan."""
-        return self.C_backward is not None
+        return isinstance(self.system, BidirectionalSSM)
 
     @property
     def n_states(self) -> int:
@@ -140,7 +130,7 @@ class SSMModel(Mapping[str, SSMLayer]):
         systems : Mapping[str, DiagonalSSM or SSMLayer]
             Layer name -> replacement in the layer's exact convention (``dt=True``,
             ``state_includes_input=True``, same output map, batch shape and inputs/outputs; C doubled
-            for 2Re families). Bidirectional layers take an ``SSMLayer`` with ``C_backward``.
+            for 2Re families). Bidirectional layers take a ``BidirectionalSSM``.
 
         Returns
         -------

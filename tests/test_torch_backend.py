@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ssmtools import freqresp, h2_norm, hinf_norm, state_h2_norms, state_hinf_norms  # noqa: E402
+from ssmtools import freqresp, h2_norm, hinf_norm, state_h2_norms, state_hinf_norms, state_hinf_result  # noqa: E402
 from ssmtools._backends.slycot import h2_norm as ab13bd, linf_norm  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
 
@@ -60,7 +60,8 @@ def test_state_norms_complex_output_closed_form():
     sys = random_system(3, n=8, m=3, p=2, output="complex", batch=(4,))
     s = np.linalg.norm(sys.C, axis=-2) * np.linalg.norm(sys.B, axis=-1)
     r = np.abs(sys.poles)
-    values, peaks = state_hinf_norms(sys, backend="torch", return_peak=True)
+    result = state_hinf_result(sys, backend="torch")
+    values, peaks = result.value, result.peak
     np.testing.assert_allclose(values.numpy(), s / (1 - r), rtol=1e-13)
     np.testing.assert_allclose(peaks.numpy(), np.angle(sys.poles), rtol=1e-13)
     np.testing.assert_allclose(state_h2_norms(sys, backend="torch").numpy(), s / np.sqrt(1 - r**2), rtol=1e-13)

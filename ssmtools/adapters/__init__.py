@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FormatError, ShapeError
 from ..model import SSMLayer, SSMModel
-from ..systems import DiagonalSSM, freqresp
+from ..systems import BidirectionalSSM, DiagonalSSM, freqresp
 from ._base import Adapter, Context
 from ._tree import flatten, group_leaves, replace_leaves
 from .lru import LRU
@@ -203,8 +203,7 @@ def replace(model: SSMModel, systems: Mapping[str, DiagonalSSM | SSMLayer], *, c
     model : SSMModel
         A model read by :func:`read` / :func:`ssmtools.load`.
     systems : Mapping[str, DiagonalSSM or SSMLayer]
-        Replacement layers in each layer's convention (an SSMLayer with ``C_backward`` for
-        bidirectional layers).
+        Replacement layers in each layer's convention (a BidirectionalSSM for bidirectional layers).
     check : bool
         Re-read the written parameters and compare their frequency response with ``systems``
         (relative to the peak gain, tolerance 5000·eps of the stored dtype; ValueError otherwise).
@@ -259,7 +258,7 @@ def _check_convention(layer: SSMLayer, new: SSMLayer) -> None:
     if layer.bidirectional != new.bidirectional:
         raise ValueError(
             f"{where}: the layer is {'bi' if layer.bidirectional else 'uni'}directional; pass an SSMLayer with "
-            "C_backward for a bidirectional layer (it shares poles and B with the forward scan)"
+            "BidirectionalSSM system for a bidirectional layer (it shares poles and B with the forward scan)"
         )
 
 
@@ -269,8 +268,8 @@ def _check_same_response(name: str, got: SSMLayer, want: SSMLayer, ctx: Context,
     angles = np.abs(np.angle(want.system.poles)).ravel()
     omega = np.unique(np.concatenate([np.linspace(0, np.pi, 257), angles]))
     pairs = [(got.system, want.system)]
-    if want.C_backward is not None:
-        pairs.append((got.system.replace(C=got.C_backward, D=None), want.system.replace(C=want.C_backward, D=None)))
+    if isinstance(want.system, BidirectionalSSM) and isinstance(got.system, BidirectionalSSM):
+        pairs = [(got.system.forward, want.system.forward), (got.system.backward, want.system.backward)]
     for a, b in pairs:
         ga, gb = freqresp(a, omega), freqresp(b, omega)
         scale = max(float(np.max(np.abs(gb), initial=0.0)), 1e-300)

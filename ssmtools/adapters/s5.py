@@ -11,7 +11,7 @@ when bidirectional], ``D`` (H,), ``log_step`` (P, 1)::
 s5-pytorch 0.2.1 (``i404788/s5-pytorch``; model_formats.md §2): ``Lambda`` (P,) complex, ``B``
 (P, H, 2), ``C`` (H, P) or (H, 2P) complex, ``D`` (H,), ``log_step`` (P,); Δ = step_scale·exp(log_step),
 output ``Re(C̃x) + D ⊙ u`` (κ = 1, no conjugate symmetry). Bidirectional layers (math.md §1.3) share
-(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into ``layer.C_backward``.
+(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into the layer's :class:`~ssmtools.systems.BidirectionalSSM`.
 
 ssmtools' ``system`` is ``DiagonalSSM(λ̄, B̄, κ·C̃_forward, diag(D), dt=True, output="real",
 state_includes_input=True)``.
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import check_choice
 from ..model import SSMLayer
-from ..systems import DiagonalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM
 from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, real_pair, require, to_pair
 from ._discretize import discretize, undiscretize
 from ._tree import Group
@@ -33,14 +33,13 @@ from ._tree import Group
 CLIP = -1e-4
 
 
-def _system(lam, B_tilde, C_tilde, D, step, method, kappa) -> tuple[DiagonalSSM, np.ndarray | None]:
-    """Forward system and backward C from continuous-time parameters (C_tilde (H, P) or (H, 2P))."""
+def _system(lam, B_tilde, C_tilde, D, step, method, kappa) -> DiagonalSSM | BidirectionalSSM:
+    """The layer's system from continuous-time parameters (C_tilde (H, P), or (H, 2P) when bidirectional)."""
     P = lam.shape[-1]
     lam_bar, B_bar = discretize(lam, B_tilde, step, method)
-    C_forward = kappa * C_tilde[:, :P]
-    C_backward = kappa * C_tilde[:, P:] if C_tilde.shape[1] == 2 * P else None
-    system = DiagonalSSM(lam_bar, B_bar, C_forward, np.diag(D), dt=True, output="real", state_includes_input=True)
-    return system, C_backward
+    forward = DiagonalSSM(lam_bar, B_bar, kappa * C_tilde[:, :P], np.diag(D), dt=True, output="real",
+                          state_includes_input=True)
+    return BidirectionalSSM(forward, kappa * C_tilde[:, P:]) if C_tilde.shape[1] == 2 * P else forward
 
 
 def _continuous(new: SSMLayer, step: float, method: str, kappa: float, clip: bool, where: str):
@@ -53,8 +52,8 @@ def _continuous(new: SSMLayer, step: float, method: str, kappa: float, clip: boo
             "the layer would clip it and no longer match. Drop that state or load with clip_eigs=False."
         )
     C_tilde = system.C / kappa
-    if new.C_backward is not None:
-        C_tilde = np.concatenate([C_tilde, new.C_backward / kappa], axis=1)
+    if isinstance(system, BidirectionalSSM):
+        C_tilde = np.concatenate([C_tilde, system.C_backward / kappa], axis=1)
     return lam, B_tilde, C_tilde, diagonal_of(system.D, where)
 
 
@@ -117,8 +116,7 @@ class S5Flax(Adapter):
             lam = np.minimum(lam_re, CLIP) + 1j * lam_im
         step = float(config["step_rescale"]) * np.exp(log_step.reshape(P))
         kappa = 2.0 if config["conj_sym"] else 1.0
-        system, C_backward = _system(lam, real_pair(B), C_tilde, arrays["D"], step, config["discretization"], kappa)
-        return SSMLayer(prefix, system, C_backward)
+        return SSMLayer(prefix, _system(lam, real_pair(B), C_tilde, arrays["D"], step, config["discretization"], kappa))
 
     def prune_layer(self, ctx, layer, keep, mask, config):
         keys = self._keys(ctx, layer.name)
@@ -205,10 +203,7 @@ class S5PyTorch(Adapter):
         if config["bidirectional"] is not None and bool(config["bidirectional"]) != bidirectional:
             raise ctx.error(keys["C"], f"has width {C.shape[1]} for P={P} but bidirectional={config['bidirectional']}")
         step = float(config["step_scale"]) * np.exp(arrays["log_step"])
-        system, C_backward = _system(
-            lam, real_pair(arrays["B"]), C, arrays["D"], step, config["discretization"], 1.0
-        )
-        return SSMLayer(prefix, system, C_backward)
+        return SSMLayer(prefix, _system(lam, real_pair(arrays["B"]), C, arrays["D"], step, config["discretization"], 1.0))
 
     def prune_layer(self, ctx, layer, keep, mask, config):
         keys = self._keys(ctx, layer.name)

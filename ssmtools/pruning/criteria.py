@@ -39,7 +39,7 @@ import numpy as np
 from .. import _kernels
 from ..errors import check_choice, silence_unstable
 from ..norms import state_h2_norms, state_hinf_norms
-from ._bidir import bidirectional_l2, one_state_systems, state_linf
+from ..systems import BidirectionalSSM
 from .normalize import lamp_normalize
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
         math.md §1.3). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
-        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidir.state_linf``: closed-form 2×2
+        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidirectional.state_linf``: closed-form 2×2
         σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
 
     Returns
@@ -184,12 +184,10 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
     system = layer.system
     if not exact:
         c_norm = _column_norms(system.C)
-        if layer.bidirectional:
-            c_norm = c_norm + _column_norms(layer.C_backward)
+        if isinstance(system, BidirectionalSSM):
+            c_norm = c_norm + _column_norms(system.C_backward)
         return _kernels.single_pole_hinf(system.poles, c_norm * _row_norms(system.B), discrete=system.is_discrete)
-    if not layer.bidirectional:
-        return _quiet(state_hinf_norms, system)
-    return state_linf(system, layer.C_backward)
+    return _quiet(state_hinf_norms, system)
 
 
 def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
@@ -203,12 +201,9 @@ def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
     -------
     ndarray of float64
         :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of math.md
-        §3.3); bidirectional: ``_bidir.bidirectional_l2`` of every one-state subsystem, squared.
+        §3.3); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
     """
-    if not layer.bidirectional:
-        return _quiet(state_h2_norms, layer.system) ** 2
-    sub, back = one_state_systems(layer.system, layer.C_backward)
-    return bidirectional_l2(sub, back) ** 2
+    return _quiet(state_h2_norms, layer.system) ** 2
 
 
 def released_score(
@@ -246,10 +241,10 @@ def released_score(
     denom = (1.0 - radius) ** 2 + RELEASED_EPS if denominator == "hinf" else (1.0 - radius**2) + RELEASED_EPS
     b2 = _row_norms(system.B) ** 2
     c1 = _column_norms(system.C) / kappa
-    if not layer.bidirectional:
+    if not isinstance(system, BidirectionalSSM):
         numerator = c1**2 * b2
     else:
-        c2 = _column_norms(layer.C_backward) / kappa
+        c2 = _column_norms(system.C_backward) / kappa
         numerator = ((c1 + c2) / 4.0 if bidirectional_formula == "released" else ((c1 + c2) / 2.0) ** 2) * b2
     return numerator / denom
 

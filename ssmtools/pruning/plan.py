@@ -23,9 +23,8 @@ import numpy as np
 from ..errors import ShapeError, UnstableSystemWarning, check_choice, silence_unstable
 from ..model import SSMLayer, SSMModel
 from ..norms import h2_norm, hinf_norm
-from ..systems import DiagonalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
 from ._allocation import LayerUnits, allocate, broadcast, check_ratio, layer_units
-from ._bidir import bidirectional_l2, bidirectional_linf, causal_linf
 from .criteria import Criterion, get_criterion
 
 __all__ = ["prune_plan", "PruningPlan", "LayerPruning", "as_model"]
@@ -402,7 +401,7 @@ def as_model(model: Any) -> SSMModel:
         for name, value in model.items():
             if isinstance(value, SSMLayer):
                 layers[name] = value
-            elif isinstance(value, DiagonalSSM):
+            elif isinstance(value, (DiagonalSSM, BidirectionalSSM)):
                 layers[name] = SSMLayer(name, value)
             else:
                 raise TypeError(f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer")
@@ -414,7 +413,7 @@ def as_model(model: Any) -> SSMModel:
 
 
 # ------------------------------------------------------------------------------------------ errors
-def _removed_system(layer: SSMLayer, removed: np.ndarray) -> tuple[DiagonalSSM, np.ndarray | None] | None:
+def _removed_system(layer: SSMLayer, removed: np.ndarray) -> LTISystem | None:
     """The error system of modal truncation: removed states only, D = 0 (padded per channel with
     zero-gain states at λ = 0 so channels removing different counts share one batched system)."""
     system = layer.system
@@ -423,43 +422,34 @@ def _removed_system(layer: SSMLayer, removed: np.ndarray) -> tuple[DiagonalSSM, 
     width = int(np.max(counts, initial=0))
     if width == 0:
         return None
+    bidirectional = isinstance(system, BidirectionalSSM)
     poles = np.zeros(batch + (width,), dtype=complex)
     B = np.zeros(batch + (width, system.n_inputs), dtype=complex)
     C = np.zeros(batch + (system.n_outputs, width), dtype=complex)
-    C2 = np.zeros_like(C) if layer.bidirectional else None
+    C2 = np.zeros_like(C)
     for index in np.ndindex(*batch):
         chosen = np.flatnonzero(removed[index])
         k = chosen.size
         poles[index][:k] = system.poles[index][chosen]
         B[index][:k] = system.B[index][chosen]
         C[index][:, :k] = system.C[index][:, chosen]
-        if C2 is not None:
-            C2[index][:, :k] = layer.C_backward[index][:, chosen]
+        if isinstance(system, BidirectionalSSM):
+            C2[index][:, :k] = system.C_backward[index][:, chosen]
     error = DiagonalSSM(poles, B, C, dt=system.dt, output=system.output,
                         state_includes_input=system.state_includes_input)
-    return error, C2
+    return BidirectionalSSM(error, C2) if bidirectional else error
 
 
-def _layer_norms(
-    system: DiagonalSSM, C_backward: np.ndarray | None, *, hinf: bool = True, full: bool = False
-) -> tuple[float | None, float]:
-    """(H∞ or L∞, H2 or L2) of a possibly batched (block-diagonal over channels) layer.
+def _layer_norms(system: LTISystem, *, hinf: bool = True) -> tuple[float | None, float]:
+    """(H∞ or L∞, H2 or L2) of a possibly batched (block-diagonal over channels) layer or error system.
 
-    H∞ of truncation-error systems (D = 0): AB13DD on the I/O-compressed real standard form
-    (``_bidir.causal_linf`` / ``bidirectional_linf``), O(n³) whatever the layer width. Unpruned causal
-    layers (``full=True``; D of rank H defeats the compression): the certified diagonal algorithm of
-    :func:`ssmtools.hinf_norm` (``method="diagonal"``, relative accuracy 1e-10). ``hinf=False`` skips it.
+    The H∞ engine is chosen by :func:`ssmtools.hinf_norm` (``method="auto"``: AB13DD on the
+    I/O-compressed standard form for truncation-error systems and bidirectional layers, the certified
+    diagonal algorithm at relative accuracy 1e-10 for full layers). ``hinf=False`` skips it.
     """
     with silence_unstable():
-        if C_backward is None and full and hinf:
-            linf = np.asarray(hinf_norm(system, method="diagonal", rtol=1e-10))
-            l2 = np.asarray(h2_norm(system))
-        elif C_backward is None:
-            linf = causal_linf(system) if hinf else None
-            l2 = np.asarray(h2_norm(system))
-        else:
-            linf = bidirectional_linf(system, C_backward) if hinf else None
-            l2 = bidirectional_l2(system, C_backward)
+        linf = np.asarray(hinf_norm(system, rtol=1e-10)) if hinf else None
+        l2 = np.asarray(h2_norm(system))
     return (None if linf is None else float(np.max(linf))), float(np.sqrt(np.sum(l2**2)))
 
 
@@ -600,14 +590,14 @@ def prune_plan(
             elif errors:
                 hinf_err = h2_err = 0.0
             if errors:
-                hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True, full=True)
+                hinf_full, h2_full = _layer_norms(layer.system, hinf=errors is True)
         elif errors:
-            hinf_full, h2_full = _layer_norms(layer.system, layer.C_backward, hinf=errors is True, full=True)
+            hinf_full, h2_full = _layer_norms(layer.system, hinf=errors is True)
             error_system = _removed_system(layer, ~keep)
             if error_system is None:
                 hinf_err, h2_err = 0.0, 0.0
             else:
-                hinf_err, h2_err = _layer_norms(*error_system)
+                hinf_err, h2_err = _layer_norms(error_system)
         results.append(LayerPruning(
             name=layer.name, keep=keep, scores=scores, raw_scores=raw, n_total=int(keep.size),
             n_kept=n_kept, n_unstable=n_unstable, bidirectional=layer.bidirectional,
