@@ -9,6 +9,9 @@ toy's recurrence written from its definition (``toy_forward``) or its closed-for
 from __future__ import annotations
 
 import inspect
+import re
+import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -229,6 +232,34 @@ def test_registration_is_validated(toy_family):
         Toy.defaults["gain"] = 2.0  # type: ignore[index]
 
 
+CONTRIBUTING = Path(__file__).parents[2] / "CONTRIBUTING.md"
+
+
+def contributing_blocks() -> dict[str, str]:
+    """The python blocks of CONTRIBUTING.md's worked example, keyed by the path in their first line."""
+    text = CONTRIBUTING.read_text(encoding="utf-8")
+    return {path: code for path, code in re.findall(r"```python\n# (\S+)\n(.*?)```", text, re.S)}
+
+
 def test_contributing_shows_this_adapter():
-    text = (Path(__file__).parents[2] / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    assert inspect.getsource(Toy) in text
+    blocks = contributing_blocks()
+    assert set(blocks) == {"ssmtools/adapters/toy.py", "tests/adapters/test_toy.py"}
+    assert inspect.getsource(Toy) in blocks["ssmtools/adapters/toy.py"]
+
+
+def test_contributing_example_runs_as_written(monkeypatch):
+    """Run the two files of CONTRIBUTING.md as if they were in the package and the test suite."""
+    blocks = contributing_blocks()
+    module = types.ModuleType("ssmtools.adapters.toy")
+    module.__package__ = "ssmtools.adapters"
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(blocks["ssmtools/adapters/toy.py"], "ssmtools/adapters/toy.py", "exec"), module.__dict__)
+    try:
+        assert available_families().count("toy") == 1 and ssmtools.adapters.get_adapter("toy").family == "toy"
+        tests = types.ModuleType("tests.adapters.test_toy")
+        tests.__package__ = "tests.adapters"
+        exec(compile(blocks["tests/adapters/test_toy.py"], "tests/adapters/test_toy.py", "exec"), tests.__dict__)
+        ran = [name for name, test in sorted(vars(tests).items()) if name.startswith("test_") and test() is None]
+        assert ran == ["test_load_detect_and_norms", "test_prune_and_replace"]
+    finally:
+        unregister_adapter("toy")
