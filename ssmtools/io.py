@@ -43,7 +43,7 @@ class OverwriteError(SSMToolsError, ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- public API
-def load(source: Any, family: str = "auto", **config: Any) -> SSMModel:
+def load(source: Any, family: str | adapters.Adapter = "auto", **config: Any) -> SSMModel:
     """Read a checkpoint of a registered model family (S5, S4D, LRU, ...) into an :class:`SSMModel`.
 
     Parameters
@@ -51,7 +51,7 @@ def load(source: Any, family: str = "auto", **config: Any) -> SSMModel:
     source : str, os.PathLike, Mapping or torch.nn.Module
         A file (``.safetensors``, ``.pt``/``.pth``/``.bin``, ``.npz``, ``.msgpack``/``.flax``), an
         in-memory state dict / nested parameter tree of arrays, or a module (its ``state_dict()``).
-    family : str
+    family : str or ssmtools.adapters.Adapter
         ``"auto"`` (default) detects the family from the parameter names (each adapter's
         ``detection_keys``); ambiguous or unknown trees raise :class:`~ssmtools.errors.FormatError`
         listing what was found. Otherwise a name of :func:`ssmtools.adapters.available_families`

@@ -4,7 +4,7 @@ or reduced layers back in the same format.
 A family is one subclass of :class:`Adapter` (declared detection keys, :class:`Capabilities`,
 read-only ``defaults``; ``read_layer``, ``prune_layer``, ``replace_layer``) in one public module of
 this package, decorated with :func:`register_adapter`. The modules are found automatically
-(:func:`~ssmtools.adapters._registry.discover`); :func:`available_families` lists what is
+(``pkgutil`` over the package, on first import); :func:`available_families` lists what is
 registered. Shipped: ``s5.py`` (``"s5"``: official flax tree; ``"s5-pytorch"``), ``s4d.py``
 (``"s4d"``: minimal ``S4DKernel``; ``"s4d-full"``: ``SSMKernelDiag``), ``lru.py`` (``"lru"``).
 Parameter layouts: docs/concepts/conventions.md. Recipe for a new family: CONTRIBUTING.md.
