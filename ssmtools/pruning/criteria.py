@@ -134,19 +134,21 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
 
 
 # ------------------------------------------------------------------------------------------ shared pieces
-def output_scale(model: SSMModel | None) -> float:
-    """κ of math.md §1.2 for the model's family: ``system.C = κ·C̃`` (C̃ the stored C parameter).
+def output_scale(layer: SSMLayer | SSMModel | None) -> float:
+    """κ of math.md §1.2: ``system.C = κ·C̃`` (C̃ the stored C parameter), as the adapter recorded it.
 
-    2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output ``2Re``); 1 for s5-pytorch,
-    LRU, ``conj_sym=False`` S5 and hand-built (``"custom"``) models.
+    ``layer.output_scale``: 2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output
+    ``2Re``); 1 for s5-pytorch, LRU, ``conj_sym=False`` S5 and hand-built layers. For a model, the
+    common value of its layers (ValueError if they differ); ``None`` gives 1.
     """
-    if model is None:
+    if layer is None:
         return 1.0
-    if model.family == "s5":
-        return 2.0 if model.config.get("conj_sym", True) else 1.0
-    if model.family == "s4d":
-        return 2.0
-    return 1.0
+    if not hasattr(layer, "layers"):  # an SSMLayer
+        return float(layer.output_scale)  # type: ignore[union-attr]
+    scales = {item.output_scale for item in layer.values()}  # type: ignore[union-attr]
+    if len(scales) > 1:
+        raise ValueError(f"the model's layers have different output scales {sorted(scales)}; pass one layer")
+    return scales.pop() if scales else 1.0
 
 
 def _column_norms(C: np.ndarray) -> np.ndarray:
@@ -286,7 +288,7 @@ class LastOfficial(Criterion):
         by 4 and not squared (math.md §6.5.1, E7: 7.99999968); ``"intended"`` squares the mean
         (E7: 31.99999872).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃``; default: from the model family (:func:`output_scale`).
+        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter (:func:`output_scale`).
 
     Notes
     -----
@@ -306,7 +308,7 @@ class LastOfficial(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
-        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
         return released_score(layer, kappa=kappa, denominator="hinf", bidirectional_formula=self.bidirectional_formula)
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
@@ -349,7 +351,7 @@ class Aire(Criterion):
     bidirectional_formula : {"released", "intended"}
         As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃`` (``form="official"``); default from the model family.
+        κ with ``system.C = κ·C̃`` (``form="official"``); default: the layer's ``output_scale``.
 
     Notes
     -----
@@ -371,7 +373,7 @@ class Aire(Criterion):
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         if self.form == "exact":
             return subsystem_h2_squared(layer)
-        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
         scores = released_score(layer, kappa=kappa, denominator="h2", bidirectional_formula=self.bidirectional_formula)
         return np.where(layer.system.stability_margin > 0, scores, np.inf)
 

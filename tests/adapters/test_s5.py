@@ -167,7 +167,7 @@ def test_bad_trees():
         ssmtools.load(tree, bidirectional=True)
     with pytest.raises(ValueError, match="discretization='foh' is not valid"):
         ssmtools.load(tree, discretization="foh")
-    with pytest.raises(FormatError, match="no S5, s5-pytorch, S4D or LRU layer found .*family="):
+    with pytest.raises(FormatError, match="no layer of a known SSM family found .*family="):
         ssmtools.load({"dense": {"kernel": np.ones((2, 2))}})
     mixed = {"a": {"seq": seq}, "b": {"nu_log": np.zeros(2), "theta_log": np.zeros(2)}}
     with pytest.raises(FormatError, match="ambiguous .*'lru'.*'s5'"):
