@@ -675,11 +675,16 @@ def hinf_bracket(lam, B, C, D, *, discrete: bool, real_output: bool, state_inclu
     """Certified H∞ norm of one stable diagonal system (``lam`` (n,), ``B`` (n, m), ``C`` (p, n), ``D`` (p, m)).
 
     Returns a :class:`HinfBracket`; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
-    supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch.
+    supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch, and
+    evaluate the reported value (σ_max at the peak) there in every case.
     """
     form, alpha = circle_form(lam, B, C, D, discrete=discrete, real_output=real_output,
                               state_includes_input=state_includes_input)
     value, lower, upper, peak, certified, counts = certify(form, rtol=rtol, use_torch=use_torch, device=device)
+    if use_torch and form.gain.size:  # the reported value is always σ_max at the peak, evaluated in torch
+        at_peak, _ = exact_values(form, np.array([peak]), use_torch=True, device=device)
+        value = float(at_peak[0])
+        lower = max(lower, value)
     if alpha is not None:  # ω_ct = α tan(ω_dt/2)
         peak = np.inf if abs(peak) >= np.pi * (1 - 1e-15) else alpha * np.tan(0.5 * peak)
     elif real_output or form.half:

@@ -155,9 +155,9 @@ def hinf_result(
     rtol : float
         Relative accuracy certified by the diagonal algorithm.
     backend : {"numpy", "torch"}
-        ``"torch"``: the exact σ_max evaluations of the diagonal algorithm — its dominant cost — run in
-        torch on ``device``, and the result fields are torch tensors there; the branch-and-bound
-        bookkeeping stays on the host. AB13DD has no torch engine (``method="slycot"`` and
+        ``"torch"``: the exact σ_max evaluations of the diagonal algorithm — its dominant cost, and
+        always the reported value at the peak — run in torch on ``device``, and the result fields are
+        torch tensors there; the branch-and-bound bookkeeping and its cheap bounds stay on the host. AB13DD has no torch engine (``method="slycot"`` and
         bidirectional layers need ``backend="numpy"``).
     device : str or torch.device, optional
         Torch device for ``backend="torch"`` (``None``: CPU).
