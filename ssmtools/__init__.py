@@ -18,6 +18,7 @@ from . import (
     examples as examples,
     plot as plot,  # matplotlib is imported inside the plot functions, on first use
 )
+from ._version import __version__ as __version__
 from .errors import (
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
@@ -50,4 +51,3 @@ from .reduction import (
 )
 from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
 
-__version__ = "0.1.0"

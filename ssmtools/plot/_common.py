@@ -51,6 +51,7 @@ def _entry(value: Any, what: str) -> tuple[DiagonalSSM, np.ndarray | None]:
 
 def _named_systems(systems: Systems, what: str = "systems") -> list[Named]:
     """Unbatched ``(label, system, C_backward)``: batches are split, dicts keep their keys as labels."""
+    items: list[tuple[str, tuple[DiagonalSSM, np.ndarray | None]]]
     many = getattr(systems, "systems", None)  # ReductionResult: one system per batch element, ndindex order
     if isinstance(many, tuple) and many and all(isinstance(s, DiagonalSSM) for s in many):
         items = [("" if len(many) == 1 else str(i), (s, None)) for i, s in enumerate(many)]

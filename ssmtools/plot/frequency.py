@@ -7,18 +7,20 @@ continuous time. Bidirectional S5 layers are drawn with their full non-causal re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError, check_choice
 from ..norms import hinf_norm
+from ..pruning._bidir import bidirectional_linf  # the one place of the L∞ formula
 from ..systems import DiagonalSSM, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["sigma", "bode"]
 
@@ -52,7 +54,7 @@ _CHUNK_BYTES = 2**26  # frequency responses are evaluated in chunks of at most 6
 
 
 def _response(system: DiagonalSSM, backward: np.ndarray | None, omega: np.ndarray) -> np.ndarray:
-    """G(e^{jω}), shape (k, p, m); with a backward scan (bidirectional S5, math.md §1.3) its anti-causal
+    """G(e^{jω}), shape (k, p, m); with a backward scan (bidirectional S5, docs/concepts/derivations.md#bidirectional) its anti-causal
     part ``C2 (I − Λ̄e^{jω})⁻¹ B̄`` is the causal response of (Λ̄, B̄, C2) at −ω."""
     response = freqresp(system, omega)
     if backward is not None:
@@ -60,8 +62,8 @@ def _response(system: DiagonalSSM, backward: np.ndarray | None, omega: np.ndarra
     return response
 
 
-def _singular_values(entry: tuple[DiagonalSSM, Any], omega: np.ndarray,
-                     minus: tuple[DiagonalSSM, Any] | None = None) -> np.ndarray:
+def _singular_values(entry: tuple[DiagonalSSM, np.ndarray | None], omega: np.ndarray,
+                     minus: tuple[DiagonalSSM, np.ndarray | None] | None = None) -> np.ndarray:
     """Singular values of G(ω) (or of G(ω) − G_minus(ω)), shape (k, min(p, m)), descending, in chunks."""
     system, backward = entry
     per_frequency = 16 * system.n_outputs * max(system.n_inputs, system.n_states)
@@ -112,8 +114,6 @@ def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
     peaks = []
     for _, system, backward in named:
         if backward is not None:
-            from ..pruning._bidir import bidirectional_linf  # the one place of the L∞ formula
-
             peaks.append((float(bidirectional_linf(system, backward)), np.nan))
             continue
         value, peak = hinf_norm(system, return_peak=True)
@@ -141,7 +141,7 @@ def _paired(systems: Systems, reduced: Systems | None) -> tuple[list[Named], lis
     return named, named_reduced
 
 
-def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: Any, xscale: str | None,
+def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: ArrayLike | None, xscale: str | None,
                     mark_peak: bool, n_points: int) -> tuple[str, list[tuple[float, float]], np.ndarray]:
     """(x scale, H∞ peaks of ``named``, sorted frequencies): ``omega`` as given, or a grid that covers every
     system's resonances and peaks."""
@@ -163,7 +163,7 @@ def sigma(
     systems: Systems,
     *,
     reduced: Systems | None = None,
-    omega: Any = None,
+    omega: ArrayLike | None = None,
     ax: Axes | None = None,
     mark_peak: bool = True,
     singular_values: Literal["max", "all"] = "max",
@@ -184,7 +184,7 @@ def sigma(
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
         One curve per system; batched systems give one curve per batch element (layers, channels).
         Dict keys (layer names) become legend labels. A bidirectional ``SSMLayer`` (S5) is drawn with
-        its full non-causal response, forward plus backward scan (math.md §1.3), and marked with its
+        its full non-causal response, forward plus backward scan (docs/concepts/derivations.md#bidirectional-linf), and marked with its
         L∞ norm (AB13DD on the stacked realization) at the grid frequency where the curve peaks.
     reduced : same structure as ``systems``, optional
         Reduced or pruned counterparts: ``DiagonalSSM`` systems, or a ``ReductionResult`` (its
@@ -259,12 +259,12 @@ def bode(
     output_index: int = 0,
     input_index: int = 0,
     reduced: Systems | None = None,
-    omega: Any = None,
+    omega: ArrayLike | None = None,
     axes: Sequence[Axes] | None = None,
     mark_peak: bool = True,
     xscale: Literal["log", "linear"] | None = None,
     n_points: int = 1000,
-) -> Figure:
+) -> Figure | SubFigure:
     """Bode plot (magnitude in dB and phase in degrees) of one input→output channel of each system.
 
     Plots ``G_ij(e^{jω})`` (DT) or ``G_ij(jω)`` (CT) with ``i = output_index``, ``j = input_index``.
@@ -295,8 +295,9 @@ def bode(
 
     Returns
     -------
-    matplotlib.figure.Figure
-        The figure holding the magnitude (``fig.axes[0]``) and phase panels.
+    matplotlib.figure.Figure or matplotlib.figure.SubFigure
+        The figure holding the magnitude (``fig.axes[0]``) and phase panels (the subfigure when the given
+        ``axes`` live in one).
 
     Examples
     --------

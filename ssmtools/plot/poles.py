@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError
+from ..model import SSMLayer
 from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
+from ..pruning import available_criteria, get_criterion
+from ..pruning._bidir import one_state_systems  # the one place that splits a layer into its states
 from ..systems import DiagonalSSM
 from ._common import _legend, _new_axes, _system_of
 
@@ -30,9 +34,6 @@ def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
         return state_h2_norms(system), _SCORE_LABELS[name]
     if name == "hsv":
         return _state_hsv(system), _SCORE_LABELS[name]
-    from ..model import SSMLayer
-    from ..pruning import available_criteria, get_criterion
-
     if name not in available_criteria():
         raise ValueError(
             f"scores={name!r} is not valid; choose one of {['hinf', 'h2', 'hsv'] + available_criteria()} "
@@ -53,8 +54,6 @@ def _state_hsv(system: DiagonalSSM) -> np.ndarray:
     per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
     :func:`ssmtools.hankel_singular_values` on each one-state system; D does not enter the HSVs).
     """
-    from ..pruning._bidir import one_state_systems  # the one place that splits a layer into its states
-
     singles, _ = one_state_systems(system)
     return hankel_singular_values(singles)[..., 0]
 
@@ -62,8 +61,8 @@ def _state_hsv(system: DiagonalSSM) -> np.ndarray:
 def pole_map(
     system: Any,
     *,
-    scores: str | Any | None = None,
-    keep: Any = None,
+    scores: str | ArrayLike | None = None,
+    keep: ArrayLike | None = None,
     ax: Axes | None = None,
     score_label: str | None = None,
     log_color: bool = True,
@@ -90,6 +89,7 @@ def pole_map(
     keep : array_like of bool, shape ``(*batch, n)``, optional
         Keep mask (e.g. one entry of ``PruningPlan.keep``); True = kept.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     score_label : str, optional
         Colour-bar label; defaults to the score's name.
     log_color : bool
@@ -111,6 +111,7 @@ def pole_map(
     >>> [len(c.get_offsets()) for c in ax.collections if c.get_gid() in ("kept-poles", "pruned-poles")]
     [1, 1]
     """
+    import matplotlib.collections as mcollections
     import matplotlib.colors as mcolors
 
     layer, system = system, _system_of(system, "system")
@@ -143,7 +144,7 @@ def pole_map(
         ax.set_aspect("equal", adjustable="datalim")
     else:
         ax.axvline(0.0, color="0.5", linewidth=0.8, gid="stability-boundary")
-    norm = None
+    norm: mcolors.Normalize | None = None
     finite = np.ones(poles.shape, bool) if values is None else np.isfinite(values)
     if values is not None and np.any(finite):
         low, high = values[finite].min(), values[finite].max()
@@ -179,6 +180,6 @@ def pole_map(
         legend = ax.get_legend()
         if legend is not None and values is not None:  # neutral markers: colour encodes the score
             for handle, text in zip(legend.legend_handles, legend.get_texts()):
-                if text.get_text().startswith(("kept", "pruned")):
+                if isinstance(handle, mcollections.Collection) and text.get_text().startswith(("kept", "pruned")):
                     handle.set_facecolor("0.6")
     return ax
