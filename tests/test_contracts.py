@@ -10,7 +10,9 @@ Each contract is checked module by module, so a failure names the module to fix:
 - ``private-imports``: a private module of a subpackage (``ssmtools.pruning._bidir``) is imported only from inside
   that subpackage;
 - ``docstrings``: numpydoc's validator finds none of :data:`DOCSTRING_CHECKS` in the public objects of a public
-  module.
+  module;
+- ``citations``: the source cites only documents inside the repository (no ``math.md`` / ``model_formats.md``
+  background notes), and every ``derivations.md#anchor`` it cites exists in ``docs/concepts/derivations.md``.
 
 Cases still being restructured under issue 13 are listed in :data:`PENDING_ISSUE_13`; they run as strict expected
 failures, so an entry fails the suite as soon as its case is fixed and must then be removed.
@@ -87,9 +89,30 @@ PENDING_ISSUE_13: dict[str, str] = {
     "docstrings:ssmtools.pruning.balanced": "pruning: criterion methods' parameters",
     "docstrings:ssmtools.pruning.criteria": "pruning: criterion methods without docstrings / parameters",
     "docstrings:ssmtools.pruning.plan": "pruning: undocumented parameters / Returns sections",
+    # citations: math.md / model_formats.md references to rewrite (table: the lead's anchor map)
+    "citations:ssmtools._backends.slycot": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools._hinf_diagonal": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools._kernels": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.norms": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.systems": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.report": "lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.model": "adapters/lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.io": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.adapters": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.adapters._discretize": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.adapters.lru": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.adapters.s4d": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.adapters.s5": "adapters: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning._allocation": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning._bidir": "pruning/lead: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning.balanced": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning.criteria": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning.last": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning.normalize": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
+    "citations:ssmtools.pruning.plan": "pruning: cites math.md/model_formats.md; link docs/concepts/derivations.md anchors",
 }
 
-CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings")
+CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations")
 
 #: Third-party packages a function may import lazily: optional extras (torch, safetensors, msgpack), and
 #: dependencies that are slow to import or only needed by one feature (matplotlib for plots, slycot/control for the
@@ -316,3 +339,42 @@ def test_docstring_check_sees_the_public_api():
     objects = _public_objects("ssmtools.reduction")
     assert {"ssmtools.reduction.balanced_truncation", "ssmtools.reduction.ReductionResult"} <= set(objects)
     assert not any(name.rsplit(".", 1)[-1].startswith("_") for name in objects)
+
+
+# --- citations ------------------------------------------------------------------------------------------------------
+
+DERIVATIONS = ROOT / "docs" / "concepts" / "derivations.md"
+EXTERNAL_NOTES = ("math.md", "model_formats.md")  # background notes outside the repository
+
+
+def _anchors() -> set[str]:
+    return set(re.findall(r"\{#([\w-]+)\}", DERIVATIONS.read_text(encoding="utf-8")))
+
+
+def _citation_problems(text: str) -> list[str]:
+    anchors = _anchors()
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        problems += [f"line {number}: cites {note} (outside the repository)" for note in EXTERNAL_NOTES
+                     if re.search(rf"(?<![\w/]){re.escape(note)}", line)]
+        problems += [f"line {number}: no anchor #{anchor} in {DERIVATIONS.name}"
+                     for anchor in re.findall(r"derivations\.md#([\w-]+)", line) if anchor not in anchors]
+    return problems
+
+
+@pytest.mark.parametrize("module", _cases("citations", MODULES))
+def test_module_cites_only_documents_in_the_repository(module):
+    assert _citation_problems(MODULE_FILES[module].read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")) + ["README.md"])
+def test_docs_cite_only_documents_in_the_repository(page):
+    assert _citation_problems((ROOT / page).read_text(encoding="utf-8")) == []
+
+
+def test_citation_check_catches_external_notes_and_unknown_anchors():
+    assert _anchors() >= {"standard-form", "state-hinf-pair-stable", "layer-h2", "lamp", "worked-example-e5"}
+    problems = _citation_problems("see math.md §3\nsee docs/concepts/derivations.md#no-such-anchor\n"
+                                  "see docs/concepts/derivations.md#lamp")
+    assert problems == ["line 1: cites math.md (outside the repository)",
+                        "line 2: no anchor #no-such-anchor in derivations.md"]
