@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .pruning import available_criteria, available_reductions
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
 _console = Console(width=None if sys.stdout.isatty() else 120)
 _errors = Console(stderr=True)
@@ -82,7 +84,10 @@ def prune(
     path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
     ratio: float = typer.Option(..., help="fraction of stored states removed model-wide, in [0, 1)"),
     output: Path = typer.Option(..., "--output", "-o", help="where to write the pruned checkpoint (same format)"),
-    criterion: str = typer.Option("last", help="last, last-official, last-exact, aire, uniform-hinf, ..."),
+    criterion: str = typer.Option("last", help="scores the states: " + ", ".join(available_criteria())),
+    reduction: str | None = typer.Option(
+        None, help="what is done to each layer: " + ", ".join(available_reductions()) + " (default: the criterion's)"
+    ),
     family: str = typer.Option("auto", help="s5, s5-pytorch, s4d, lru or auto"),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
@@ -91,7 +96,8 @@ def prune(
     from . import last_prune
 
     try:
-        _, plan = last_prune(str(path), ratio, criterion, family=family, mask=mask, output=str(output))
+        _, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask,
+                             output=str(output))
         if plan_json is not None:
             plan.to_json(plan_json)
     except (ValueError, TypeError, OSError) as exc:

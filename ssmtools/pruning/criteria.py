@@ -59,15 +59,21 @@ class Criterion(abc.ABC):
     """Scores the prunable units of one layer; higher means more important.
 
     Subclasses set ``name`` (registry key), optionally ``scope`` (``"global"``: one threshold across
-    layers; ``"layer"``: every layer pruned by the same ratio) and ``channel_reduction`` (how a state
+    layers; ``"layer"``: every layer pruned by the same ratio), ``channel_reduction`` (how a state
     shared by the channels of a multi-SISO layer combines its per-channel scores: ``"max"`` for
     H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
-    energies), and implement :meth:`raw_scores`.
+    energies), ``ranks_states`` (False when the scored units are not the stored states, e.g. Hankel
+    slots, so a state-selecting reduction cannot use them) and ``default_reduction`` (the
+    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given), and implement
+    :meth:`raw_scores`. A criterion never changes a layer: what is done with its ranking is the
+    reduction's business.
     """
 
     name: ClassVar[str]
     scope: ClassVar[Literal["global", "layer"]] = "global"
     channel_reduction: ClassVar[Literal["max", "sum"]] = "max"
+    ranks_states: ClassVar[bool] = True
+    default_reduction: ClassVar[str] = "modal-truncation"
 
     @abc.abstractmethod
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
@@ -124,9 +130,11 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
             return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
         return criterion
     if not isinstance(criterion, str) or criterion not in _CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
+        raise ValueError(
+            f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion"
+        )
     cls = _CRITERIA[criterion]
-    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)
     if unknown:
         raise TypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
@@ -181,15 +189,15 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
     -------
     ndarray of float64
     """
-    system = layer.system
+    system, backward = layer.system, layer.C_backward
     if not exact:
         c_norm = _column_norms(system.C)
-        if layer.bidirectional:
-            c_norm = c_norm + _column_norms(layer.C_backward)
+        if backward is not None:
+            c_norm = c_norm + _column_norms(backward)
         return _kernels.single_pole_hinf(system.poles, c_norm * _row_norms(system.B), discrete=system.is_discrete)
-    if not layer.bidirectional:
+    if backward is None:
         return _quiet(state_hinf_norms, system)
-    return state_linf(system, layer.C_backward)
+    return state_linf(system, backward)
 
 
 def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
@@ -246,7 +254,7 @@ def released_score(
     denom = (1.0 - radius) ** 2 + RELEASED_EPS if denominator == "hinf" else (1.0 - radius**2) + RELEASED_EPS
     b2 = _row_norms(system.B) ** 2
     c1 = _column_norms(system.C) / kappa
-    if not layer.bidirectional:
+    if layer.C_backward is None:
         numerator = c1**2 * b2
     else:
         c2 = _column_norms(layer.C_backward) / kappa
