@@ -97,8 +97,8 @@ def prune_plan(
         A name of :func:`~ssmtools.pruning.available_criteria` or an instance: scores the units.
     reduction : str or Reduction, optional
         What is done to every layer: a name of :func:`~ssmtools.pruning.available_reductions` or an
-        instance. Default: the criterion's ``default_reduction`` (``"modal-truncation"``, except
-        ``"balanced-truncation"`` for the Hankel-slot criterion ``"balanced"``).
+        instance. Default: the criterion's ``default_reduction`` (modal truncation, except balanced
+        truncation for the Hankel-slot criterion; see docs/concepts/pruning.md).
     min_states_per_layer : int
         Every layer keeps at least this many units (every channel, with ``units="channel-state"`` on
         multi-SISO layers), so no layer is emptied. ≥ 1.
@@ -132,7 +132,7 @@ def prune_plan(
     index) ascending and removed from the front: among equal scores the unit of the earlier layer,
     then the lower state index (channel-major for (channel, state) units), goes first. A layer's (or
     channel's) ``min_states_per_layer`` best units are never removed. ``scope="layer"`` criteria
-    (``"uniform-hinf"``) remove ⌊ratio·U_l⌋ units from every layer, the remainder up to ⌊ratio·U⌋
+    remove ⌊ratio·U_l⌋ units from every layer, the remainder up to ⌊ratio·U⌋
     going to the layers with the largest fractional parts (earlier layer first).
 
     **Exactness.** With equal unit sizes (always for S5, LRU, and (channel, state) units) exactly
