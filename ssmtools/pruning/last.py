@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import check_choice
 from ..model import SSMModel
 from .criteria import Criterion
-from .plan import Allocation, apply_plan, as_model, prune_plan
+from .allocation import AllocationRule
+from .plan import apply_plan, as_model, prune_plan
 from .reductions import Reduction
 from .results import PruningPlan
 from .scoring import Units
@@ -58,7 +59,7 @@ def last_prune(
     mask: bool = False,
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
-    allocation: Allocation = "exact",
+    allocation: AllocationRule = "exact",
     errors: bool | Literal["absolute"] = "absolute",
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,

@@ -33,9 +33,6 @@ from .scoring import Units, score_model
 
 __all__ = ["prune_plan", "apply_plan", "as_model"]
 
-Allocation = AllocationRule  # the name prune_plan's and last_prune's signatures use
-
-
 # ------------------------------------------------------------------------------------------ helpers
 def as_model(model: Any) -> SSMModel:
     """An :class:`SSMModel` from a model, a mapping of named systems/layers, or a list of systems.
