@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import check_choice
 from ..model import SSMModel
-from .criteria import Criterion
 from .allocation import AllocationRule
+from .criteria import Criterion
 from .plan import apply_plan, as_model, prune_plan
 from .reductions import Reduction
 from .results import PruningPlan
