@@ -2,9 +2,11 @@
 
 Public API (re-exported by name; importing does no work):
 
-- :class:`DiagonalSSM`, :func:`freqresp` — the batched diagonal LTI system;
-- :func:`hinf_norm`, :func:`hinf_bounds`, :func:`h2_norm`, :func:`state_hinf_norms`, :func:`state_h2_norms`,
-  :func:`gramians`, :func:`hankel_singular_values` — exact norms;
+- :class:`DiagonalSSM`, :class:`BidirectionalSSM`, :func:`freqresp` — the batched diagonal LTI system and the
+  bidirectional (non-causal) layer;
+- :func:`hinf_norm`, :func:`hinf_result` (:class:`HinfResult`: value, peak, certified bracket), :func:`h2_norm`,
+  :func:`state_hinf_norms`, :func:`state_hinf_result`, :func:`state_h2_norms`, :func:`gramians`,
+  :func:`hankel_singular_values` — exact norms of either system type;
 - :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
   with error bounds, returning DiagonalSSM layers;
 - :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
@@ -19,9 +21,11 @@ from . import (
     plot as plot,  # matplotlib is imported inside the plot functions, on first use
 )
 from .errors import (
+    ArgumentTypeError as ArgumentTypeError,
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
     NotDiagonalizableError as NotDiagonalizableError,
+    OptionError as OptionError,
     ShapeError as ShapeError,
     SSMToolsError as SSMToolsError,
     UnstableSystemWarning as UnstableSystemWarning,
@@ -29,13 +33,15 @@ from .errors import (
 from .io import load as load, save as save
 from .model import SSMLayer as SSMLayer, SSMModel as SSMModel
 from .norms import (
+    HinfResult as HinfResult,
     gramians as gramians,
     h2_norm as h2_norm,
     hankel_singular_values as hankel_singular_values,
-    hinf_bounds as hinf_bounds,
     hinf_norm as hinf_norm,
+    hinf_result as hinf_result,
     state_h2_norms as state_h2_norms,
     state_hinf_norms as state_hinf_norms,
+    state_hinf_result as state_hinf_result,
 )
 from .pruning import (
     PruningPlan as PruningPlan,
@@ -48,6 +54,6 @@ from .reduction import (
     balanced_truncation as balanced_truncation,
     modal_truncation as modal_truncation,
 )
-from .systems import DiagonalSSM as DiagonalSSM, freqresp as freqresp
+from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
 
 __version__ = "0.1.0"

@@ -37,6 +37,7 @@ The result brackets the norm: ``lower ≤ ‖G‖∞ ≤ upper`` with ``upper �
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -383,17 +384,17 @@ def _formed_responses(form: _CircleForm, phi: np.ndarray, outer: np.ndarray | No
     return G
 
 
-def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, device=None,
-                 outer: np.ndarray | None = None):
+def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, use_torch: bool = False,
+                 device: Any = None, outer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, upper)`` from σ_max of the formed G(e^{jω}) (eigvalsh of the smaller Gram).
 
-    ``device`` not ``None``: the σ_max stage runs in torch (complex128) on that device. ``outer``:
+    ``use_torch``: the σ_max stage runs in torch (complex128) on ``device`` (``None``: CPU). ``outer``:
     :func:`pair_outer_products` of the form, to build G by one real GEMM.
     """
     phi = _resolvent(form, omega)
     p, m = form.D.shape
     values = np.empty(omega.size)
-    if device is not None:
+    if use_torch:
         from ._backends import torch as _torch
 
         C, B, D = _torch.as_tensors(form.C, form.B, form.D, device=device)
@@ -527,18 +528,19 @@ def _tiered_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshol
 
 
 def certify(
-    form: _CircleForm, *, rtol: float = 1e-8, max_levels: int = 200, uniform: int = 33, device=None
+    form: _CircleForm, *, rtol: float = 1e-8, max_levels: int = 200, uniform: int = 33, use_torch: bool = False,
+    device: Any = None,
 ) -> tuple[float, float, float, float, bool, tuple[int, int]]:
     """Branch and bound on the unit circle (step 4).
 
     Returns ``(value, lower, upper, peak_dt, certified, (cheap, exact evaluations))``.
-    ``device``: run the exact σ_max stage in torch on that device (``None``: NumPy).
+    ``use_torch``: run the exact σ_max stage in torch on ``device`` (``None``: CPU).
     """
 
     outer = []  # the pair outer products, built once the layer turns out broadband
 
     def evaluate(omega):
-        return exact_values(form, omega, device=device, outer=outer[0] if outer else None)
+        return exact_values(form, omega, use_torch=use_torch, device=device, outer=outer[0] if outer else None)
 
     p, m = form.D.shape
     if form.gain.size == 0:  # G ≡ D
@@ -565,7 +567,7 @@ def certify(
     # broadband response (many comparable singular values): when the cheap upper bounds at typical
     # frequencies exceed the best value found, they cannot certify anything, so evaluate exactly
     broadband = bool(np.median(hi) > np.max(lo))
-    if broadband and device is None:
+    if broadband and not use_torch:
         outer.append(pair_outer_products(form))
         outer[:] = [x for x in outer if x is not None]
     if broadband:
@@ -669,15 +671,20 @@ def certify(
 
 
 def hinf_bracket(lam, B, C, D, *, discrete: bool, real_output: bool, state_includes_input: bool,
-                 rtol: float = 1e-8, device=None) -> HinfBracket:
+                 rtol: float = 1e-8, use_torch: bool = False, device: Any = None) -> HinfBracket:
     """Certified H∞ norm of one stable diagonal system (``lam`` (n,), ``B`` (n, m), ``C`` (p, n), ``D`` (p, m)).
 
     Returns a :class:`HinfBracket`; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
-    supremum is approached as ω → ∞). ``device``: torch device for the exact σ_max stage.
+    supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch, and
+    evaluate the reported value (σ_max at the peak) there in every case.
     """
     form, alpha = circle_form(lam, B, C, D, discrete=discrete, real_output=real_output,
                               state_includes_input=state_includes_input)
-    value, lower, upper, peak, certified, counts = certify(form, rtol=rtol, device=device)
+    value, lower, upper, peak, certified, counts = certify(form, rtol=rtol, use_torch=use_torch, device=device)
+    if use_torch and form.gain.size:  # the reported value is always σ_max at the peak, evaluated in torch
+        at_peak, _ = exact_values(form, np.array([peak]), use_torch=True, device=device)
+        value = float(at_peak[0])
+        lower = max(lower, value)
     if alpha is not None:  # ω_ct = α tan(ω_dt/2)
         peak = np.inf if abs(peak) >= np.pi * (1 - 1e-15) else alpha * np.tan(0.5 * peak)
     elif real_output or form.half:

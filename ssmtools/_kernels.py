@@ -13,6 +13,7 @@ H2) take NumPy arrays or torch tensors alike: they use the array namespace of th
 
 from __future__ import annotations
 
+import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace
 
@@ -106,6 +107,12 @@ def pair_h2_squared(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: 
     return xp.where(margin > 0, xp.clip(value, min=0.0), xp.inf)
 
 
+def _angle(lam):
+    """arg λ in the array namespace of ``lam`` (the array API has no ``angle``)."""
+    xp = array_namespace(lam)
+    return xp.atan2(xp.imag(lam), xp.real(lam))
+
+
 def pair_factors(B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2×2 triangular factors of every state's real/imaginary parts, shapes (..., n, 2, 2).
 
@@ -113,10 +120,11 @@ def pair_factors(B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (QR), so the pair ``α c bᵀ + β conj(c) conj(b)ᵀ = [x, y] K [u, v]ᵀ`` has the singular values of
     ``R_c K R_bᵀ`` (see :func:`pair_sigma_max_squared`). Costs O(n·(p + m)).
     """
-    columns_c = np.stack([C.real, C.imag], axis=-1)  # (..., p, n, 2)
-    columns_b = np.stack([B.real, B.imag], axis=-1)  # (..., n, m, 2)
-    R_c = np.linalg.qr(np.moveaxis(columns_c, -3, -2), mode="r")  # (..., n, 2, 2) from (..., n, p, 2)
-    R_b = np.linalg.qr(columns_b, mode="r")  # (..., n, 2, 2)
+    xp = array_namespace(B, C)
+    columns_c = xp.stack([xp.real(C), xp.imag(C)], axis=-1)  # (..., p, n, 2)
+    columns_b = xp.stack([xp.real(B), xp.imag(B)], axis=-1)  # (..., n, m, 2)
+    _, R_c = xp.linalg.qr(xp.moveaxis(columns_c, -3, -2))  # (..., n, min(p, 2), 2) from (..., n, p, 2)
+    _, R_b = xp.linalg.qr(columns_b)  # (..., n, min(m, 2), 2)
     return _square_r(R_c), _square_r(R_b)
 
 
@@ -124,22 +132,26 @@ def _square_r(R: np.ndarray) -> np.ndarray:
     """QR of a (k, 2) matrix with k = 1 gives a (1, 2) R: pad it to 2×2 with a zero row."""
     if R.shape[-2] == 2:
         return R
-    return np.concatenate([R, np.zeros_like(R)], axis=-2)
+    xp = array_namespace(R)
+    return xp.concat([R, xp.zeros_like(R)], axis=-2)
 
 
-def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """σ_max² of the conjugate pair ``G = α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega`` (math.md §3.2).
+def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *,
+                           discrete: bool) -> np.ndarray:
+    """σ_max² of the conjugate pair ``G = α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega``.
 
     α = 1/(z − λ), β = 1/(z − conj λ). Writing c = x + jy, b = u + jv gives
     ``G = [x, y] K [u, v]ᵀ`` with ``K = [[α + β, j(α − β)], [j(α − β), −(α + β)]]``, hence
     σ(G) = σ(M), ``M = R_c K R_bᵀ`` (2×2, :func:`pair_factors`). With ``MᴴM = [[a, h], [conj h, d]]``:
     ``σ_max² = (a + d)/2 + sqrt(((a − d)/2)² + |h|²)`` — a sum of non-negative terms, accurate
-    even where σ_max is tiny (math.md's trace/determinant form loses half the digits there).
+    even where σ_max is tiny (a trace/determinant form loses half the digits there;
+    docs/concepts/derivations.md#conjugate-pair-hinf).
     ``omega`` has shape (..., n, k); ``lam`` (..., n, 1); ``R_c``, ``R_b`` (..., n, 1, 2, 2).
     """
+    xp = array_namespace(omega, lam)
     z = frequency_variable(omega, discrete=discrete)
     alpha = 1.0 / (z - lam)
-    beta = 1.0 / (z - np.conj(lam))
+    beta = 1.0 / (z - xp.conj(lam))
     s, d = alpha + beta, 1j * (alpha - beta)
     (c11, c12), (c21, c22) = (R_c[..., 0, 0], R_c[..., 0, 1]), (R_c[..., 1, 0], R_c[..., 1, 1])
     (b11, b12), (b21, b22) = (R_b[..., 0, 0], R_b[..., 0, 1]), (R_b[..., 1, 0], R_b[..., 1, 1])
@@ -148,30 +160,35 @@ def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, 
     t21, t22 = c21 * s + c22 * d, c21 * d - c22 * s
     m11, m12 = t11 * b11 + t12 * b12, t11 * b21 + t12 * b22
     m21, m22 = t21 * b11 + t22 * b12, t21 * b21 + t22 * b22
-    a = np.abs(m11) ** 2 + np.abs(m21) ** 2
-    e = np.abs(m12) ** 2 + np.abs(m22) ** 2
-    h = np.conj(m11) * m12 + np.conj(m21) * m22
-    return 0.5 * (a + e) + np.sqrt((0.5 * (a - e)) ** 2 + np.abs(h) ** 2)
+    a = xp.abs(m11) ** 2 + xp.abs(m21) ** 2
+    e = xp.abs(m12) ** 2 + xp.abs(m22) ** 2
+    h = xp.conj(m11) * m12 + xp.conj(m21) * m22
+    return 0.5 * (a + e) + xp.sqrt((0.5 * (a - e)) ** 2 + xp.abs(h) ** 2)
 
 
 def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Per-state grids (..., K) that resolve the resonance of a pair: dense around |arg λ| (DT) or
     |Im λ| (CT) on the scale of the damping, plus a coarse global grid; sorted, inside the domain."""
-    width = np.maximum(margin, 1e-300)[..., None]
-    u = np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]  # includes u = 0, the resonance itself
+    xp = array_namespace(lam, margin)
+    real_dtype = margin.dtype
+
+    def constant(values: np.ndarray):
+        return xp.asarray(values, dtype=real_dtype, device=array_api_compat.device(margin))
+
+    width = xp.clip(margin, min=1e-300)[..., None]
+    u = constant(np.tan(np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]))  # includes tan(0) = 0, the resonance
     if discrete:
-        center = np.abs(np.angle(lam))[..., None]
-        coarse = np.linspace(0.0, np.pi, 33)
+        center = xp.abs(_angle(lam))[..., None]
+        coarse = constant(np.linspace(0.0, np.pi, 33))
         upper = np.pi
     else:
-        center = np.abs(lam.imag)[..., None]
-        scale = np.maximum(np.abs(lam), 1e-300)[..., None]
-        coarse_unit = np.concatenate([np.linspace(0.0, 2.0, 17), [3.0, 5.0, 10.0, 100.0]])
-        coarse = scale * coarse_unit
+        center = xp.abs(xp.imag(lam))[..., None]
+        scale = xp.clip(xp.abs(lam), min=1e-300)[..., None]
+        coarse = scale * constant(np.concatenate([np.linspace(0.0, 2.0, 17), [3.0, 5.0, 10.0, 100.0]]))
         upper = np.inf
-    local = center + width * np.tan(u)
-    grid = np.concatenate([np.broadcast_to(coarse, local.shape[:-1] + coarse.shape[-1:]), local], axis=-1)
-    return np.sort(np.clip(grid, 0.0, upper), axis=-1)
+    local = center + width * u
+    grid = xp.concat([xp.broadcast_to(coarse, local.shape[:-1] + coarse.shape[-1:]), local], axis=-1)
+    return xp.sort(xp.clip(grid, min=0.0, max=upper), axis=-1)
 
 
 def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[np.ndarray, np.ndarray]:
@@ -179,40 +196,41 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
 
     ``func(omega)`` maps an array of shape (..., k) to values of the same shape, for any k.
     The best grid point is refined by golden-section search on the bracket formed by its
-    neighbours. Returns ``(max_value, argmax)``, each of shape (...,).
+    neighbours. Returns ``(max_value, argmax)``, each of shape (...,). NumPy or torch, as ``grid``.
     """
+    xp = array_namespace(grid)
     values = func(grid)
 
     def func_point(x: np.ndarray) -> np.ndarray:
         return func(x[..., None])[..., 0]
 
-    best = np.argmax(values, axis=-1)[..., None]
-    best_value = np.take_along_axis(values, best, axis=-1)[..., 0]
-    best_omega = np.take_along_axis(grid, best, axis=-1)[..., 0]
+    best = xp.argmax(values, axis=-1, keepdims=True)
+    best_value = xp.take_along_axis(values, best, axis=-1)[..., 0]
+    best_omega = xp.take_along_axis(grid, best, axis=-1)[..., 0]
     # bracket: nearest distinct grid points on either side (the grid may repeat points up to round-off)
-    spacing = (1e-12 * np.maximum(1.0, np.abs(best_omega)))[..., None]
-    lo = np.max(np.where(grid < best_omega[..., None] - spacing, grid, -np.inf), axis=-1)
-    hi = np.min(np.where(grid > best_omega[..., None] + spacing, grid, np.inf), axis=-1)
-    lo = np.where(np.isfinite(lo), lo, best_omega)
-    hi = np.where(np.isfinite(hi), hi, best_omega)
+    spacing = (1e-12 * xp.clip(xp.abs(best_omega), min=1.0))[..., None]
+    lo = xp.max(xp.where(grid < best_omega[..., None] - spacing, grid, -xp.inf), axis=-1)
+    hi = xp.min(xp.where(grid > best_omega[..., None] + spacing, grid, xp.inf), axis=-1)
+    lo = xp.where(xp.isfinite(lo), lo, best_omega)
+    hi = xp.where(xp.isfinite(hi), hi, best_omega)
     x1 = hi - _GOLDEN * (hi - lo)
     x2 = lo + _GOLDEN * (hi - lo)
     f1, f2 = func_point(x1), func_point(x2)
     for _ in range(iterations):
         left = f1 >= f2  # maximum lies in [lo, x2]
-        hi = np.where(left, x2, hi)
-        lo = np.where(left, lo, x1)
-        x2_new = np.where(left, x1, lo + _GOLDEN * (hi - lo))
-        x1_new = np.where(left, hi - _GOLDEN * (hi - lo), x2)
-        f_new = func_point(np.where(left, x1_new, x2_new))
-        f1, f2 = np.where(left, f_new, f2), np.where(left, f1, f_new)
+        hi = xp.where(left, x2, hi)
+        lo = xp.where(left, lo, x1)
+        x2_new = xp.where(left, x1, lo + _GOLDEN * (hi - lo))
+        x1_new = xp.where(left, hi - _GOLDEN * (hi - lo), x2)
+        f_new = func_point(xp.where(left, x1_new, x2_new))
+        f1, f2 = xp.where(left, f_new, f2), xp.where(left, f1, f_new)
         x1, x2 = x1_new, x2_new
-        if np.all(hi - lo <= 1e-15 * np.maximum(1.0, np.abs(hi))):
+        if bool(xp.all(hi - lo <= 1e-15 * xp.clip(xp.abs(hi), min=1.0))):
             break
     for x, f in ((x1, f1), (x2, f2)):
         better = f > best_value
-        best_value = np.where(better, f, best_value)
-        best_omega = np.where(better, x, best_omega)
+        best_value = xp.where(better, f, best_value)
+        best_omega = xp.where(better, x, best_omega)
     return best_value, best_omega
 
 
@@ -221,12 +239,13 @@ def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) 
 
     One-dimensional maximisation of the closed-form σ_max(ω) of :func:`pair_sigma_max_squared`
     over ω ∈ [0, π] (DT) or [0, ∞) (CT) — the response is conjugate-symmetric, so negative
-    frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``.
+    frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``. NumPy or torch.
     """
+    xp = array_namespace(lam, B, C)
     margin = stability_margin(lam, discrete=discrete)
     stable = margin > 0
     R_c, R_b = pair_factors(B, C)
-    safe_lam = np.where(stable, lam, 0.5 if discrete else -0.5)
+    safe_lam = xp.where(stable, lam, xp.asarray(0.5 if discrete else -0.5, dtype=lam.dtype))
     safe_margin = stability_margin(safe_lam, discrete=discrete)
     grid = _candidate_frequencies(safe_lam, safe_margin, discrete=discrete)
     lam_k, R_c_k, R_b_k = safe_lam[..., None], R_c[..., None, :, :], R_b[..., None, :, :]
@@ -235,7 +254,7 @@ def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) 
         return pair_sigma_max_squared(omega, lam_k, R_c_k, R_b_k, discrete=discrete)
 
     value2, peak = maximize_on_grid(sigma2, grid)
-    return np.where(stable, np.sqrt(value2), np.inf), np.where(stable, peak, np.nan)
+    return xp.where(stable, xp.sqrt(value2), xp.inf), xp.where(stable, peak, xp.nan)
 
 
 def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.ndarray:

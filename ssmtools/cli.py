@@ -12,8 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .adapters import available_families
 from .pruning import available_criteria, available_reductions
 
+_FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
 _console = Console(width=None if sys.stdout.isatty() else 120)
 _errors = Console(stderr=True)
@@ -67,7 +69,7 @@ def demo(
 @app.command()
 def analyze(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack"),
-    family: str = typer.Option("auto", help="s5, s5-pytorch, s4d, lru or auto"),
+    family: str = typer.Option("auto", help=_FAMILY_HELP),
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint."""
     from . import load
@@ -88,7 +90,7 @@ def prune(
     reduction: str | None = typer.Option(
         None, help="what is done to each layer: " + ", ".join(available_reductions()) + " (default: the criterion's)"
     ),
-    family: str = typer.Option("auto", help="s5, s5-pytorch, s4d, lru or auto"),
+    family: str = typer.Option("auto", help=_FAMILY_HELP),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
 ) -> None:

@@ -32,14 +32,22 @@ class FormatError(SSMToolsError, ValueError):
     """A file or parameter tree is not in a format ssmtools can read."""
 
 
+class OptionError(SSMToolsError, ValueError):
+    """An option (a string choice, a tolerance, a count) has a value outside its valid set."""
+
+
+class ArgumentTypeError(SSMToolsError, TypeError):
+    """An argument has the wrong type (e.g. an array where a system is expected)."""
+
+
 class UnstableSystemWarning(UserWarning):
     """A system or state is not asymptotically stable; its H∞/H2 norm is infinite."""
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    """Raise :class:`OptionError` (a ``ValueError``) unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
+        raise OptionError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
 
 
 def warn_unstable(what: str, count: int, total: int) -> None:

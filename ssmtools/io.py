@@ -19,10 +19,12 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import numpy as np
 
+from . import adapters
+from .adapters._tree import flatten
 from .errors import FormatError, SSMToolsError
 from .model import SSMModel
 
@@ -41,31 +43,33 @@ class OverwriteError(SSMToolsError, ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- public API
-def load(source: Any, family: str = "auto", **config: Any) -> SSMModel:
-    """Read an S5, s5-pytorch, S4D or LRU checkpoint into an :class:`SSMModel`.
+def load(source: Any, family: str | adapters.Adapter = "auto", **config: Any) -> SSMModel:
+    """Read a checkpoint of a registered model family (S5, S4D, LRU, ...) into an :class:`SSMModel`.
 
     Parameters
     ----------
     source : str, os.PathLike, Mapping or torch.nn.Module
         A file (``.safetensors``, ``.pt``/``.pth``/``.bin``, ``.npz``, ``.msgpack``/``.flax``), an
         in-memory state dict / nested parameter tree of arrays, or a module (its ``state_dict()``).
-    family : {"auto", "s5", "s5-pytorch", "s4d", "lru"}
-        ``"auto"`` detects the family from the parameter names; ambiguous or unknown trees raise
-        :class:`~ssmtools.errors.FormatError` listing what was found.
+    family : str or ssmtools.adapters.Adapter
+        ``"auto"`` (default) detects the family from the parameter names (each adapter's
+        ``detection_keys``); ambiguous or unknown trees raise :class:`~ssmtools.errors.FormatError`
+        listing what was found. Otherwise a name of :func:`ssmtools.adapters.available_families`
+        (shipped: ``"s5"``, ``"s5-pytorch"``, ``"s4d"``, ``"s4d-full"``, ``"lru"``), or an adapter instance.
     **config
-        Settings not stored in the weights. S5 (flax): ``conj_sym=True``, ``discretization="zoh"``
+        Settings not stored in the weights: the family's ``get_adapter(family).defaults``; unknown names
+        raise TypeError listing the valid ones. S5 (flax): ``conj_sym=True``, ``discretization="zoh"``
         (or ``"bilinear"``), ``step_rescale=1.0``, ``clip_eigs=False``, ``bidirectional=None``
         (inferred). s5-pytorch: ``step_scale=1.0``, ``discretization="zoh"``, ``bidirectional=None``.
-        S4D: ``discretization="zoh"``, ``dt_transform="exp"``, ``real_transform="exp"``,
-        ``imag_transform="none"`` (full ``SSMKernelDiag`` only). LRU: ``transposed=None`` (inferred
-        from the shapes unless N = H).
+        s4d-full: ``discretization="zoh"``, ``dt_transform="exp"``, ``real_transform="exp"``,
+        ``imag_transform="none"``. LRU: ``transposed=None`` (inferred from the shapes unless N = H).
 
     Returns
     -------
     SSMModel
         One :class:`~ssmtools.model.SSMLayer` per SSM layer, named by its path in the tree, each a
         discrete-time ``DiagonalSSM`` (``state_includes_input=True``, ``output="real"``) in the
-        family's exact convention (model_formats.md).
+        family's exact convention (docs/concepts/conventions.md); ``model.adapter`` is the family's adapter.
 
     Examples
     --------
@@ -76,8 +80,6 @@ def load(source: Any, family: str = "auto", **config: Any) -> SSMModel:
     >>> model.family, list(model), model[""].system.poles.shape
     ('lru', [''], (2,))
     """
-    from . import adapters
-
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         params, _ = read_params(path)
@@ -110,7 +112,7 @@ def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = No
     fmt = format or EXTENSIONS.get(target.suffix.lower())
     if fmt is None and model.source is not None:
         fmt = EXTENSIONS.get(Path(model.source).suffix.lower())
-    if fmt not in FORMATS:
+    if fmt is None or fmt not in FORMATS:
         raise FormatError(
             f"cannot tell the format of {str(target)!r} (extension {target.suffix!r}); pass format= one of "
             f"{list(FORMATS)} or use one of the extensions {sorted(EXTENSIONS)}"
@@ -120,7 +122,7 @@ def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = No
             f"refusing to overwrite the input checkpoint {model.source!r}; write the pruned/reduced weights to a "
             "new file"
         )
-    write_params(model.params, target, fmt)
+    write_params(model.params, target, cast(Format, fmt))
     return target
 
 
@@ -267,8 +269,6 @@ def _numpy_leaf(value: Any, key: str) -> np.ndarray:
 
 
 def _flat_arrays(params: Any) -> dict[str, np.ndarray]:
-    from .adapters._tree import flatten
-
     leaves, _ = flatten(params)
     return {key: np.ascontiguousarray(_numpy_leaf(value, key)) for key, value in leaves.items()}
 
@@ -282,7 +282,7 @@ def _write_safetensors(params: Any, file) -> None:
 
 
 def _write_npz(params: Any, file) -> None:
-    np.savez(file, **_flat_arrays(params))
+    np.savez(file, **_flat_arrays(params))  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
 
 
 def _write_torch(params: Any, file) -> None:
@@ -290,7 +290,7 @@ def _write_torch(params: Any, file) -> None:
 
     def convert(node: Any) -> Any:
         if isinstance(node, Mapping):
-            out = type(node)((key, convert(value)) for key, value in node.items())
+            out: Any = cast(Any, type(node))((key, convert(value)) for key, value in node.items())
             if hasattr(node, "_metadata"):
                 out._metadata = node._metadata  # type: ignore[attr-defined]
             return out

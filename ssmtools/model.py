@@ -2,19 +2,21 @@
 
 An ``SSMModel`` is what ``ssmtools.load`` returns and what pruning/reduction work on: an ordered
 mapping from layer name (the path of the layer in the parameter tree) to :class:`SSMLayer`, plus
-the original parameters so that pruned weights can be written back in the same format.
+the original parameters and the family adapter that read them, so that pruned weights can be
+written back in the same format. This module knows adapters only through the small
+:class:`FamilyAdapter` protocol (``ssmtools.adapters.Adapter`` implements it); it imports nothing
+from ``ssmtools.adapters``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import ShapeError
-from .systems import DiagonalSSM
+from .systems import BidirectionalSSM, DiagonalSSM
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,40 +27,60 @@ class SSMLayer:
     ----------
     name : str
         Path of the layer in its parameter tree (e.g. ``"encoder/layers_0/seq"``).
-    system : DiagonalSSM
-        The causal part: discretised poles, B̄, C̃ (forward columns) and D, in the family's output
-        convention. ``batch_shape == ()`` for a MIMO layer (S5, LRU); ``(H,)`` for H SISO channels
-        (S4D, Mamba), in which case prunable units are (channel, state) pairs or states shared
-        across channels.
-    C_backward : ndarray, shape ``(*batch, p, n)``, optional
-        Bidirectional S5: output columns of the anti-causal scan, which shares poles and B̄ with the
-        forward scan (math.md §1.3). ``None`` for causal layers.
+    system : DiagonalSSM or BidirectionalSSM
+        Discretised poles, B̄, C̃ and D in the family's output convention. ``batch_shape == ()`` for a
+        MIMO layer (S5, LRU); ``(H,)`` for H SISO channels (S4D, Mamba), in which case prunable units
+        are (channel, state) pairs or states shared across channels. Bidirectional S5 layers are a
+        :class:`~ssmtools.systems.BidirectionalSSM` (a causal and an anti-causal scan sharing poles and B).
+    output_scale : float
+        κ with ``system.C = κ·C̃``, C̃ the C parameter the family stores (2 for the ``2·Re`` output of
+        conjugate-symmetric S5 and of S4D, 1 otherwise); set by the family's adapter. Criteria that
+        score the stored parameters (``"last-official"``) divide by it.
     """
 
     name: str
-    system: DiagonalSSM
-    C_backward: np.ndarray | None = None
+    system: DiagonalSSM | BidirectionalSSM
+    output_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.C_backward is not None:
-            C_backward = np.asarray(self.C_backward, dtype=complex)
-            if C_backward.shape != self.system.C.shape:
-                raise ShapeError(
-                    f"layer {self.name!r}: C_backward has shape {C_backward.shape}, expected the forward C's shape "
-                    f"{self.system.C.shape} (the backward scan shares poles and B)"
-                )
-            C_backward.flags.writeable = False
-            object.__setattr__(self, "C_backward", C_backward)
+        if not isinstance(self.system, (DiagonalSSM, BidirectionalSSM)):
+            raise TypeError(
+                f"layer {self.name!r}: system must be a DiagonalSSM or a BidirectionalSSM, got {type(self.system).__name__}"
+            )
+        if not (np.isfinite(self.output_scale) and self.output_scale > 0):
+            raise ValueError(f"layer {self.name!r}: output_scale must be a positive finite number, got {self.output_scale!r}")
+        object.__setattr__(self, "output_scale", float(self.output_scale))
 
     @property
     def bidirectional(self) -> bool:
         """True when the layer also has an anti-causal (backward) scan."""
-        return self.C_backward is not None
+        return isinstance(self.system, BidirectionalSSM)
 
     @property
     def n_states(self) -> int:
         """Stored states of the layer (per channel for multi-SISO layers)."""
         return self.system.n_states
+
+
+class FamilyAdapter(Protocol):
+    """What a model needs from the adapter of its family (implemented by ``ssmtools.adapters.Adapter``)."""
+
+    @property
+    def family(self) -> str:
+        """Registry name of the family."""
+        ...
+
+    def read(self, params: Any, *, source: str | None = None, **config: Any) -> SSMModel:
+        """Every layer of the family in ``params``."""
+        ...
+
+    def prune(self, model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
+        """New parameters without the states where ``keep`` is False."""
+        ...
+
+    def replace(self, model: SSMModel, systems: Mapping[str, Any], *, check: bool = True) -> Any:
+        """New parameters realising ``systems``."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,8 +91,9 @@ class SSMModel(Mapping[str, SSMLayer]):
     ----------
     layers : dict[str, SSMLayer]
         Layers in model order, keyed by their path in the parameter tree.
-    family : str
-        ``"s5"``, ``"s5-pytorch"``, ``"s4d"``, ``"lru"``, ... (``"custom"`` for hand-built models).
+    adapter : FamilyAdapter or None
+        The family adapter that read ``params`` (``ssmtools.adapters.get_adapter(name)``); ``None``
+        for hand-built models. ``model.family`` is its name, or ``"custom"``.
     params : Any
         The original parameter tree / state dict (never modified).
     config : dict
@@ -80,7 +103,7 @@ class SSMModel(Mapping[str, SSMLayer]):
     """
 
     layers: dict[str, SSMLayer]
-    family: str = "custom"
+    adapter: FamilyAdapter | None = None
     params: Any = None
     config: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
@@ -96,6 +119,11 @@ class SSMModel(Mapping[str, SSMLayer]):
 
     def __len__(self) -> int:
         return len(self.layers)
+
+    @property
+    def family(self) -> str:
+        """Name of the family adapter (``"s5"``, ``"lru"``, ...), or ``"custom"`` for hand-built models."""
+        return "custom" if self.adapter is None else self.adapter.family
 
     @property
     def n_states(self) -> int:
@@ -124,13 +152,13 @@ class SSMModel(Mapping[str, SSMLayer]):
         Notes
         -----
         Modal truncation: the kept states' (λ̄, B̄, C̃) and D are unchanged (math.md §5). S4D layers
-        need the same number of kept states in every channel for physical removal.
+        need the same number of kept states in every channel for physical removal. What a family can
+        do is in ``model.adapter.capabilities`` (``can_prune``, ``can_mask``); a family that cannot
+        raises ``ssmtools.adapters.CapabilityError``.
         """
-        from . import adapters
-
-        self._check_family("apply")
-        params = adapters.prune(self, keep, mask=mask)
-        return adapters.read(params, self.family, source=self.source, **self.config)
+        adapter = self._writer("apply")
+        params = adapter.prune(self, keep, mask=mask)
+        return adapter.read(params, source=self.source, **self.config)
 
     def replace_systems(self, systems: Mapping[str, Any]) -> SSMModel:
         """Write reduced layers (e.g. re-diagonalised balanced truncations) back into the family's parameters.
@@ -139,8 +167,9 @@ class SSMModel(Mapping[str, SSMLayer]):
         ----------
         systems : Mapping[str, DiagonalSSM or SSMLayer]
             Layer name -> replacement in the layer's exact convention (``dt=True``,
-            ``state_includes_input=True``, same output map, batch shape and inputs/outputs; C doubled
-            for 2Re families). Bidirectional layers take an ``SSMLayer`` with ``C_backward``.
+            ``state_includes_input=True``, same output map, batch shape and inputs/outputs; the
+            output map includes ``layer.output_scale``, e.g. C doubled for 2Re families). Bidirectional
+            layers take a ``BidirectionalSSM``.
 
         Returns
         -------
@@ -154,20 +183,20 @@ class SSMModel(Mapping[str, SSMLayer]):
         Continuous-time families (S5, s5-pytorch, S4D) invert the discretisation with the step kept
         (S4D) or ``log_step = 0`` (S5: Δ = step_rescale / step_scale): ZOH Λ = log(λ̄)/Δ,
         B̃ = B̄·Λ/(λ̄ − 1). LRU: nu_log = log(−log|λ|), theta_log = log(arg λ) after a conjugate flip
-        to arg λ ≥ 0, gamma_log = 0.
+        to arg λ ≥ 0, gamma_log = 0. Families whose ``model.adapter.capabilities.can_replace`` is
+        False raise ``ssmtools.adapters.CapabilityError``.
         """
-        from . import adapters
+        adapter = self._writer("replace_systems")
+        params = adapter.replace(self, systems)
+        return adapter.read(params, source=self.source, **self.config)
 
-        self._check_family("replace_systems")
-        params = adapters.replace(self, systems)
-        return adapters.read(params, self.family, source=self.source, **self.config)
-
-    def _check_family(self, what: str) -> None:
-        if self.family == "custom" or self.params is None:
+    def _writer(self, what: str) -> FamilyAdapter:
+        if self.adapter is None or self.params is None:
             raise ValueError(
                 f"{what}() writes parameters back in a model family's format; this model has family={self.family!r} "
                 "and no parameters. Load a checkpoint with ssmtools.load(...) first."
             )
+        return self.adapter
 
     @classmethod
     def from_systems(cls, systems: Mapping[str, DiagonalSSM] | list[DiagonalSSM]) -> SSMModel:

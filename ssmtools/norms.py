@@ -1,161 +1,272 @@
-"""Exact system norms of diagonal SSMs: layer H∞ and H2, per-state norms, Gramians, HSVs.
+"""Exact system norms of diagonal and bidirectional SSMs: layer H∞/L∞ and H2/L2, per-state norms, Gramians, HSVs.
 
-All functions are batched over ``sys.batch_shape``. Unstable or marginally stable systems
-(|λ| ≥ 1 in discrete time, Re λ ≥ 0 in continuous time) have infinite norms: they return
-``inf`` and emit :class:`~ssmtools.errors.UnstableSystemWarning`, never a large finite number.
-Formulas: ``docs/concepts/norms.md`` (math.md §3–4).
+Every function takes a :class:`~ssmtools.systems.DiagonalSSM` or a
+:class:`~ssmtools.systems.BidirectionalSSM` (Gramians and Hankel singular values: causal systems
+only) and is batched over ``sys.batch_shape``. Unstable or marginally stable systems (|λ| ≥ 1 in
+discrete time, Re λ ≥ 0 in continuous time) have infinite norms: they return ``inf`` and emit
+:class:`~ssmtools.errors.UnstableSystemWarning`, never a large finite number.
+
+Results come back by the one rule of :mod:`ssmtools._backends`: NumPy (0-d results as NumPy
+scalars) for ``backend="numpy"``, torch tensors on ``device`` for ``backend="torch"``.
+Formulas: docs/concepts/derivations.md.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from . import _hinf_diagonal, _kernels
-from ._backends import slycot as _slycot
-from .errors import check_choice, warn_unstable
-from .systems import DiagonalSSM, augmented_realization, real_standard_form
+from . import _bidirectional, _hinf_diagonal, _kernels
+from ._backends import Backend, Precision, get_backend, slycot as _slycot
+from .errors import ArgumentTypeError, OptionError, check_choice, silence_unstable, warn_unstable
+from .systems import BidirectionalSSM, DiagonalSSM, LTISystem, augmented_realization, freqresp, real_standard_form
 
-HinfMethod = Literal["slycot", "diagonal"]
+__all__ = [
+    "HinfResult", "hinf_result", "hinf_norm", "h2_norm", "state_hinf_result", "state_hinf_norms", "state_h2_norms",
+    "gramians", "hankel_singular_values",
+]
+
+HinfMethod = Literal["auto", "diagonal", "slycot"]
 H2Method = Literal["gramian", "slycot"]
-Backend = Literal["numpy", "torch"]
-Precision = Literal["float64", "float32"]
 
 
-def _check_backend(backend: str, device: Any) -> None:
-    check_choice("backend", backend, ("numpy", "torch"))
-    if backend == "numpy" and device is not None:
-        raise ValueError(f"device={device!r} needs backend='torch'; NumPy runs on the host only")
+@dataclass(frozen=True)
+class HinfResult:
+    """An H∞ (L∞) norm with its peak frequency and a bracket: ``lower ≤ ‖G‖∞ ≤ upper``.
+
+    Parameters
+    ----------
+    value : float or ndarray (tensor for ``backend="torch"``)
+        σ_max(G) at ``peak``; shape ``batch_shape`` (layer norms) or ``(*batch, n)`` (per-state norms).
+    peak : same type and shape
+        Peak frequency: rad/sample (DT), rad/s (CT, ``inf`` when the supremum is approached as
+        ω → ∞); ``nan`` where unstable.
+    lower, upper : same type and shape
+        Bracket of the norm. ``method="diagonal"``: certified (``upper ≤ (1 + rtol)·lower + atol``);
+        ``method="slycot"``: AB13DD's accuracy claim, ``upper = value·(1 + tol)``; closed forms:
+        ``lower = upper = value``. A system the diagonal algorithm could not certify keeps its (valid,
+        wider) bracket while ``value`` comes from AB13DD when AB13DD's value lies inside it.
+    method : str
+        Engine used: ``"diagonal"``, ``"slycot"``, ``"closed-form"``, or ``"mixed"`` when a batch used
+        more than one (e.g. uncertified systems handed to AB13DD).
+    """
+
+    value: Any
+    peak: Any
+    lower: Any
+    upper: Any
+    method: str
 
 
-def _torch_arrays(sys: DiagonalSSM, device: Any, dtype: str):
-    from ._backends import torch as _torch
-
-    return _torch, _torch.as_tensors(sys.poles, sys.B, sys.C, sys.D, device=device, dtype=dtype)
-
-
-def _batch_result(values: np.ndarray):
+def _batch_result(values: np.ndarray) -> Any:
     """0-d arrays become NumPy scalars; batched results stay arrays of shape ``batch_shape``."""
     return values[()] if values.ndim == 0 else values
 
 
-def _unstable_systems(sys: DiagonalSSM) -> np.ndarray:
+def _unstable_systems(sys: LTISystem) -> np.ndarray:
     unstable = ~np.asarray(sys.is_stable)
     if np.any(unstable):
         warn_unstable("systems are", int(np.count_nonzero(unstable)), int(unstable.size))
     return unstable
 
 
-def _stabilized_poles(sys: DiagonalSSM) -> np.ndarray:
-    """Poles with unstable entries replaced by a harmless stable value (their results are masked)."""
-    return np.where(sys.stability_margin > 0, sys.poles, 0.0 if sys.is_discrete else -1.0)
+def _warn_unstable_states(sys: LTISystem) -> None:
+    unstable = sys.stability_margin <= 0
+    if np.any(unstable):
+        warn_unstable("states are", int(np.count_nonzero(unstable)), int(unstable.size))
 
 
-def _hinf_brackets(sys: DiagonalSSM, rtol: float, device: Any):
-    """Certified brackets of every stable system in the batch (``None`` where unstable)."""
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol={rtol!r} must lie in (0, 1); the default 1e-8 is usually right")
-    unstable = _unstable_systems(sys)
-    brackets = np.empty(sys.batch_shape, dtype=object)
-    for index in np.ndindex(*sys.batch_shape):
-        if not unstable[index]:
-            brackets[index] = _hinf_diagonal.hinf_bracket(
-                sys.poles[index], sys.B[index], sys.C[index], sys.D[index], discrete=sys.is_discrete,
-                real_output=sys.output == "real", state_includes_input=sys.state_includes_input,
-                rtol=rtol, device=device,
-            )
-    return unstable, brackets
+def _check_system(sys: Any, what: str) -> None:
+    if not isinstance(sys, (DiagonalSSM, BidirectionalSSM)):
+        raise ArgumentTypeError(
+            f"{what} takes a DiagonalSSM or a BidirectionalSSM, got {type(sys).__name__}; build one with "
+            "ssmtools.DiagonalSSM(poles, B, C, D, dt=...) or DiagonalSSM.from_control(...)"
+        )
 
 
-def hinf_bounds(sys: DiagonalSSM, *, rtol: float = 1e-8, backend: Backend = "numpy", device: Any = None):
-    """Certificate of the layer H∞ norm: ``lower ≤ ‖G‖∞ ≤ upper`` for every system in the batch.
+# ---------------------------------------------------------------------------------------------- H∞ / L∞
+def auto_hinf_method(sys: LTISystem) -> Literal["diagonal", "slycot"]:
+    """The H∞ engine ``hinf_norm(method="auto")`` uses for ``sys`` — the one place of that policy.
 
     Parameters
     ----------
-    sys : DiagonalSSM
-        Any batch shape, CT or DT, real or complex output, D and ``state_includes_input`` honoured.
-    rtol : float
-        Requested relative width: ``upper ≤ (1 + rtol)·lower + atol`` (atol: the floating-point
-        evaluation floor, about 2e-13·(n + m + p)·(‖D‖_F + Σ_i ‖c_i‖‖b_i‖/|e^{jω} − λ_i|) at the peak).
-    backend : {"numpy", "torch"}
-        Where the exact σ_max evaluations run; ``"torch"`` with ``device`` (e.g. ``"cuda"``).
-    device : str or torch.device, optional
-        Torch device (``backend="torch"`` only); ``None`` means CPU.
+    sys : DiagonalSSM or BidirectionalSSM
 
     Returns
     -------
-    lower, upper : float or ndarray of shape ``batch_shape``
-        ``inf`` for systems that are not asymptotically stable.
-
-    Notes
-    -----
-    Branch and bound over frequency on the unit circle with rigorous interval bounds built from
-    the per-state terms (``ssmtools._hinf_diagonal``; docs/benchmarks.md explains the steps).
-
-    Examples
-    --------
-    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
-    >>> lower, upper = hinf_bounds(sys)
-    >>> bool(lower <= 2.0 <= upper)
-    True
+    {"diagonal", "slycot"}
+        ``"slycot"`` (AB13DD on the I/O-compressed real standard form) for bidirectional layers, which
+        the diagonal algorithm does not handle, and for causal systems without feedthrough whose real
+        state dimension is below their input or output count (truncation-error systems, one-state
+        subsystems: the compression leaves at most 2n inputs and outputs). ``"diagonal"`` (the
+        certified branch and bound) otherwise — full layers, whose D of full rank defeats the
+        compression.
     """
-    _check_backend(backend, device)
-    unstable, brackets = _hinf_brackets(sys, rtol, device)
-    lower = np.full(sys.batch_shape, np.inf)
-    upper = np.full(sys.batch_shape, np.inf)
-    for index in np.ndindex(*sys.batch_shape):
-        if not unstable[index]:
-            lower[index], upper[index] = brackets[index].lower, brackets[index].upper
-    return _batch_result(lower), _batch_result(upper)
+    if isinstance(sys, BidirectionalSSM):
+        return "slycot"
+    real_states = sys.n_states * (2 if sys.output == "real" else 1)
+    if not sys.has_feedthrough and real_states < min(sys.n_inputs, sys.n_outputs):
+        return "slycot"
+    return "diagonal"
 
 
-def hinf_norm(
-    sys: DiagonalSSM,
+def _slycot_linf(sys: LTISystem, index: tuple[int, ...], tol: float, forms: Any) -> tuple[float, float]:
+    """AB13DD on one system of the batch; for complex output the sign of the peak frequency is restored."""
+    one = sys[index] if index else sys
+    if isinstance(one, BidirectionalSSM):
+        value, peak = _slycot.linf_norm(*_bidirectional.standard_form(one), discrete=True, tol=tol)
+    else:
+        A, B, C, D = forms
+        value, peak = _slycot.linf_norm(A[index], B[index], C[index], D[index], discrete=sys.is_discrete, tol=tol)
+    if one.output == "complex" and np.isfinite(peak) and peak != 0:
+        # AB13DD sees the realified system, whose gain at ω covers G(ω) and G(−ω): it reports |ω_peak|
+        sigma = [np.linalg.norm(freqresp(one, [w])[0], 2) for w in (peak, -peak)]
+        peak = peak if sigma[0] >= sigma[1] else -peak
+    return value, peak
+
+
+def hinf_result(
+    sys: LTISystem,
     *,
-    method: HinfMethod = "diagonal",
-    return_peak: bool = False,
+    method: HinfMethod = "auto",
     tol: float = 1e-12,
     rtol: float = 1e-8,
     backend: Backend = "numpy",
     device: Any = None,
-):
-    """Layer H∞ norm ``sup_ω σ_max(G(e^{jω}))`` (DT) or ``sup_ω σ_max(G(jω))`` (CT).
+) -> HinfResult:
+    """Layer H∞ norm with its peak frequency and bracket, ``sup_ω σ_max(G(e^{jω}))`` (DT) or ``G(jω)`` (CT).
 
     Parameters
     ----------
-    sys : DiagonalSSM
-        Any batch shape; D and ``state_includes_input`` are honoured (math.md §1.1).
-    method : {"diagonal", "slycot"}
-        ``"diagonal"`` (default): the certified branch-and-bound algorithm for diagonal systems
-        (:func:`hinf_bounds`); returns σ_max at the peak it found, never below the true norm by
-        more than ``rtol`` (relative). If it cannot certify a system within its iteration budget
-        (poles closer than ~1e-11 to the stability boundary) it says so with a ``RuntimeWarning``
-        and uses AB13DD for that system. ``"slycot"``: SLICOT AB13DD (Bruinsma–Steinbuch level
-        sets) on the real standard-form realization, called directly with tolerance ``tol``.
-    return_peak : bool
-        Also return the peak frequency (rad/sample for DT, rad/s for CT; ``nan`` where unstable).
+    sys : DiagonalSSM or BidirectionalSSM
+        Any batch shape; D and ``state_includes_input`` are honoured. For a bidirectional layer the
+        value is the L∞ norm of the forward plus backward response (its ℓ2 gain).
+    method : {"auto", "diagonal", "slycot"}
+        ``"auto"`` (default): :func:`auto_hinf_method` decides. ``"diagonal"``: the certified branch
+        and bound for diagonal systems (causal only); never below the true norm by more than ``rtol``
+        (relative); a system it cannot certify within its budget (poles closer than ~1e-11 to the
+        boundary) is handed to AB13DD with a ``RuntimeWarning``. ``"slycot"``: SLICOT AB13DD
+        (Bruinsma–Steinbuch level sets) on the I/O-compressed real standard form, tolerance ``tol``.
     tol : float
-        Relative accuracy passed to AB13DD (``method="slycot"`` and the fallback; python-control
-        uses 1e-6, we default to 1e-12).
+        Relative accuracy passed to AB13DD (python-control uses 1e-6; the default here is 1e-12).
     rtol : float
-        Relative accuracy certified by ``method="diagonal"``.
+        Relative accuracy certified by the diagonal algorithm.
     backend : {"numpy", "torch"}
-        ``method="diagonal"`` only: where the exact σ_max evaluations run. Results are NumPy.
+        ``"torch"``: the exact σ_max evaluations of the diagonal algorithm — its dominant cost, and
+        always the reported value at the peak — run in torch on ``device``, and the result fields are
+        torch tensors there; the branch-and-bound bookkeeping and its cheap bounds stay on the host. AB13DD has no torch engine (``method="slycot"`` and
+        bidirectional layers need ``backend="numpy"``).
     device : str or torch.device, optional
         Torch device for ``backend="torch"`` (``None``: CPU).
 
     Returns
     -------
-    norm : float or ndarray of shape ``batch_shape``
-        ``inf`` for systems that are not asymptotically stable.
-    peak : float or ndarray, only with ``return_peak=True``
+    HinfResult
+        Fields of shape ``batch_shape``; ``inf`` (peak ``nan``) for systems that are not asymptotically
+        stable.
 
     Notes
     -----
-    For ``output="complex"`` the realified system (math.md, ``DiagonalSSM.to_control``) has the
-    same largest singular value, so the norm is that of the complex transfer matrix.
+    For ``output="complex"`` the realified real system has the same largest singular value, so the
+    norm is that of the complex transfer matrix (docs/concepts/derivations.md#realification).
+
+    Examples
+    --------
+    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
+    >>> result = hinf_result(sys)
+    >>> round(float(result.value), 12), float(result.peak), result.method
+    (2.0, 0.0, 'diagonal')
+    """
+    _check_system(sys, "hinf_result")
+    check_choice("method", method, ("auto", "diagonal", "slycot"))
+    array_backend = get_backend(backend, device)
+    if not 0 < tol < 1:
+        raise OptionError(f"tol={tol!r} must lie in (0, 1); the default 1e-12 is usually right")
+    if not 0 < rtol < 1:
+        raise OptionError(f"rtol={rtol!r} must lie in (0, 1); the default 1e-8 is usually right")
+    chosen = auto_hinf_method(sys) if method == "auto" else method
+    if method == "auto" and backend != "numpy" and not isinstance(sys, BidirectionalSSM):
+        chosen = "diagonal"  # the engine that runs in the requested library
+    if chosen == "diagonal" and isinstance(sys, BidirectionalSSM):
+        raise OptionError("method='diagonal' handles causal systems only; use method='slycot' (or 'auto') for a "
+                          "BidirectionalSSM")
+    if chosen == "slycot" and backend != "numpy":
+        raise OptionError(f"backend={backend!r} has no AB13DD engine: method='slycot' and bidirectional layers run "
+                          "in SLICOT on the host; use backend='numpy'")
+    unstable = _unstable_systems(sys)
+    shape = sys.batch_shape
+    value, peak = np.full(shape, np.inf), np.full(shape, np.nan)
+    lower, upper = np.full(shape, np.inf), np.full(shape, np.inf)
+    forms = None if isinstance(sys, BidirectionalSSM) else real_standard_form(sys)
+    uncertified = []
+    for index in np.ndindex(*shape):
+        if unstable[index]:
+            continue
+        if chosen == "slycot":
+            value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
+            lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
+            continue
+        bracket = _hinf_diagonal.hinf_bracket(
+            sys.poles[index], sys.B[index], sys.C[index], sys.D[index], discrete=sys.is_discrete,
+            real_output=sys.output == "real", state_includes_input=sys.state_includes_input, rtol=rtol,
+            use_torch=backend == "torch", device=device,
+        )
+        value[index], peak[index], lower[index], upper[index] = bracket.value, bracket.peak, bracket.lower, bracket.upper
+        if not bracket.certified:
+            uncertified.append(index)
+    if uncertified:
+        warnings.warn(
+            f"method='diagonal' could not certify {len(uncertified)} system(s) to rtol={rtol:g} within its iteration "
+            "budget; their values come from SLICOT AB13DD instead", RuntimeWarning, stacklevel=2)
+        for index in uncertified:  # the diagonal bracket stays: valid, only wider than rtol
+            reference, reference_peak = _slycot_linf(sys, index, tol, forms)
+            if lower[index] * (1.0 - tol) <= reference <= upper[index] * (1.0 + tol):
+                value[index], peak[index] = reference, reference_peak
+            # else AB13DD contradicts the certificate (it misjudges poles ~1e-13 from the boundary as
+            # marginal and returns inf): keep the attained diagonal value
+    used = "mixed" if uncertified and len(uncertified) < int(np.count_nonzero(~unstable)) else (
+        "slycot" if uncertified else chosen)
+
+    def out(array: np.ndarray) -> Any:
+        return array_backend.from_numpy(array, device=device)
+
+    return HinfResult(out(value), out(peak), out(lower), out(upper), used)
+
+
+def hinf_norm(
+    sys: LTISystem,
+    *,
+    method: HinfMethod = "auto",
+    tol: float = 1e-12,
+    rtol: float = 1e-8,
+    backend: Backend = "numpy",
+    device: Any = None,
+) -> Any:
+    """Layer H∞ norm (L∞ for bidirectional layers): ``hinf_result(sys, ...).value``.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM or BidirectionalSSM
+        Any batch shape.
+    method : {"auto", "diagonal", "slycot"}
+        See :func:`hinf_result`.
+    tol : float
+        AB13DD tolerance.
+    rtol : float
+        Relative accuracy certified by the diagonal algorithm.
+    backend : {"numpy", "torch"}
+        Where the exact evaluations run and what the result is (see :func:`hinf_result`).
+    device : str or torch.device, optional
+        Torch device for ``backend="torch"``.
+
+    Returns
+    -------
+    float or ndarray of shape ``batch_shape`` (tensor for ``backend="torch"``)
+        ``inf`` for systems that are not asymptotically stable. The peak frequency and the certified
+        bracket are in :func:`hinf_result`.
 
     Examples
     --------
@@ -163,70 +274,60 @@ def hinf_norm(
     >>> round(float(hinf_norm(sys)), 12)
     2.0
     """
-    check_choice("method", method, ("slycot", "diagonal"))
-    _check_backend(backend, device)
-    if not 0 < tol < 1:
-        raise ValueError(f"tol={tol!r} must lie in (0, 1)")
-    if method == "slycot" and backend != "numpy":
-        raise ValueError("backend='torch' applies to method='diagonal' only; AB13DD runs in SLICOT on the host")
-    values = np.full(sys.batch_shape, np.inf)
-    peaks = np.full(sys.batch_shape, np.nan)
-    if method == "diagonal":
-        unstable, brackets = _hinf_brackets(sys, rtol, device)
-        uncertified = []
-        for index in np.ndindex(*sys.batch_shape):
-            if not unstable[index]:
-                values[index], peaks[index] = brackets[index].value, brackets[index].peak
-                if not brackets[index].certified:
-                    uncertified.append(index)
-        if uncertified:
-            warnings.warn(
-                f"method='diagonal' could not certify {len(uncertified)} system(s) to rtol={rtol:g} within its "
-                "iteration budget; their values come from SLICOT AB13DD instead", RuntimeWarning, stacklevel=2)
-            A, B, C, D = real_standard_form(sys)
-            for index in uncertified:
-                values[index], peaks[index] = _slycot.linf_norm(A[index], B[index], C[index], D[index],
-                                                                discrete=sys.is_discrete, tol=tol)
-        if return_peak:
-            return _batch_result(values), _batch_result(peaks)
-        return _batch_result(values)
-    unstable = _unstable_systems(sys)
-    A, B, C, D = real_standard_form(sys)
-    for index in np.ndindex(*sys.batch_shape):
-        if unstable[index]:
-            continue
-        values[index], peaks[index] = _slycot.linf_norm(A[index], B[index], C[index], D[index],
-                                                        discrete=sys.is_discrete, tol=tol)
-    if return_peak:
-        return _batch_result(values), _batch_result(peaks)
-    return _batch_result(values)
+    return hinf_result(sys, method=method, tol=tol, rtol=rtol, backend=backend, device=device).value
+
+
+# ---------------------------------------------------------------------------------------------- H2 / L2
+def _causal_h2(sys: DiagonalSSM, infinite: np.ndarray, backend: Backend, device: Any, dtype: Precision) -> Any:
+    """Closed-form Gramian H2 of a causal system in the requested backend (``inf`` where ``infinite``)."""
+    array_backend = get_backend(backend, device)
+    if np.any(infinite):
+        stable_poles = np.where(sys.stability_margin > 0, sys.poles, 0.0 if sys.is_discrete else -1.0)
+        sys = sys.replace(poles=stable_poles)
+    lam, B, C = augmented_realization(sys)
+    lam, B, C, D = array_backend.asarrays(lam, B, C, sys.D, device=device, dtype=dtype)
+    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
+    cross = C @ B if sys.state_includes_input else None
+    value2 = _kernels.h2_squared_from_gramian(P, C, D, feedthrough_cross=cross)
+    if backend == "numpy":
+        return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))
+    mask = array_backend.from_numpy(infinite.astype(float), device=device) > 0
+    return value2.sqrt().masked_fill(mask, float("inf"))
 
 
 def h2_norm(
-    sys: DiagonalSSM, *, method: H2Method = "gramian", backend: Backend = "numpy", device: Any = None,
+    sys: LTISystem, *, method: H2Method = "gramian", backend: Backend = "numpy", device: Any = None,
     dtype: Precision = "float64",
-):
-    """Layer H2 norm ``sqrt(Σ_k ‖h_k‖²_F)`` (DT) or ``sqrt(∫‖h(t)‖²_F dt)`` (CT).
+) -> Any:
+    """Layer H2 norm ``sqrt(Σ_k ‖h_k‖²_F)`` (DT) or ``sqrt(∫‖h(t)‖²_F dt)`` (CT); two-sided for bidirectional layers.
 
     Parameters
     ----------
-    sys : DiagonalSSM
+    sys : DiagonalSSM or BidirectionalSSM
+        A bidirectional layer's value is its two-sided energy ``sqrt(Σ_{k∈ℤ} ‖h_k‖²_F)``.
     method : {"gramian", "slycot"}
-        ``"gramian"``: closed-form diagonal Gramian, O(n²(m + p)) (math.md §4.2),
+        ``"gramian"``: closed-form diagonal Gramian, O(n²(m + p)),
         ``‖G‖² = tr(C_a P_a C_aᴴ) + ‖D‖²_F + 2 Re tr(Dᴴ C_a B_a)``, the last term only when the state
-        includes the current input. ``"slycot"``: SLICOT AB13BD on the real standard form (cross-check).
+        includes the current input (docs/concepts/derivations.md#layer-h2). ``"slycot"``: SLICOT
+        AB13BD on the real standard form (cross-check; causal systems only).
     backend : {"numpy", "torch"}
         ``"torch"`` evaluates the Gramian formula in torch and returns a tensor on ``device``.
     device : str or torch.device, optional
         Torch device (``backend="torch"`` only); ``None`` means CPU.
     dtype : {"float64", "float32"}
-        Torch precision; float32 (complex64) only on request (relative error ~1e-6, worse near
-        the stability boundary).
+        Torch precision; float32 (complex64) only on request (relative error ~1e-6, worse near the
+        stability boundary). NumPy always computes in float64.
 
     Returns
     -------
     float or ndarray of shape ``batch_shape`` (torch tensor for ``backend="torch"``)
         ``inf`` for unstable systems and for continuous-time systems with D ≠ 0.
+
+    Notes
+    -----
+    Bidirectional: ``h_0 = out((C + C_b)B) + D``, ``h_k = out(CΛᵏB)``, ``h_{−k} = out(C_bΛᵏB)`` (k ≥ 1), so
+    ``‖G‖₂² = ‖G_f[D ← D + M_b]‖²_H2 + ‖G_b‖²_H2 − ‖M_b‖²_F`` with G_b the causal system (Λ, B, C_b)
+    and ``M_b = out(C_b B)`` (docs/concepts/derivations.md#bidirectional-layers).
 
     Examples
     --------
@@ -234,10 +335,15 @@ def h2_norm(
     >>> round(float(h2_norm(sys)) ** 2, 12)  # Σ_k 0.25^k = 4/3
     1.333333333333
     """
+    _check_system(sys, "h2_norm")
     check_choice("method", method, ("gramian", "slycot"))
-    _check_backend(backend, device)
+    get_backend(backend, device)
     if method == "slycot" and backend != "numpy":
-        raise ValueError("backend='torch' applies to method='gramian' only; AB13BD runs in SLICOT on the host")
+        raise OptionError("backend='torch' applies to method='gramian' only; AB13BD runs in SLICOT on the host")
+    if isinstance(sys, BidirectionalSSM):
+        if method == "slycot":
+            raise OptionError("method='slycot' (AB13BD) handles causal systems only; a BidirectionalSSM uses 'gramian'")
+        return _bidirectional_l2(sys, backend, device, dtype)
     unstable = _unstable_systems(sys)
     infinite = unstable.copy()
     if not sys.is_discrete:
@@ -251,42 +357,40 @@ def h2_norm(
                 values[index] = _slycot.h2_norm(A[index], B[index], C[index], D[index],
                                                  discrete=sys.is_discrete) / realified_scale
         return _batch_result(values)
-    lam, B, C = augmented_realization(sys.replace(poles=_stabilized_poles(sys)) if np.any(unstable) else sys)
-    if backend == "torch":
-        _torch, (_, _, _, D_t) = _torch_arrays(sys, device, dtype)
-        lam_t, B_t, C_t = _torch.as_tensors(lam, B, C, device=device, dtype=dtype)
-        P_t = _kernels.diagonal_controllability_gramian(lam_t, B_t, discrete=sys.is_discrete)
-        cross_t = C_t @ B_t if sys.state_includes_input else None
-        value2_t = _kernels.h2_squared_from_gramian(P_t, C_t, D_t, feedthrough_cross=cross_t)
-        infinite_t = _torch.torch_module().as_tensor(infinite, device=value2_t.device)
-        return value2_t.sqrt().masked_fill(infinite_t, float("inf"))
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
-    cross = C @ B if sys.state_includes_input else None
-    value2 = _kernels.h2_squared_from_gramian(P, C, sys.D, feedthrough_cross=cross)
-    return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))
+    return _causal_h2(sys, infinite, backend, device, dtype)
 
 
-def _warn_unstable_states(sys: DiagonalSSM) -> None:
-    unstable = sys.stability_margin <= 0
-    if np.any(unstable):
-        warn_unstable("states are", int(np.count_nonzero(unstable)), int(unstable.size))
+def _bidirectional_l2(sys: BidirectionalSSM, backend: Backend, device: Any, dtype: Precision) -> Any:
+    unstable = _unstable_systems(sys)
+    M_b = sys.C_backward @ sys.B
+    M_b = M_b.real if sys.output == "real" else M_b
+    forward = sys.forward.replace(D=sys.D + M_b)
+    with silence_unstable():
+        value2 = (_causal_h2(forward, unstable, backend, device, dtype) ** 2
+                  + _causal_h2(sys.backward, unstable, backend, device, dtype) ** 2)
+    correction = np.sum(np.abs(M_b) ** 2, axis=(-1, -2))
+    if backend == "numpy":
+        value2 = np.asarray(value2) - correction
+        return _batch_result(np.where(unstable, np.inf, np.sqrt(np.maximum(value2, 0.0))))
+    array_backend = get_backend(backend, device)
+    correction_t = array_backend.from_numpy(correction, device=device, dtype=dtype)
+    return (value2 - correction_t).clamp(min=0.0).sqrt()  # inf − finite stays inf where unstable
 
 
-def state_hinf_norms(
-    sys: DiagonalSSM, *, return_peak: bool = False, backend: Backend = "numpy", device: Any = None,
-    dtype: Precision = "float64",
-):
-    """H∞ norm of every one-state subsystem ``G_i = c_i b_iᵀ/(z − λ_i)`` (``s`` for z in CT).
+# ---------------------------------------------------------------------------------------------- per state
+def state_hinf_result(
+    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64",
+) -> HinfResult:
+    """H∞ norm and peak frequency of every one-state subsystem ``G_i = c_i b_iᵀ/(z − λ_i)`` (``s`` in CT).
 
     Parameters
     ----------
-    sys : DiagonalSSM
-    return_peak : bool
-        Also return the peak frequency of each subsystem (rad/sample for DT, rad/s for CT).
+    sys : DiagonalSSM or BidirectionalSSM
+        For a bidirectional layer, state i's subsystem includes its backward column (L∞ norm).
     backend : {"numpy", "torch"}
-        ``"torch"`` returns torch tensors on ``device``. Complex output runs the closed form in
-        torch; real output (conjugate pairs) maximises on the host with the NumPy kernel and moves
-        the result to ``device``.
+        ``"torch"``: the closed forms and the one-dimensional maximisation run in torch and the
+        fields are tensors on ``device``. Bidirectional layers are evaluated on the host (NumPy) and
+        the result moved to ``device``.
     device : str or torch.device, optional
         Torch device (``backend="torch"`` only); ``None`` means CPU.
     dtype : {"float64", "float32"}
@@ -294,18 +398,61 @@ def state_hinf_norms(
 
     Returns
     -------
-    ndarray of float64, shape ``(*batch, n)``
-        ``inf`` where a state is not asymptotically stable. Neither D nor the unimodular factor z of
-        ``state_includes_input`` changes these values.
+    HinfResult
+        Fields of shape ``(*batch, n)``, ``method="closed-form"``, ``lower = upper = value``; ``inf``
+        (peak ``nan``) where a state is not asymptotically stable. Neither D nor the unimodular factor z
+        of ``state_includes_input`` changes these values.
 
     Notes
     -----
-    With ``s_i = ‖c_i‖‖b_i‖``: complex output, DT ``s_i/(1 − |λ_i|)`` at ω = arg λ_i, CT
-    ``s_i/|Re λ_i|`` at ω = Im λ_i (math.md §3.1). Real output ``y = Re(Cx)``: each state stands
-    for the conjugate pair, whose subsystem is ½ of ``2Re(c bᵀ)/(z − λ)``; its exact H∞ is the
-    maximum over ω of the closed-form 2×2 eigenvalue of math.md §3.2, found by a dense
-    damping-adapted grid and golden-section refinement to full precision. The single-pole
-    value is **not** the pair norm.
+    With ``s_i = ‖c_i‖‖b_i‖``: complex output, DT ``s_i/(1 − |λ_i|)`` at ω = arg λ_i, CT ``s_i/|Re λ_i|``
+    at ω = Im λ_i. Real output ``y = Re(Cx)``: each state stands for the conjugate pair, whose
+    subsystem is ½ of ``2Re(c bᵀ)/(z − λ)``; its exact H∞ is the maximum over ω of the closed-form
+    2×2 eigenvalue, found on a dense damping-adapted grid and refined by golden-section search. The
+    single-pole value is **not** the pair norm (docs/concepts/derivations.md#per-state-hinf).
+    """
+    _check_system(sys, "state_hinf_result")
+    array_backend = get_backend(backend, device)
+    _warn_unstable_states(sys)
+    if isinstance(sys, BidirectionalSSM):
+        values, peaks = _bidirectional.state_linf(sys)
+        values, peaks = (array_backend.from_numpy(a, device=device, dtype=dtype) for a in (values, peaks))
+        return HinfResult(values, peaks, values, values, "closed-form")
+    discrete = sys.is_discrete
+    lam, B, C = array_backend.asarrays(sys.poles, sys.B, sys.C, device=device, dtype=dtype)
+    if sys.output == "complex":
+        values = _kernels.single_pole_hinf(lam, _kernels.single_pole_gain(B, C), discrete=discrete)
+        peaks = _kernels._angle(lam) if discrete else lam.imag
+        xp = _kernels.array_namespace(values)
+        peaks = xp.where(xp.isfinite(values), peaks, xp.nan)
+    else:
+        pair_values, peaks = _kernels.pair_hinf(lam, B, C, discrete=discrete)
+        values = 0.5 * pair_values
+    if backend == "numpy":
+        values, peaks = np.asarray(values), np.asarray(peaks)
+    return HinfResult(values, peaks, values, values, "closed-form")
+
+
+def state_hinf_norms(
+    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64",
+) -> Any:
+    """H∞ norm of every one-state subsystem: ``state_hinf_result(sys, ...).value``.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM or BidirectionalSSM
+        Any batch shape (L∞ of forward plus backward column for bidirectional layers).
+    backend : {"numpy", "torch"}
+        Where the closed forms run and what the result is.
+    device : str or torch.device, optional
+        Torch device (``backend="torch"`` only).
+    dtype : {"float64", "float32"}
+        Torch precision.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(*batch, n)`` (tensor for ``backend="torch"``)
+        ``inf`` where a state is not asymptotically stable; peaks in :func:`state_hinf_result`.
 
     Examples
     --------
@@ -313,41 +460,18 @@ def state_hinf_norms(
     >>> state_hinf_norms(sys).round(12)  # 5 / (1 - 0.8)
     array([25.])
     """
-    _check_backend(backend, device)
-    _warn_unstable_states(sys)
-    discrete = sys.is_discrete
-    if backend == "torch":
-        _torch, (lam_t, B_t, C_t, _) = _torch_arrays(sys, device, dtype)
-        if sys.output == "complex":
-            values_t = _kernels.single_pole_hinf(lam_t, _kernels.single_pole_gain(B_t, C_t), discrete=discrete)
-            peaks_t = lam_t.angle() if discrete else lam_t.imag
-            peaks_t = peaks_t.masked_fill(~values_t.isfinite(), float("nan"))
-        else:
-            pair_values, peaks = _kernels.pair_hinf(sys.poles, sys.B, sys.C, discrete=discrete)
-            torch = _torch.torch_module()
-            real_dtype = lam_t.real.dtype
-            values_t = torch.as_tensor(0.5 * pair_values, device=lam_t.device, dtype=real_dtype)
-            peaks_t = torch.as_tensor(peaks, device=lam_t.device, dtype=real_dtype)
-        return (values_t, peaks_t) if return_peak else values_t
-    if sys.output == "complex":
-        values = _kernels.single_pole_hinf(sys.poles, _kernels.single_pole_gain(sys.B, sys.C), discrete=discrete)
-        peaks = np.angle(sys.poles) if discrete else sys.poles.imag
-        peaks = np.where(np.isfinite(values), peaks, np.nan)
-    else:
-        pair_values, peaks = _kernels.pair_hinf(sys.poles, sys.B, sys.C, discrete=discrete)
-        values = 0.5 * pair_values
-    return (values, peaks) if return_peak else values
+    return state_hinf_result(sys, backend=backend, device=device, dtype=dtype).value
 
 
 def state_h2_norms(
-    sys: DiagonalSSM, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64"
-):
-    """H2 norm of every one-state subsystem, shape ``(*batch, n)``.
+    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64"
+) -> Any:
+    """H2 norm of every one-state subsystem (two-sided L2 for bidirectional layers), shape ``(*batch, n)``.
 
     Parameters
     ----------
-    sys : DiagonalSSM
-        Any batch shape; neither D nor ``state_includes_input`` changes the values.
+    sys : DiagonalSSM or BidirectionalSSM
+        Any batch shape; neither D nor ``state_includes_input`` changes the values of causal systems.
     backend : {"numpy", "torch"}
         ``"torch"`` evaluates the same closed forms in torch and returns a tensor on ``device``.
     device : str or torch.device, optional
@@ -358,14 +482,15 @@ def state_h2_norms(
     Returns
     -------
     ndarray of float64, shape ``(*batch, n)`` (torch tensor for ``backend="torch"``)
+        ``inf`` where a state is unstable.
 
     Notes
     -----
-    Complex output: DT ``s_i/sqrt(1 − |λ_i|²)``, CT ``s_i/sqrt(2|Re λ_i|)`` (math.md §3.1).
-    Real output: ½ of the exact conjugate-pair H2 of math.md §3.3, including the cross term
-    ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole formulas drop. ``inf`` where unstable.
-    The squared value is accurate to about machine epsilon times the single-pole H2², so a pair
-    whose H2 nearly cancels to 0 is reported as ≲ 1e-8 × its single-pole H2.
+    Complex output: DT ``s_i/sqrt(1 − |λ_i|²)``, CT ``s_i/sqrt(2|Re λ_i|)``. Real output: ½ of the
+    exact conjugate-pair H2 including the cross term ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole
+    formulas drop (docs/concepts/derivations.md#per-state-h2). The squared value is accurate to
+    about machine epsilon times the single-pole H2², so a pair whose H2 nearly cancels to 0 is
+    reported as ≲ 1e-8 × its single-pole H2. Bidirectional: :func:`h2_norm` of :meth:`states`.
 
     Examples
     --------
@@ -373,21 +498,30 @@ def state_h2_norms(
     >>> state_h2_norms(sys).round(12)  # 1 / sqrt(1 - 0.36)
     array([1.25])
     """
-    _check_backend(backend, device)
+    _check_system(sys, "state_h2_norms")
+    array_backend = get_backend(backend, device)
     _warn_unstable_states(sys)
-    if backend == "torch":
-        _torch, (lam_t, B_t, C_t, _) = _torch_arrays(sys, device, dtype)
-        if sys.output == "complex":
-            gain_t = _kernels.single_pole_gain(B_t, C_t)
-            return _kernels.single_pole_h2_squared(lam_t, gain_t, discrete=sys.is_discrete).sqrt()
-        return 0.5 * _kernels.pair_h2_squared(lam_t, B_t, C_t, discrete=sys.is_discrete).sqrt()
+    if isinstance(sys, BidirectionalSSM):
+        with silence_unstable():
+            return h2_norm(sys.states(), backend=backend, device=device, dtype=dtype)
+    lam, B, C = array_backend.asarrays(sys.poles, sys.B, sys.C, device=device, dtype=dtype)
     if sys.output == "complex":
-        gain = _kernels.single_pole_gain(sys.B, sys.C)
-        return np.sqrt(_kernels.single_pole_h2_squared(sys.poles, gain, discrete=sys.is_discrete))
-    return 0.5 * np.sqrt(_kernels.pair_h2_squared(sys.poles, sys.B, sys.C, discrete=sys.is_discrete))
+        gain = _kernels.single_pole_gain(B, C)
+        value2 = _kernels.single_pole_h2_squared(lam, gain, discrete=sys.is_discrete)
+        xp = _kernels.array_namespace(value2)
+        return xp.sqrt(value2)
+    xp = _kernels.array_namespace(lam)
+    return 0.5 * xp.sqrt(_kernels.pair_h2_squared(lam, B, C, discrete=sys.is_discrete))
 
 
-def _require_stable(sys: DiagonalSSM, what: str) -> None:
+# ---------------------------------------------------------------------------------------------- Gramians
+def _require_causal_stable(sys: Any, what: str) -> None:
+    if isinstance(sys, BidirectionalSSM):
+        raise ArgumentTypeError(
+            f"{what} are defined for causal systems; a BidirectionalSSM is non-causal. Use its causal scan, "
+            "sys.forward, or sys.backward for the anti-causal one"
+        )
+    _check_system(sys, what)
     if not np.all(sys.is_stable):
         raise ValueError(
             f"{what} exist only for asymptotically stable systems; {int(np.count_nonzero(~np.asarray(sys.is_stable)))} "
@@ -400,7 +534,8 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
 
     The realization is ``(Λ_a, B_a, C_a)`` of :func:`ssmtools.systems.augmented_realization`:
     (Λ, B, C) for complex output, the 2n-state conjugate-augmented one for real output. It is the
-    strictly proper part without the factor z of ``state_includes_input`` (math.md §4.4).
+    strictly proper part without the factor z of ``state_includes_input``
+    (docs/concepts/derivations.md#gramians).
 
     Parameters
     ----------
@@ -411,14 +546,14 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     -------
     P, Q : ndarray of complex128, shape ``(*batch, N, N)``, N = n (complex) or 2n (real output)
         DT ``P_ij = (BBᴴ)_ij/(1 − λ_i conj λ_j)``, ``Q_ij = (CᴴC)_ij/(1 − conj λ_i λ_j)``;
-        CT ``P_ij = −(BBᴴ)_ij/(λ_i + conj λ_j)``, ``Q_ij = −(CᴴC)_ij/(conj λ_i + λ_j)`` (math.md §4.1).
+        CT ``P_ij = −(BBᴴ)_ij/(λ_i + conj λ_j)``, ``Q_ij = −(CᴴC)_ij/(conj λ_i + λ_j)``.
 
     Raises
     ------
     ValueError
         If a system is not asymptotically stable.
     """
-    _require_stable(sys, "Gramians")
+    _require_causal_stable(sys, "Gramians")
     lam, B, C = augmented_realization(sys)
     P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
     Q = _kernels.diagonal_observability_gramian(lam, C, discrete=sys.is_discrete)
@@ -434,11 +569,16 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
         Asymptotically stable, any batch shape. N = n (complex output) or 2n (real output: each
         stored state is a conjugate pair, two real dimensions).
 
+    Returns
+    -------
+    ndarray of float64, shape ``(*batch, N)``
+
     Notes
     -----
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
-    that balanced truncation keeps the ``state_includes_input`` convention (math.md §4.4).
-    Computed by the square-root method, ``svd(L_Qᴴ L_P)``, stable for nearly singular Gramians.
+    that balanced truncation keeps the ``state_includes_input`` convention. Computed by the
+    square-root method, ``svd(L_Qᴴ L_P)``, stable for nearly singular Gramians
+    (docs/concepts/derivations.md#hankel-singular-values).
 
     Examples
     --------

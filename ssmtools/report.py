@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .model import SSMLayer, SSMModel
-from .norms import h2_norm, hinf_norm, state_hinf_norms
+from .norms import h2_norm, hinf_result, state_hinf_norms
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,11 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
     """
     system = layer.system
     stable = bool(np.all(system.is_stable))
-    peak: float | None = None
-    h2: float | None = None
-    if layer.bidirectional:
-        from .pruning._bidir import bidirectional_linf  # the one place of the bidirectional L∞
-
-        hinf = float(np.max(bidirectional_linf(system, layer.C_backward)))
-    else:
-        values, peaks = hinf_norm(system, rtol=rtol, return_peak=True)
-        values, peaks = np.atleast_1d(values), np.atleast_1d(peaks)
-        best = int(np.argmax(values))
-        hinf, peak = float(values[best]), float(peaks[best])
-        h2 = float(np.sqrt(np.sum(np.atleast_1d(h2_norm(system)) ** 2)))
+    result = hinf_result(system, rtol=rtol)
+    values, peaks = np.atleast_1d(result.value), np.atleast_1d(result.peak)
+    best = int(np.argmax(values))
+    hinf, peak = float(values[best]), float(peaks[best])
+    h2 = float(np.sqrt(np.sum(np.atleast_1d(h2_norm(system)) ** 2)))
     return LayerSummary(
         name=layer.name, n_states=int(np.prod(system.poles.shape)), bidirectional=layer.bidirectional, hinf=hinf,
         peak=peak, h2=h2, max_state_hinf=float(np.max(state_hinf_norms(system))), stable=stable,

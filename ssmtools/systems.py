@@ -12,10 +12,12 @@ LRU, discrete time only) the state is updated *before* the output is read, so
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _kernels
 from .errors import NonFiniteError, NotDiagonalizableError, ShapeError, check_choice
@@ -234,6 +236,27 @@ class DiagonalSSM:
         for i in range(len(self)):
             yield self[i]
 
+    def states(self) -> DiagonalSSM:
+        """Every stored state as its own one-state system: batch shape ``(*batch_shape, n)``, D = 0.
+
+        State i of system ``k`` is ``self.states()[k + (i,)]``, with pole λ_i, input row b_i and output
+        column c_i, in the same conventions (``dt``, ``output``, ``state_includes_input``). The per-state
+        norms (:func:`ssmtools.state_hinf_norms`, :func:`ssmtools.state_h2_norms`) are the layer norms of
+        these subsystems.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> sys = DiagonalSSM([0.5, 0.25], np.ones((2, 3)), np.ones((4, 2)), dt=True)
+        >>> sub = sys.states()
+        >>> sub.batch_shape, sub.n_states, sub.n_inputs, sub.n_outputs
+        ((2,), 1, 3, 4)
+        """
+        return DiagonalSSM(
+            self.poles[..., None], self.B[..., :, None, :], np.moveaxis(self.C, -1, -2)[..., None],
+            dt=self.dt, output=self.output, state_includes_input=self.state_includes_input,
+        )
+
     def replace(self, **changes: Any) -> DiagonalSSM:
         """A new system with some of ``poles, B, C, D, dt, output, state_includes_input`` replaced."""
         fields = dict(
@@ -314,6 +337,114 @@ class DiagonalSSM:
         return cls(poles.astype(complex), B_out, C_out, D, dt=dt, output="real")
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class BidirectionalSSM:
+    """A bidirectional (non-causal) diagonal layer: a causal scan and an anti-causal scan sharing Λ and B.
+
+    Bidirectional S5 layers run the same recurrence forwards and backwards in time and add the two
+    read-outs::
+
+        x_k = Λ x_{k−1} + B u_k,   x'_k = Λ x'_{k+1} + B u_k,   y_k = out(C x_k + C_b x'_k) + D u_k
+
+    so that ``G(e^{jω}) = out[C (I − Λe^{−jω})⁻¹ B + C_b (I − Λe^{jω})⁻¹ B] + D``. Its ℓ2 gain is the
+    L∞ norm ``sup_ω σ_max(G(e^{jω}))`` and its energy the two-sided sum ``Σ_{k∈ℤ} ‖h_k‖²_F``; every norm
+    function of ssmtools accepts this type (docs/concepts/derivations.md#bidirectional-layers).
+
+    Parameters
+    ----------
+    forward : DiagonalSSM
+        The causal scan with the layer's D: discrete time, ``state_includes_input=True`` (both scans
+        read the current input).
+    C_backward : array_like, shape ``forward.C.shape``
+        Output columns of the anti-causal scan, in the same output convention as ``forward.C``
+        (e.g. doubled for the ``2·Re`` of S5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fwd = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True, state_includes_input=True)
+    >>> layer = BidirectionalSSM(fwd, [[1.0]])
+    >>> complex(freqresp(layer, [0.0])[0, 0, 0])  # 1/(1 − 0.5) twice
+    (4+0j)
+    """
+
+    forward: DiagonalSSM
+    C_backward: np.ndarray
+
+    def __init__(self, forward: DiagonalSSM, C_backward: ArrayLike) -> None:
+        if not isinstance(forward, DiagonalSSM):
+            raise TypeError(f"forward must be a DiagonalSSM, got {type(forward).__name__}")
+        if not forward.is_discrete or not forward.state_includes_input:
+            raise ValueError(
+                "a BidirectionalSSM is a discrete-time scan pair whose states include the current input: build forward "
+                "with dt=True and state_includes_input=True"
+            )
+        C_b = _as_array("C_backward", C_backward, min_ndim=2, dtype=np.complex128)
+        try:
+            C_b = np.broadcast_to(C_b, forward.C.shape).copy()
+        except ValueError:
+            raise ShapeError(
+                f"C_backward has shape {C_b.shape}, expected the forward C's shape {forward.C.shape} (the backward scan "
+                "shares the poles and B of the forward scan, so it has the same states and outputs)"
+            ) from None
+        object.__setattr__(self, "forward", forward)
+        object.__setattr__(self, "C_backward", _readonly(C_b))
+
+    # ------------------------------------------------------------------ the forward system's fields
+    poles = property(lambda self: self.forward.poles, doc="Shared poles, shape ``(*batch, n)``.")
+    B = property(lambda self: self.forward.B, doc="Shared input matrix, shape ``(*batch, n, m)``.")
+    C = property(lambda self: self.forward.C, doc="Output columns of the causal scan, shape ``(*batch, p, n)``.")
+    D = property(lambda self: self.forward.D, doc="Feedthrough, shape ``(*batch, p, m)``.")
+    dt = property(lambda self: self.forward.dt, doc="Sampling time (discrete time).")
+    output = property(lambda self: self.forward.output, doc="Output map, ``'complex'`` or ``'real'``.")
+    state_includes_input = property(lambda self: True, doc="Always True: both scans read the current input.")
+    n_states = property(lambda self: self.forward.n_states, doc="Stored states n (shared by both scans).")
+    n_inputs = property(lambda self: self.forward.n_inputs, doc="Number of inputs m.")
+    n_outputs = property(lambda self: self.forward.n_outputs, doc="Number of outputs p.")
+    batch_shape = property(lambda self: self.forward.batch_shape, doc="Leading batch dimensions.")
+    is_discrete = property(lambda self: True, doc="Always True.")
+    stability_margin = property(lambda self: self.forward.stability_margin, doc="Per-state ``1 − |λ|``.")
+    is_stable = property(lambda self: self.forward.is_stable, doc="Both scans decay (|λ| < 1), per system.")
+    has_feedthrough = property(lambda self: self.forward.has_feedthrough, doc="True when D ≠ 0.")
+
+    @property
+    def backward(self) -> DiagonalSSM:
+        """The anti-causal scan as a causal system (time reversed): poles, B, ``C_backward``, D = 0."""
+        return self.forward.replace(C=self.C_backward, D=None)
+
+    # ------------------------------------------------------------------ batch handling
+    def states(self) -> BidirectionalSSM:
+        """Every stored state as its own one-state bidirectional system, batch ``(*batch_shape, n)``, D = 0."""
+        return BidirectionalSSM(self.forward.states(), np.moveaxis(self.C_backward, -1, -2)[..., None])
+
+    def __getitem__(self, key: Any) -> BidirectionalSSM:
+        key_tuple = key if isinstance(key, tuple) else (key,)
+        forward = self.forward[key]
+        return BidirectionalSSM(forward, self.C_backward[key_tuple])
+
+    def __len__(self) -> int:
+        return len(self.forward)
+
+    def __iter__(self) -> Iterator[BidirectionalSSM]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def replace(self, **changes: Any) -> BidirectionalSSM:
+        """A new system with ``C_backward`` and/or fields of the forward system (``poles, B, C, D, output``) replaced."""
+        C_backward = changes.pop("C_backward", self.C_backward)
+        return BidirectionalSSM(self.forward.replace(**changes) if changes else self.forward, C_backward)
+
+    def __repr__(self) -> str:
+        return (
+            f"BidirectionalSSM(batch_shape={self.batch_shape}, n_states={self.n_states}, n_inputs={self.n_inputs}, "
+            f"n_outputs={self.n_outputs}, dt={self.dt}, output={self.output!r})"
+        )
+
+
+LTISystem = DiagonalSSM | BidirectionalSSM
+"""Either system type; every norm and frequency-response function accepts both."""
+
+
 def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
     """Raise :class:`NotDiagonalizableError` unless the eigenvector matrix ``V`` of ``what`` has a finite
     condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form)."""
@@ -381,13 +512,14 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
     return A, B, C, D
 
 
-def freqresp(sys: DiagonalSSM, omega: Any, *, backend: Literal["numpy", "torch"] = "numpy", device: Any = None,
-             dtype: Literal["float64", "float32"] = "float64") -> np.ndarray:
+def freqresp(sys: LTISystem, omega: ArrayLike, *, backend: Literal["numpy", "torch"] = "numpy", device: Any = None,
+             dtype: Literal["float64", "float32"] = "float64") -> Any:
     """Frequency response, shape ``(*batch, k, p, m)`` for ``omega`` of shape (k,).
 
     Parameters
     ----------
-    sys : DiagonalSSM
+    sys : DiagonalSSM or BidirectionalSSM
+        A bidirectional layer's response is the sum of its causal scan's and its anti-causal scan's.
     omega : array_like, shape (k,)
         Frequencies.
     backend : {"numpy", "torch"}
@@ -415,6 +547,10 @@ def freqresp(sys: DiagonalSSM, omega: Any, *, backend: Literal["numpy", "torch"]
     if not np.all(np.isfinite(omega)):
         raise NonFiniteError("omega contains NaN/Inf; pass finite frequencies (rad/sample or rad/s)")
     check_choice("backend", backend, ("numpy", "torch"))
+    if isinstance(sys, BidirectionalSSM):
+        # the anti-causal scan C_b (I − Λz)⁻¹ B is the causal one evaluated at z⁻¹, i.e. at −ω
+        options = dict(backend=backend, device=device, dtype=dtype)
+        return freqresp(sys.forward, omega, **options) + freqresp(sys.backward, -omega, **options)
     if backend == "torch":
         from ._backends import torch as _torch
 

@@ -48,7 +48,8 @@ def test_readme_quick_start_runs_and_its_printed_values_hold():
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)
     layer = namespace["layer"]
-    value, peak = ssmtools.hinf_norm(layer, return_peak=True)
+    result = ssmtools.hinf_result(layer)
+    value, peak = result.value, result.peak
     assert (round(float(value), 10), round(float(peak), 7)) == (19.7336337552, 0.5998007)
     np.testing.assert_allclose(ssmtools.state_hinf_norms(layer), [2.45623942, 19.70135311], rtol=1e-8)
 

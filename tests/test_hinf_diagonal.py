@@ -1,4 +1,4 @@
-"""Certified diagonal H∞ (method="diagonal", hinf_bounds) against SLICOT AB13DD called directly,
+"""Certified diagonal H∞ (method="diagonal", hinf_result brackets) against SLICOT AB13DD called directly,
 exact rational closed forms for near-boundary poles, and dense frequency sweeps."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ssmtools import DiagonalSSM, UnstableSystemWarning, hinf_bounds, hinf_norm
+from ssmtools import DiagonalSSM, OptionError, UnstableSystemWarning, hinf_norm, hinf_result
 from ssmtools._backends.slycot import linf_norm
 from ssmtools.examples import random_s5_model, s5_layer_e5
 from ssmtools.systems import real_standard_form
@@ -29,8 +29,8 @@ def ab13dd(sys: DiagonalSSM) -> tuple[float, float]:
 def assert_certified(sys: DiagonalSSM, reference: float, *, rtol: float = 1e-8, ref_rtol: float = 1e-10,
                      floor: float = 1e-10):
     """value within rtol of the reference, and lower ≤ reference ≤ upper (up to the reference's own error)."""
-    value = hinf_norm(sys, method="diagonal")
-    lower, upper = hinf_bounds(sys)
+    result = hinf_result(sys, method="diagonal")
+    value, lower, upper = result.value, result.lower, result.upper
     assert value == pytest.approx(reference, rel=rtol)
     assert lower <= reference * (1 + ref_rtol)
     assert upper >= reference * (1 - ref_rtol)
@@ -40,7 +40,8 @@ def assert_certified(sys: DiagonalSSM, reference: float, *, rtol: float = 1e-8, 
 # ----------------------------------------------------------------------------- worked examples
 def test_e5_layer_matches_math_md():
     layer = s5_layer_e5()
-    value, peak = hinf_norm(layer, method="diagonal", return_peak=True)
+    result = hinf_result(layer, method="diagonal")
+    value, peak = result.value, result.peak
     assert value == pytest.approx(19.7336337552, rel=1e-10)
     assert peak == pytest.approx(0.5998007, abs=1e-6)
     assert hinf_norm(layer.replace(D=None), method="diagonal") == pytest.approx(19.7762614005, rel=1e-10)
@@ -95,7 +96,8 @@ def test_near_boundary_pole_exact_rational_reference(margin, state_includes_inpu
         reference = (_exact_siso_single_pole(complex(sys.poles[0]), g * sys.poles[0], d + g) if state_includes_input
                      else _exact_siso_single_pole(complex(sys.poles[0]), g, d))
         value = hinf_norm(sys, method="diagonal")
-        lower, upper = hinf_bounds(sys)
+        result = hinf_result(sys, method="diagonal")
+        lower, upper = result.lower, result.upper
         assert value == pytest.approx(reference, rel=1e-8)
         assert lower <= reference * (1 + 1e-12) and upper >= reference * (1 - 1e-12)
 
@@ -106,11 +108,12 @@ def test_margin_below_frequency_resolution_keeps_a_valid_bracket_and_warns():
     lam, g, d = (1 - 1e-13) * np.exp(0.9j), 0.3 - 0.2j, 0.5 + 0j
     sys = DiagonalSSM([lam], [[g]], [[1.0]], [[d]], dt=True, output="complex")
     reference = _exact_siso_single_pole(complex(sys.poles[0]), g, d)
-    lower, upper = hinf_bounds(sys)
+    with pytest.warns(RuntimeWarning, match="could not certify"):
+        result = hinf_result(sys, method="diagonal")
+    lower, upper = result.lower, result.upper
     assert lower <= reference * (1 + 1e-12) and upper >= reference * (1 - 1e-12)
     assert upper > lower * (1 + 1e-8)
-    with pytest.warns(RuntimeWarning, match="could not certify"):
-        hinf_norm(sys, method="diagonal")
+    assert lower <= result.value <= upper and result.method == "slycot"  # AB13DD returns inf here: not taken
 
 
 def test_near_boundary_conjugate_pair_layer_brackets_dense_local_sweep():
@@ -120,8 +123,8 @@ def test_near_boundary_conjugate_pair_layer_brackets_dense_local_sweep():
     poles = sys.poles.copy()
     poles[0] = (1 - 1e-9) * np.exp(1j * 1.1)
     sys = sys.replace(poles=poles)
-    value, peak = hinf_norm(sys, method="diagonal", return_peak=True)
-    lower, upper = hinf_bounds(sys)
+    result = hinf_result(sys, method="diagonal")
+    value, peak, upper = result.value, result.peak, result.upper
     local = 1.1 + 1e-9 * np.linspace(-20, 20, 801)
     sweep = sweep_sigma_max(sys, local)
     assert np.max(sweep) <= upper * (1 + 1e-7)  # the sweep itself carries ~1e-16/1e-9 relative error
@@ -145,7 +148,8 @@ def test_clustered_and_repeated_poles_match_ab13dd():
 def test_continuous_time_peak_at_infinity():
     """CT with a large D: the supremum is approached as ω → ∞ (reported peak inf)."""
     sys = DiagonalSSM([-1.0 + 0j, -2.0 + 3j], [[0.1], [0.1]], [[0.1, 0.1]], [[5.0]], dt=0, output="real")
-    value, peak = hinf_norm(sys, method="diagonal", return_peak=True)
+    result = hinf_result(sys, method="diagonal")
+    value, peak = result.value, result.peak
     assert value == pytest.approx(ab13dd(sys)[0], rel=1e-8)
     assert value >= 5.0 and (peak == np.inf or sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value))
 
@@ -182,10 +186,9 @@ def test_batched_equals_elementwise_and_unstable_is_inf():
     poles = sys.poles.copy()
     poles[1, 2, 0] = 1.01
     with pytest.warns(UnstableSystemWarning):
-        values, peaks = hinf_norm(sys.replace(poles=poles), method="diagonal", return_peak=True)
+        result = hinf_result(sys.replace(poles=poles), method="diagonal")
+    values, peaks, lower, upper = result.value, result.peak, result.lower, result.upper
     assert values[1, 2] == np.inf and np.isnan(peaks[1, 2]) and np.all(np.isfinite(values[0]))
-    with pytest.warns(UnstableSystemWarning):
-        lower, upper = hinf_bounds(sys.replace(poles=poles))
     assert lower[1, 2] == upper[1, 2] == np.inf
 
 
@@ -194,7 +197,8 @@ def test_batched_equals_elementwise_and_unstable_is_inf():
 def test_upper_bound_dominates_every_frequency(seed, case, n):
     """Invariant: no frequency (python-control's evaluation) exceeds the certified upper bound."""
     sys = random_system(seed, n=n, m=2, p=2, min_margin=1e-4, **case)
-    lower, upper = hinf_bounds(sys)
+    result = hinf_result(sys, method="diagonal")
+    lower, upper = result.lower, result.upper
     discrete = sys.is_discrete
     grid = np.linspace(-np.pi, np.pi, 129) if discrete else np.linspace(-20, 20, 129)
     resonances = np.angle(sys.poles) if discrete else sys.poles.imag
@@ -209,10 +213,10 @@ def test_bad_arguments_raise_with_a_fix():
         hinf_norm(sys, method="diagonal", rtol=0.0)
     with pytest.raises(ValueError, match="method"):
         hinf_norm(sys, method="sweep")
-    with pytest.raises(ValueError, match="backend='torch' applies to method='diagonal'"):
+    with pytest.raises(OptionError, match="has no AB13DD engine"):
         hinf_norm(sys, method="slycot", backend="torch")
-    with pytest.raises(ValueError, match="needs backend='torch'"):
-        hinf_bounds(sys, device="cpu")
+    with pytest.raises(OptionError, match="needs backend='torch'"):
+        hinf_result(sys, device="cpu")
 
 
 # ----------------------------------------------------------------------------- structure used for speed

@@ -16,8 +16,10 @@ from ssmtools import (
     h2_norm,
     hankel_singular_values,
     hinf_norm,
+    hinf_result,
     state_h2_norms,
     state_hinf_norms,
+    state_hinf_result,
 )
 from ssmtools.examples import s5_layer_e5
 from ssmtools.systems import augmented_realization, real_realization
@@ -51,7 +53,8 @@ def ab13bd(sys: DiagonalSSM) -> float:
 # ----------------------------------------------------------------------------- worked examples
 def test_e5_layer_norms():
     layer = s5_layer_e5()
-    value, peak = hinf_norm(layer, return_peak=True)
+    result = hinf_result(layer)
+    value, peak = result.value, result.peak
     assert value == pytest.approx(19.7336337552, rel=1e-10)
     assert peak == pytest.approx(0.5998007, abs=1e-6)
     assert h2_norm(layer) == pytest.approx(2.8873853531, rel=1e-10)
@@ -74,7 +77,8 @@ def test_e5_feeding_unshifted_realization_to_ab13dd_is_the_documented_bug():
 def test_e1_single_pole_complex_output():
     lam = 0.8 * np.exp(1j * np.pi / 3)
     sys = DiagonalSSM([lam], [[2, -1 + 1j]], [[1], [2j]], dt=True, output="complex")
-    values, peaks = state_hinf_norms(sys, return_peak=True)
+    result = state_hinf_result(sys)
+    values, peaks = result.value, result.peak
     assert values[0] == pytest.approx(27.386127875258, rel=1e-12)
     assert peaks[0] == pytest.approx(np.pi / 3, rel=1e-12)
     assert state_h2_norms(sys)[0] ** 2 == pytest.approx(83.333333333333, rel=1e-12)
@@ -92,7 +96,8 @@ def test_e2_e3_conjugate_pairs(c, b, hinf, peak, h2sq):
     lam = 0.9 * np.exp(1j * np.pi / 4)
     # a 2Re pair is output="real" with C doubled
     sys = DiagonalSSM([lam], np.array([b]), 2 * np.array(c)[:, None], dt=True, output="real")
-    values, peaks = state_hinf_norms(sys, return_peak=True)
+    result = state_hinf_result(sys)
+    values, peaks = result.value, result.peak
     assert values[0] == pytest.approx(hinf, rel=1e-10)
     assert peaks[0] == pytest.approx(peak, abs=1e-6)
     assert state_h2_norms(sys)[0] ** 2 == pytest.approx(h2sq, rel=1e-10)
@@ -118,7 +123,8 @@ def test_e4_siso_pair_closed_form():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_hinf_norm_matches_ab13dd_and_is_attained(case, seed):
     sys = random_system(seed, n=6, m=2, p=3, with_d=not (case["dt"] == 0 and seed == 0), **case)
-    value, peak = hinf_norm(sys, return_peak=True)
+    result = hinf_result(sys)
+    value, peak = result.value, result.peak
     assert value == pytest.approx(ab13dd(sys), rel=1e-8)
     # attained: σ_max at the reported frequency (python-control's evaluation) equals the norm
     assert sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value, rel=1e-8)
@@ -162,7 +168,8 @@ def test_hinf_tiny_system_n1():
 def test_hinf_larger_s5_layer_attained_and_upper_bound():
     """A real-output S5-style layer with 2·64 = 128 real states, D and the scan convention."""
     sys = random_system(9, n=64, m=16, p=16, state_includes_input=True, min_margin=1e-4)
-    value, peak = hinf_norm(sys, return_peak=True)
+    result = hinf_result(sys)
+    value, peak = result.value, result.peak
     assert sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value, rel=1e-8)
     angles = np.abs(np.angle(sys.poles))
     margin = sys.stability_margin
@@ -199,7 +206,8 @@ def test_h2_large_layer_matches_ab13bd():
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_state_norms_match_slycot_per_state(case):
     sys = random_system(8, n=12, m=3, p=2, **case)
-    hinf_values, peaks = state_hinf_norms(sys, return_peak=True)
+    result = state_hinf_result(sys)
+    hinf_values, peaks = result.value, result.peak
     h2_values = state_h2_norms(sys)
     for i in range(sys.n_states):
         sub = single_state(sys, i)
@@ -306,7 +314,8 @@ def test_invalid_method_and_tolerance():
 def test_256_state_real_output_layer_all_norms():
     """S5-style layer: 128 stored pairs = 256 real states, H = 32, D ≠ 0, state includes input."""
     sys = random_system(21, n=128, m=32, p=32, state_includes_input=True, min_margin=1e-4)
-    value, peak = hinf_norm(sys, return_peak=True)
+    result = hinf_result(sys)
+    value, peak = result.value, result.peak
     assert value == pytest.approx(ab13dd(sys), rel=1e-8)
     assert sweep_sigma_max(sys, np.array([peak]))[0] == pytest.approx(value, rel=1e-8)
     assert h2_norm(sys) == pytest.approx(ab13bd(sys), rel=1e-10)

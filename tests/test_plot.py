@@ -388,7 +388,7 @@ def test_sigma_of_a_bidirectional_layer_is_the_two_sided_response():
     B = rng.standard_normal((n, h)) + 1j * rng.standard_normal((n, h))
     C1, C2 = (rng.standard_normal((h, n)) + 1j * rng.standard_normal((h, n)) for _ in range(2))
     system = DiagonalSSM(poles, B, C1, np.diag([0.3, -0.1]), dt=True, output="real", state_includes_input=True)
-    layer = st.SSMLayer("bi", system, C_backward=C2)
+    layer = st.SSMLayer("bi", st.BidirectionalSSM(system, C2))
     ax = st.plot.sigma({"bi": layer}, db=False)
     omega = ax.lines[0].get_xdata()[::60]
     # reference from the definition: two-sided impulse response h_0 = Re(C1B + C2B) + D, h_k = Re(C1Λ^kB),

@@ -18,8 +18,48 @@ def _slycot():
     return slycot
 
 
-def linf_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool, tol: float):
-    """AB13DD: ``(sup_ω σ_max(G), ω_peak)`` of one real standard-form system (rad/sample for DT)."""
+def _range_basis(M: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the numerical range of M (singular values above size·eps·σ_1), shape (rows, r)."""
+    U, sv, _ = np.linalg.svd(M, full_matrices=False)
+    if sv.size == 0 or sv[0] == 0:
+        return U[:, :0]
+    return U[:, : int(np.count_nonzero(sv > max(M.shape) * np.finfo(float).eps * sv[0]))]
+
+
+def compress_io(
+    A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """An equivalent system with as few outputs and inputs as the ranks allow, and the same singular values.
+
+    ``G = C(zI − A)⁻¹B + D = [C, D]·[(zI − A)⁻¹B; I]``: with U an orthonormal basis of the range of
+    ``[C, D]``, σ(G) = σ(UᵀC(zI − A)⁻¹B + UᵀD); then the same on the input side with a basis V of the
+    range of ``[B; UᵀD]ᵀ``. Truncation-error systems and one-state subsystems have rank([C, D]) ≤ n,
+    so AB13DD runs on at most n inputs and outputs instead of the layer width. Real arrays in, real
+    arrays out; ``None`` when G ≡ 0.
+    """
+    n = A.shape[0]
+    U = _range_basis(np.concatenate([C, D], axis=1))
+    C1, D1 = U.T @ C, U.T @ D
+    V = _range_basis(np.concatenate([B, D1]).T)
+    if U.shape[1] == 0 or V.shape[1] == 0 or n == 0:
+        return None
+    return A, B @ V, C1, D1 @ V
+
+
+def linf_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool,
+              tol: float) -> tuple[float, float]:
+    """AB13DD: ``(sup_ω σ_max(G), ω_peak)`` of one real standard-form system (rad/sample for DT).
+
+    The system is first reduced to its smallest equivalent input/output dimensions
+    (:func:`compress_io`), which leaves every singular value of G unchanged. A system without states
+    returns ``(σ_max(D), 0)``; G ≡ 0 returns ``(0, 0)``.
+    """
+    if A.shape[0] == 0:
+        return (float(np.linalg.norm(D, 2)) if D.size else 0.0), 0.0
+    compressed = compress_io(A, B, C, D)
+    if compressed is None:
+        return 0.0, 0.0
+    A, B, C, D = compressed
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
     gpeak, fpeak = slycot.ab13dd(

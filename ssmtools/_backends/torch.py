@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 Precision = Literal["float64", "float32"]
+NAME = "torch"
 
 
 def torch_module():
@@ -44,6 +45,30 @@ def as_tensors(*arrays: np.ndarray, device: Any = None, dtype: Precision = "floa
     torch = torch_module()
     _, complex_dtype = _dtypes(dtype)
     return [torch.as_tensor(np.array(a, dtype=complex)).to(device=device, dtype=complex_dtype) for a in arrays]
+
+
+def check_device(device: Any) -> None:
+    """Any torch device (``None``: CPU); torch itself must be importable."""
+    torch = torch_module()
+    if device is not None:
+        torch.device(device)  # raises RuntimeError for an unknown device string
+
+
+def asarrays(*arrays: np.ndarray, device: Any = None, dtype: Precision = "float64") -> list:
+    """The backend seam's conversion: see :func:`as_tensors`."""
+    return as_tensors(*arrays, device=device, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray, *, device: Any = None, dtype: Precision = "float64"):
+    """A real host result → a real tensor on ``device`` (float64, or float32 on request)."""
+    torch = torch_module()
+    real_dtype, _ = _dtypes(dtype)
+    return torch.as_tensor(np.asarray(array, dtype=float)).to(device=device, dtype=real_dtype)
+
+
+def owns(array: Any) -> bool:
+    """True for torch tensors (checked without importing torch)."""
+    return type(array).__module__.startswith("torch") and hasattr(array, "detach")
 
 
 def sigma_max_circle(C, B, D, phi):

@@ -1,22 +1,54 @@
-"""The small protocol every family adapter follows, and the helpers they share.
+"""The adapter base class, its capability flags, and the helpers every family shares.
 
 An adapter turns the leaves of one layer (grouped by prefix, see ``_tree.py``) into an
 :class:`~ssmtools.model.SSMLayer` and writes pruned or replaced layers back as new leaves with the
-same names, dtypes and container types. Checking is strict: a missing key, a wrong shape or a
-complex/real mix-up raises :class:`~ssmtools.errors.FormatError` naming the source and the key.
+same names, dtypes and container types. A family is one subclass of :class:`Adapter`, registered
+with :func:`~ssmtools.adapters.register_adapter`; the tree-level work (detection by the declared
+keys, config validation, reading every layer, pruning, replacing with a response check) is done
+here, once, for all families. Checking is strict: a missing key, a wrong shape or a complex/real
+mix-up raises :class:`~ssmtools.errors.FormatError` naming the source and the key.
 """
 
 from __future__ import annotations
 
+import abc
+import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..errors import FormatError
-from ..model import SSMLayer
-from ._tree import Group, join_key, like, to_numpy
+from ..errors import FormatError, SSMToolsError
+from ..model import SSMLayer, SSMModel
+from ..systems import BidirectionalSSM, DiagonalSSM
+from ._checks import _check_convention, _check_same_response, normalize_keep
+from ._tree import Group, flatten, group_leaves, join_key, like, replace_leaves, to_numpy
+
+
+class CapabilityError(SSMToolsError, ValueError):
+    """The model's family cannot do what was asked (see :attr:`Adapter.capabilities`)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter can write back; callers check these instead of catching errors.
+
+    Parameters
+    ----------
+    can_prune : bool
+        Remove states physically (smaller arrays, same names and dtypes).
+    can_mask : bool
+        Zero the pruned states' input rows / output columns, shapes unchanged.
+    can_replace : bool
+        Write an arbitrary (e.g. re-diagonalised, reduced) diagonal layer in the family's parameterisation.
+    """
+
+    can_prune: bool = True
+    can_mask: bool = True
+    can_replace: bool = True
 
 
 @dataclass
@@ -28,6 +60,12 @@ class Context:
     groups: dict[str, Group]
     where: str
 
+    @classmethod
+    def of(cls, params: Any, source: str | None = None) -> Context:
+        """Flatten ``params`` (FormatError if it is not a mapping); ``source`` names it in errors."""
+        leaves, paths = flatten(params)
+        return cls(leaves, paths, group_leaves(leaves), where=source or "<in-memory parameters>")
+
     def array(self, key: str) -> np.ndarray:
         """Leaf ``key`` as a numpy array."""
         return to_numpy(self.leaves[key], key=key, where=self.where)
@@ -36,18 +74,80 @@ class Context:
         """A FormatError naming the source and the key."""
         return FormatError(f"{self.where}: {key!r} {message}")
 
-    def new(self, key: str, values: np.ndarray) -> Any:
+    def new(self, key: str, values: ArrayLike) -> Any:
         """``values`` in the container/dtype of leaf ``key``."""
-        return like(self.leaves[key], values)
+        return like(self.leaves[key], np.asarray(values))
 
 
-class Adapter:
-    """Base class: subclasses set ``family``, ``defaults`` and implement the four methods."""
+class Adapter(abc.ABC):
+    """One model family: how its parameters map to diagonal LTI layers and back.
+
+    Subclasses set the class variables and implement :meth:`read_layer` and, as their
+    :attr:`capabilities` promise, :meth:`prune_layer` / :meth:`replace_layer`; then decorate the
+    class with :func:`~ssmtools.adapters.register_adapter`. Adapters hold no state: one instance per
+    family serves every model of that family.
+
+    Attributes
+    ----------
+    family : str
+        Registry name (``family=`` of :func:`ssmtools.load`, ``model.family``).
+    detection_keys : tuple of frozenset of str
+        A parameter group (the leaves sharing one prefix) is a layer of this family when it holds all
+        names of one of these sets. Detection uses nothing else.
+    capabilities : Capabilities
+        What :meth:`prune` and :meth:`replace` can do for this family.
+    defaults : Mapping[str, Any]
+        Settings not stored in the weights, with their defaults (read-only: a ``dict`` given by a
+        subclass is frozen into a ``types.MappingProxyType``).
+    """
 
     family: ClassVar[str]
-    defaults: ClassVar[dict[str, Any]]
+    detection_keys: ClassVar[tuple[frozenset[str], ...]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    defaults: ClassVar[Mapping[str, Any]] = types.MappingProxyType({})
 
-    def config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "defaults" in vars(cls) and not isinstance(cls.defaults, types.MappingProxyType):
+            cls.defaults = types.MappingProxyType(dict(cls.defaults))
+        if "detection_keys" in vars(cls):
+            cls.detection_keys = tuple(frozenset(keys) for keys in cls.detection_keys)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} adapter for family {self.family!r}>"
+
+    # ------------------------------------------------------------------ what a family implements
+    @abc.abstractmethod
+    def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """The layer at ``prefix`` (FormatError on missing keys, bad shapes or dtypes).
+
+        Sets ``output_scale`` on the returned layer: κ with ``system.C = κ·C̃``, C̃ the stored C.
+        """
+
+    def prune_layer(
+        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """New leaves (full key -> value) keeping the states where ``keep`` is True (zeroing the others
+        when ``mask``). Only called when :attr:`capabilities` allows it."""
+        raise CapabilityError(f"family {self.family!r} cannot prune layers")  # pragma: no cover - guarded
+
+    def replace_layer(
+        self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """New leaves (full key -> value) that realise ``new`` in this family's parameterisation.
+        Only called when ``capabilities.can_replace``."""
+        raise CapabilityError(f"family {self.family!r} cannot write replacement layers")  # pragma: no cover
+
+    def check_config(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Validate setting values (names are checked against :attr:`defaults` already). Default: none."""
+
+    def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
+        """Fill settings inferred from the whole tree (e.g. a layout), so that re-reading written
+        parameters (whose shapes may have become ambiguous) gives the same layers. Default: unchanged."""
+        return config
+
+    # ------------------------------------------------------------------ shared, not overridden
+    def settings(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults updated with ``config``; unknown settings raise TypeError listing the valid ones."""
         unknown = sorted(set(config) - set(self.defaults))
         if unknown:
@@ -56,32 +156,127 @@ class Adapter:
             )
         out = dict(self.defaults)
         out.update(config)
+        self.check_config(out)
         return out
 
-    def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
-        """Fill settings inferred from the whole tree (e.g. a layout), so that re-reading written
-        parameters (whose shapes may have become ambiguous) gives the same layers. Default: unchanged."""
-        return config
+    def find(self, groups: Mapping[str, Group]) -> list[str]:
+        """Prefixes of the groups holding one of :attr:`detection_keys` (unsorted)."""
+        return [p for p, g in groups.items() if any(keys <= g.keys.keys() for keys in self.detection_keys)]
 
-    def find(self, groups: Mapping[str, Group]) -> list[str]:  # pragma: no cover - abstract
-        """Prefixes of the layers of this family (by anchor parameter names only)."""
-        raise NotImplementedError
+    def describe_keys(self) -> str:
+        """The detection keys as text, e.g. ``"Lambda_re+Lambda_im"`` (``" or "`` between alternatives)."""
+        return " or ".join("+".join(sorted(keys)) for keys in self.detection_keys)
 
-    def read_layer(self, ctx: Context, prefix: str, config: dict[str, Any]) -> SSMLayer:  # pragma: no cover
-        """The layer at ``prefix``; FormatError on missing keys, bad shapes or dtypes."""
-        raise NotImplementedError
+    def read(self, params: Any, *, source: str | None = None, **config: Any) -> SSMModel:
+        """Every layer of this family in ``params``, as an :class:`~ssmtools.model.SSMModel` holding this adapter.
 
-    def prune_layer(
-        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: dict[str, Any]
-    ) -> dict[str, Any]:  # pragma: no cover
-        """New leaves (full key -> value) keeping the states where ``keep`` is True."""
-        raise NotImplementedError
+        Parameters
+        ----------
+        params : Mapping
+            State dict or nested parameter tree (kept, unmodified, as ``model.params``).
+        source : str, optional
+            File the parameters came from (error messages; ``save`` refuses to overwrite it).
+        **config
+            Settings of :attr:`defaults`.
 
-    def replace_layer(
-        self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: dict[str, Any]
-    ) -> dict[str, Any]:  # pragma: no cover
-        """New leaves (full key -> value) that realise ``new`` in this family's parameterisation."""
-        raise NotImplementedError
+        Returns
+        -------
+        SSMModel
+            Layers sorted by name (numbers compared as numbers), ``config`` completed with defaults.
+        """
+        ctx = Context.of(params, source)
+        settings = self.settings(config)
+        prefixes = self.find(ctx.groups)
+        if not prefixes:
+            raise FormatError(
+                f"{ctx.where}: no {self.family} layer found (a {self.family} layer has parameters "
+                f"{self.describe_keys()})"
+            )
+        settings = self.resolve_config(ctx, prefixes, settings)
+        layers = {prefix: self.read_layer(ctx, prefix, settings) for prefix in sorted(prefixes, key=_natural)}
+        return SSMModel(layers, adapter=self, params=params, config=settings, source=source)
+
+    def prune(self, model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
+        """New parameters of ``model`` without the states where ``keep`` is False.
+
+        Parameters
+        ----------
+        model : SSMModel
+            A model read by this adapter.
+        keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping
+            See :func:`~ssmtools.adapters.normalize_keep`; layers not named are kept whole.
+        mask : bool
+            ``True``: zero the pruned states' input rows and output columns instead (shapes unchanged).
+
+        Returns
+        -------
+        Mapping
+            A new tree of the input's structure and container types; untouched leaves are shared.
+        """
+        needed = "can_mask" if mask else "can_prune"
+        if not getattr(self.capabilities, needed):
+            other = " (try mask=True)" if not mask and self.capabilities.can_mask else ""
+            raise CapabilityError(f"family {self.family!r} cannot {'mask' if mask else 'remove'} states{other}")
+        ctx = Context.of(model.params, model.source)
+        masks = normalize_keep(model, keep)
+        updates: dict[str, Any] = {}
+        for name, k in masks.items():
+            if k.all():
+                continue
+            if not mask and not k.any(axis=-1).all():
+                raise ValueError(
+                    f"keep[{name!r}] removes every state of layer {name!r} (or of one of its channels); a layer needs "
+                    "at least one state. Keep one, or pass mask=True to zero them instead."
+                )
+            updates.update(self.prune_layer(ctx, model.layers[name], k, mask, model.config))
+        return replace_leaves(model.params, ctx.paths, updates)
+
+    def replace(self, model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True) -> Any:
+        """New parameters realising the given systems in ``model``'s family.
+
+        Parameters
+        ----------
+        model : SSMModel
+            A model read by this adapter.
+        systems : Mapping[str, DiagonalSSM, BidirectionalSSM or SSMLayer]
+            Replacement layers in each layer's convention (a BidirectionalSSM for
+            bidirectional layers).
+        check : bool
+            Re-read the written parameters and compare their frequency response with ``systems``
+            (relative to the peak gain, tolerance 5000·eps of the stored dtype; ValueError otherwise).
+
+        Returns
+        -------
+        Mapping
+            A new tree; untouched leaves are shared.
+        """
+        if not self.capabilities.can_replace:
+            raise CapabilityError(
+                f"family {self.family!r} cannot write replacement layers (capabilities.can_replace is False); "
+                "prune states with model.apply(keep) instead"
+            )
+        ctx = Context.of(model.params, model.source)
+        updates: dict[str, Any] = {}
+        new_layers: dict[str, SSMLayer] = {}
+        for name, value in systems.items():
+            if name not in model.layers:
+                raise KeyError(f"no layer named {name!r}; the model's layers are {list(model.layers)}")
+            layer = model.layers[name]
+            new = value if isinstance(value, SSMLayer) else SSMLayer(name, value)
+            _check_convention(layer, new)
+            new_layers[name] = new
+            updates.update(self.replace_layer(ctx, layer, new, model.config))
+        params = replace_leaves(model.params, ctx.paths, updates)
+        if check:
+            reread = self.read(params, source=model.source, **model.config)
+            for name, new in new_layers.items():
+                _check_same_response(name, reread.layers[name], new, ctx, updates)
+        return params
+
+
+def _natural(key: str) -> list:
+    """Sort key with numbers compared as numbers (layers.2 before layers.10)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -124,12 +319,13 @@ def check_complex(ctx: Context, key: str, array: np.ndarray) -> None:
         )
 
 
-def real_pair(array: np.ndarray) -> np.ndarray:
+def real_pair(array: ArrayLike) -> np.ndarray:
     """Complex view of a real ``(..., 2)`` array (real, imaginary)."""
+    array = np.asarray(array)
     return array[..., 0] + 1j * array[..., 1]
 
 
-def to_pair(values: np.ndarray) -> np.ndarray:
+def to_pair(values: ArrayLike) -> np.ndarray:
     """Real ``(..., 2)`` array of a complex array."""
     values = np.asarray(values, dtype=complex)
     return np.stack([values.real, values.imag], axis=-1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def like(original: Any, values: np.ndarray) -> Any:
     return np.ascontiguousarray(values.astype(dtype))
 
 
-def replace_leaves(tree: Mapping, paths: Mapping[str, tuple[str, ...]], updates: Mapping[str, Any]) -> dict:
+def replace_leaves(tree: Mapping, paths: Mapping[str, tuple[str, ...]], updates: Mapping[str, Any]) -> Any:
     """A copy of ``tree`` (dicts copied along the way, other leaves shared) with some leaves replaced."""
     out = _copy_dicts(tree)
     for key, value in updates.items():
@@ -126,10 +126,11 @@ def replace_leaves(tree: Mapping, paths: Mapping[str, tuple[str, ...]], updates:
     return out
 
 
-def _copy_dicts(tree: Mapping) -> dict:
+def _copy_dicts(tree: Mapping) -> Any:
     items = [(key, _copy_dicts(value) if isinstance(value, Mapping) else value) for key, value in tree.items()]
+    out: Any
     try:
-        out = type(tree)(items)  # keeps OrderedDict (torch state dicts) and plain dicts
+        out = cast(Any, type(tree))(items)  # keeps OrderedDict (torch state dicts) and plain dicts
     except Exception:
         out = dict(items)
     if hasattr(tree, "_metadata"):  # torch state-dict version metadata

@@ -15,6 +15,7 @@ arg λ = 0 stored as 2π; gamma_log = 0, B = B̄.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,17 +23,16 @@ import numpy as np
 from ..model import SSMLayer
 from ..systems import DiagonalSSM
 from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, require
-from ._tree import Group
+from ._registry import register_adapter
 
 
+@register_adapter
 class LRU(Adapter):
-    """LRU layers (paper names or LRU-pytorch's complex ``B``/``C``)."""
+    """LRU layers (paper names or LRU-pytorch's complex ``B``/``C``); ``output_scale`` 1 (output ``Re``)."""
 
     family = "lru"
+    detection_keys = (frozenset({"nu_log", "theta_log"}),)
     defaults = {"transposed": None}
-
-    def find(self, groups: dict[str, Group]) -> list[str]:
-        return [p for p, g in groups.items() if {"nu_log", "theta_log"} <= set(g.keys)]
 
     def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
         """Infer ``transposed`` from the first layer whose B shape tells (N ≠ H); False (paper) if none does."""
@@ -42,7 +42,7 @@ class LRU(Adapter):
         for prefix in prefixes:
             keys = self._keys(ctx, prefix)
             N = ctx.array(keys["nu_log"]).shape[-1]
-            B = ctx.array(keys.get("B", keys.get("B_re")))
+            B = ctx.array(keys["B"] if "B" in keys else keys["B_re"])
             if B.ndim == 2 and N in B.shape and B.shape[0] != B.shape[1]:
                 inferred = B.shape[0] != N
                 break
@@ -72,7 +72,7 @@ class LRU(Adapter):
         return re + 1j * im
 
     @staticmethod
-    def _transposed(array: np.ndarray, N: int, states_axis: int, config: dict[str, Any]) -> bool | None:
+    def _transposed(array: np.ndarray, N: int, states_axis: int, config: Mapping[str, Any]) -> bool | None:
         """Whether a (…) 2-D matrix stores states on the other axis than the paper layout; None if impossible."""
         if array.ndim != 2 or N not in array.shape:
             return None
@@ -80,7 +80,7 @@ class LRU(Adapter):
             return bool(config["transposed"])
         return array.shape[states_axis] != N
 
-    def read_layer(self, ctx: Context, prefix: str, config: dict[str, Any]) -> SSMLayer:
+    def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
         keys = self._keys(ctx, prefix)
         nu, theta = ctx.array(keys["nu_log"]), ctx.array(keys["theta_log"])
         for name in ("nu_log", "theta_log", "gamma_log", "D"):
@@ -95,7 +95,8 @@ class LRU(Adapter):
             check_shape(ctx, keys["gamma_log"], gamma_log, (N,), "log γ, one value per state")
             gamma = np.exp(gamma_log)
         B, C = self._matrix(ctx, keys, "B"), self._matrix(ctx, keys, "C")
-        b_key, c_key = keys.get("B", keys.get("B_re")), keys.get("C", keys.get("C_re"))
+        b_key = keys["B"] if "B" in keys else keys["B_re"]
+        c_key = keys["C"] if "C" in keys else keys["C_re"]
         b_t, c_t = self._transposed(B, N, 0, config), self._transposed(C, N, 1, config)
         if b_t is None:
             check_shape(ctx, b_key, B, (N, None), "one row per state (or its transpose)")
@@ -115,20 +116,22 @@ class LRU(Adapter):
                 check_shape(ctx, keys["D"], d, (p, m), f"feedthrough as ({p},) (diagonal) or ({p}, {m}) (full)")
         lam = np.exp(-np.exp(nu) + 1j * np.exp(theta))
         system = DiagonalSSM(lam, gamma[:, None] * B, C, D, dt=True, output="real", state_includes_input=True)
-        return SSMLayer(prefix, system)
+        return SSMLayer(prefix, system, output_scale=1.0)
 
-    def _layout(self, ctx: Context, keys: dict[str, str], config: dict[str, Any]) -> tuple[bool, bool]:
+    def _layout(self, ctx: Context, keys: dict[str, str], config: Mapping[str, Any]) -> tuple[bool, bool]:
         N = ctx.array(keys["nu_log"]).shape[0]
         B, C = self._matrix(ctx, keys, "B"), self._matrix(ctx, keys, "C")
         return bool(self._transposed(B, N, 0, config)), bool(self._transposed(C, N, 1, config))
 
-    def _write_matrix(self, ctx, keys, name: str, values: np.ndarray) -> dict[str, Any]:
+    def _write_matrix(self, ctx: Context, keys: dict[str, str], name: str, values: np.ndarray) -> dict[str, Any]:
         if name in keys:
             return {keys[name]: ctx.new(keys[name], values)}
         return {keys[name + "_re"]: ctx.new(keys[name + "_re"], values.real),
                 keys[name + "_im"]: ctx.new(keys[name + "_im"], values.imag)}
 
-    def prune_layer(self, ctx, layer, keep, mask, config):
+    def prune_layer(
+        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
+    ) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         b_t, c_t = self._layout(ctx, keys, config)
         B = self._matrix(ctx, keys, "B")
@@ -149,7 +152,7 @@ class LRU(Adapter):
         out.update(self._write_matrix(ctx, keys, "C", C.T if c_t else C))
         return out
 
-    def replace_layer(self, ctx, layer, new, config):
+    def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         b_t, c_t = self._layout(ctx, keys, config)
         sys = new.system

@@ -11,7 +11,7 @@ when bidirectional], ``D`` (H,), ``log_step`` (P, 1)::
 s5-pytorch 0.2.1 (``i404788/s5-pytorch``; model_formats.md §2): ``Lambda`` (P,) complex, ``B``
 (P, H, 2), ``C`` (H, P) or (H, 2P) complex, ``D`` (H,), ``log_step`` (P,); Δ = step_scale·exp(log_step),
 output ``Re(C̃x) + D ⊙ u`` (κ = 1, no conjugate symmetry). Bidirectional layers (math.md §1.3) share
-(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into ``layer.C_backward``.
+(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into the layer's :class:`~ssmtools.systems.BidirectionalSSM`.
 
 ssmtools' ``system`` is ``DiagonalSSM(λ̄, B̄, κ·C̃_forward, diag(D), dt=True, output="real",
 state_includes_input=True)``.
@@ -19,31 +19,33 @@ state_includes_input=True)``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import check_choice
 from ..model import SSMLayer
-from ..systems import DiagonalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM
 from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, real_pair, require, to_pair
-from ._discretize import discretize, undiscretize
-from ._tree import Group
+from ._discretize import Method, discretize, undiscretize
+from ._registry import register_adapter
 
 CLIP = -1e-4
 
 
-def _system(lam, B_tilde, C_tilde, D, step, method, kappa) -> tuple[DiagonalSSM, np.ndarray | None]:
-    """Forward system and backward C from continuous-time parameters (C_tilde (H, P) or (H, 2P))."""
+def _system(lam: np.ndarray, B_tilde: np.ndarray, C_tilde: np.ndarray, D: np.ndarray, step: np.ndarray, method: Method,
+            kappa: float) -> DiagonalSSM | BidirectionalSSM:
+    """The layer's system from continuous-time parameters (C_tilde (H, P), or (H, 2P) when bidirectional)."""
     P = lam.shape[-1]
     lam_bar, B_bar = discretize(lam, B_tilde, step, method)
-    C_forward = kappa * C_tilde[:, :P]
-    C_backward = kappa * C_tilde[:, P:] if C_tilde.shape[1] == 2 * P else None
-    system = DiagonalSSM(lam_bar, B_bar, C_forward, np.diag(D), dt=True, output="real", state_includes_input=True)
-    return system, C_backward
+    forward = DiagonalSSM(lam_bar, B_bar, kappa * C_tilde[:, :P], np.diag(D), dt=True, output="real",
+                          state_includes_input=True)
+    return BidirectionalSSM(forward, kappa * C_tilde[:, P:]) if C_tilde.shape[1] == 2 * P else forward
 
 
-def _continuous(new: SSMLayer, step: float, method: str, kappa: float, clip: bool, where: str):
+def _continuous(new: SSMLayer, step: float, method: Method, kappa: float, clip: bool, where: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(Λ, B̃, C̃ (H, P) or (H, 2P), D) realising ``new`` with every step equal to ``step``."""
     system = new.system
     lam, B_tilde = undiscretize(system.poles, system.B, np.full(system.n_states, step), method)
@@ -53,8 +55,8 @@ def _continuous(new: SSMLayer, step: float, method: str, kappa: float, clip: boo
             "the layer would clip it and no longer match. Drop that state or load with clip_eigs=False."
         )
     C_tilde = system.C / kappa
-    if new.C_backward is not None:
-        C_tilde = np.concatenate([C_tilde, new.C_backward / kappa], axis=1)
+    if isinstance(system, BidirectionalSSM):
+        C_tilde = np.concatenate([C_tilde, system.C_backward / kappa], axis=1)
     return lam, B_tilde, C_tilde, diagonal_of(system.D, where)
 
 
@@ -63,16 +65,25 @@ def _c_columns(keep: np.ndarray, bidirectional: bool, stacked: bool) -> np.ndarr
     return np.concatenate([keep, keep]) if (bidirectional and stacked) else keep
 
 
+def _check_discretization(config: Mapping[str, Any]) -> None:
+    check_choice("discretization", config["discretization"], ("zoh", "bilinear"))
+
+
+@register_adapter
 class S5Flax(Adapter):
-    """The official flax parameter tree (``Lambda_re``, ``Lambda_im``, ``B``, ``C``/``C1``/``C2``, ``D``, ``log_step``)."""
+    """The official flax parameter tree (``Lambda_re``, ``Lambda_im``, ``B``, ``C``/``C1``/``C2``, ``D``, ``log_step``).
+
+    ``output_scale`` of its layers: 2 with ``conj_sym=True`` (output ``2·Re``), else 1.
+    """
 
     family = "s5"
+    detection_keys = (frozenset({"Lambda_re", "Lambda_im"}),)
     defaults = {
         "conj_sym": True, "discretization": "zoh", "step_rescale": 1.0, "clip_eigs": False, "bidirectional": None,
     }
 
-    def find(self, groups: dict[str, Group]) -> list[str]:
-        return [p for p, g in groups.items() if {"Lambda_re", "Lambda_im"} <= set(g.keys)]
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        _check_discretization(config)
 
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
         group = ctx.groups[prefix]
@@ -80,8 +91,7 @@ class S5Flax(Adapter):
         names += ["C1", "C2"] if ("C1" in group.keys or "C2" in group.keys) else ["C"]
         return require(ctx, group, names, "S5")
 
-    def read_layer(self, ctx: Context, prefix: str, config: dict[str, Any]) -> SSMLayer:
-        check_choice("discretization", config["discretization"], ("zoh", "bilinear"))
+    def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
         keys = self._keys(ctx, prefix)
         arrays = {name: ctx.array(key) for name, key in keys.items()}
         for name, array in arrays.items():
@@ -117,10 +127,12 @@ class S5Flax(Adapter):
             lam = np.minimum(lam_re, CLIP) + 1j * lam_im
         step = float(config["step_rescale"]) * np.exp(log_step.reshape(P))
         kappa = 2.0 if config["conj_sym"] else 1.0
-        system, C_backward = _system(lam, real_pair(B), C_tilde, arrays["D"], step, config["discretization"], kappa)
-        return SSMLayer(prefix, system, C_backward)
+        system = _system(lam, real_pair(B), C_tilde, arrays["D"], step, config["discretization"], kappa)
+        return SSMLayer(prefix, system, output_scale=kappa)
 
-    def prune_layer(self, ctx, layer, keep, mask, config):
+    def prune_layer(
+        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
+    ) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         out = {}
         if mask:
@@ -141,7 +153,7 @@ class S5Flax(Adapter):
                 out[keys[name]] = ctx.new(keys[name], C[:, _c_columns(keep, layer.bidirectional, name == "C")])
         return out
 
-    def replace_layer(self, ctx, layer, new, config):
+    def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         kappa = 2.0 if config["conj_sym"] else 1.0
         step = float(config["step_rescale"])  # log_step = 0
@@ -165,14 +177,19 @@ class S5Flax(Adapter):
         return out
 
 
+@register_adapter
 class S5PyTorch(Adapter):
-    """PyPI ``s5-pytorch`` (``from s5 import S5``): ``seq.Lambda``, ``seq.B``, ``seq.C``, ``seq.D``, ``seq.log_step``."""
+    """PyPI ``s5-pytorch`` (``from s5 import S5``): ``seq.Lambda``, ``seq.B``, ``seq.C``, ``seq.D``, ``seq.log_step``.
+
+    ``output_scale`` of its layers: 1 (output ``Re``).
+    """
 
     family = "s5-pytorch"
+    detection_keys = (frozenset({"Lambda", "log_step"}),)
     defaults = {"step_scale": 1.0, "discretization": "zoh", "bidirectional": None}
 
-    def find(self, groups: dict[str, Group]) -> list[str]:
-        return [p for p, g in groups.items() if {"Lambda", "log_step"} <= set(g.keys)]
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        _check_discretization(config)
 
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
         group = ctx.groups[prefix]
@@ -183,8 +200,7 @@ class S5PyTorch(Adapter):
             )
         return require(ctx, group, ["Lambda", "B", "C", "D", "log_step"], "s5-pytorch")
 
-    def read_layer(self, ctx: Context, prefix: str, config: dict[str, Any]) -> SSMLayer:
-        check_choice("discretization", config["discretization"], ("zoh", "bilinear"))
+    def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
         keys = self._keys(ctx, prefix)
         arrays = {name: ctx.array(key) for name, key in keys.items()}
         check_complex(ctx, keys["Lambda"], arrays["Lambda"])
@@ -205,12 +221,12 @@ class S5PyTorch(Adapter):
         if config["bidirectional"] is not None and bool(config["bidirectional"]) != bidirectional:
             raise ctx.error(keys["C"], f"has width {C.shape[1]} for P={P} but bidirectional={config['bidirectional']}")
         step = float(config["step_scale"]) * np.exp(arrays["log_step"])
-        system, C_backward = _system(
-            lam, real_pair(arrays["B"]), C, arrays["D"], step, config["discretization"], 1.0
-        )
-        return SSMLayer(prefix, system, C_backward)
+        system = _system(lam, real_pair(arrays["B"]), C, arrays["D"], step, config["discretization"], 1.0)
+        return SSMLayer(prefix, system, output_scale=1.0)
 
-    def prune_layer(self, ctx, layer, keep, mask, config):
+    def prune_layer(
+        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
+    ) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         columns = _c_columns(keep, layer.bidirectional, True)
         if mask:
@@ -222,7 +238,7 @@ class S5PyTorch(Adapter):
         out[keys["C"]] = ctx.new(keys["C"], ctx.array(keys["C"])[:, columns])
         return out
 
-    def replace_layer(self, ctx, layer, new, config):
+    def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
         keys = self._keys(ctx, layer.name)
         step = float(config["step_scale"])
         lam, B_tilde, C_tilde, D = _continuous(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..systems import DiagonalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -18,52 +18,48 @@ if TYPE_CHECKING:  # pragma: no cover
 Systems = Any  # DiagonalSSM | SSMLayer | ReductionResult | Mapping[str, ...] | Sequence[...]
 
 
-def _system_of(obj: Any, what: str) -> DiagonalSSM:
-    """A DiagonalSSM from a DiagonalSSM, an SSMLayer (``.system``) or a ReductionResult (``.system``)."""
-    if isinstance(obj, DiagonalSSM):
+def _system_of(obj: Any, what: str) -> LTISystem:
+    """The system of a DiagonalSSM/BidirectionalSSM, an SSMLayer or a ReductionResult (``.system``)."""
+    if isinstance(obj, (DiagonalSSM, BidirectionalSSM)):
         return obj
     system = getattr(obj, "system", None)
-    if isinstance(system, DiagonalSSM):
+    if isinstance(system, (DiagonalSSM, BidirectionalSSM)):
         return system
     raise TypeError(
-        f"{what} is a {type(obj).__name__}; expected a DiagonalSSM, an SSMLayer or a reduction result "
-        "(anything with a .system DiagonalSSM), or a dict / list of them"
+        f"{what} is a {type(obj).__name__}; expected a DiagonalSSM, a BidirectionalSSM, an SSMLayer or a reduction "
+        "result (anything with a .system), or a dict / list of them"
     )
 
 
-Named = tuple[str, DiagonalSSM, "np.ndarray | None"]  # label, causal system, backward output columns
+Named = tuple[str, LTISystem]  # label, unbatched system (causal or bidirectional)
 
 
-def _flatten(name: str, system: DiagonalSSM, backward: np.ndarray | None) -> list[Named]:
+def _flatten(name: str, system: LTISystem) -> list[Named]:
     if not system.batch_shape:
-        return [(name, system, backward)]
-    out = []
+        return [(name, system)]
+    out: list[Named] = []
     for index in np.ndindex(*system.batch_shape):
         suffix = ",".join(str(i) for i in index)
-        out.append((f"{name}[{suffix}]" if name else suffix, system[index],
-                    None if backward is None else backward[index]))
+        out.append((f"{name}[{suffix}]" if name else suffix, system[index]))
     return out
 
 
-def _entry(value: Any, what: str) -> tuple[DiagonalSSM, np.ndarray | None]:
-    return _system_of(value, what), getattr(value, "C_backward", None)  # SSMLayer: bidirectional S5
-
-
 def _named_systems(systems: Systems, what: str = "systems") -> list[Named]:
-    """Unbatched ``(label, system, C_backward)``: batches are split, dicts keep their keys as labels."""
+    """Unbatched ``(label, system)``: batches are split, dicts keep their keys as labels."""
     many = getattr(systems, "systems", None)  # ReductionResult: one system per batch element, ndindex order
+    items: list[tuple[str, LTISystem]]
     if isinstance(many, tuple) and many and all(isinstance(s, DiagonalSSM) for s in many):
-        items = [("" if len(many) == 1 else str(i), (s, None)) for i, s in enumerate(many)]
+        items = [("" if len(many) == 1 else str(i), s) for i, s in enumerate(many)]
     elif isinstance(systems, Mapping):
-        items = [(str(name), _entry(value, f"{what}[{name!r}]")) for name, value in systems.items()]
+        items = [(str(name), _system_of(value, f"{what}[{name!r}]")) for name, value in systems.items()]
     elif isinstance(systems, Sequence) and not isinstance(systems, str):
-        items = [(str(i), _entry(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
+        items = [(str(i), _system_of(value, f"{what}[{i}]")) for i, value in enumerate(systems)]
     else:
-        items = [("", _entry(systems, what))]
+        items = [("", _system_of(systems, what))]
     if not items:
         raise ValueError(f"{what} is empty; pass at least one system")
-    named = [entry for name, (system, backward) in items for entry in _flatten(name, system, backward)]
-    if len({system.is_discrete for _, system, _ in named}) > 1:
+    named = [entry for name, system in items for entry in _flatten(name, system)]
+    if len({system.is_discrete for _, system in named}) > 1:
         raise ValueError(
             f"{what} mixes continuous- and discrete-time systems; plot them on separate axes "
             "(their frequency axes differ: rad/s vs rad/sample)"

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import ShapeError, check_choice
-from ..norms import hinf_norm
-from ..systems import DiagonalSSM, freqresp
+from ..norms import hinf_result
+from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,27 +51,16 @@ def _frequency_grid(systems: list[DiagonalSSM], extra: np.ndarray, n_points: int
 _CHUNK_BYTES = 2**26  # frequency responses are evaluated in chunks of at most 64 MiB
 
 
-def _response(system: DiagonalSSM, backward: np.ndarray | None, omega: np.ndarray) -> np.ndarray:
-    """G(e^{jω}), shape (k, p, m); with a backward scan (bidirectional S5, math.md §1.3) its anti-causal
-    part ``C2 (I − Λ̄e^{jω})⁻¹ B̄`` is the causal response of (Λ̄, B̄, C2) at −ω."""
-    response = freqresp(system, omega)
-    if backward is not None:
-        response = response + freqresp(system.replace(C=backward, D=None), -omega)
-    return response
-
-
-def _singular_values(entry: tuple[DiagonalSSM, Any], omega: np.ndarray,
-                     minus: tuple[DiagonalSSM, Any] | None = None) -> np.ndarray:
+def _singular_values(system: LTISystem, omega: np.ndarray, minus: LTISystem | None = None) -> np.ndarray:
     """Singular values of G(ω) (or of G(ω) − G_minus(ω)), shape (k, min(p, m)), descending, in chunks."""
-    system, backward = entry
     per_frequency = 16 * system.n_outputs * max(system.n_inputs, system.n_states)
     step = max(1, _CHUNK_BYTES // per_frequency)
     out = []
     for start in range(0, omega.size, step):
         chunk = omega[start:start + step]
-        response = _response(system, backward, chunk)
+        response = freqresp(system, chunk)
         if minus is not None:
-            response = response - _response(*minus, chunk)
+            response = response - freqresp(minus, chunk)
         out.append(np.linalg.svd(response, compute_uv=False))
     return np.concatenate(out) if out else np.zeros((0, min(system.n_outputs, system.n_inputs)))
 
@@ -105,18 +94,13 @@ def _visible(peak: float, omega: np.ndarray, xscale: str) -> float:
 
 
 def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
-    """(‖G‖∞, peak frequency) per system; bidirectional layers: (L∞ norm, nan), the frequency is found
-    on the plotted grid."""
+    """(‖G‖∞, peak frequency) per system (L∞ and its peak for bidirectional layers)."""
     if not mark_peak:
         return [(np.nan, np.nan)] * len(named)
     peaks = []
-    for _, system, backward in named:
-        if backward is not None:
-            from ..pruning._bidir import bidirectional_linf  # the one place of the L∞ formula
-
-            peaks.append((float(bidirectional_linf(system, backward)), np.nan))
-            continue
-        value, peak = hinf_norm(system, return_peak=True)
+    for _, system in named:
+        result = hinf_result(system)
+        value, peak = result.value, result.peak
         if system.output == "real":
             peak = abs(peak)  # real-output responses are conjugate-symmetric
         peaks.append((float(value), float(peak)))
@@ -125,7 +109,7 @@ def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
 
 def _peak_label(value: float, peak: float, bidirectional: bool) -> str:
     if bidirectional:
-        return f"‖G‖_L∞ = {value:.4g} (non-causal), grid peak ω ≈ {peak:.4g}"
+        return f"‖G‖_L∞ = {value:.4g} (non-causal) at ω = {peak:.4g}"
     return f"‖G‖∞ = {value:.4g} at ω = {peak:.4g}"
 
 
@@ -145,7 +129,7 @@ def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega
                     mark_peak: bool, n_points: int) -> tuple[str, list[tuple[float, float]], np.ndarray]:
     """(x scale, H∞ peaks of ``named``, sorted frequencies): ``omega`` as given, or a grid that covers every
     system's resonances and peaks."""
-    all_systems = [s for _, s, _ in named] + ([s for _, s, _ in named_reduced] if named_reduced else [])
+    all_systems = [s for _, s in named] + ([s for _, s in named_reduced] if named_reduced else [])
     scale = _resolve_xscale(all_systems, xscale)
     peaks = _peaks(named, mark_peak)
     if omega is None:
@@ -184,8 +168,8 @@ def sigma(
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
         One curve per system; batched systems give one curve per batch element (layers, channels).
         Dict keys (layer names) become legend labels. A bidirectional ``SSMLayer`` (S5) is drawn with
-        its full non-causal response, forward plus backward scan (math.md §1.3), and marked with its
-        L∞ norm (AB13DD on the stacked realization) at the grid frequency where the curve peaks.
+        its full non-causal response, forward plus backward scan, and marked with its L∞ norm and
+        peak (AB13DD on the stacked realization).
     reduced : same structure as ``systems``, optional
         Reduced or pruned counterparts: ``DiagonalSSM`` systems, or a ``ReductionResult`` (its
         ``systems``, one per batch element of the original). Drawn dashed in the same colour, with
@@ -223,23 +207,21 @@ def sigma(
     scale, peaks, omega = _frequency_axis(named, named_reduced, omega, xscale, mark_peak, n_points)
     ax = _new_axes(ax)
     discrete = named[0][1].is_discrete
-    for index, (label, system, backward) in enumerate(named):
+    for index, (label, system) in enumerate(named):
         color = _color(index)
-        values = _singular_values((system, backward), omega)
+        values = _singular_values(system, omega)
         ax.plot(omega, _magnitude(values[:, 0], db), color=color, label=label or None)
         if singular_values == "all" and values.shape[1] > 1:
             ax.plot(omega, _magnitude(values[:, 1:], db), color=color, linewidth=0.6, alpha=0.6)
         value, peak = peaks[index]
-        if backward is not None and omega.size:
-            peak = float(omega[np.argmax(values[:, 0])])
         if mark_peak and np.isfinite(value):
             _mark_peak(ax, _visible(peak, omega, scale), _magnitude(np.array([value]), db), color,
-                       _peak_label(value, peak, backward is not None))
+                       _peak_label(value, peak, isinstance(system, BidirectionalSSM)))
         if named_reduced is not None:
-            reduced_entry = named_reduced[index][1:]
+            reduced_entry = named_reduced[index][1]
             ax.plot(omega, _magnitude(_singular_values(reduced_entry, omega)[:, 0], db), color=color,
                     linestyle="--", label=f"{label} reduced".strip(), gid="reduced")
-            error = _singular_values((system, backward), omega, minus=reduced_entry)
+            error = _singular_values(system, omega, minus=reduced_entry)
             ax.plot(omega, _magnitude(error[:, 0], db), color=color, linestyle=":",
                     label=f"{label} error σ_max(G − G_r)".strip(), gid="reduction-error")
     _mark_nyquist(ax, discrete)
@@ -306,7 +288,7 @@ def bode(
     ['|G_10| (dB)', 'phase (deg)']
     """
     named, named_reduced = _paired(systems, reduced)
-    for label, system, _ in named + (named_reduced or []):
+    for label, system in named + (named_reduced or []):
         if not (-system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs):
             raise IndexError(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
@@ -322,26 +304,26 @@ def bode(
     ax_mag, ax_phase = axes
     discrete = named[0][1].is_discrete
 
-    def channel(system: DiagonalSSM, backward: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
+    def channel(system: LTISystem, grid: np.ndarray) -> np.ndarray:
         siso = system.replace(B=system.B[:, [input_index]], C=system.C[[output_index], :],
-                              D=system.D[[output_index]][:, [input_index]])  # only the plotted entry
-        return _response(siso, None if backward is None else backward[[output_index], :], grid)[:, 0, 0]
+                              D=system.D[[output_index]][:, [input_index]],
+                              **({"C_backward": system.C_backward[[output_index], :]}
+                                 if isinstance(system, BidirectionalSSM) else {}))  # only the plotted entry
+        return freqresp(siso, grid)[:, 0, 0]
 
-    for index, (label, system, backward) in enumerate(named):
+    for index, (label, system) in enumerate(named):
         color = _color(index)
-        response = channel(system, backward, omega)
+        response = channel(system, omega)
         ax_mag.plot(omega, _magnitude(np.abs(response), True), color=color, label=label or None)
         ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(response))), color=color)
         value, peak = peaks[index]
-        if backward is not None and mark_peak and omega.size:  # bidirectional: σ_max peak on the grid
-            peak = float(omega[np.argmax(_singular_values((system, backward), omega)[:, 0])])
         if mark_peak and np.isfinite(value):
-            at_peak = np.abs(channel(system, backward, np.array([peak])))
+            at_peak = np.abs(channel(system, np.array([peak])))
             _mark_peak(ax_mag, _visible(peak, omega, scale), _magnitude(at_peak, True), color, f"H∞ peak ω = {peak:.4g}")
             for panel in (ax_mag, ax_phase):
                 panel.axvline(_visible(peak, omega, scale), color=color, linestyle="-.", linewidth=0.8, alpha=0.7)
         if named_reduced is not None:
-            reduced_response = channel(*named_reduced[index][1:], omega)
+            reduced_response = channel(named_reduced[index][1], omega)
             ax_mag.plot(omega, _magnitude(np.abs(reduced_response), True), color=color, linestyle="--",
                         label=f"{label} reduced".strip(), gid="reduced")
             ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(reduced_response))), color=color, linestyle="--",

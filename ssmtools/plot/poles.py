@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ShapeError
+from ..model import SSMLayer
 from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
-from ..systems import DiagonalSSM
+from ..pruning import available_criteria, get_criterion
+from ..systems import BidirectionalSSM, DiagonalSSM
 from ._common import _legend, _new_axes, _system_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,9 +32,6 @@ def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
         return state_h2_norms(system), _SCORE_LABELS[name]
     if name == "hsv":
         return _state_hsv(system), _SCORE_LABELS[name]
-    from ..model import SSMLayer
-    from ..pruning import available_criteria, get_criterion
-
     if name not in available_criteria():
         raise ValueError(
             f"scores={name!r} is not valid; choose one of {['hinf', 'h2', 'hsv'] + available_criteria()} "
@@ -53,10 +52,8 @@ def _state_hsv(system: DiagonalSSM) -> np.ndarray:
     per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
     :func:`ssmtools.hankel_singular_values` on each one-state system; D does not enter the HSVs).
     """
-    from ..pruning._bidir import one_state_systems  # the one place that splits a layer into its states
-
-    singles, _ = one_state_systems(system)
-    return hankel_singular_values(singles)[..., 0]
+    causal = system.forward if isinstance(system, BidirectionalSSM) else system  # HSVs of the causal scan
+    return hankel_singular_values(causal.states())[..., 0]
 
 
 def pole_map(

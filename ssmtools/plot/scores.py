@@ -149,7 +149,7 @@ def hsv_decay(
         hsv = systems.hsv.reshape(-1, systems.hsv.shape[-1])
         curves = {("" if len(hsv) == 1 else str(i)): row for i, row in enumerate(hsv)}
     else:
-        curves = {label: hankel_singular_values(system) for label, system, _ in _named_systems(systems)}
+        curves = {label: hankel_singular_values(system) for label, system in _named_systems(systems)}
     ax = _new_axes(ax)
     for index, (label, values) in enumerate(curves.items()):
         values = np.sort(values)[::-1]

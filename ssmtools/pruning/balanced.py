@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import check_choice
 from ..norms import hankel_singular_values
+from ..systems import BidirectionalSSM
 from .criteria import Criterion, register
 from .normalize import lamp_normalize
 
@@ -70,7 +71,7 @@ class Balanced(Criterion):
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         """Energy of every Hankel slot, shape ``poles.shape``, descending along the last axis."""
-        if layer.bidirectional:
+        if isinstance(layer.system, BidirectionalSSM):
             raise ValueError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
                 "use a modal criterion such as 'last' or 'last-exact'"

@@ -2,8 +2,8 @@
 
 A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
 ``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
-can be compared across layers. Allocation (how many units go, where) lives in ``plan.py``; physical
-removal in the adapters. Options are dataclass fields, so a criterion prints and serialises into a plan.
+can be compared across layers. Allocation (how many units go, where) lives in ``allocation.py``; what
+is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass fields, so a criterion prints and serialises into a plan.
 
 =====================  ==============================================================  ================
 name                   raw score of stored state i                                     normalisation
@@ -39,7 +39,7 @@ import numpy as np
 from .. import _kernels
 from ..errors import check_choice, silence_unstable
 from ..norms import state_h2_norms, state_hinf_norms
-from ._bidir import bidirectional_l2, one_state_systems, state_linf
+from ..systems import BidirectionalSSM
 from .normalize import lamp_normalize
 
 if TYPE_CHECKING:
@@ -130,9 +130,7 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
             return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
         return criterion
     if not isinstance(criterion, str) or criterion not in _CRITERIA:
-        raise ValueError(
-            f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion"
-        )
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
     cls = _CRITERIA[criterion]
     fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)
@@ -142,19 +140,21 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
 
 
 # ------------------------------------------------------------------------------------------ shared pieces
-def output_scale(model: SSMModel | None) -> float:
-    """κ of math.md §1.2 for the model's family: ``system.C = κ·C̃`` (C̃ the stored C parameter).
+def output_scale(layer: SSMLayer | SSMModel | None) -> float:
+    """κ of math.md §1.2: ``system.C = κ·C̃`` (C̃ the stored C parameter), as the adapter recorded it.
 
-    2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output ``2Re``); 1 for s5-pytorch,
-    LRU, ``conj_sym=False`` S5 and hand-built (``"custom"``) models.
+    ``layer.output_scale``: 2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output
+    ``2Re``); 1 for s5-pytorch, LRU, ``conj_sym=False`` S5 and hand-built layers. For a model, the
+    common value of its layers (ValueError if they differ); ``None`` gives 1.
     """
-    if model is None:
+    if layer is None:
         return 1.0
-    if model.family == "s5":
-        return 2.0 if model.config.get("conj_sym", True) else 1.0
-    if model.family == "s4d":
-        return 2.0
-    return 1.0
+    if not hasattr(layer, "layers"):  # an SSMLayer
+        return float(layer.output_scale)  # type: ignore[union-attr]
+    scales = {item.output_scale for item in layer.values()}  # type: ignore[union-attr]
+    if len(scales) > 1:
+        raise ValueError(f"the model's layers have different output scales {sorted(scales)}; pass one layer")
+    return scales.pop() if scales else 1.0
 
 
 def _column_norms(C: np.ndarray) -> np.ndarray:
@@ -182,22 +182,20 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
         math.md §1.3). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
-        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidir.state_linf``: closed-form 2×2
+        ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidirectional.state_linf``: closed-form 2×2
         σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
 
     Returns
     -------
     ndarray of float64
     """
-    system, backward = layer.system, layer.C_backward
+    system = layer.system
     if not exact:
         c_norm = _column_norms(system.C)
-        if backward is not None:
-            c_norm = c_norm + _column_norms(backward)
+        if isinstance(system, BidirectionalSSM):
+            c_norm = c_norm + _column_norms(system.C_backward)
         return _kernels.single_pole_hinf(system.poles, c_norm * _row_norms(system.B), discrete=system.is_discrete)
-    if backward is None:
-        return _quiet(state_hinf_norms, system)
-    return state_linf(system, backward)
+    return _quiet(state_hinf_norms, system)
 
 
 def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
@@ -211,12 +209,9 @@ def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
     -------
     ndarray of float64
         :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of math.md
-        §3.3); bidirectional: ``_bidir.bidirectional_l2`` of every one-state subsystem, squared.
+        §3.3); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
     """
-    if not layer.bidirectional:
-        return _quiet(state_h2_norms, layer.system) ** 2
-    sub, back = one_state_systems(layer.system, layer.C_backward)
-    return bidirectional_l2(sub, back) ** 2
+    return _quiet(state_h2_norms, layer.system) ** 2
 
 
 def released_score(
@@ -254,10 +249,10 @@ def released_score(
     denom = (1.0 - radius) ** 2 + RELEASED_EPS if denominator == "hinf" else (1.0 - radius**2) + RELEASED_EPS
     b2 = _row_norms(system.B) ** 2
     c1 = _column_norms(system.C) / kappa
-    if layer.C_backward is None:
+    if not isinstance(system, BidirectionalSSM):
         numerator = c1**2 * b2
     else:
-        c2 = _column_norms(layer.C_backward) / kappa
+        c2 = _column_norms(system.C_backward) / kappa
         numerator = ((c1 + c2) / 4.0 if bidirectional_formula == "released" else ((c1 + c2) / 2.0) ** 2) * b2
     return numerator / denom
 
@@ -299,7 +294,7 @@ class LastOfficial(Criterion):
         by 4 and not squared (math.md §6.5.1, E7: 7.99999968); ``"intended"`` squares the mean
         (E7: 31.99999872).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃``; default: from the model family (:func:`output_scale`).
+        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter (:func:`output_scale`).
 
     Notes
     -----
@@ -319,7 +314,7 @@ class LastOfficial(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
-        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
         return released_score(layer, kappa=kappa, denominator="hinf", bidirectional_formula=self.bidirectional_formula)
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
@@ -362,7 +357,7 @@ class Aire(Criterion):
     bidirectional_formula : {"released", "intended"}
         As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃`` (``form="official"``); default from the model family.
+        κ with ``system.C = κ·C̃`` (``form="official"``); default: the layer's ``output_scale``.
 
     Notes
     -----
@@ -384,7 +379,7 @@ class Aire(Criterion):
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         if self.form == "exact":
             return subsystem_h2_squared(layer)
-        kappa = self.c_scale if self.c_scale is not None else output_scale(model)
+        kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
         scores = released_score(layer, kappa=kappa, denominator="h2", bidirectional_formula=self.bidirectional_formula)
         return np.where(layer.system.stability_margin > 0, scores, np.inf)
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import silence_unstable
 from ..model import SSMLayer
 from ..norms import h2_norm, hinf_norm
-from ._bidir import bidirectional_l2, bidirectional_linf, causal_linf
+from ..systems import LTISystem
 from .reductions import ReducedLayer
 
 __all__ = ["LayerErrors", "measure", "layer_norms"]
@@ -39,36 +39,25 @@ class LayerErrors:
     h2_norm: float
 
 
-def layer_norms(layer: SSMLayer, *, hinf: bool = True, full: bool = False) -> tuple[float | None, float]:
+def layer_norms(system: LTISystem, *, hinf: bool = True) -> tuple[float | None, float]:
     """(H∞ or L∞, H2 or L2) of a possibly batched layer: max over channels, root-sum-square over channels.
 
     Parameters
     ----------
-    layer : SSMLayer
-        A layer or an error system (bidirectional when ``layer.C_backward`` is set).
+    system : DiagonalSSM or BidirectionalSSM
+        A layer or an error system.
     hinf : bool
-        Compute the H∞ / L∞ norm (else None).
-    full : bool
-        The layer is an unreduced causal layer, whose D has full rank: use the certified diagonal
-        algorithm of :func:`ssmtools.hinf_norm` (relative accuracy 1e-10) instead of AB13DD on the
-        I/O-compressed standard form, which is fast for error systems (D = 0, rank ≤ n) only.
+        Compute the H∞ / L∞ norm (else None). The engine is :func:`ssmtools.hinf_norm`'s
+        ``method="auto"`` choice (AB13DD on the I/O-compressed standard form for error systems and
+        bidirectional layers, the certified diagonal algorithm at relative accuracy 1e-10 otherwise).
 
     Returns
     -------
     (float or None, float)
     """
-    system, backward = layer.system, layer.C_backward
-    linf: np.ndarray | None
     with silence_unstable():
-        if backward is None and full and hinf:
-            linf = np.asarray(hinf_norm(system, method="diagonal", rtol=1e-10))
-            l2 = np.asarray(h2_norm(system))
-        elif backward is None:
-            linf = causal_linf(system) if hinf else None
-            l2 = np.asarray(h2_norm(system))
-        else:
-            linf = bidirectional_linf(system, backward) if hinf else None
-            l2 = bidirectional_l2(system, backward)
+        linf = np.asarray(hinf_norm(system, rtol=1e-10)) if hinf else None
+        l2 = np.asarray(h2_norm(system))
     return (None if linf is None else float(np.max(linf))), float(np.sqrt(np.sum(l2**2)))
 
 
@@ -94,12 +83,13 @@ def measure(layer: SSMLayer, reduced: ReducedLayer, *, relative_hinf: bool = Tru
     -----
     The error system comes from the reduction: for modal truncation the removed states alone with
     D = 0 (docs/concepts/reduction.md), so ``hinf_error`` is AB13DD on its I/O-compressed standard
-    form and ``h2_error`` the closed-form Gramian value — both exact, with no cancellation.
+    form (:func:`ssmtools.hinf_norm`, ``method="auto"``) and ``h2_error`` the closed-form Gramian
+    value — both exact, with no cancellation between kept and removed states.
     """
     if reduced.error is None:
         hinf_error, h2_error = 0.0, 0.0
     else:
         value, h2_error = layer_norms(reduced.error)
         hinf_error = float(value)  # type: ignore[arg-type]
-    hinf_full, h2_full = layer_norms(layer, hinf=relative_hinf, full=True)
+    hinf_full, h2_full = layer_norms(layer.system, hinf=relative_hinf)
     return LayerErrors(hinf_error=hinf_error, h2_error=h2_error, hinf_norm=hinf_full, h2_norm=h2_full)

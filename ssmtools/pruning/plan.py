@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UnstableSystemWarning, check_choice
 from ..model import SSMLayer, SSMModel
-from ..systems import DiagonalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM
 from .allocation import AllocationRule, allocate, check_ratio
 from .criteria import Criterion
 from .measure import measure
@@ -39,7 +39,7 @@ def as_model(model: Any) -> SSMModel:
 
     Parameters
     ----------
-    model : SSMModel, Mapping[str, DiagonalSSM or SSMLayer] or list of DiagonalSSM
+    model : SSMModel, Mapping[str, DiagonalSSM, BidirectionalSSM or SSMLayer] or list of DiagonalSSM
 
     Returns
     -------
@@ -56,7 +56,7 @@ def as_model(model: Any) -> SSMModel:
         for name, value in model.items():
             if isinstance(value, SSMLayer):
                 layers[name] = value
-            elif isinstance(value, DiagonalSSM):
+            elif isinstance(value, (DiagonalSSM, BidirectionalSSM)):
                 layers[name] = SSMLayer(name, value)
             else:
                 raise TypeError(f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer")

@@ -33,7 +33,8 @@ from numpy.typing import ArrayLike
 
 from ..errors import ShapeError
 from ..model import SSMLayer, SSMModel
-from ..systems import DiagonalSSM
+from ..reduction import balanced_truncation
+from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
 
 __all__ = [
     "Reduction", "ReducedLayer", "register_reduction", "get_reduction", "available_reductions", "reduce_model",
@@ -55,18 +56,20 @@ class ReducedLayer:
         ``selects_states``, kept slots (a prefix per channel) for balanced truncation.
     n_kept : int
         Stored states of the reduced layer (all channels).
-    layers : tuple of SSMLayer
-        One *unbatched* reduced layer per batch element of the original (``np.ndindex`` order).
-    error : SSMLayer or None
-        The error system ``G − G_r`` with the original's batch shape (None when nothing was removed).
-        Channels of different sizes are padded with zero-gain states at λ = 0, which change no norm.
+    systems : tuple of DiagonalSSM or BidirectionalSSM
+        One *unbatched* reduced system per batch element of the original (``np.ndindex`` order), of
+        the original's type.
+    error : DiagonalSSM or BidirectionalSSM or None
+        The error system ``G − G_r`` with the original's batch shape and type (None when nothing was
+        removed). Channels of different sizes are padded with zero-gain states at λ = 0, which change
+        no norm.
     """
 
     name: str
     keep: np.ndarray
     n_kept: int
-    layers: tuple[SSMLayer, ...]
-    error: SSMLayer | None
+    systems: tuple[LTISystem, ...]
+    error: LTISystem | None
 
     def __post_init__(self) -> None:
         keep = np.array(self.keep, dtype=bool)
@@ -79,86 +82,80 @@ class ReducedLayer:
         return self.keep.shape[:-1]
 
     @property
-    def layer(self) -> SSMLayer:
-        """The reduced layers stacked into one layer with the original batch shape.
+    def system(self) -> LTISystem:
+        """The reduced systems stacked into one system with the original batch shape.
 
         Raises
         ------
         ShapeError
             When the batch elements kept different numbers of stored states (arrays are rectangular):
-            use :attr:`layers` instead.
+            use :attr:`systems` instead.
         """
-        return _stack(self.name, self.layers, self.batch_shape)
+        if not self.batch_shape:
+            return self.systems[0]
+        counts = {system.n_states for system in self.systems}
+        if len(counts) != 1:
+            raise ShapeError(
+                f"the reduced channels of layer {self.name!r} have different numbers of stored states {sorted(counts)}, "
+                "so they do not fit one rectangular system; use reduced.systems (one per channel), or plan with "
+                "units='state'"
+            )
+
+        def stacked(values: list[np.ndarray]) -> np.ndarray:
+            return np.stack(values).reshape(self.batch_shape + values[0].shape)
+
+        changes = {key: stacked([getattr(s, key) for s in self.systems]) for key in ("poles", "B", "C", "D")}
+        if isinstance(self.systems[0], BidirectionalSSM):
+            changes["C_backward"] = stacked([s.C_backward for s in self.systems])  # type: ignore[union-attr]
+        return self.systems[0].replace(**changes)
 
 
-def _stack(name: str, layers: tuple[SSMLayer, ...], batch_shape: tuple[int, ...]) -> SSMLayer:
-    if not batch_shape:
-        return SSMLayer(name, layers[0].system, layers[0].C_backward)
-    counts = {layer.n_states for layer in layers}
-    if len(counts) != 1:
-        raise ShapeError(
-            f"the reduced channels of layer {name!r} have different numbers of stored states {sorted(counts)}, so "
-            "they do not fit one rectangular layer; use reduced.layers (one per channel), or plan with units='state'"
-        )
-    first = layers[0].system
-
-    def stacked(get: Any) -> np.ndarray:
-        values = [get(layer) for layer in layers]
-        return np.stack(values).reshape(batch_shape + values[0].shape)
-
-    system = first.replace(
-        poles=stacked(lambda r: r.system.poles), B=stacked(lambda r: r.system.B), C=stacked(lambda r: r.system.C),
-        D=stacked(lambda r: r.system.D),
-    )
-    backward = None if layers[0].C_backward is None else stacked(lambda r: r.C_backward)
-    return SSMLayer(name, system, backward)
+def _elements(system: LTISystem) -> list[tuple[tuple[int, ...], LTISystem]]:
+    """Every batch element of a system as an unbatched system, in ``np.ndindex`` order."""
+    if not system.batch_shape:
+        return [((), system)]
+    return [(index, system[index]) for index in np.ndindex(*system.batch_shape)]
 
 
-def _elements(layer: SSMLayer) -> list[tuple[tuple[int, ...], SSMLayer]]:
-    """Every batch element of a layer as an unbatched layer, in ``np.ndindex`` order."""
-    batch = layer.system.batch_shape
-    if not batch:
-        return [((), layer)]
-    back = layer.C_backward
-    return [(index, SSMLayer(layer.name, layer.system[index], None if back is None else back[index]))
-            for index in np.ndindex(*batch)]
+def _select(system: LTISystem, chosen: np.ndarray) -> LTISystem:
+    """The stored states where ``chosen`` is True of an unbatched system (both scans), D unchanged."""
+    index = np.flatnonzero(chosen)
+    changes = {"poles": system.poles[index], "B": system.B[index], "C": system.C[:, index]}
+    if isinstance(system, BidirectionalSSM):
+        changes["C_backward"] = system.C_backward[:, index]
+    return system.replace(**changes)
 
 
-def _padded_error(layer: SSMLayer, parts: list[SSMLayer]) -> SSMLayer | None:
-    """Stack per-element error systems (unbatched, D possibly nonzero) into one batched layer, padding with zeros."""
-    system = layer.system
+def _padded(like: LTISystem, parts: list[LTISystem]) -> LTISystem | None:
+    """Stack unbatched systems of different sizes into one system with ``like``'s batch shape, padding with zeros."""
     width = max((part.n_states for part in parts), default=0)
-    if width == 0 and not any(np.any(part.system.D) for part in parts):
+    if width == 0 and not any(np.any(part.D) for part in parts):
         return None
-    batch = system.batch_shape
+    batch = like.batch_shape
     poles = np.zeros(batch + (width,), dtype=complex)
-    B = np.zeros(batch + (width, system.n_inputs), dtype=complex)
-    C = np.zeros(batch + (system.n_outputs, width), dtype=complex)
-    D = np.zeros_like(system.D)
-    C2 = np.zeros_like(C) if layer.C_backward is not None else None
+    B = np.zeros(batch + (width, like.n_inputs), dtype=complex)
+    C = np.zeros(batch + (like.n_outputs, width), dtype=complex)
+    C2 = np.zeros_like(C)
+    D = np.zeros_like(like.D)
     for index, part in zip(np.ndindex(*batch), parts):
         k = part.n_states
-        poles[index][:k], B[index][:k], C[index][:, :k] = part.system.poles, part.system.B, part.system.C
-        D[index] = part.system.D
-        if C2 is not None and part.C_backward is not None:
+        poles[index][:k], B[index][:k], C[index][:, :k], D[index] = part.poles, part.B, part.C, part.D
+        if isinstance(part, BidirectionalSSM):
             C2[index][:, :k] = part.C_backward
-    error = DiagonalSSM(poles, B, C, D, dt=system.dt, output=system.output,
-                        state_includes_input=system.state_includes_input)
-    return SSMLayer(layer.name, error, C2)
+    forward = DiagonalSSM(poles, B, C, D, dt=like.dt, output=like.output, state_includes_input=like.state_includes_input)
+    return BidirectionalSSM(forward, C2) if isinstance(like, BidirectionalSSM) else forward
 
 
-def _difference(original: SSMLayer, reduced: SSMLayer) -> SSMLayer:
-    """``G − G_r`` of two unbatched layers: both state sets side by side, C_r negated, D − D_r."""
-    a, b = original.system, reduced.system
-    system = a.replace(
-        poles=np.concatenate([a.poles, b.poles]), B=np.concatenate([a.B, b.B]),
-        C=np.concatenate([a.C, -b.C], axis=-1), D=a.D - b.D,
-    )
-    backward = None
-    if original.C_backward is not None:
-        other = reduced.C_backward if reduced.C_backward is not None else np.zeros_like(b.C)
-        backward = np.concatenate([original.C_backward, -other], axis=-1)
-    return SSMLayer(original.name, system, backward)
+def _difference(original: LTISystem, reduced: LTISystem) -> LTISystem:
+    """``G − G_r`` of two unbatched systems of one type: both state sets side by side, C_r negated, D − D_r."""
+    changes = {
+        "poles": np.concatenate([original.poles, reduced.poles]), "B": np.concatenate([original.B, reduced.B]),
+        "C": np.concatenate([original.C, -reduced.C], axis=-1), "D": original.D - reduced.D,
+    }
+    if isinstance(original, BidirectionalSSM):
+        other = reduced.C_backward if isinstance(reduced, BidirectionalSSM) else np.zeros_like(reduced.C)
+        changes["C_backward"] = np.concatenate([original.C_backward, -other], axis=-1)
+    return original.replace(**changes)
 
 
 # ------------------------------------------------------------------------------------------ base class, registry
@@ -176,8 +173,8 @@ class Reduction(abc.ABC):
     selects_states: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[SSMLayer, ...]]:
-        """The realised keep mask and one unbatched reduced layer per batch element (``np.ndindex`` order).
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """The realised keep mask and one unbatched reduced system per batch element (``np.ndindex`` order).
 
         Parameters
         ----------
@@ -185,12 +182,16 @@ class Reduction(abc.ABC):
         keep : ndarray of bool, shape ``layer.system.poles.shape``
         """
 
-    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[SSMLayer, ...]) -> SSMLayer | None:
-        """The error system ``G − G_r`` (batch shape of ``layer``), None when nothing was removed."""
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """The error system ``G − G_r`` (batch shape of ``layer``), None when nothing was removed.
+
+        Default: the original and the reduced states side by side (exact in exact arithmetic; a
+        reduction whose error has a cheaper or better-conditioned form overrides this).
+        """
         if keep.all():
             return None
-        parts = [_difference(element, r) for (_, element), r in zip(_elements(layer), reduced)]
-        return _padded_error(layer, parts)
+        parts = [_difference(element, r) for (_, element), r in zip(_elements(layer.system), reduced)]
+        return _padded(layer.system, parts)
 
     def reduce(self, layer: SSMLayer, keep: ArrayLike) -> ReducedLayer:
         """Reduce ``layer`` to the keep mask and build its error system.
@@ -213,8 +214,8 @@ class Reduction(abc.ABC):
             )
         realised, reduced = self.reduce_layer(layer, mask)
         return ReducedLayer(
-            name=layer.name, keep=realised, n_kept=int(sum(r.system.poles.size for r in reduced)),
-            layers=reduced, error=self.error(layer, realised, reduced),
+            name=layer.name, keep=realised, n_kept=int(sum(r.n_states for r in reduced)),
+            systems=reduced, error=self.error(layer, realised, reduced),
         )
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
@@ -242,8 +243,7 @@ class Reduction(abc.ABC):
         for name, layer_keep in keep.items():
             if np.all(layer_keep):
                 continue
-            reduced = self.reduce(model[name], layer_keep).layer
-            systems[name] = reduced if reduced.bidirectional else reduced.system
+            systems[name] = self.reduce(model[name], layer_keep).system
         return model.replace_systems(systems) if systems else model
 
     def options(self) -> dict[str, Any]:
@@ -334,30 +334,18 @@ class ModalTruncation(Reduction):
     name: ClassVar[str] = "modal-truncation"
     selects_states: ClassVar[bool] = True
 
-    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[SSMLayer, ...]]:
-        return keep, tuple(_select(element, keep[index]) for index, element in _elements(layer))
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        return keep, tuple(_select(element, keep[index]) for index, element in _elements(layer.system))
 
-    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[SSMLayer, ...]) -> SSMLayer | None:
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """The removed states alone, D = 0 (no cancellation between kept states)."""
         if keep.all():
             return None
-        parts = []
-        for index, element in _elements(layer):
-            removed = _select(element, ~keep[index])
-            parts.append(SSMLayer(layer.name, removed.system.replace(D=np.zeros_like(removed.system.D)),
-                                  removed.C_backward))
-        return _padded_error(layer, parts)
+        parts = [_select(element, ~keep[index]).replace(D=None) for index, element in _elements(layer.system)]
+        return _padded(layer.system, parts)
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
         return model.apply(keep, mask=mask)
-
-
-def _select(element: SSMLayer, chosen: np.ndarray) -> SSMLayer:
-    """The stored states where ``chosen`` is True of an unbatched layer, D unchanged."""
-    s = element.system
-    index = np.flatnonzero(chosen)
-    system = s.replace(poles=s.poles[index], B=s.B[index], C=s.C[:, index])
-    backward = None if element.C_backward is None else element.C_backward[:, index]
-    return SSMLayer(element.name, system, backward)
 
 
 @register_reduction
@@ -377,10 +365,8 @@ class BalancedTruncation(Reduction):
     name: ClassVar[str] = "balanced-truncation"
     selects_states: ClassVar[bool] = False
 
-    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[SSMLayer, ...]]:
-        from ..reduction import balanced_truncation
-
-        if layer.bidirectional:
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        if isinstance(layer.system, BidirectionalSSM):
             raise ValueError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; use "
                 "reduction='modal-truncation'"
@@ -394,7 +380,7 @@ class BalancedTruncation(Reduction):
         slots = keep.sum(axis=-1)
         prefix = np.arange(keep.shape[-1]) < slots[..., None]
         if prefix.all():
-            return prefix, tuple(element for _, element in _elements(layer))
+            return prefix, tuple(element for _, element in _elements(system))
         order = slots * (2 if system.output == "real" else 1)
         result = balanced_truncation(system, order=order if order.ndim else int(order))
-        return prefix, tuple(SSMLayer(layer.name, reduced) for reduced in result.systems)
+        return prefix, result.systems

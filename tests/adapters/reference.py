@@ -21,12 +21,15 @@ def f64(module):
     return module
 
 
-def simulate(system, u: np.ndarray, C_backward: np.ndarray | None = None) -> np.ndarray:
+def simulate(system, u: np.ndarray) -> np.ndarray:
     """ssmtools' convention from its definition: x_k = λ̄x_{k−1} + B̄u_k, y_k = Re(Cx_k) + Du_k (+ backward scan).
 
-    ``u`` (L, m) real; unbatched ``system`` with ``output="real"``. The forward scan is ``conftest.simulate``; the
-    backward scan runs in reverse time with the same poles and B̄ and adds Re(C_backward x^b_k) (math.md §1.3).
+    ``u`` (L, m) real; unbatched ``system`` (DiagonalSSM or BidirectionalSSM) with ``output="real"``. The forward
+    scan is ``conftest.simulate``; a BidirectionalSSM's backward scan runs in reverse time with the same poles and B̄
+    and adds Re(C_backward x^b_k).
     """
+    C_backward = getattr(system, "C_backward", None)
+    system = getattr(system, "forward", system)
     poles, B = system.poles, system.B
     y = simulate_forward(system, u)
     if C_backward is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ssmtools import DiagonalSSM, SSMLayer, SSMModel
+from ssmtools import BidirectionalSSM, DiagonalSSM, SSMLayer, SSMModel
 from ssmtools.pruning import Criterion, PruningPlan, lamp_normalize, prune_plan
 
 from .reference import released_keep, released_lamp
@@ -211,8 +211,9 @@ def test_bidirectional_truncation_error_matches_a_sweep():
     plan = prune_plan(model, 0.4, "last-exact")
     removed = ~plan["bi"].keep
     s = layer.system
-    error_layer = SSMLayer("e", DiagonalSSM(s.poles[removed], s.B[removed], s.C[:, removed], dt=True, output="real",
-                                            state_includes_input=True), layer.C_backward[:, removed])
+    error_layer = SSMLayer("e", BidirectionalSSM(
+        DiagonalSSM(s.poles[removed], s.B[removed], s.C[:, removed], dt=True, output="real", state_includes_input=True),
+        s.C_backward[:, removed]))
     assert plan["bi"].hinf_error == pytest.approx(sweep_linf(error_layer), rel=1e-9)
     omega = np.linspace(-np.pi, np.pi, 2**14, endpoint=False)
     energy = np.mean(np.sum(np.abs(response(error_layer, omega)) ** 2, axis=(1, 2)))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import slycot
 
-from ssmtools import DiagonalSSM, ShapeError, SSMLayer, SSMModel
+from ssmtools import BidirectionalSSM, DiagonalSSM, ShapeError, SSMLayer, SSMModel
 from ssmtools.pruning import (
     BalancedTruncation,
     ModalTruncation,
@@ -43,11 +43,11 @@ def test_modal_truncation_selects_states_and_measures_exact_errors(output):
     reduced = ModalTruncation().reduce(layer, keep)
     s = layer.system
     assert reduced.n_kept == 3 and reduced.keep.tolist() == keep.tolist()
-    np.testing.assert_array_equal(reduced.layer.system.poles, s.poles[keep])
-    np.testing.assert_array_equal(reduced.layer.system.C, s.C[:, keep])
-    np.testing.assert_array_equal(reduced.layer.system.D, s.D)
+    np.testing.assert_array_equal(reduced.system.poles, s.poles[keep])
+    np.testing.assert_array_equal(reduced.system.C, s.C[:, keep])
+    np.testing.assert_array_equal(reduced.system.D, s.D)
     cost = measure(layer, reduced)
-    difference = s.to_control() - reduced.layer.system.to_control()
+    difference = s.to_control() - reduced.system.to_control()
     assert cost.hinf_error == pytest.approx(control.linfnorm(difference, tol=1e-12)[0], rel=1e-8)
     k = np.arange(400)[:, None]
     h = np.einsum("pn,kn,nm->kpm", s.C[:, ~keep], s.poles[~keep][None, :] ** k, s.B[~keep])
@@ -64,10 +64,12 @@ def test_modal_truncation_of_a_bidirectional_layer_keeps_both_scans():
     layer = random_layer(rng, P=5, H=2, bidirectional=True)
     keep = np.array([True, True, False, True, False])
     reduced = get_reduction("modal-truncation").reduce(layer, keep)
-    np.testing.assert_array_equal(reduced.layer.C_backward, layer.C_backward[:, keep])
     s = layer.system
-    removed = SSMLayer("e", DiagonalSSM(s.poles[~keep], s.B[~keep], s.C[:, ~keep], dt=True, output="real",
-                                        state_includes_input=True), layer.C_backward[:, ~keep])
+    assert isinstance(reduced.system, BidirectionalSSM) and isinstance(reduced.error, BidirectionalSSM)
+    np.testing.assert_array_equal(reduced.system.C_backward, s.C_backward[:, keep])
+    removed = SSMLayer("e", BidirectionalSSM(DiagonalSSM(s.poles[~keep], s.B[~keep], s.C[:, ~keep], dt=True,
+                                                         output="real", state_includes_input=True),
+                                             s.C_backward[:, ~keep]))
     cost = measure(layer, reduced)
     assert cost.hinf_error == pytest.approx(sweep_linf(removed), rel=1e-9)
     omega = np.linspace(-np.pi, np.pi, 2**14, endpoint=False)
@@ -81,9 +83,9 @@ def test_per_channel_modal_truncation_of_a_multi_siso_layer():
     layer = SSMLayer("s", system)
     keep = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]], dtype=bool)
     reduced = ModalTruncation().reduce(layer, keep)
-    assert [r.n_states for r in reduced.layers] == [2, 1, 3] and reduced.n_kept == 6
+    assert [r.n_states for r in reduced.systems] == [2, 1, 3] and reduced.n_kept == 6
     with pytest.raises(ShapeError, match="different numbers of stored states"):
-        _ = reduced.layer
+        _ = reduced.system
     per_channel = []
     for h in range(3):
         r = ~keep[h]
@@ -108,7 +110,7 @@ def test_balanced_truncation_matches_slycot_balred():
     nr, Ar, Br, Cr, _ = slycot.ab09ad("D", "B", "N", full.nstates, 2, 2, full.A, full.B, full.C, nr=4, tol=0.0)
     reference = control.ss(Ar[:nr, :nr], Br[:nr], Cr[:, :nr], full.D, True)  # SLICOT AB09AD, discrete time
     z = np.exp(1j * np.linspace(0.05, 3.1, 7))
-    ours = reduced.layer.system.to_control()
+    ours = reduced.system.to_control()
     for point in z:
         np.testing.assert_allclose(ours(point), reference(point), rtol=1e-7, atol=1e-10)
     cost = measure(layer, reduced)
@@ -144,7 +146,7 @@ def test_a_new_reduction_plugs_in_through_the_base_class():
         name = "nothing"
 
         def reduce_layer(self, layer, keep):
-            return np.ones_like(keep), (layer,)
+            return np.ones_like(keep), (layer.system,)
 
     rng = np.random.default_rng(56)
     model = SSMModel.from_systems({"a": random_layer(rng, P=4).system})
