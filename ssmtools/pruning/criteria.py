@@ -3,7 +3,9 @@
 A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
 ``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
 can be compared across layers. Allocation (how many units go, where) lives in ``allocation.py``; what
-is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass fields, so a criterion prints and serialises into a plan.
+is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass
+fields, so a criterion prints and serialises into a plan. The registered names are
+:func:`available_criteria` (a test keeps this table equal to it).
 
 =====================  ==============================================================  ================
 name                   raw score of stored state i                                     normalisation
@@ -17,6 +19,7 @@ name                   raw score of stored state i                              
 ``"magnitude"``        ``|λ̄_i|``                                                        none, global
 ``"lamp-magnitude"``   ``|λ̄_i|²``                                                       LAMP, global
 ``"random"``           uniform on [0, 1), seeded per layer                              none, global
+``"balanced"``         Hankel-slot energy (``balanced.py``; balanced-truncation orders)  LAMP, global
 =====================  ==============================================================  ================
 
 s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;

@@ -77,11 +77,12 @@ def last_prune(
         Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
         ``--pruning_ratio=30``).
     criterion : str or Criterion
-        ``"last"`` (default), ``"last-official"``, ``"last-exact"``, ``"aire"``, a baseline, or an
-        instance (:func:`~ssmtools.pruning.available_criteria`); see :func:`~ssmtools.pruning.plan.prune_plan`.
+        A name of :func:`~ssmtools.pruning.available_criteria` (default LAST) or an instance; see
+        :func:`~ssmtools.pruning.plan.prune_plan`.
     reduction : str or Reduction, optional
         What is done to the layers (:func:`~ssmtools.pruning.available_reductions`); default: the
-        criterion's ``default_reduction`` (modal truncation; balanced truncation for ``"balanced"``).
+        criterion's ``default_reduction`` (modal truncation, except balanced truncation for the
+        Hankel-slot criterion).
     family : str
         Passed to :func:`ssmtools.load` (``"auto"`` detects it).
     mask : bool

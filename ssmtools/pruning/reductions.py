@@ -17,7 +17,8 @@ name                       what happens to layer ℓ with keep mask k           
 :meth:`ssmtools.SSMModel.apply` (physical removal or ``mask=True``) realise them. Other reductions (and
 variants such as singular perturbation or residual-compensated truncation, which change D) write new
 systems with :meth:`ssmtools.SSMModel.replace_systems`; the base class does that by default.
-Options are dataclass fields, so a reduction prints and serialises into a plan, as criteria do.
+Options are dataclass fields, so a reduction prints and serialises into a plan, as criteria do. The
+registered names are :func:`available_reductions` (a test keeps this table equal to it).
 """
 
 from __future__ import annotations

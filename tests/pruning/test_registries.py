@@ -28,6 +28,18 @@ def test_the_concepts_page_lists_exactly_the_registered_names():
     assert table_names(page, "## Reductions") == set(available_reductions())
 
 
+def rst_table_names(doc: str) -> set[str]:
+    """Names ````"name"```` opening the rows of the first reST table of a docstring."""
+    return set(re.findall(r'^``"([a-z0-9-]+)"``', doc, re.M))
+
+
+def test_module_tables_list_exactly_the_registered_names():
+    from ssmtools.pruning import criteria, reductions
+
+    assert rst_table_names(criteria.__doc__ or "") == set(available_criteria())
+    assert rst_table_names(reductions.__doc__ or "") == set(available_reductions())
+
+
 def test_cli_help_lists_the_registered_names():
     command = typer.main.get_command(app).commands["prune"]  # type: ignore[attr-defined]
     helps = {param.name: param.help for param in command.params}
