@@ -20,6 +20,7 @@ from . import (
     examples as examples,
     plot as plot,  # matplotlib is imported inside the plot functions, on first use
 )
+from ._version import __version__ as __version__
 from .errors import (
     ArgumentTypeError as ArgumentTypeError,
     FormatError as FormatError,
@@ -56,4 +57,3 @@ from .reduction import (
 )
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
 
-__version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 The layer response is ``G(e^{jω}) = out[C (I − Λe^{−jω})⁻¹ B + C_b (I − Λe^{jω})⁻¹ B] + D``
 (``out`` = Re for ``output="real"``, C and C_b already scaled by the family's κ). Two computations
-live here, called by :mod:`ssmtools.norms` (docs/concepts/derivations.md#bidirectional-layers):
+live here, called by :mod:`ssmtools.norms` (docs/concepts/derivations.md#bidirectional):
 
 - :func:`standard_form` — a real standard-form realization *without* poles on the unit circle
   whose transfer function is G on the circle: the anti-causal part is realised with the poles 1/λ,
@@ -59,7 +59,7 @@ def standard_form(system: BidirectionalSSM) -> tuple[np.ndarray, np.ndarray, np.
 
 def _upper_factor(W: np.ndarray) -> np.ndarray:
     """R of the QR factorisation of every (p, k) matrix in ``W`` (..., p, k), padded to (..., k, k)."""
-    R = np.linalg.qr(W, mode="r")
+    _, R = np.linalg.qr(W)
     k = W.shape[-1]
     if R.shape[-2] < k:
         R = np.concatenate([R, np.zeros(R.shape[:-2] + (k - R.shape[-2], k), dtype=R.dtype)], axis=-2)

@@ -5,8 +5,8 @@ loops over the batch. The algorithm (docs/benchmarks.md, "How the diagonal H∞ 
 
 1. **One discrete-time form.** Every case is rewritten as ``G(z) = D + Σ_i c_i b_iᵀ ψ_i(z)``,
    ``ψ_i = κ_i + 1/(z − μ_i)``, on the unit circle: real output uses the conjugate-augmented
-   realization (math.md §1.2); a state's feedthrough goes into the constant κ_i instead of a dense
-   D (state includes input: ``z/(z − λ) = λ(1/λ + 1/(z − λ))``, math.md §1.1), so D stays the
+   realization (docs/concepts/derivations.md#real-realization); a state's feedthrough goes into the constant κ_i instead of a dense
+   D (state includes input: ``z/(z − λ) = λ(1/λ + 1/(z − λ))``, docs/concepts/derivations.md#standard-form), so D stays the
    layer's (diagonal) D; continuous time is mapped by the bilinear map ``s = α(z − 1)/(z + 1)``,
    which preserves σ_max pointwise (ω_ct = α·tan(ω_dt/2)) and keeps the system diagonal with poles
    (α + λ)/(α − λ). Distances to the circle are formed without cancellation (``1 − |μ|`` from a
@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ._backends import torch as _torch
 
 _EPS = np.finfo(float).eps
 _LONG = 32  # power iterations used to sharpen the few best frequencies before forming G there
@@ -160,7 +162,7 @@ def conjugate_pair_gram(Y: np.ndarray) -> np.ndarray:
     """``Y_a Y_aᴴ`` for ``Y_a = [Y; conj Y]`` (Y of shape (n, k)), shape (2n, 2n).
 
     ``Y_a Y_aᴴ = [[YYᴴ, YYᵀ], [conj(YYᵀ), conj(YYᴴ)]]``: two n×k×n products instead of one
-    2n×k×2n (the conjugate-augmented realization of a real-output layer, math.md §1.2).
+    2n×k×2n (the conjugate-augmented realization of a real-output layer, docs/concepts/derivations.md#real-realization).
     """
     hermitian, symmetric = Y @ np.conj(Y.T), Y @ Y.T
     return np.block([[hermitian, symmetric], [np.conj(symmetric), np.conj(hermitian)]])
@@ -182,7 +184,7 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     # Gram matrices of the (augmented, unscaled) C columns and B rows, before any per-state scaling
     ChC = 0.25 * conjugate_pair_gram(np.conj(C.T)) if real_output else np.conj(C.T) @ C
     BBh = conjugate_pair_gram(B) if real_output else B @ np.conj(B.T)
-    if real_output:  # Re(Cx) = C_a x_a, math.md §1.2 with κ = 1
+    if real_output:  # Re(Cx) = C_a x_a, docs/concepts/derivations.md#real-realization with κ = 1
         lam = np.concatenate([lam, np.conj(lam)])
         B = np.concatenate([B, np.conj(B)], axis=0)
         C = 0.5 * np.concatenate([C, np.conj(C)], axis=1)
@@ -395,8 +397,6 @@ def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, use_t
     p, m = form.D.shape
     values = np.empty(omega.size)
     if use_torch:
-        from ._backends import torch as _torch
-
         C, B, D = _torch.as_tensors(form.C, form.B, form.D, device=device)
         for start in range(0, omega.size, chunk):
             (phi_k,) = _torch.as_tensors(phi[start : start + chunk], device=device)
@@ -537,7 +537,7 @@ def certify(
     ``use_torch``: run the exact σ_max stage in torch on ``device`` (``None``: CPU).
     """
 
-    outer = []  # the pair outer products, built once the layer turns out broadband
+    outer: list[np.ndarray] = []  # the pair outer products, built once the layer turns out broadband
 
     def evaluate(omega):
         return exact_values(form, omega, use_torch=use_torch, device=device, outer=outer[0] if outer else None)
@@ -568,8 +568,9 @@ def certify(
     # frequencies exceed the best value found, they cannot certify anything, so evaluate exactly
     broadband = bool(np.median(hi) > np.max(lo))
     if broadband and not use_torch:
-        outer.append(pair_outer_products(form))
-        outer[:] = [x for x in outer if x is not None]
+        products = pair_outer_products(form)
+        if products is not None:
+            outer.append(products)
     if broadband:
         rest = np.flatnonzero(tier < 2)
         lo[rest], hi[rest] = evaluate(omega[rest])

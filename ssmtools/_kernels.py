@@ -4,7 +4,7 @@ Shapes follow the diagonal-SSM convention of ``systems.DiagonalSSM``:
 ``lam`` (..., n) complex poles, ``B`` (..., n, m), ``C`` (..., p, n), ``D`` (..., p, m).
 Frequencies are rad/sample in discrete time (z = e^{jω}) and rad/s in continuous
 time (s = jω). Derivations: ``docs/concepts/norms.md`` and the project's
-``math.md`` (sections quoted in each docstring).
+``docs/concepts/derivations.md`` (sections quoted in each docstring).
 
 The bulk formulas (stability margin, frequency response, per-state closed forms, Gramians, layer
 H2) take NumPy arrays or torch tensors alike: they use the array namespace of their inputs
@@ -46,9 +46,9 @@ def diagonal_freqresp(
     """Frequency response G(e^{jω}) or G(jω), shape ``(..., k, p, m)`` for ``omega`` of shape (k,).
 
     Complex output: ``G = [z]·C (zI − Λ)⁻¹ B + D``. Real output ``y = Re(Cx)`` (real input):
-    ``G = ½[C (zI − Λ)⁻¹ B + conj(C) (zI − conj Λ)⁻¹ conj(B)]·[z] + D`` (math.md §1.2,
+    ``G = ½[C (zI − Λ)⁻¹ B + conj(C) (zI − conj Λ)⁻¹ conj(B)]·[z] + D`` (docs/concepts/derivations.md#real-realization,
     augmented realization with κ = 1). The factor ``z`` appears when the state includes the
-    current input (math.md §1.1).
+    current input (docs/concepts/derivations.md#standard-form).
     """
     xp = array_namespace(lam)
     z = frequency_variable(omega, discrete=discrete)  # (k,)
@@ -76,13 +76,13 @@ def _divide_where_stable(numerator: np.ndarray, margin: np.ndarray, denominator:
 
 
 def single_pole_hinf(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """H∞ of ``c bᵀ/(z − λ)``: DT ``s/(1 − |λ|)`` at ω = arg λ; CT ``s/|Re λ|`` at ω = Im λ (math.md §3.1)."""
+    """H∞ of ``c bᵀ/(z − λ)``: DT ``s/(1 − |λ|)`` at ω = arg λ; CT ``s/|Re λ|`` at ω = Im λ (docs/concepts/derivations.md#state-hinf-single)."""
     margin = stability_margin(lam, discrete=discrete)
     return _divide_where_stable(gain, margin, margin)
 
 
 def single_pole_h2_squared(lam: np.ndarray, gain: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """H2² of ``c bᵀ/(z − λ)``: DT ``s²/(1 − |λ|²)``; CT ``s²/(2|Re λ|)`` (math.md §3.1)."""
+    """H2² of ``c bᵀ/(z − λ)``: DT ``s²/(1 − |λ|²)``; CT ``s²/(2|Re λ|)`` (docs/concepts/derivations.md#state-hinf-single)."""
     xp = array_namespace(lam)
     margin = stability_margin(lam, discrete=discrete)
     denominator = 1.0 - xp.abs(lam) ** 2 if discrete else -2.0 * xp.real(lam)
@@ -93,7 +93,7 @@ def pair_h2_squared(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: 
     """Exact H2² of the conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` for every state, shape (..., n).
 
     DT: ``2s²/(1 − r²) + 2 Re((cᵀc)(bᵀb)/(1 − λ²))``; CT: ``s²/|Re λ| − Re((cᵀc)(bᵀb)/λ)``
-    (math.md §3.3; ``cᵀc`` and ``bᵀb`` are unconjugated).
+    (docs/concepts/derivations.md#state-h2-pair; ``cᵀc`` and ``bᵀb`` are unconjugated).
     """
     xp = array_namespace(lam, B, C)
     gain2 = single_pole_gain(B, C) ** 2
@@ -145,7 +145,7 @@ def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, 
     σ(G) = σ(M), ``M = R_c K R_bᵀ`` (2×2, :func:`pair_factors`). With ``MᴴM = [[a, h], [conj h, d]]``:
     ``σ_max² = (a + d)/2 + sqrt(((a − d)/2)² + |h|²)`` — a sum of non-negative terms, accurate
     even where σ_max is tiny (a trace/determinant form loses half the digits there;
-    docs/concepts/derivations.md#conjugate-pair-hinf).
+    docs/concepts/derivations.md#state-hinf-pair-stable).
     ``omega`` has shape (..., n, k); ``lam`` (..., n, 1); ``R_c``, ``R_b`` (..., n, 1, 2, 2).
     """
     xp = array_namespace(omega, lam)
@@ -258,7 +258,7 @@ def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) 
 
 
 def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """Closed-form Gramian of ``x⁺ = Λx + Bu`` (or ``ẋ = Λx + Bu``), shape (..., n, n) (math.md §4.1).
+    """Closed-form Gramian of ``x⁺ = Λx + Bu`` (or ``ẋ = Λx + Bu``), shape (..., n, n) (docs/concepts/derivations.md#gramians).
 
     DT ``P_ij = (BBᴴ)_ij / (1 − λ_i conj λ_j)``; CT ``P_ij = −(BBᴴ)_ij / (λ_i + conj λ_j)``.
     """
@@ -269,7 +269,7 @@ def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete
 
 
 def diagonal_observability_gramian(lam: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """Closed-form Gramian ``Q`` of the pair (Λ, C), shape (..., n, n) (math.md §4.1).
+    """Closed-form Gramian ``Q`` of the pair (Λ, C), shape (..., n, n) (docs/concepts/derivations.md#gramians).
 
     DT ``Q_ij = (CᴴC)_ij / (1 − conj λ_i λ_j)``; CT ``Q_ij = −(CᴴC)_ij / (conj λ_i + λ_j)``.
     """
@@ -283,7 +283,7 @@ def h2_squared_from_gramian(
     P: np.ndarray, C: np.ndarray, D: np.ndarray, *, feedthrough_cross: np.ndarray | None
 ) -> np.ndarray:
     """``‖G‖²_H2 = tr(C P Cᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ M0)]`` with ``M0 = CB`` the strictly proper
-    part of h_0 when the state includes the current input (math.md §4.2). Shape (...,)."""
+    part of h_0 when the state includes the current input (docs/concepts/derivations.md#layer-h2). Shape (...,)."""
     xp = array_namespace(P, C, D)
     ChC = xp.conj(xp.matrix_transpose(C)) @ C  # (..., n, n)
     value = xp.real(xp.sum(P * xp.matrix_transpose(ChC), axis=(-1, -2)))

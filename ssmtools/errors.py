@@ -45,13 +45,38 @@ class UnstableSystemWarning(UserWarning):
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """Raise :class:`OptionError` (a ``ValueError``) unless ``value`` is one of ``choices``."""
+    """Raise :class:`OptionError` (a ``ValueError``) unless ``value`` is one of ``choices``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the argument, quoted in the message.
+    value : object
+        The value passed.
+    choices : sequence
+        The accepted values, listed in the message.
+
+    Raises
+    ------
+    OptionError
+        ``value`` is not in ``choices``.
+    """
     if value not in choices:
         raise OptionError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
 
 
 def warn_unstable(what: str, count: int, total: int) -> None:
-    """Emit one :class:`UnstableSystemWarning` for ``count`` of ``total`` unstable items."""
+    """Emit one :class:`UnstableSystemWarning` for ``count`` of ``total`` unstable items.
+
+    Parameters
+    ----------
+    what : str
+        Plural subject and verb of the message, e.g. ``"states are"`` or ``"systems are"``.
+    count : int
+        Number of items that are not asymptotically stable.
+    total : int
+        Number of items checked.
+    """
     warnings.warn(
         f"{count} of {total} {what} not asymptotically stable (|λ| ≥ 1 in discrete time, "
         "Re λ ≥ 0 in continuous time): their norm is reported as inf.",
@@ -62,8 +87,15 @@ def warn_unstable(what: str, count: int, total: int) -> None:
 
 @contextlib.contextmanager
 def silence_unstable() -> Iterator[None]:
-    """Suppress :class:`UnstableSystemWarning` inside the block, for callers that report unstable
-    states themselves (e.g. a pruning plan counts them once per layer)."""
+    """Suppress :class:`UnstableSystemWarning` inside the block.
+
+    For callers that report unstable states themselves (e.g. a pruning plan counts them once per layer).
+
+    Yields
+    ------
+    None
+        Control returns to the ``with`` block; other warnings pass through unchanged.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnstableSystemWarning)
         yield

@@ -8,10 +8,25 @@ from .systems import DiagonalSSM
 
 
 def zoh_discretize(Lambda: np.ndarray, B_tilde: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-order hold of a diagonal CT system, one step per state (math.md §2).
+    """Zero-order hold of a diagonal CT system, one step per state.
 
-    ``λ̄ = exp(ΛΔ)``, ``B̄_i = (λ̄_i − 1)/λ_i · B̃_i``. Shapes: Lambda (..., P), B_tilde (..., P, H),
-    step broadcastable to (..., P). Returns (λ̄, B̄).
+    ``λ̄ = exp(ΛΔ)``, ``B̄_i = (λ̄_i − 1)/λ_i · B̃_i`` (docs/concepts/derivations.md#zoh).
+
+    Parameters
+    ----------
+    Lambda : ndarray of complex, shape ``(..., P)``
+        Continuous-time poles λ_i (nonzero).
+    B_tilde : ndarray, shape ``(..., P, H)``
+        Continuous-time input matrix, one row per state.
+    step : ndarray of float, broadcastable to ``(..., P)``
+        Step Δ_i of each state (time units per sample).
+
+    Returns
+    -------
+    lam_bar : ndarray of complex, shape ``(..., P)``
+        Discrete poles ``exp(λ_i Δ_i)``.
+    B_bar : ndarray of complex, shape ``(..., P, H)``
+        Discrete input matrix.
     """
     Lambda = np.asarray(Lambda, dtype=complex)
     lam_bar = np.exp(Lambda * step)
@@ -19,7 +34,17 @@ def zoh_discretize(Lambda: np.ndarray, B_tilde: np.ndarray, step: np.ndarray) ->
 
 
 def s5_layer_e5() -> DiagonalSSM:
-    """Worked example E5 of math.md §8: a 2-state S5 layer (conj_sym, ZOH, D = diag(0.3, −0.2))."""
+    """The worked example E5: a 2-state S5 layer (conj_sym, ZOH, D = diag(0.3, −0.2)).
+
+    Its numbers (poles, per-state and layer norms, HSVs) are worked out in
+    docs/concepts/derivations.md#worked-example-e5.
+
+    Returns
+    -------
+    DiagonalSSM
+        Discrete time, ``output="real"`` with ``C = 2C̃`` (κ = 2), state includes input, 2 states, 2 inputs
+        and 2 outputs.
+    """
     Lambda = np.array([-0.5 + 1j, -0.1 + 3j])
     B_tilde = np.array([[1, 0], [1j, 1]])
     C_tilde = np.array([[1, 1j], [0.5, -1]])
@@ -31,11 +56,27 @@ def s5_layer_e5() -> DiagonalSSM:
 def random_s5_model(
     n_layers: int = 4, n_states: int = 16, width: int = 8, *, seed: int = 0
 ) -> dict[str, DiagonalSSM]:
-    """A random S5-style model: ``n_layers`` conj-sym ZOH layers with P = ``n_states`` stored pairs and
-    H = ``width`` channels, in the state-includes-input convention with diagonal D.
+    """A random S5-style model of conjugate-symmetric ZOH layers.
 
-    Continuous poles ``−exp(U[log 0.02, log 0.5]) + jπk``, steps log-uniform in [1e-3, 0.1],
-    lecun-normal-like B̃ and C̃ (the S5 initialisation ranges, model_formats.md §1).
+    Each layer is in the state-includes-input convention with diagonal D. Continuous poles
+    ``−exp(U[log 0.02, log 0.5]) + jπk``, steps log-uniform in [1e-3, 0.1], lecun-normal-like B̃ and C̃
+    (the ranges of the S5 initialisation; Smith et al., ICLR 2023, arXiv 2208.04933).
+
+    Parameters
+    ----------
+    n_layers : int
+        Number of layers.
+    n_states : int
+        Stored states (conjugate pairs) P per layer.
+    width : int
+        Channels H (inputs = outputs) per layer.
+    seed : int
+        Seed of the NumPy random generator: the same seed gives the same model.
+
+    Returns
+    -------
+    dict of str to DiagonalSSM
+        ``{"layers_0": ..., "layers_1": ...}``, each discrete time with ``output="real"`` and ``C = 2C̃``.
     """
     rng = np.random.default_rng(seed)
     layers = {}

@@ -292,7 +292,7 @@ def _write_torch(params: Any, file) -> None:
         if isinstance(node, Mapping):
             out: Any = cast(Any, type(node))((key, convert(value)) for key, value in node.items())
             if hasattr(node, "_metadata"):
-                out._metadata = node._metadata  # type: ignore[attr-defined]
+                out._metadata = node._metadata
             return out
         if isinstance(node, np.ndarray):
             return torch.from_numpy(np.array(node, order="C", copy=True))

@@ -151,7 +151,7 @@ class SSMModel(Mapping[str, SSMLayer]):
 
         Notes
         -----
-        Modal truncation: the kept states' (λ̄, B̄, C̃) and D are unchanged (math.md §5). S4D layers
+        Modal truncation: the kept states' (λ̄, B̄, C̃) and D are unchanged (docs/concepts/derivations.md#modal-truncation-error). S4D layers
         need the same number of kept states in every channel for physical removal. What a family can
         do is in ``model.adapter.capabilities`` (``can_prune``, ``can_mask``); a family that cannot
         raises ``ssmtools.adapters.CapabilityError``.

@@ -171,7 +171,7 @@ def hinf_result(
     Notes
     -----
     For ``output="complex"`` the realified real system has the same largest singular value, so the
-    norm is that of the complex transfer matrix (docs/concepts/derivations.md#realification).
+    norm is that of the complex transfer matrix (docs/concepts/derivations.md#real-realization).
 
     Examples
     --------
@@ -292,7 +292,8 @@ def _causal_h2(sys: DiagonalSSM, infinite: np.ndarray, backend: Backend, device:
     if backend == "numpy":
         return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))
     mask = array_backend.from_numpy(infinite.astype(float), device=device) > 0
-    return value2.sqrt().masked_fill(mask, float("inf"))
+    xp = _kernels.array_namespace(value2)
+    return xp.where(mask, xp.inf, xp.sqrt(value2))
 
 
 def h2_norm(
@@ -327,7 +328,7 @@ def h2_norm(
     -----
     Bidirectional: ``h_0 = out((C + C_b)B) + D``, ``h_k = out(CΛᵏB)``, ``h_{−k} = out(C_bΛᵏB)`` (k ≥ 1), so
     ``‖G‖₂² = ‖G_f[D ← D + M_b]‖²_H2 + ‖G_b‖²_H2 − ‖M_b‖²_F`` with G_b the causal system (Λ, B, C_b)
-    and ``M_b = out(C_b B)`` (docs/concepts/derivations.md#bidirectional-layers).
+    and ``M_b = out(C_b B)`` (docs/concepts/derivations.md#bidirectional).
 
     Examples
     --------
@@ -409,7 +410,7 @@ def state_hinf_result(
     at ω = Im λ_i. Real output ``y = Re(Cx)``: each state stands for the conjugate pair, whose
     subsystem is ½ of ``2Re(c bᵀ)/(z − λ)``; its exact H∞ is the maximum over ω of the closed-form
     2×2 eigenvalue, found on a dense damping-adapted grid and refined by golden-section search. The
-    single-pole value is **not** the pair norm (docs/concepts/derivations.md#per-state-hinf).
+    single-pole value is **not** the pair norm (docs/concepts/derivations.md#state-hinf).
     """
     _check_system(sys, "state_hinf_result")
     array_backend = get_backend(backend, device)
@@ -488,7 +489,7 @@ def state_h2_norms(
     -----
     Complex output: DT ``s_i/sqrt(1 − |λ_i|²)``, CT ``s_i/sqrt(2|Re λ_i|)``. Real output: ½ of the
     exact conjugate-pair H2 including the cross term ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole
-    formulas drop (docs/concepts/derivations.md#per-state-h2). The squared value is accurate to
+    formulas drop (docs/concepts/derivations.md#state-h2). The squared value is accurate to
     about machine epsilon times the single-pole H2², so a pair whose H2 nearly cancels to 0 is
     reported as ≲ 1e-8 × its single-pole H2. Bidirectional: :func:`h2_norm` of :meth:`states`.
 

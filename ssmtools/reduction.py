@@ -2,10 +2,10 @@
 
 Both return a :class:`ReductionResult` whose systems are again :class:`~ssmtools.DiagonalSSM`
 layers with the input's output convention, feedthrough D and ``state_includes_input`` flag, so
-they can be written back into S5 / S4D / LRU weights. Formulas: math.md §4.4 and §5,
-``docs/concepts/reduction.md``.
+they can be written back into S5 / S4D / LRU weights. Formulas: ``docs/concepts/derivations.md#hankel-singular-values``,
+``#modal-truncation-error`` and ``#balanced-truncation-bound``; overview in ``docs/concepts/reduction.md``.
 
-Balanced truncation works on the strictly proper part (Λ, B, C) (math.md §4.4): for a layer in the
+Balanced truncation works on the strictly proper part (Λ, B, C) (docs/concepts/derivations.md#hankel-singular-values): for a layer in the
 ``state_includes_input`` convention, G = z·G_sp + D, the reduced layer is G_r = z·G_sp,r + D with
 the same D, and since z is unimodular ‖G − G_r‖∞ = ‖G_sp − G_sp,r‖∞ satisfies the usual bounds.
 """
@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _kernels
 from .errors import ShapeError, check_choice
@@ -115,7 +116,7 @@ def _split(sys: DiagonalSSM) -> tuple[DiagonalSSM, ...]:
 
 
 # ---------------------------------------------------------------------------------------------- modal truncation
-def _keep_mask(sys: DiagonalSSM, keep: Any) -> np.ndarray:
+def _keep_mask(sys: DiagonalSSM, keep: ArrayLike) -> np.ndarray:
     """Boolean mask of shape ``(*batch, n)`` from a mask or an index array (validated)."""
     if hasattr(keep, "detach"):  # torch tensor
         keep = keep.detach().cpu().numpy()
@@ -161,7 +162,7 @@ def _select_states(sys: DiagonalSSM, mask: np.ndarray, count: int) -> DiagonalSS
     return sys.replace(poles=poles, B=B, C=C)
 
 
-def modal_truncation(sys: DiagonalSSM, keep: Any, *, exact_error: bool = False) -> ReductionResult:
+def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = False) -> ReductionResult:
     """Delete stored states (pruning): keep the states selected by ``keep``, with an a-priori error bound.
 
     Parameters
@@ -198,7 +199,7 @@ def modal_truncation(sys: DiagonalSSM, keep: Any, *, exact_error: bool = False) 
     -----
     The error system is diagonal: the removed states with D = 0 (and the same factor z under
     ``state_includes_input``), so ΔG = Σ_{i removed} G_i and ‖ΔG‖∞ ≤ Σ_{i removed} ‖G_i‖∞ by the
-    triangle inequality (math.md §5). The bound is ``inf`` (with an
+    triangle inequality (docs/concepts/derivations.md#modal-truncation-error). The bound is ``inf`` (with an
     :class:`~ssmtools.UnstableSystemWarning`) when a removed state is unstable.
 
     Examples
@@ -327,7 +328,7 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     return _rediagonalize_complex(A, B, C, D, like)
 
 
-def _requested_orders(sys: DiagonalSSM, order: Any, tol: Any, size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _requested_orders(sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     if (order is None) == (tol is None):
         raise ValueError(
             "balanced_truncation needs exactly one of order= (states to keep) or tol= (largest a-priori H∞ error "
@@ -357,9 +358,9 @@ def _requested_orders(sys: DiagonalSSM, order: Any, tol: Any, size: int) -> tupl
 
 def balanced_truncation(
     sys: DiagonalSSM,
-    order: Any = None,
+    order: ArrayLike | None = None,
     *,
-    tol: Any = None,
+    tol: ArrayLike | None = None,
     method: BalancedMethod = "sqrt",
     exact_error: bool = False,
 ) -> ReductionResult:
@@ -402,7 +403,7 @@ def balanced_truncation(
     Notes
     -----
     *Hankel singular values.* σ_j = sqrt(eig_j(PQ)) with the closed-form Gramians of the strictly
-    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, math.md §4.1, §4.4), computed by the
+    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
     square-root method ``svd(L_Qᴴ L_P)`` with eigh factors (robust when the Gramians are nearly
     singular). For ``output="real"`` they are the HSVs of the real realization (2n real states);
     for ``output="complex"`` those of the complex system.
@@ -410,7 +411,7 @@ def balanced_truncation(
     *Reduction.* The real realization (state [Re x; Im x]) for ``output="real"``, the complex
     diagonal one otherwise, is projected with ``T_r = L_P V_r Σ_r^{-1/2}``, ``W_r = L_Q U_r Σ_r^{-1/2}``:
     ``(A_r, B_r, C_r) = (W_rᴴ A T_r, W_rᴴ B, C T_r)``. Bound (Enns; Glover; DT Al-Saggaf & Franklin):
-    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2·Σ_{j>r} σ_j`` (math.md §5). With ``state_includes_input`` the
+    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2·Σ_{j>r} σ_j`` (docs/concepts/derivations.md#balanced-truncation-bound). With ``state_includes_input`` the
     reduced layer is ``G_r = z·G_sp,r + D``, same D, and the bound holds for the layer because z is
     unimodular. SPA would give ``z·(G_sp,r + D_sp) + D``, whose ``z·D_sp`` is a one-step advance no
     causal layer can represent — hence the restriction.

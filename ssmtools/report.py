@@ -22,7 +22,7 @@ class LayerSummary:
         Stored states (all channels together for multi-SISO layers).
     bidirectional : bool
     hinf : float
-        Layer H∞ norm (L∞ for bidirectional layers: forward plus backward scan, math.md §1.3).
+        Layer H∞ norm (L∞ for bidirectional layers: forward plus backward scan, docs/concepts/derivations.md#bidirectional).
     peak : float or None
         Peak frequency in rad/sample (causal layers with one channel block only).
     h2 : float or None

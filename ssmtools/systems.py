@@ -7,7 +7,7 @@ A deep-SSM layer (S4D, S5, LRU, Mamba with a frozen token) is a diagonal linear 
 
 with Λ = diag(poles). With ``state_includes_input=True`` (the scan convention of S5, S4D and
 LRU, discrete time only) the state is updated *before* the output is read, so
-``G(z) = z·C(zI − Λ)⁻¹B + D``. See math.md §1 and ``docs/concepts/systems.md``.
+``G(z) = z·C(zI − Λ)⁻¹B + D``. See docs/concepts/derivations.md#conventions and ``docs/concepts/systems.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _kernels
-from .errors import NonFiniteError, NotDiagonalizableError, ShapeError, check_choice
+from ._backends import get_backend
+from .errors import ArgumentTypeError, NonFiniteError, NotDiagonalizableError, ShapeError, check_choice
 
 Output = Literal["complex", "real"]
 
@@ -259,10 +260,13 @@ class DiagonalSSM:
 
     def replace(self, **changes: Any) -> DiagonalSSM:
         """A new system with some of ``poles, B, C, D, dt, output, state_includes_input`` replaced."""
-        fields = dict(
+        fields: dict[str, Any] = dict(
             poles=self.poles, B=self.B, C=self.C, D=self.D, dt=self.dt, output=self.output,
             state_includes_input=self.state_includes_input,
         )
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise ArgumentTypeError(f"replace() got unknown field(s) {unknown}; valid fields: {sorted(fields)}")
         fields.update(changes)
         return DiagonalSSM(
             fields.pop("poles"), fields.pop("B"), fields.pop("C"), fields.pop("D"), **fields
@@ -280,11 +284,11 @@ class DiagonalSSM:
     def to_control(self):
         """A real ``control.StateSpace`` with the same transfer function (unbatched systems only).
 
-        ``output="real"``: the real realization of math.md §1.2 (state [Re x; Im x], 2n states).
+        ``output="real"``: the real realization of docs/concepts/derivations.md#real-realization (state [Re x; Im x], 2n states).
         ``output="complex"``: the *realified* system with inputs [Re u; Im u] and outputs [Re y; Im y]
         (2m inputs, 2p outputs), whose singular values are those of G, each twice; its H∞ norm
         equals ‖G‖∞ and its H2 norm is √2·‖G‖₂. With ``state_includes_input=True`` the standard
-        form ``(A, B, CA, CB + D)`` is returned (math.md §1.1).
+        form ``(A, B, CA, CB + D)`` is returned (docs/concepts/derivations.md#standard-form).
         """
         import control
 
@@ -348,7 +352,7 @@ class BidirectionalSSM:
 
     so that ``G(e^{jω}) = out[C (I − Λe^{−jω})⁻¹ B + C_b (I − Λe^{jω})⁻¹ B] + D``. Its ℓ2 gain is the
     L∞ norm ``sup_ω σ_max(G(e^{jω}))`` and its energy the two-sided sum ``Σ_{k∈ℤ} ‖h_k‖²_F``; every norm
-    function of ssmtools accepts this type (docs/concepts/derivations.md#bidirectional-layers).
+    function of ssmtools accepts this type (docs/concepts/derivations.md#bidirectional).
 
     Parameters
     ----------
@@ -459,7 +463,7 @@ def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
 
 
 def augmented_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The complex diagonal realization ``(Λ_a, B_a, C_a)`` of the strictly proper part (math.md §1.2).
+    """The complex diagonal realization ``(Λ_a, B_a, C_a)`` of the strictly proper part (docs/concepts/derivations.md#real-realization).
 
     ``output="complex"``: (Λ, B, C). ``output="real"`` (κ = 1): ``Λ_a = [Λ, conj Λ]``,
     ``B_a = [B; conj B]``, ``C_a = ½[C, conj C]``, so ``Re(Cx) = C_a x_a`` for real inputs.
@@ -474,7 +478,7 @@ def augmented_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def real_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Real ``(A, B, C, D)`` of the strictly proper part plus D, state ``[Re x; Im x]`` (math.md §1.2).
+    """Real ``(A, B, C, D)`` of the strictly proper part plus D, state ``[Re x; Im x]`` (docs/concepts/derivations.md#real-realization).
 
     Batched; shapes (*batch, 2n, 2n), (*batch, 2n, m'), (*batch, p', 2n), (*batch, p', m') with
     m' = m, p' = p for real output and m' = 2m, p' = 2p (realified complex signals) otherwise.
@@ -505,7 +509,7 @@ def _block2(a11: np.ndarray, a12: np.ndarray, a21: np.ndarray, a22: np.ndarray) 
 def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Real ``(A, B, C, D)`` in the standard form ``x⁺ = Ax + Bu, y = Cx + Du`` that slycot and
     python-control expect. With ``state_includes_input`` this is ``(A, B, C A, C B + D)``
-    (math.md §1.1); feeding ``(A, B, C, D)`` instead is wrong whenever D ≠ 0."""
+    (docs/concepts/derivations.md#standard-form); feeding ``(A, B, C, D)`` instead is wrong whenever D ≠ 0."""
     A, B, C, D = real_realization(sys)
     if sys.state_includes_input:
         return A, B, C @ A, C @ B + D
@@ -546,22 +550,12 @@ def freqresp(sys: LTISystem, omega: ArrayLike, *, backend: Literal["numpy", "tor
         raise ShapeError(f"omega must be a 1-D array of frequencies, got shape {omega.shape}")
     if not np.all(np.isfinite(omega)):
         raise NonFiniteError("omega contains NaN/Inf; pass finite frequencies (rad/sample or rad/s)")
-    check_choice("backend", backend, ("numpy", "torch"))
+    array_backend = get_backend(backend, device)
     if isinstance(sys, BidirectionalSSM):
         # the anti-causal scan C_b (I − Λz)⁻¹ B is the causal one evaluated at z⁻¹, i.e. at −ω
-        options = dict(backend=backend, device=device, dtype=dtype)
-        return freqresp(sys.forward, omega, **options) + freqresp(sys.backward, -omega, **options)
-    if backend == "torch":
-        from ._backends import torch as _torch
-
-        lam, B, C, D, omega_t = _torch.as_tensors(sys.poles, sys.B, sys.C, sys.D, omega, device=device, dtype=dtype)
-        return _kernels.diagonal_freqresp(lam, B, C, D, omega_t.real, discrete=sys.is_discrete,
-                                        real_output=sys.output == "real",
-                                        state_includes_input=sys.state_includes_input)
-    if device is not None:
-        raise ValueError(f"device={device!r} needs backend='torch'; NumPy runs on the host only")
-    return _kernels.diagonal_freqresp(
-        sys.poles, sys.B, sys.C, sys.D, omega,
-        discrete=sys.is_discrete, real_output=sys.output == "real",
-        state_includes_input=sys.state_includes_input,
-    )
+        return (freqresp(sys.forward, omega, backend=backend, device=device, dtype=dtype)
+                + freqresp(sys.backward, -omega, backend=backend, device=device, dtype=dtype))
+    lam, B, C, D, omega_c = array_backend.asarrays(sys.poles, sys.B, sys.C, sys.D, omega, device=device, dtype=dtype)
+    xp = _kernels.array_namespace(omega_c)
+    return _kernels.diagonal_freqresp(lam, B, C, D, xp.real(omega_c), discrete=sys.is_discrete,
+                                      real_output=sys.output == "real", state_includes_input=sys.state_includes_input)

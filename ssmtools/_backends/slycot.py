@@ -2,7 +2,7 @@
 
 python-control's ``control.norm`` passes ``tol=1e-6`` to AB13DD and reports ``inf`` for discrete
 poles within about 1e-5 of the unit circle, so ssmtools calls slycot itself on the real
-standard-form realization (math.md §1.1–1.2) with a tight tolerance.
+standard-form realization (docs/concepts/derivations.md#standard-form) with a tight tolerance.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Discretisation of diagonal continuous-time modes and its inverse (math.md §2).
+"""Discretisation of diagonal continuous-time modes and its inverse (docs/concepts/derivations.md#discretization).
 
 Per state i with step Δ_i > 0 and continuous-time pole λ_i, input row B̃_i:
 

@@ -134,7 +134,7 @@ def _copy_dicts(tree: Mapping) -> Any:
     except Exception:
         out = dict(items)
     if hasattr(tree, "_metadata"):  # torch state-dict version metadata
-        out._metadata = tree._metadata  # type: ignore[attr-defined]
+        out._metadata = tree._metadata
     return out
 
 

@@ -1,6 +1,6 @@
 """LRU (Orvieto et al., ICML 2023, arXiv 2303.06349): paper layout and PyPI ``LRU-pytorch``.
 
-Keys per layer (model_formats.md §4): ``nu_log``, ``theta_log``, ``gamma_log`` (N,) and either
+Keys per layer (docs/concepts/derivations.md#lru): ``nu_log``, ``theta_log``, ``gamma_log`` (N,) and either
 ``B_re``, ``B_im`` (N, H) and ``C_re``, ``C_im`` (H, N) (paper), or complex ``B`` (N, H_in) and ``C``
 (H_out, N) (``LRU-pytorch`` 0.1.3, ``from LRU_pytorch import LRU``); some re-implementations store
 the transposes (detected from the shapes; pass ``transposed=True`` when N = H makes it ambiguous).

@@ -1,7 +1,7 @@
 """S4D (Gu, Gupta, Goel & Ré, NeurIPS 2022, arXiv 2206.11893): ``state-spaces/s4`` layouts.
 
 A layer is H independent SISO systems (one per channel h), each with N/2 stored modes and output
-``2·Re`` (model_formats.md §3; ``output_scale`` 2). Two layouts, told apart by names, are two
+``2·Re`` (docs/concepts/conventions.md; ``output_scale`` 2). Two layouts, told apart by names, are two
 registered families:
 
 - ``family="s4d"``, the **minimal** layout (``models/s4/s4d.py``; group ``kernel``): ``log_dt`` (H,), ``log_A_real`` (H, N/2),

@@ -1,6 +1,6 @@
 """S5 (Smith, Warrington & Linderman, ICLR 2023, arXiv 2208.04933): official flax tree and s5-pytorch.
 
-Official JAX/flax (``lindermanlab/S5`` ``s5/ssm.py``; model_formats.md §1), one layer per group with
+Official JAX/flax (``lindermanlab/S5`` ``s5/ssm.py``; docs/concepts/conventions.md), one layer per group with
 ``Lambda_re, Lambda_im`` (P,), ``B`` (P, H, 2), ``C`` (H, P, 2) [or (H, 2P, 2), or ``C1``/``C2``
 when bidirectional], ``D`` (H,), ``log_step`` (P, 1)::
 
@@ -8,9 +8,9 @@ when bidirectional], ``D`` (H,), ``log_step`` (P, 1)::
     Δ = step_rescale · exp(log_step),   (λ̄, B̄) = ZOH or bilinear of (Λ, B[...,0] + i·B[...,1])
     y_k = κ·Re(C̃ x_k) + D ⊙ u_k,   κ = 2 if conj_sym else 1
 
-s5-pytorch 0.2.1 (``i404788/s5-pytorch``; model_formats.md §2): ``Lambda`` (P,) complex, ``B``
+s5-pytorch 0.2.1 (``i404788/s5-pytorch``; docs/concepts/conventions.md): ``Lambda`` (P,) complex, ``B``
 (P, H, 2), ``C`` (H, P) or (H, 2P) complex, ``D`` (H,), ``log_step`` (P,); Δ = step_scale·exp(log_step),
-output ``Re(C̃x) + D ⊙ u`` (κ = 1, no conjugate symmetry). Bidirectional layers (math.md §1.3) share
+output ``Re(C̃x) + D ⊙ u`` (κ = 1, no conjugate symmetry). Bidirectional layers (docs/concepts/derivations.md#bidirectional) share
 (λ̄, B̄); the forward columns go into ``system.C``, the backward ones into the layer's :class:`~ssmtools.systems.BidirectionalSSM`.
 
 ssmtools' ``system`` is ``DiagonalSSM(λ̄, B̄, κ·C̃_forward, diag(D), dt=True, output="real",

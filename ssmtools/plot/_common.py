@@ -31,6 +31,11 @@ def _system_of(obj: Any, what: str) -> LTISystem:
     )
 
 
+def _causal(system: LTISystem) -> DiagonalSSM:
+    """The causal scan of a layer: HSVs are defined for causal systems (a bidirectional layer's forward scan)."""
+    return system.forward if isinstance(system, BidirectionalSSM) else system
+
+
 Named = tuple[str, LTISystem]  # label, unbatched system (causal or bidirectional)
 
 

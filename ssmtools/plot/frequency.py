@@ -7,23 +7,24 @@ continuous time. Bidirectional S5 layers are drawn with their full non-causal re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError, check_choice
 from ..norms import hinf_result
-from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem, freqresp
+from ..systems import BidirectionalSSM, LTISystem, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = ["sigma", "bode"]
 
 
-def _frequency_grid(systems: list[DiagonalSSM], extra: np.ndarray, n_points: int, xscale: str) -> np.ndarray:
+def _frequency_grid(systems: list[LTISystem], extra: np.ndarray, n_points: int, xscale: str) -> np.ndarray:
     """Grid covering the systems' resonances: pole angles (DT) / |λ| (CT) and ``extra`` are added."""
     discrete = systems[0].is_discrete
     poles = np.concatenate([s.poles.ravel() for s in systems])
@@ -81,7 +82,7 @@ def _mark_nyquist(ax: Axes, discrete: bool) -> None:
         ax.axvline(np.pi, color="0.4", linestyle=":", linewidth=1, gid="nyquist", label="Nyquist ω = π")
 
 
-def _resolve_xscale(systems: list[DiagonalSSM], xscale: str | None) -> str:
+def _resolve_xscale(systems: list[LTISystem], xscale: str | None) -> str:
     if xscale is None:
         return "linear" if any(s.output == "complex" for s in systems) else "log"
     check_choice("xscale", xscale, ("log", "linear"))
@@ -125,7 +126,7 @@ def _paired(systems: Systems, reduced: Systems | None) -> tuple[list[Named], lis
     return named, named_reduced
 
 
-def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: Any, xscale: str | None,
+def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: ArrayLike | None, xscale: str | None,
                     mark_peak: bool, n_points: int) -> tuple[str, list[tuple[float, float]], np.ndarray]:
     """(x scale, H∞ peaks of ``named``, sorted frequencies): ``omega`` as given, or a grid that covers every
     system's resonances and peaks."""
@@ -147,7 +148,7 @@ def sigma(
     systems: Systems,
     *,
     reduced: Systems | None = None,
-    omega: Any = None,
+    omega: ArrayLike | None = None,
     ax: Axes | None = None,
     mark_peak: bool = True,
     singular_values: Literal["max", "all"] = "max",
@@ -168,8 +169,9 @@ def sigma(
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
         One curve per system; batched systems give one curve per batch element (layers, channels).
         Dict keys (layer names) become legend labels. A bidirectional ``SSMLayer`` (S5) is drawn with
-        its full non-causal response, forward plus backward scan, and marked with its L∞ norm and
-        peak (AB13DD on the stacked realization).
+        its full non-causal response, forward plus backward scan
+        (docs/concepts/derivations.md#bidirectional-linf), and marked with its L∞ norm and peak (AB13DD on
+        the stacked realization).
     reduced : same structure as ``systems``, optional
         Reduced or pruned counterparts: ``DiagonalSSM`` systems, or a ``ReductionResult`` (its
         ``systems``, one per batch element of the original). Drawn dashed in the same colour, with
@@ -241,12 +243,12 @@ def bode(
     output_index: int = 0,
     input_index: int = 0,
     reduced: Systems | None = None,
-    omega: Any = None,
+    omega: ArrayLike | None = None,
     axes: Sequence[Axes] | None = None,
     mark_peak: bool = True,
     xscale: Literal["log", "linear"] | None = None,
     n_points: int = 1000,
-) -> Figure:
+) -> Figure | SubFigure:
     """Bode plot (magnitude in dB and phase in degrees) of one input→output channel of each system.
 
     Plots ``G_ij(e^{jω})`` (DT) or ``G_ij(jω)`` (CT) with ``i = output_index``, ``j = input_index``.
@@ -277,8 +279,9 @@ def bode(
 
     Returns
     -------
-    matplotlib.figure.Figure
-        The figure holding the magnitude (``fig.axes[0]``) and phase panels.
+    matplotlib.figure.Figure or matplotlib.figure.SubFigure
+        The figure holding the magnitude (``fig.axes[0]``) and phase panels (the subfigure when the given
+        ``axes`` live in one).
 
     Examples
     --------

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError
 from ..model import SSMLayer
 from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
 from ..pruning import available_criteria, get_criterion
-from ..systems import BidirectionalSSM, DiagonalSSM
-from ._common import _legend, _new_axes, _system_of
+from ..systems import LTISystem
+from ._common import _causal, _legend, _new_axes, _system_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -45,22 +46,21 @@ def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
     return np.asarray(criterion.normalize(raw.ravel()), dtype=float).reshape(raw.shape), label
 
 
-def _state_hsv(system: DiagonalSSM) -> np.ndarray:
+def _state_hsv(system: LTISystem) -> np.ndarray:
     """Hankel singular value of each state seen alone (its one-state subsystem), shape (*batch, n).
 
     The HSVs of a layer belong to its balanced realization, not to individual diagonal states, so a
     per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
     :func:`ssmtools.hankel_singular_values` on each one-state system; D does not enter the HSVs).
     """
-    causal = system.forward if isinstance(system, BidirectionalSSM) else system  # HSVs of the causal scan
-    return hankel_singular_values(causal.states())[..., 0]
+    return hankel_singular_values(_causal(system).states())[..., 0]
 
 
 def pole_map(
     system: Any,
     *,
-    scores: str | Any | None = None,
-    keep: Any = None,
+    scores: str | ArrayLike | None = None,
+    keep: ArrayLike | None = None,
     ax: Axes | None = None,
     score_label: str | None = None,
     log_color: bool = True,
@@ -87,6 +87,7 @@ def pole_map(
     keep : array_like of bool, shape ``(*batch, n)``, optional
         Keep mask (e.g. one entry of ``PruningPlan.keep``); True = kept.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     score_label : str, optional
         Colour-bar label; defaults to the score's name.
     log_color : bool
@@ -108,6 +109,7 @@ def pole_map(
     >>> [len(c.get_offsets()) for c in ax.collections if c.get_gid() in ("kept-poles", "pruned-poles")]
     [1, 1]
     """
+    import matplotlib.collections as mcollections
     import matplotlib.colors as mcolors
 
     layer, system = system, _system_of(system, "system")
@@ -140,7 +142,7 @@ def pole_map(
         ax.set_aspect("equal", adjustable="datalim")
     else:
         ax.axvline(0.0, color="0.5", linewidth=0.8, gid="stability-boundary")
-    norm = None
+    norm: mcolors.Normalize | None = None
     finite = np.ones(poles.shape, bool) if values is None else np.isfinite(values)
     if values is not None and np.any(finite):
         low, high = values[finite].min(), values[finite].max()
@@ -176,6 +178,6 @@ def pole_map(
         legend = ax.get_legend()
         if legend is not None and values is not None:  # neutral markers: colour encodes the score
             for handle, text in zip(legend.legend_handles, legend.get_texts()):
-                if text.get_text().startswith(("kept", "pruned")):
+                if isinstance(handle, mcollections.Collection) and text.get_text().startswith(("kept", "pruned")):
                     handle.set_facecolor("0.6")
     return ax

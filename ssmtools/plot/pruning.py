@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError
 from ._common import _color, _layer_axis, _legend, _new_axes, _plans
@@ -17,7 +18,7 @@ __all__ = ["pruning_curves", "state_allocation", "plan_allocation"]
 
 
 def pruning_curves(
-    curves: Mapping[str, tuple[Any, Any]],
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
     *,
     ax: Axes | None = None,
     baseline: float | None = None,
@@ -31,6 +32,7 @@ def pruning_curves(
     curves : dict {criterion: (ratios, metric)}
         Ratios and metric values of each criterion (equal lengths; drawn in ratio order).
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     baseline : float, optional
         Metric of the unpruned model (horizontal line, ``gid="baseline"``).
     xlabel : str
@@ -68,7 +70,7 @@ def pruning_curves(
 
 
 def state_allocation(
-    kept: Mapping[str, Any],
+    kept: Mapping[str, ArrayLike] | Mapping[str, Mapping[str, ArrayLike]],
     totals: Mapping[str, int] | None = None,
     *,
     ax: Axes | None = None,
@@ -83,6 +85,7 @@ def state_allocation(
     totals : dict {layer: int}, optional
         Stored states per layer, drawn as outlined bars behind (``gid="total-states"``).
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
 
     Returns
     -------
@@ -98,11 +101,15 @@ def state_allocation(
     if not isinstance(kept, Mapping) or not kept:
         raise TypeError("kept must be a non-empty dict {layer: count} or {plan: {layer: count}}")
 
-    def count(value: Any) -> float:
+    def count(value: ArrayLike) -> float:
         array = np.asarray(value)
         return float(array.sum()) if array.dtype == bool else float(array)
 
-    plans = kept if all(isinstance(v, Mapping) for v in kept.values()) else {"": kept}
+    plans: Mapping[str, Mapping[str, ArrayLike]]
+    if all(isinstance(v, Mapping) for v in kept.values()):
+        plans = cast("Mapping[str, Mapping[str, ArrayLike]]", kept)
+    else:
+        plans = {"": cast("Mapping[str, ArrayLike]", kept)}
     layers = list(dict.fromkeys(name for plan in plans.values() for name in plan))
     x = np.arange(len(layers))
     ax = _new_axes(ax)
@@ -133,6 +140,7 @@ def plan_allocation(plans: Any, *, ax: Axes | None = None) -> Axes:
     plans : PruningPlan or dict {label: PruningPlan}
         Plans of the same model (e.g. several criteria at one ratio); one bar per plan and layer.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
 
     Returns
     -------

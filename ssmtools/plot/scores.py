@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ShapeError
 from ..norms import hankel_singular_values
-from ._common import Systems, _color, _layer_axis, _legend, _named_systems, _new_axes, _plans
+from ._common import Systems, _causal, _color, _layer_axis, _legend, _named_systems, _new_axes, _plans
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -26,10 +27,10 @@ def _as_layer_dict(values: Any, what: str) -> dict[str, np.ndarray]:
 
 
 def score_distributions(
-    scores: Mapping[str, Any] | Sequence[Any],
+    scores: Mapping[str, ArrayLike] | Sequence[ArrayLike],
     *,
     threshold: float | None = None,
-    keep: Mapping[str, Any] | Sequence[Any] | None = None,
+    keep: Mapping[str, ArrayLike] | Sequence[ArrayLike] | None = None,
     ax: Axes | None = None,
     log: bool = True,
     ylabel: str = "score",
@@ -48,9 +49,10 @@ def score_distributions(
         Scores of each layer (any shape per layer; flattened).
     threshold : float, optional
         Global threshold to draw.
-    keep : dict or list of boolean arrays, optional
+    keep : dict or list of bool arrays, optional
         Keep masks with the same keys and shapes as ``scores``.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     log : bool
         Logarithmic y axis (non-positive scores are then not drawn).
     ylabel : str
@@ -106,7 +108,7 @@ def score_distributions(
 
 
 def hsv_decay(
-    systems: Systems | Mapping[str, Any],
+    systems: Systems | Mapping[str, ArrayLike],
     *,
     ax: Axes | None = None,
     normalize: bool = True,
@@ -114,7 +116,7 @@ def hsv_decay(
     """Hankel singular value decay σ_j (or σ_j/σ_1) against j, one curve per layer, log scale.
 
     A fast decay means a low-order balanced truncation is accurate: keeping r states costs at most
-    ``2 Σ_{j>r} σ_j`` in H∞ (math.md §5).
+    ``2 Σ_{j>r} σ_j`` in H∞ (docs/concepts/derivations.md#balanced-truncation-bound).
 
     Parameters
     ----------
@@ -122,17 +124,18 @@ def hsv_decay(
         Systems (HSVs computed by :func:`ssmtools.hankel_singular_values`), precomputed HSVs, or a
         balanced-truncation result (its ``hsv``).
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     normalize : bool
         Divide each curve by its largest value σ_1.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
 
     Notes
     -----
     Values below ``1e-15 σ_1`` (numerically zero: the realization is not minimal, e.g. a real pole
     stored as a conjugate pair) are left out of the log-scale curve (drawn as gaps).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
 
     Examples
     --------
@@ -145,11 +148,11 @@ def hsv_decay(
         isinstance(v, np.ndarray | list | tuple) for v in systems.values()
     ):
         curves = {str(k): np.asarray(v, dtype=float).ravel() for k, v in systems.items()}
-    elif isinstance(getattr(systems, "hsv", None), np.ndarray):  # a balanced-truncation result
-        hsv = systems.hsv.reshape(-1, systems.hsv.shape[-1])
+    elif isinstance(result_hsv := getattr(systems, "hsv", None), np.ndarray):  # a balanced-truncation result
+        hsv = result_hsv.reshape(-1, result_hsv.shape[-1])
         curves = {("" if len(hsv) == 1 else str(i)): row for i, row in enumerate(hsv)}
     else:
-        curves = {label: hankel_singular_values(system) for label, system in _named_systems(systems)}
+        curves = {label: hankel_singular_values(_causal(system)) for label, system in _named_systems(systems)}
     ax = _new_axes(ax)
     for index, (label, values) in enumerate(curves.items()):
         values = np.sort(values)[::-1]
@@ -176,6 +179,7 @@ def plan_scores(plan: Any, *, ax: Axes | None = None, log: bool = True) -> Axes:
     plan : PruningPlan
         Result of :func:`ssmtools.pruning.prune_plan`.
     ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when omitted.
     log : bool
         Logarithmic y axis.
 
