@@ -3,7 +3,7 @@
 The second step of :func:`~ssmtools.prune_plan`. Units are ranked ascending by (normalised score,
 raw score, layer position, unit index) and removed from the front, never taking a layer's (channel's)
 ``min_states_per_layer`` best units. ``scope="layer"`` criteria prune every layer by the same ratio;
-``allocation="released"`` reproduces the released LAST code's threshold rule instead (math.md §6.3).
+``allocation="released"`` reproduces the released LAST code's threshold rule instead (docs/concepts/derivations.md#allocation).
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ _EPS = 1e-9  # tolerance of floor(ratio·N) against round-off (0.3·10 = 2.99999
 
 
 def check_ratio(ratio: Any) -> float:
-    """``ratio`` as a float in [0, 1) (TypeError / ValueError naming the percent mistake otherwise)."""
+    """``ratio`` as a float in [0, 1) (TypeError / ValueError naming the percent mistake otherwise).
+
+    Parameters
+    ----------
+    ratio : float
+        Fraction of stored states removed model-wide.
+
+    Returns
+    -------
+    float
+    """
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
         raise TypeError(f"ratio must be a number in [0, 1), got {ratio!r}")
     value = float(ratio)

@@ -1,6 +1,6 @@
 """``"balanced"``: Hankel-slot scores, so that balanced truncation orders are allocated across layers.
 
-Each layer's strictly proper part is balanced (Gramians of (Λ̄, B̄, C), math.md §4.4). What gets scored
+Each layer's strictly proper part is balanced (Gramians of (Λ̄, B̄, C), docs/concepts/derivations.md#hankel-singular-values). What gets scored
 and allocated are *Hankel slots*: slot j of a layer (or channel) stands for one stored state's worth of
 Hankel singular values — the pair (σ_{2j−1}, σ_{2j}) of the real realization for ``output="real"`` (a
 stored state is a conjugate pair, two real dimensions), σ_j for ``output="complex"`` — with energy
@@ -70,7 +70,20 @@ class Balanced(Criterion):
         return "layer" if self.order_allocation == "uniform" else "global"
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
-        """Energy of every Hankel slot, shape ``poles.shape``, descending along the last axis."""
+        """Energy of every Hankel slot, descending along the last axis.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            A causal, asymptotically stable layer (ValueError otherwise).
+        model : SSMModel, optional
+            Unused.
+
+        Returns
+        -------
+        ndarray of float64
+            Slot energies, shape ``layer.system.poles.shape``.
+        """
         if isinstance(layer.system, BidirectionalSSM):
             raise ValueError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
@@ -88,4 +101,16 @@ class Balanced(Criterion):
         return hsv**2
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP for ``order_allocation="global"``, unchanged for ``"uniform"``.
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores) if self.order_allocation == "global" else np.asarray(scores, dtype=float)

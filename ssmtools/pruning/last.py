@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import check_choice
+from ..io import load, save
 from ..model import SSMModel
 from .allocation import AllocationRule
 from .criteria import Criterion
@@ -34,8 +35,6 @@ def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
                 "them to ssmtools.load(...) instead"
             )
         return weights
-    from ..io import load
-
     return load(weights, family, **config)
 
 
@@ -123,7 +122,7 @@ def last_prune(
     Physical removal of state i deletes λ̄_i's parameters (e.g. ``Lambda_re[i]``, ``Lambda_im[i]``,
     ``log_step[i]``), the row ``B[i]`` and the column(s) ``C[:, i]`` (both scans when bidirectional);
     D and every other parameter stay. The pruned model's output equals the masked model's (modal
-    truncation, math.md §5), and on any input sequence ``‖y − y_pruned‖₂ ≤ hinf_error·‖u‖₂`` per layer.
+    truncation, docs/concepts/derivations.md#modal-truncation-error), and on any input sequence ``‖y − y_pruned‖₂ ≤ hinf_error·‖u‖₂`` per layer.
 
     Examples
     --------
@@ -144,8 +143,6 @@ def last_prune(
     )
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:
-        from ..io import save
-
         save(pruned, output)
     return pruned.params, plan
 

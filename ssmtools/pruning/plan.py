@@ -40,6 +40,7 @@ def as_model(model: Any) -> SSMModel:
     Parameters
     ----------
     model : SSMModel, Mapping[str, DiagonalSSM, BidirectionalSSM or SSMLayer] or list of DiagonalSSM
+        The layers; unnamed systems become ``layer_0``, ``layer_1``, ...
 
     Returns
     -------
@@ -107,7 +108,7 @@ def prune_plan(
     allocation : {"exact", "released"}
         ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
         released LAST code's rule, ``K = max(int(U·(100 − 100·ratio)/100), 1)`` units kept, threshold
-        τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; math.md §6.3).
+        τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; docs/concepts/derivations.md#allocation).
     errors : bool or "absolute"
         ``True``: every layer's exact truncation errors ‖G − G_r‖∞ (AB13DD on the I/O-compressed error
         system) and ‖G − G_r‖₂ (closed-form Gramians), and the unpruned layer's norms for the relative
@@ -144,7 +145,7 @@ def prune_plan(
     a step.
 
     **Errors.** Removing a set S of states of a diagonal layer leaves D and the other states unchanged,
-    so G − G_r is the subsystem of S alone with D = 0 (math.md §5): ``hinf_error`` is its H∞ norm
+    so G − G_r is the subsystem of S alone with D = 0 (docs/concepts/derivations.md#modal-truncation-error): ``hinf_error`` is its H∞ norm
     (AB13DD; L∞ of forward plus backward part for bidirectional layers), ``h2_error`` its H2 norm,
     both exact; relative errors divide by the unpruned layer's norms (D included). Multi-SISO layers
     are block-diagonal over channels: H∞ = max over channels, H2² = sum.

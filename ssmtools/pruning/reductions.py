@@ -180,7 +180,16 @@ class Reduction(abc.ABC):
         Parameters
         ----------
         layer : SSMLayer
-        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            The layer to reduce.
+        keep : ndarray of bool
+            Kept units, shape ``layer.system.poles.shape``.
+
+        Returns
+        -------
+        keep : ndarray of bool
+            The mask actually realised (same shape).
+        systems : tuple of DiagonalSSM or BidirectionalSSM
+            The reduced systems, of the layer's system type.
         """
 
     def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
@@ -188,6 +197,19 @@ class Reduction(abc.ABC):
 
         Default: the original and the reduced states side by side (exact in exact arithmetic; a
         reduction whose error has a cheaper or better-conditioned form overrides this).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            The realised keep mask.
+        reduced : tuple of DiagonalSSM or BidirectionalSSM
+            The reduced systems from :meth:`reduce_layer`.
+
+        Returns
+        -------
+        DiagonalSSM or BidirectionalSSM or None
         """
         if keep.all():
             return None
@@ -200,6 +222,7 @@ class Reduction(abc.ABC):
         Parameters
         ----------
         layer : SSMLayer
+            The layer to reduce.
         keep : array_like of bool, shape ``layer.system.poles.shape``
             True for kept units (stored states, or slots for non-selecting reductions).
 
@@ -248,11 +271,21 @@ class Reduction(abc.ABC):
         return model.replace_systems(systems) if systems else model
 
     def options(self) -> dict[str, Any]:
-        """The reduction's options (its dataclass fields) as a plain dict."""
+        """The reduction's options (its dataclass fields) as a plain dict.
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
     def describe(self) -> str:
-        """``name(option=value, ...)``, used in plan tables."""
+        """``name(option=value, ...)``, used in plan tables.
+
+        Returns
+        -------
+        str
+        """
         options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
         return f"{self.name}({options})" if options else self.name
 
@@ -261,13 +294,24 @@ _REDUCTIONS: dict[str, type[Reduction]] = {}
 
 
 def register_reduction(cls: type[Reduction]) -> type[Reduction]:
-    """Class decorator: make a :class:`Reduction` subclass selectable by its ``name``."""
+    """Class decorator: make a :class:`Reduction` subclass selectable by its ``name``.
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
+    """
     _REDUCTIONS[cls.name] = cls
     return cls
 
 
 def available_reductions() -> list[str]:
-    """Registered reduction names, sorted."""
+    """Registered reduction names, sorted.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_REDUCTIONS)
 
 
@@ -307,6 +351,7 @@ def reduce_model(
     Parameters
     ----------
     model : SSMModel
+        The model whose layers are reduced.
     keep : Mapping[str, array_like of bool]
         Layer name -> keep mask of shape ``layer.system.poles.shape`` (e.g. ``allocation.keep``).
     reduction : str or Reduction
@@ -336,16 +381,61 @@ class ModalTruncation(Reduction):
     selects_states: ClassVar[bool] = True
 
     def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """The kept stored states of every batch element; the realised mask is ``keep`` itself.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to reduce.
+        keep : ndarray of bool
+            Kept stored states, shape ``layer.system.poles.shape``.
+
+        Returns
+        -------
+        keep : ndarray of bool
+            ``keep`` unchanged.
+        systems : tuple of DiagonalSSM or BidirectionalSSM
+            One reduced system per batch element.
+        """
         return keep, tuple(_select(element, keep[index]) for index, element in _elements(layer.system))
 
     def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
-        """The removed states alone, D = 0 (no cancellation between kept states)."""
+        """The removed states alone, D = 0 (no cancellation between kept states).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            Kept stored states.
+        reduced : tuple of DiagonalSSM or BidirectionalSSM
+            Unused (the error does not depend on them).
+
+        Returns
+        -------
+        DiagonalSSM or BidirectionalSSM or None
+        """
         if keep.all():
             return None
         parts = [_select(element, ~keep[index]).replace(D=None) for index, element in _elements(layer.system)]
         return _padded(layer.system, parts)
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
+        """Remove (or, with ``mask=True``, zero) the states through :meth:`ssmtools.SSMModel.apply`.
+
+        Parameters
+        ----------
+        model : SSMModel
+            Read from a checkpoint.
+        keep : Mapping[str, array_like of bool]
+            Layer name -> kept stored states.
+        mask : bool
+            Zero the removed states instead of deleting them.
+
+        Returns
+        -------
+        SSMModel
+        """
         return model.apply(keep, mask=mask)
 
 
@@ -367,6 +457,22 @@ class BalancedTruncation(Reduction):
     selects_states: ClassVar[bool] = False
 
     def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """Balanced truncation of every batch element to its number of kept slots; the realised mask is their prefix.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            A causal, asymptotically stable layer (ValueError otherwise).
+        keep : ndarray of bool
+            Kept slots (only their count per batch element matters).
+
+        Returns
+        -------
+        keep : ndarray of bool
+            The prefix of ``keep.sum(-1)`` slots per batch element.
+        systems : tuple of DiagonalSSM
+            The re-diagonalised reductions, one per batch element.
+        """
         if isinstance(layer.system, BidirectionalSSM):
             raise ValueError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; use "

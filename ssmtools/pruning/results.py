@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import atomic_write
 from .criteria import available_criteria, get_criterion
 from .reductions import get_reduction
 
@@ -252,7 +253,13 @@ class PruningPlan:
 
     # --------------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"``)."""
+        """A JSON-compatible dict (non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"``).
+
+        Returns
+        -------
+        dict
+            Format ``"ssmtools.PruningPlan"``, version :data:`FORMAT_VERSION`.
+        """
         return {
             "format": "ssmtools.PruningPlan", "version": FORMAT_VERSION,
             "criterion": self.criterion, "criterion_options": _encode(self.criterion_options),
@@ -293,7 +300,17 @@ class PruningPlan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PruningPlan:
-        """Inverse of :meth:`to_dict`; reads format versions 1 and 2."""
+        """Inverse of :meth:`to_dict`; reads format versions 1 and 2.
+
+        Parameters
+        ----------
+        data : Mapping
+            A dict written by :meth:`to_dict` (or parsed from :meth:`to_json`).
+
+        Returns
+        -------
+        PruningPlan
+        """
         if not isinstance(data, Mapping) or data.get("format") != "ssmtools.PruningPlan":
             raise ValueError("not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'")
         version = data.get("version", 1)
@@ -387,8 +404,6 @@ def _decode_array(entry: Mapping[str, Any], dtype: type) -> np.ndarray:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    from ..io import atomic_write
-
     def write(file: Any) -> None:
         file.write(text.encode("utf-8"))
 

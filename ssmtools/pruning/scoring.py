@@ -68,7 +68,18 @@ class LayerScores:
         return self.raw.shape
 
     def broadcast(self, unit_values: ArrayLike) -> np.ndarray:
-        """Per-unit values (shape ``(u,)``) as per-state values of shape :attr:`shape`."""
+        """Per-unit values as per-state values (a unit's value repeated over its stored states).
+
+        Parameters
+        ----------
+        unit_values : array_like, shape ``(u,)``
+            One value per unit.
+
+        Returns
+        -------
+        ndarray
+            Shape :attr:`shape`.
+        """
         values = np.asarray(unit_values)
         if self.units == "state" and len(self.shape) > 1:
             return np.broadcast_to(values, self.shape).copy()
@@ -90,6 +101,7 @@ class ModelScores(Mapping[str, LayerScores]):
         The criterion (its ``scope`` tells :func:`~ssmtools.pruning.allocation.allocate` whether to
         rank all layers together or prune every layer by the same ratio).
     layers : tuple of LayerScores
+        One entry per layer, in model order.
     """
 
     criterion: Criterion
@@ -115,7 +127,9 @@ def layer_scores(layer: SSMLayer, criterion: Criterion, *, units: Units = "chann
     Parameters
     ----------
     layer : SSMLayer
+        The layer to score.
     criterion : Criterion
+        The criterion instance.
     units : {"channel-state", "state"}
         See :func:`score_model`.
     model : SSMModel, optional
@@ -166,6 +180,7 @@ def score_model(
     Parameters
     ----------
     model : SSMModel
+        The layers to score, in model order.
     criterion : str or Criterion
         A name of :func:`~ssmtools.pruning.available_criteria` or an instance.
     units : {"channel-state", "state"}
