@@ -397,7 +397,8 @@ class ModalTruncation(Reduction):
         systems : tuple of DiagonalSSM or BidirectionalSSM
             One reduced system per batch element.
         """
-        return keep, tuple(_select(element, keep[index]) for index, element in _elements(layer.system))
+        return keep, tuple(element if keep[index].all() else _select(element, keep[index])
+                           for index, element in _elements(layer.system))
 
     def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
         """The removed states alone, D = 0 (no cancellation between kept states).
