@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .adapters import available_families
+from .pruning import available_criteria, available_reductions
 
 _FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
@@ -85,7 +86,10 @@ def prune(
     path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
     ratio: float = typer.Option(..., help="fraction of stored states removed model-wide, in [0, 1)"),
     output: Path = typer.Option(..., "--output", "-o", help="where to write the pruned checkpoint (same format)"),
-    criterion: str = typer.Option("last", help="last, last-official, last-exact, aire, uniform-hinf, ..."),
+    criterion: str = typer.Option("last", help="scores the states: " + ", ".join(available_criteria())),
+    reduction: str | None = typer.Option(
+        None, help="what is done to each layer: " + ", ".join(available_reductions()) + " (default: the criterion's)"
+    ),
     family: str = typer.Option("auto", help=_FAMILY_HELP),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
@@ -94,7 +98,8 @@ def prune(
     from . import last_prune
 
     try:
-        _, plan = last_prune(str(path), ratio, criterion, family=family, mask=mask, output=str(output))
+        _, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask,
+                             output=str(output))
         if plan_json is not None:
             plan.to_json(plan_json)
     except (ValueError, TypeError, OSError) as exc:

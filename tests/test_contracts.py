@@ -38,14 +38,7 @@ PACKAGE = ROOT / "ssmtools"
 
 #: ``"<check>:<module>"`` -> why it still fails. Strict xfail: remove an entry as soon as its case passes.
 PENDING_ISSUE_13: dict[str, str] = {
-    "mypy:ssmtools.pruning.balanced": "pruning helper (pruning/ restructuring)",
-    "mypy:ssmtools.pruning.criteria": "pruning helper (pruning/ restructuring)",
-    "mypy:ssmtools.pruning.last": "pruning helper (pruning/ restructuring)",
-    "mypy:ssmtools.pruning.plan": "pruning helper (pruning/ restructuring)",
     "imports-at-top:ssmtools.cli": "lead: being fixed in the architecture step",
-    "imports-at-top:ssmtools.pruning.balanced": "pruning helper (pruning/ restructuring)",
-    "imports-at-top:ssmtools.pruning.last": "pruning helper (pruning/ restructuring)",
-    "imports-at-top:ssmtools.pruning.plan": "pruning helper (pruning/ restructuring)",
     "private-imports:ssmtools.io": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.adapters.lru": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.adapters.s4d": "lead: being fixed in the architecture step",
@@ -53,17 +46,8 @@ PENDING_ISSUE_13: dict[str, str] = {
     "docstrings:ssmtools.cli": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.io": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.model": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.pruning.balanced": "pruning helper (pruning/ restructuring)",
-    "docstrings:ssmtools.pruning.criteria": "pruning helper (pruning/ restructuring)",
-    "docstrings:ssmtools.pruning.plan": "pruning helper (pruning/ restructuring)",
     "docstrings:ssmtools.report": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.systems": "lead: being fixed in the architecture step",
-    "citations:ssmtools.pruning._allocation": "pruning helper (pruning/ restructuring)",
-    "citations:ssmtools.pruning.balanced": "pruning helper (pruning/ restructuring)",
-    "citations:ssmtools.pruning.criteria": "pruning helper (pruning/ restructuring)",
-    "citations:ssmtools.pruning.last": "pruning helper (pruning/ restructuring)",
-    "citations:ssmtools.pruning.normalize": "pruning helper (pruning/ restructuring)",
-    "citations:ssmtools.pruning.plan": "pruning helper (pruning/ restructuring)",
 }
 
 CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations")

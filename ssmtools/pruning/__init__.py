@@ -1,15 +1,20 @@
-"""State pruning for deep SSMs: LAST and its relatives, as pluggable criteria and a model-wide plan.
+"""State pruning for deep SSMs as score → allocate → reduce → measure, with LAST and its relatives.
 
-- :mod:`~ssmtools.pruning.criteria` — :class:`Criterion`, the registry (:func:`get_criterion`) and every
-  criterion (``"last"``, ``"last-official"``, ``"last-exact"``, ``"aire"``, ``"uniform-hinf"``,
-  ``"global-hinf"``, ``"magnitude"``, ``"lamp-magnitude"``, ``"random"``; ``"balanced"`` in
-  :mod:`~ssmtools.pruning.balanced`);
+- :mod:`~ssmtools.pruning.criteria` — :class:`Criterion` and its registry (:func:`available_criteria`,
+  :func:`get_criterion`); the Hankel-slot criterion ``"balanced"`` in :mod:`~ssmtools.pruning.balanced`;
 - :mod:`~ssmtools.pruning.normalize` — :func:`lamp_normalize` (the one LAMP/LAST normalisation);
-- :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` and :class:`PruningPlan`;
+- :mod:`~ssmtools.pruning.scoring` — :func:`score_model` (step 1: units and normalised scores);
+- :mod:`~ssmtools.pruning.allocation` — :func:`allocate` (step 2: keep masks for a model-wide ratio);
+- :mod:`~ssmtools.pruning.reductions` — :class:`Reduction` and its registry (:func:`available_reductions`,
+  :func:`get_reduction`), :func:`reduce_model` (step 3: modal or balanced truncation);
+- :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
+- :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
+- :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
 - :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
 """
 
 from . import balanced as balanced  # registers "balanced"
+from .allocation import Allocation as Allocation, allocate as allocate
 from .criteria import (
     Criterion as Criterion,
     available_criteria as available_criteria,
@@ -17,5 +22,18 @@ from .criteria import (
     register as register,
 )
 from .last import last_prune as last_prune, last_scores as last_scores
+from .measure import LayerErrors as LayerErrors, measure as measure
 from .normalize import lamp_normalize as lamp_normalize
-from .plan import LayerPruning as LayerPruning, PruningPlan as PruningPlan, prune_plan as prune_plan
+from .plan import apply_plan as apply_plan, prune_plan as prune_plan
+from .reductions import (
+    BalancedTruncation as BalancedTruncation,
+    ModalTruncation as ModalTruncation,
+    ReducedLayer as ReducedLayer,
+    Reduction as Reduction,
+    available_reductions as available_reductions,
+    get_reduction as get_reduction,
+    reduce_model as reduce_model,
+    register_reduction as register_reduction,
+)
+from .results import LayerPruning as LayerPruning, PruningPlan as PruningPlan
+from .scoring import LayerScores as LayerScores, ModelScores as ModelScores, score_model as score_model

@@ -2,8 +2,10 @@
 
 A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
 ``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
-can be compared across layers. Allocation (how many units go, where) lives in ``plan.py``; physical
-removal in the adapters. Options are dataclass fields, so a criterion prints and serialises into a plan.
+can be compared across layers. Allocation (how many units go, where) lives in ``allocation.py``; what
+is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass
+fields, so a criterion prints and serialises into a plan. The registered names are
+:func:`available_criteria` (a test keeps this table equal to it).
 
 =====================  ==============================================================  ================
 name                   raw score of stored state i                                     normalisation
@@ -17,13 +19,14 @@ name                   raw score of stored state i                              
 ``"magnitude"``        ``|λ̄_i|``                                                        none, global
 ``"lamp-magnitude"``   ``|λ̄_i|²``                                                       LAMP, global
 ``"random"``           uniform on [0, 1), seeded per layer                              none, global
+``"balanced"``         Hankel-slot energy (``balanced.py``; balanced-truncation orders)  LAMP, global
 =====================  ==============================================================  ================
 
 s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;
 r_i = |λ̄_i|. LAMP: :func:`~ssmtools.pruning.normalize.lamp_normalize`. Sources: LAST, Gwak et al.,
 NeurIPS 2024, arXiv 2411.02824, code ``msgwak/LAST`` ``s5/ssm.py``; AIRE-Prune, Padhy et al., arXiv
 2602.00534, code ``falcon-arrow/AIRE-Prune``; LAMP, Lee et al., ICLR 2021. Derivations and the
-released code's quirks: math.md §3, §6, §7 (``docs/concepts``).
+released code's quirks: docs/concepts/derivations.md#state-hinf, docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#aire.
 """
 
 from __future__ import annotations
@@ -59,34 +62,71 @@ class Criterion(abc.ABC):
     """Scores the prunable units of one layer; higher means more important.
 
     Subclasses set ``name`` (registry key), optionally ``scope`` (``"global"``: one threshold across
-    layers; ``"layer"``: every layer pruned by the same ratio) and ``channel_reduction`` (how a state
+    layers; ``"layer"``: every layer pruned by the same ratio), ``channel_reduction`` (how a state
     shared by the channels of a multi-SISO layer combines its per-channel scores: ``"max"`` for
     H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
-    energies), and implement :meth:`raw_scores`.
+    energies), ``ranks_states`` (False when the scored units are not the stored states, e.g. Hankel
+    slots, so a state-selecting reduction cannot use them) and ``default_reduction`` (the
+    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given), and implement
+    :meth:`raw_scores`. A criterion never changes a layer: what is done with its ranking is the
+    reduction's business.
     """
 
     name: ClassVar[str]
     scope: ClassVar[Literal["global", "layer"]] = "global"
     channel_reduction: ClassVar[Literal["max", "sum"]] = "max"
+    ranks_states: ClassVar[bool] = True
+    default_reduction: ClassVar[str] = "modal-truncation"
 
     @abc.abstractmethod
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         """Raw score of every stored state, shape ``layer.system.poles.shape``.
 
-        ``inf`` for units that must stay (unstable states under the exact criteria; the plan reports
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to, for criteria that need more than the layer.
+
+        Returns
+        -------
+        ndarray of float64
+            ``inf`` for units that must stay (unstable states under the exact criteria; the plan reports
         them). ``model`` gives access to the family and its config (e.g. κ for ``"last-official"``).
         """
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
-        """Make one layer's unit scores comparable across layers. Default: unchanged."""
+        """Make one layer's unit scores comparable across layers. Default: unchanged.
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return np.asarray(scores, dtype=float)
 
     def options(self) -> dict[str, Any]:
-        """The criterion's options (its dataclass fields) as a plain dict."""
+        """The criterion's options (its dataclass fields) as a plain dict.
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
 
     def describe(self) -> str:
-        """``name(option=value, ...)``, used in plan tables."""
+        """``name(option=value, ...)``, used in plan tables.
+
+        Returns
+        -------
+        str
+        """
         options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
         return f"{self.name}({options})" if options else self.name
 
@@ -95,13 +135,24 @@ _CRITERIA: dict[str, type[Criterion]] = {}
 
 
 def register(cls: type[Criterion]) -> type[Criterion]:
-    """Class decorator: make a :class:`Criterion` subclass selectable by its ``name``."""
+    """Class decorator: make a :class:`Criterion` subclass selectable by its ``name``.
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
+    """
     _CRITERIA[cls.name] = cls
     return cls
 
 
 def available_criteria() -> list[str]:
-    """Registered criterion names, sorted."""
+    """Registered criterion names, sorted.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_CRITERIA)
 
 
@@ -126,7 +177,7 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
     if not isinstance(criterion, str) or criterion not in _CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
     cls = _CRITERIA[criterion]
-    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)
     if unknown:
         raise TypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
@@ -135,16 +186,24 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
 
 # ------------------------------------------------------------------------------------------ shared pieces
 def output_scale(layer: SSMLayer | SSMModel | None) -> float:
-    """κ of math.md §1.2: ``system.C = κ·C̃`` (C̃ the stored C parameter), as the adapter recorded it.
+    """κ with ``system.C = κ·C̃`` (C̃ the stored C parameter; docs/concepts/derivations.md#output-map).
 
-    ``layer.output_scale``: 2 for conjugate-symmetric S5 (flax, ``conj_sym=True``) and S4D (output
-    ``2Re``); 1 for s5-pytorch, LRU, ``conj_sym=False`` S5 and hand-built layers. For a model, the
-    common value of its layers (ValueError if they differ); ``None`` gives 1.
+    Parameters
+    ----------
+    layer : SSMLayer, SSMModel or None
+        ``layer.output_scale`` as the adapter recorded it: 2 for conjugate-symmetric S5 (flax,
+        ``conj_sym=True``) and S4D (output ``2Re``); 1 for s5-pytorch, LRU, ``conj_sym=False`` S5 and
+        hand-built layers. For a model, the common value of its layers (ValueError if they differ).
+
+    Returns
+    -------
+    float
+        κ; 1 for ``None``.
     """
     if layer is None:
         return 1.0
     if not hasattr(layer, "layers"):  # an SSMLayer
-        return float(layer.output_scale)  # type: ignore[union-attr]
+        return float(layer.output_scale)
     scales = {item.output_scale for item in layer.values()}  # type: ignore[union-attr]
     if len(scales) > 1:
         raise ValueError(f"the model's layers have different output scales {sorted(scales)}; pass one layer")
@@ -171,10 +230,11 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
     Parameters
     ----------
     layer : SSMLayer
+        Causal or bidirectional.
     exact : bool
-        ``False``: the single-pole value ``s_i/(1 − r_i)`` of math.md §3.1 (LAST paper), with
+        ``False``: the single-pole value ``s_i/(1 − r_i)`` of docs/concepts/derivations.md#state-hinf-single (LAST paper), with
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
-        math.md §1.3). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
+        docs/concepts/derivations.md#bidirectional). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
         ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidirectional.state_linf``: closed-form 2×2
         σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
@@ -198,12 +258,12 @@ def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
     Parameters
     ----------
     layer : SSMLayer
+        Causal or bidirectional.
 
     Returns
     -------
     ndarray of float64
-        :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of math.md
-        §3.3); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
+        :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of docs/concepts/derivations.md#state-h2-pair); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
     """
     return _quiet(state_h2_norms, layer.system) ** 2
 
@@ -227,13 +287,13 @@ def released_score(
         ``"hinf"``: ``(1 − |λ̄|)² + 1e-8`` (LAST); ``"h2"``: ``1 − |λ̄|² + 1e-8`` (AIRE-Prune).
     bidirectional_formula : {"released", "intended"}
         Numerator of a bidirectional layer: ``"released"`` evaluates the code's ``(a + b)/2 **2`` as
-        Python does, i.e. ``(a + b)/4 · ‖b̄‖²`` (a = ‖C̃1[:, i]‖, b = ‖C̃2[:, i]‖; math.md §6.5.1);
+        Python does, i.e. ``(a + b)/4 · ‖b̄‖²`` (a = ‖C̃1[:, i]‖, b = ‖C̃2[:, i]‖; docs/concepts/derivations.md#last-released-quirks);
         ``"intended"``: ``((a + b)/2)² · ‖b̄‖²``.
 
     Returns
     -------
     ndarray of float64
-        Unidirectional: ``‖c̃_i‖²‖b̄_i‖² / denominator`` (math.md §6.1, §7). Unstable states keep the
+        Unidirectional: ``‖c̃_i‖²‖b̄_i‖² / denominator`` (docs/concepts/derivations.md#last-score, docs/concepts/derivations.md#aire). Unstable states keep the
         code's value (LAST: finite and large; AIRE: negative) — the plan reports them.
     """
     check_choice("denominator", denominator, ("hinf", "h2"))
@@ -257,9 +317,9 @@ def released_score(
 class Last(Criterion):
     """LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824) as written in the paper, stability-guarded.
 
-    Raw score: the squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²`` of every stored state (math.md §3.1),
+    Raw score: the squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²`` of every stored state (docs/concepts/derivations.md#state-hinf-single),
     ``s_i = ‖c_i‖‖b̄_i‖`` — for a bidirectional layer ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b̄_i‖``, the triangle
-    bound of math.md §1.3 (= 4 × the code's *intended* expression; constants cancel in LAMP). LAMP
+    bound of docs/concepts/derivations.md#bidirectional (= 4 × the code's *intended* expression; constants cancel in LAMP). LAMP
     normalisation per layer (:func:`~ssmtools.pruning.normalize.lamp_normalize`), one global
     threshold. Differences from ``"last-official"``: no ``+1e-8``, unstable states (|λ̄| ≥ 1) score
     ``inf`` (always kept, reported) instead of a large finite value, the bidirectional formula is the
@@ -270,22 +330,48 @@ class Last(Criterion):
     name: ClassVar[str] = "last"
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²``, ``inf`` where unstable.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return subsystem_hinf(layer, exact=False) ** 2
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP normalisation (equal ties).
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores)
 
 
 @register
 @dataclass(frozen=True)
 class LastOfficial(Criterion):
-    """Bit-compatible with the released LAST code (``msgwak/LAST`` ``s5/ssm.py``; math.md §6).
+    """Bit-compatible with the released LAST code (``msgwak/LAST`` ``s5/ssm.py``; docs/concepts/derivations.md#last-released-quirks).
 
     Parameters
     ----------
     bidirectional_formula : {"released", "intended"}
         ``"released"`` (default) reproduces ``(‖c̃1‖ + ‖c̃2‖)/2 **2`` as Python parses it, i.e. divided
-        by 4 and not squared (math.md §6.5.1, E7: 7.99999968); ``"intended"`` squares the mean
+        by 4 and not squared (docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#worked-example-e7: 7.99999968); ``"intended"`` squares the mean
         (E7: 31.99999872).
     c_scale : float, optional
         κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter (:func:`output_scale`).
@@ -294,7 +380,7 @@ class LastOfficial(Criterion):
     -----
     Raw score ``‖c̃_i‖²‖b̄_i‖²/((1 − |λ̄_i|)² + 1e-8)`` on the discretised parameters (so it depends on
     the learned steps Δ_i), the single-pole formula even for a conjugate pair (drops the pair's factor
-    2 and its cross term, math.md §6.5.2), no stability guard (|λ̄| > 1 scores high, |λ̄| = 1 gives
+    2 and its cross term, docs/concepts/derivations.md#last-released-quirks), no stability guard (|λ̄| > 1 scores high, |λ̄| = 1 gives
     1e8·s²; the plan reports such states). LAMP normalisation with the code's sort-order tie rule
     (``ties="stable-sort"``); the plan's ``allocation="released"`` reproduces its threshold rule.
     Deviation: a layer of all-zero scores normalises to 0, not NaN.
@@ -308,31 +394,83 @@ class LastOfficial(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """The released LAST code's score (:func:`released_score`, ``denominator="hinf"``).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
         return released_score(layer, kappa=kappa, denominator="hinf", bidirectional_formula=self.bidirectional_formula)
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP normalisation with the released code's stable-sort tie rule.
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores, ties="stable-sort")
 
 
 @register
 @dataclass(frozen=True)
 class LastExact(Criterion):
-    """LAST normalisation on exact one-state norms (math.md §3.2, §1.3).
+    """LAST normalisation on exact one-state norms (docs/concepts/derivations.md#state-hinf-pair, docs/concepts/derivations.md#bidirectional-linf).
 
     Raw score ``‖G_i‖∞²`` with G_i the exact subsystem of stored state i: the conjugate pair for real
     output (:func:`ssmtools.state_hinf_norms`), and for bidirectional layers the L∞ norm of the
     non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (closed-form σ_max(ω) maximised
-    over ω; cross-checked against AB13DD on the stacked realisation of math.md §1.3). Unstable states
+    over ω; cross-checked against AB13DD on the stacked realisation of docs/concepts/derivations.md#bidirectional). Unstable states
     score ``inf``: always kept and reported in the plan. LAMP, global.
     """
 
     name: ClassVar[str] = "last-exact"
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Squared exact one-state H∞ (L∞) norms, ``inf`` where unstable.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return subsystem_hinf(layer, exact=True) ** 2
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP normalisation (equal ties).
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores)
 
 
@@ -345,9 +483,9 @@ class Aire(Criterion):
     ----------
     form : {"official", "exact"}
         ``"official"``: the code's ``‖c̃_i‖²‖b̄_i‖²/(1 − |λ̄_i|² + 1e-8)`` (squared single-pole DT H2,
-        math.md §7), bidirectional numerator as selected by ``bidirectional_formula``. ``"exact"``:
+        docs/concepts/derivations.md#aire), bidirectional numerator as selected by ``bidirectional_formula``. ``"exact"``:
         the exact subsystem ``‖G_i‖₂²`` — :func:`ssmtools.state_h2_norms` squared (the conjugate-pair
-        cross term included, math.md §3.3), two-sided energy for bidirectional layers.
+        cross term included, docs/concepts/derivations.md#state-h2-pair), two-sided energy for bidirectional layers.
     bidirectional_formula : {"released", "intended"}
         As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
     c_scale : float, optional
@@ -356,7 +494,7 @@ class Aire(Criterion):
     Notes
     -----
     Unstable states (|λ̄| ≥ 1) score ``inf`` in both forms (kept, reported) — a deviation: the code's
-    negative denominator would rank them lowest and prune them first (math.md §7). LAMP, global.
+    negative denominator would rank them lowest and prune them first (docs/concepts/derivations.md#aire). LAMP, global.
     For units shared by the channels of a multi-SISO layer the per-channel energies add.
     """
 
@@ -371,6 +509,20 @@ class Aire(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """The AIRE-Prune score of the selected ``form``, ``inf`` where unstable.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         if self.form == "exact":
             return subsystem_h2_squared(layer)
         kappa = self.c_scale if self.c_scale is not None else output_scale(layer)
@@ -378,6 +530,18 @@ class Aire(Criterion):
         return np.where(layer.system.stability_margin > 0, scores, np.inf)
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP normalisation (stable-sort ties for ``form="official"``).
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores, ties="stable-sort" if self.form == "official" else "equal")
 
 
@@ -398,6 +562,20 @@ class UniformHinf(Criterion):
     exact: bool = False
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Per-state H∞ (single-pole or exact), ``inf`` where unstable.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return subsystem_hinf(layer, exact=self.exact)
 
 
@@ -416,6 +594,20 @@ class GlobalHinf(Criterion):
     exact: bool = False
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Per-state H∞ (single-pole or exact), ``inf`` where unstable.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return subsystem_hinf(layer, exact=self.exact)
 
 
@@ -427,6 +619,20 @@ class Magnitude(Criterion):
     name: ClassVar[str] = "magnitude"
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Pole magnitudes ``|λ̄_i|``.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return np.abs(layer.system.poles)
 
 
@@ -438,9 +644,35 @@ class LampMagnitude(Criterion):
     name: ClassVar[str] = "lamp-magnitude"
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Squared pole magnitudes ``|λ̄_i|²``.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         return np.abs(layer.system.poles) ** 2
 
     def normalize(self, scores: np.ndarray) -> np.ndarray:
+        """LAMP normalisation (equal ties).
+
+        Parameters
+        ----------
+        scores : ndarray of float64
+            One layer's raw unit scores, shape ``(u,)``.
+
+        Returns
+        -------
+        ndarray of float64
+            The normalised scores, same shape.
+        """
         return lamp_normalize(scores)
 
 
@@ -460,5 +692,19 @@ class Random(Criterion):
     seed: int = 0
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
+        """Uniform scores on [0, 1), seeded by ``seed`` and the layer name.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to score.
+        model : SSMModel, optional
+            The model the layer belongs to (unused: the layer carries what the score needs).
+
+        Returns
+        -------
+        ndarray of float64
+            One score per stored state, shape ``layer.system.poles.shape``.
+        """
         rng = np.random.default_rng([int(self.seed), zlib.crc32(layer.name.encode())])
         return rng.random(layer.system.poles.shape)

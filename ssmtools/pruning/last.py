@@ -15,10 +15,14 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import check_choice
+from ..io import load, save
 from ..model import SSMModel
-from .balanced import apply_balanced
+from .allocation import AllocationRule
 from .criteria import Criterion
-from .plan import Allocation, PruningPlan, as_model, prune_plan
+from .plan import apply_plan, as_model, prune_plan
+from .reductions import Reduction
+from .results import PruningPlan
+from .scoring import Units
 
 __all__ = ["last_prune", "last_scores"]
 
@@ -31,15 +35,15 @@ def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
                 "them to ssmtools.load(...) instead"
             )
         return weights
-    from ..io import load
-
     return load(weights, family, **config)
 
 
-def _default_units(model: SSMModel, units: str, mask: bool) -> str:
+def _default_units(model: SSMModel, units: str, mask: bool) -> Units:
     check_choice("units", units, ("auto", "state", "channel-state"))
-    if units != "auto":
-        return units
+    if units == "state":
+        return "state"
+    if units == "channel-state":
+        return "channel-state"
     multi_siso = any(layer.system.batch_shape for layer in model.values())
     return "state" if (multi_siso and not mask) else "channel-state"
 
@@ -49,13 +53,15 @@ def last_prune(
     ratio: float,
     criterion: str | Criterion = "last",
     *,
+    reduction: str | Reduction | None = None,
     family: str = "auto",
     mask: bool = False,
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
-    allocation: Allocation = "exact",
+    allocation: AllocationRule = "exact",
     errors: bool | Literal["absolute"] = "absolute",
     criterion_options: Mapping[str, Any] | None = None,
+    reduction_options: Mapping[str, Any] | None = None,
     output: str | os.PathLike | None = None,
     **config: Any,
 ) -> tuple[Any, PruningPlan]:
@@ -70,13 +76,17 @@ def last_prune(
         Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
         ``--pruning_ratio=30``).
     criterion : str or Criterion
-        ``"last"`` (default), ``"last-official"``, ``"last-exact"``, ``"aire"``, a baseline, or an
-        instance; see :func:`~ssmtools.pruning.plan.prune_plan`.
+        A name of :func:`~ssmtools.pruning.available_criteria` (default LAST) or an instance; see
+        :func:`~ssmtools.pruning.plan.prune_plan`.
+    reduction : str or Reduction, optional
+        What is done to the layers (:func:`~ssmtools.pruning.available_reductions`); default: the
+        criterion's ``default_reduction`` (modal truncation, except balanced truncation for the
+        Hankel-slot criterion).
     family : str
         Passed to :func:`ssmtools.load` (``"auto"`` detects it).
     mask : bool
         ``False`` (default): remove the pruned states (smaller arrays). ``True``: zero their input rows
-        and output columns, shapes unchanged — the released code's behaviour.
+        and output columns, shapes unchanged — the released code's behaviour (modal truncation only).
     min_states_per_layer : int
         Floor on the states every layer keeps (≥ 1).
     units : {"auto", "state", "channel-state"}
@@ -91,6 +101,8 @@ def last_prune(
         layers; ``True`` adds them (relative H∞ errors), ``False`` skips all norms.
     criterion_options : Mapping, optional
         Options for a criterion given by name.
+    reduction_options : Mapping, optional
+        Options for the reduction.
     output : str or os.PathLike, optional
         Also write the pruned weights there (:func:`ssmtools.save`: atomic, format from the extension,
         never over the input file).
@@ -110,7 +122,7 @@ def last_prune(
     Physical removal of state i deletes λ̄_i's parameters (e.g. ``Lambda_re[i]``, ``Lambda_im[i]``,
     ``log_step[i]``), the row ``B[i]`` and the column(s) ``C[:, i]`` (both scans when bidirectional);
     D and every other parameter stay. The pruned model's output equals the masked model's (modal
-    truncation, math.md §5), and on any input sequence ``‖y − y_pruned‖₂ ≤ hinf_error·‖u‖₂`` per layer.
+    truncation, docs/concepts/derivations.md#modal-truncation-error), and on any input sequence ``‖y − y_pruned‖₂ ≤ hinf_error·‖u‖₂`` per layer.
 
     Examples
     --------
@@ -127,15 +139,10 @@ def last_prune(
     plan = prune_plan(
         model, ratio, criterion, min_states_per_layer=min_states_per_layer,
         units=_default_units(model, units, mask), allocation=allocation, errors=errors,
-        criterion_options=criterion_options,
+        criterion_options=criterion_options, reduction=reduction, reduction_options=reduction_options,
     )
-    if plan.criterion == "balanced":
-        pruned = apply_balanced(model, plan, mask=mask)
-    else:
-        pruned = model.apply(plan, mask=mask)
+    pruned = apply_plan(model, plan, mask=mask)
     if output is not None:
-        from ..io import save
-
         save(pruned, output)
     return pruned.params, plan
 
@@ -146,7 +153,7 @@ def last_scores(
     *,
     family: str = "auto",
     normalized: bool = True,
-    units: Literal["state", "channel-state"] = "channel-state",
+    units: Units = "channel-state",
     criterion_options: Mapping[str, Any] | None = None,
     **config: Any,
 ) -> dict[str, np.ndarray]:

@@ -1,7 +1,7 @@
 """Layer-wise score normalisations shared by the pruning criteria (LAMP / LAST energy normalisation).
 
 One place for the LAMP form used by ``"last"``, ``"last-official"``, ``"last-exact"``, ``"aire"`` and
-``"lamp-magnitude"`` (math.md §6.2; Lee et al., ICLR 2021, arXiv 2010.07611; Gwak et al., NeurIPS 2024,
+``"lamp-magnitude"`` (docs/concepts/derivations.md#lamp; Lee et al., ICLR 2021, arXiv 2010.07611; Gwak et al., NeurIPS 2024,
 arXiv 2411.02824).
 """
 
@@ -63,7 +63,7 @@ def lamp_normalize(scores: Any, *, ties: Literal["equal", "stable-sort"] = "equa
 
     Notes
     -----
-    Sort ascending, s_(1) ≤ … ≤ s_(n); the unit of rank k scores ``s_(k) / Σ_{j≥k} s_(j)`` (math.md §6.2).
+    Sort ascending, s_(1) ≤ … ≤ s_(n); the unit of rank k scores ``s_(k) / Σ_{j≥k} s_(j)`` (docs/concepts/derivations.md#lamp).
     Monotone non-decreasing in the raw score within a layer. Rules where the released LAST code is
     undefined or order-dependent (documented deviations):
 
@@ -77,7 +77,7 @@ def lamp_normalize(scores: Any, *, ties: Literal["equal", "stable-sort"] = "equa
 
     Examples
     --------
-    >>> lamp_normalize([4.0, 1.0, 3.0, 2.0]).round(6)  # math.md E6, layer 1
+    >>> lamp_normalize([4.0, 1.0, 3.0, 2.0]).round(6)  # docs/concepts/derivations.md#worked-example-e6, layer 1
     array([1.      , 0.1     , 0.428571, 0.222222])
     """
     check_choice("ties", ties, ("equal", "stable-sort"))

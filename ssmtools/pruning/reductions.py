@@ -1,0 +1,494 @@
+"""What is done to a layer once its keep mask is decided: reduction objects, registered by name.
+
+A :class:`~ssmtools.pruning.criteria.Criterion` only scores units and
+:func:`~ssmtools.pruning.allocation.allocate` only decides how many (and which) units every layer keeps.
+A :class:`Reduction` turns one layer and its keep mask into a :class:`ReducedLayer` (the reduced layer
+and the error system ``G − G_r``) and writes the reductions of a whole model back into its weights.
+
+=========================  ===================================================================  ==============
+name                       what happens to layer ℓ with keep mask k                             selects_states
+=========================  ===================================================================  ==============
+``"modal-truncation"``     the stored states where k is True stay, unchanged; the others go      True
+``"balanced-truncation"``  balanced truncation to ``k.sum(-1)`` stored states' worth of Hankel  False
+                           singular values, re-diagonalised (:func:`ssmtools.balanced_truncation`)
+=========================  ===================================================================  ==============
+
+``selects_states`` says whether the keep masks are masks of *original* stored states: only then can
+:meth:`ssmtools.SSMModel.apply` (physical removal or ``mask=True``) realise them. Other reductions (and
+variants such as singular perturbation or residual-compensated truncation, which change D) write new
+systems with :meth:`ssmtools.SSMModel.replace_systems`; the base class does that by default.
+Options are dataclass fields, so a reduction prints and serialises into a plan, as criteria do. The
+registered names are :func:`available_reductions` (a test keeps this table equal to it).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..errors import ShapeError
+from ..model import SSMLayer, SSMModel
+from ..reduction import balanced_truncation
+from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
+
+__all__ = [
+    "Reduction", "ReducedLayer", "register_reduction", "get_reduction", "available_reductions", "reduce_model",
+    "ModalTruncation", "BalancedTruncation",
+]
+
+
+# ------------------------------------------------------------------------------------------ result
+@dataclass(frozen=True, eq=False)
+class ReducedLayer:
+    """One layer after a reduction (immutable).
+
+    Parameters
+    ----------
+    name : str
+        Layer name.
+    keep : ndarray of bool, shape ``layer.system.poles.shape``
+        The keep mask the reduction realised: original stored states when the reduction
+        ``selects_states``, kept slots (a prefix per channel) for balanced truncation.
+    n_kept : int
+        Stored states of the reduced layer (all channels).
+    systems : tuple of DiagonalSSM or BidirectionalSSM
+        One *unbatched* reduced system per batch element of the original (``np.ndindex`` order), of
+        the original's type.
+    error : DiagonalSSM or BidirectionalSSM or None
+        The error system ``G − G_r`` with the original's batch shape and type (None when nothing was
+        removed). Channels of different sizes are padded with zero-gain states at λ = 0, which change
+        no norm.
+    """
+
+    name: str
+    keep: np.ndarray
+    n_kept: int
+    systems: tuple[LTISystem, ...]
+    error: LTISystem | None
+
+    def __post_init__(self) -> None:
+        keep = np.array(self.keep, dtype=bool)
+        keep.flags.writeable = False
+        object.__setattr__(self, "keep", keep)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Batch shape of the original layer (``keep.shape[:-1]``)."""
+        return self.keep.shape[:-1]
+
+    @property
+    def system(self) -> LTISystem:
+        """The reduced systems stacked into one system with the original batch shape.
+
+        Raises
+        ------
+        ShapeError
+            When the batch elements kept different numbers of stored states (arrays are rectangular):
+            use :attr:`systems` instead.
+        """
+        if not self.batch_shape:
+            return self.systems[0]
+        counts = {system.n_states for system in self.systems}
+        if len(counts) != 1:
+            raise ShapeError(
+                f"the reduced channels of layer {self.name!r} have different numbers of stored states {sorted(counts)}, "
+                "so they do not fit one rectangular system; use reduced.systems (one per channel), or plan with "
+                "units='state'"
+            )
+
+        def stacked(values: list[np.ndarray]) -> np.ndarray:
+            return np.stack(values).reshape(self.batch_shape + values[0].shape)
+
+        changes = {key: stacked([getattr(s, key) for s in self.systems]) for key in ("poles", "B", "C", "D")}
+        if isinstance(self.systems[0], BidirectionalSSM):
+            changes["C_backward"] = stacked([s.C_backward for s in self.systems])  # type: ignore[union-attr]
+        return self.systems[0].replace(**changes)
+
+
+def _elements(system: LTISystem) -> list[tuple[tuple[int, ...], LTISystem]]:
+    """Every batch element of a system as an unbatched system, in ``np.ndindex`` order."""
+    if not system.batch_shape:
+        return [((), system)]
+    return [(index, system[index]) for index in np.ndindex(*system.batch_shape)]
+
+
+def _select(system: LTISystem, chosen: np.ndarray) -> LTISystem:
+    """The stored states where ``chosen`` is True of an unbatched system (both scans), D unchanged."""
+    index = np.flatnonzero(chosen)
+    changes = {"poles": system.poles[index], "B": system.B[index], "C": system.C[:, index]}
+    if isinstance(system, BidirectionalSSM):
+        changes["C_backward"] = system.C_backward[:, index]
+    return system.replace(**changes)
+
+
+def _padded(like: LTISystem, parts: list[LTISystem]) -> LTISystem | None:
+    """Stack unbatched systems of different sizes into one system with ``like``'s batch shape, padding with zeros."""
+    width = max((part.n_states for part in parts), default=0)
+    if width == 0 and not any(np.any(part.D) for part in parts):
+        return None
+    batch = like.batch_shape
+    poles = np.zeros(batch + (width,), dtype=complex)
+    B = np.zeros(batch + (width, like.n_inputs), dtype=complex)
+    C = np.zeros(batch + (like.n_outputs, width), dtype=complex)
+    C2 = np.zeros_like(C)
+    D = np.zeros_like(like.D)
+    for index, part in zip(np.ndindex(*batch), parts):
+        k = part.n_states
+        poles[index][:k], B[index][:k], C[index][:, :k], D[index] = part.poles, part.B, part.C, part.D
+        if isinstance(part, BidirectionalSSM):
+            C2[index][:, :k] = part.C_backward
+    forward = DiagonalSSM(poles, B, C, D, dt=like.dt, output=like.output, state_includes_input=like.state_includes_input)
+    return BidirectionalSSM(forward, C2) if isinstance(like, BidirectionalSSM) else forward
+
+
+def _difference(original: LTISystem, reduced: LTISystem) -> LTISystem:
+    """``G − G_r`` of two unbatched systems of one type: both state sets side by side, C_r negated, D − D_r."""
+    changes = {
+        "poles": np.concatenate([original.poles, reduced.poles]), "B": np.concatenate([original.B, reduced.B]),
+        "C": np.concatenate([original.C, -reduced.C], axis=-1), "D": original.D - reduced.D,
+    }
+    if isinstance(original, BidirectionalSSM):
+        other = reduced.C_backward if isinstance(reduced, BidirectionalSSM) else np.zeros_like(reduced.C)
+        changes["C_backward"] = np.concatenate([original.C_backward, -other], axis=-1)
+    return original.replace(**changes)
+
+
+# ------------------------------------------------------------------------------------------ base class, registry
+class Reduction(abc.ABC):
+    """Reduces one layer to a keep mask; writes a model's reductions back into its weights.
+
+    Subclasses set ``name`` (registry key) and ``selects_states`` (True when the keep masks are
+    masks of original stored states, realisable by :meth:`ssmtools.SSMModel.apply`), and implement
+    :meth:`reduce_layer`. The default :meth:`error` is the difference of the original and the reduced
+    layer (both state sets side by side); :meth:`apply` writes the reduced layers with
+    :meth:`ssmtools.SSMModel.replace_systems`.
+    """
+
+    name: ClassVar[str]
+    selects_states: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """The realised keep mask and one unbatched reduced system per batch element (``np.ndindex`` order).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to reduce.
+        keep : ndarray of bool
+            Kept units, shape ``layer.system.poles.shape``.
+
+        Returns
+        -------
+        keep : ndarray of bool
+            The mask actually realised (same shape).
+        systems : tuple of DiagonalSSM or BidirectionalSSM
+            The reduced systems, of the layer's system type.
+        """
+
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """The error system ``G − G_r`` (batch shape of ``layer``), None when nothing was removed.
+
+        Default: the original and the reduced states side by side (exact in exact arithmetic; a
+        reduction whose error has a cheaper or better-conditioned form overrides this).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            The realised keep mask.
+        reduced : tuple of DiagonalSSM or BidirectionalSSM
+            The reduced systems from :meth:`reduce_layer`.
+
+        Returns
+        -------
+        DiagonalSSM or BidirectionalSSM or None
+        """
+        if keep.all():
+            return None
+        parts = [_difference(element, r) for (_, element), r in zip(_elements(layer.system), reduced)]
+        return _padded(layer.system, parts)
+
+    def reduce(self, layer: SSMLayer, keep: ArrayLike) -> ReducedLayer:
+        """Reduce ``layer`` to the keep mask and build its error system.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to reduce.
+        keep : array_like of bool, shape ``layer.system.poles.shape``
+            True for kept units (stored states, or slots for non-selecting reductions).
+
+        Returns
+        -------
+        ReducedLayer
+        """
+        mask = np.asarray(keep)
+        if mask.dtype != bool or mask.shape != layer.system.poles.shape:
+            raise ShapeError(
+                f"keep mask of layer {layer.name!r} has dtype {mask.dtype} and shape {mask.shape}; expected bool of "
+                f"the poles' shape {layer.system.poles.shape}"
+            )
+        realised, reduced = self.reduce_layer(layer, mask)
+        return ReducedLayer(
+            name=layer.name, keep=realised, n_kept=int(sum(r.n_states for r in reduced)),
+            systems=reduced, error=self.error(layer, realised, reduced),
+        )
+
+    def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
+        """Write the reductions of the named layers back into the model's parameters.
+
+        Parameters
+        ----------
+        model : SSMModel
+            Read from a checkpoint (``model.params`` is rewritten, never modified in place).
+        keep : Mapping[str, array_like of bool]
+            Layer name -> keep mask; layers not named stay whole.
+        mask : bool
+            Zero removed states instead of deleting them; only for reductions that ``selects_states``.
+
+        Returns
+        -------
+        SSMModel
+        """
+        if mask:
+            raise ValueError(
+                f"mask=True is not available for the {self.name!r} reduction: it writes new (re-diagonalised) states, "
+                "so there is nothing to mask; use mask=False"
+            )
+        systems = {}
+        for name, layer_keep in keep.items():
+            if np.all(layer_keep):
+                continue
+            systems[name] = self.reduce(model[name], layer_keep).system
+        return model.replace_systems(systems) if systems else model
+
+    def options(self) -> dict[str, Any]:
+        """The reduction's options (its dataclass fields) as a plain dict.
+
+        Returns
+        -------
+        dict
+        """
+        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
+
+    def describe(self) -> str:
+        """``name(option=value, ...)``, used in plan tables.
+
+        Returns
+        -------
+        str
+        """
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
+        return f"{self.name}({options})" if options else self.name
+
+
+_REDUCTIONS: dict[str, type[Reduction]] = {}
+
+
+def register_reduction(cls: type[Reduction]) -> type[Reduction]:
+    """Class decorator: make a :class:`Reduction` subclass selectable by its ``name``.
+
+    Returns
+    -------
+    type
+        ``cls`` unchanged.
+    """
+    _REDUCTIONS[cls.name] = cls
+    return cls
+
+
+def available_reductions() -> list[str]:
+    """Registered reduction names, sorted.
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted(_REDUCTIONS)
+
+
+def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
+    """A reduction instance from a registered name (with options) or an instance (returned as is).
+
+    Parameters
+    ----------
+    reduction : str or Reduction
+        A name of :func:`available_reductions`, or an instance.
+    **options
+        Dataclass fields of the named reduction.
+
+    Returns
+    -------
+    Reduction
+    """
+    if isinstance(reduction, Reduction):
+        return dataclasses.replace(reduction, **options) if options else reduction  # type: ignore[type-var]
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"unknown reduction {reduction!r}; choose one of {available_reductions()} or pass a Reduction"
+        )
+    cls = _REDUCTIONS[reduction]
+    fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"reduction {reduction!r} has no option(s) {unknown}; its options are {sorted(fields)}")
+    return cls(**options)
+
+
+def reduce_model(
+    model: SSMModel, keep: Mapping[str, ArrayLike], reduction: str | Reduction = "modal-truncation"
+) -> dict[str, ReducedLayer]:
+    """Reduce every named layer of a model to its keep mask (the third step of :func:`~ssmtools.prune_plan`).
+
+    Parameters
+    ----------
+    model : SSMModel
+        The model whose layers are reduced.
+    keep : Mapping[str, array_like of bool]
+        Layer name -> keep mask of shape ``layer.system.poles.shape`` (e.g. ``allocation.keep``).
+    reduction : str or Reduction
+        A name of :func:`available_reductions` or an instance.
+
+    Returns
+    -------
+    dict[str, ReducedLayer]
+        In the order of ``keep``.
+    """
+    method = get_reduction(reduction)
+    return {name: method.reduce(model[name], layer_keep) for name, layer_keep in keep.items()}
+
+
+# ------------------------------------------------------------------------------------------ reductions
+@register_reduction
+@dataclass(frozen=True)
+class ModalTruncation(Reduction):
+    """Modal truncation (state selection): the kept stored states stay unchanged, the others are deleted.
+
+    The error system is the removed states alone with D = 0 (docs/concepts/reduction.md), so its
+    norms are exact and cheap. Written back by :meth:`ssmtools.SSMModel.apply`, physically (smaller
+    arrays) or, with ``mask=True``, by zeroing the removed states' input rows and output columns.
+    """
+
+    name: ClassVar[str] = "modal-truncation"
+    selects_states: ClassVar[bool] = True
+
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """The kept stored states of every batch element; the realised mask is ``keep`` itself.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to reduce.
+        keep : ndarray of bool
+            Kept stored states, shape ``layer.system.poles.shape``.
+
+        Returns
+        -------
+        keep : ndarray of bool
+            ``keep`` unchanged.
+        systems : tuple of DiagonalSSM or BidirectionalSSM
+            One reduced system per batch element.
+        """
+        return keep, tuple(element if keep[index].all() else _select(element, keep[index])
+                           for index, element in _elements(layer.system))
+
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """The removed states alone, D = 0 (no cancellation between kept states).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            Kept stored states.
+        reduced : tuple of DiagonalSSM or BidirectionalSSM
+            Unused (the error does not depend on them).
+
+        Returns
+        -------
+        DiagonalSSM or BidirectionalSSM or None
+        """
+        if keep.all():
+            return None
+        parts = [_select(element, ~keep[index]).replace(D=None) for index, element in _elements(layer.system)]
+        return _padded(layer.system, parts)
+
+    def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
+        """Remove (or, with ``mask=True``, zero) the states through :meth:`ssmtools.SSMModel.apply`.
+
+        Parameters
+        ----------
+        model : SSMModel
+            Read from a checkpoint.
+        keep : Mapping[str, array_like of bool]
+            Layer name -> kept stored states.
+        mask : bool
+            Zero the removed states instead of deleting them.
+
+        Returns
+        -------
+        SSMModel
+        """
+        return model.apply(keep, mask=mask)
+
+
+@register_reduction
+@dataclass(frozen=True)
+class BalancedTruncation(Reduction):
+    """Balanced truncation of every reduced layer, re-diagonalised (:func:`ssmtools.balanced_truncation`).
+
+    A keep mask only gives the *order*: ``k = keep.sum(-1)`` kept stored states' worth of Hankel
+    singular values per channel, i.e. real order 2k for ``output="real"`` (a stored state is a
+    conjugate pair), k for complex output. The realised mask is the prefix of k slots. The stored
+    count after re-diagonalisation can exceed k (real reduced poles take a stored state each; an
+    order that would split a repeated Hankel singular value is raised). Bound
+    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional and
+    unstable layers are refused (ValueError). Written back with :meth:`ssmtools.SSMModel.replace_systems`.
+    """
+
+    name: ClassVar[str] = "balanced-truncation"
+    selects_states: ClassVar[bool] = False
+
+    def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
+        """Balanced truncation of every batch element to its number of kept slots; the realised mask is their prefix.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            A causal, asymptotically stable layer (ValueError otherwise).
+        keep : ndarray of bool
+            Kept slots (only their count per batch element matters).
+
+        Returns
+        -------
+        keep : ndarray of bool
+            The prefix of ``keep.sum(-1)`` slots per batch element.
+        systems : tuple of DiagonalSSM
+            The re-diagonalised reductions, one per batch element.
+        """
+        if isinstance(layer.system, BidirectionalSSM):
+            raise ValueError(
+                f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; use "
+                "reduction='modal-truncation'"
+            )
+        system = layer.system
+        if not np.all(system.is_stable):
+            raise ValueError(
+                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use "
+                "reduction='modal-truncation' (criteria such as 'last-exact' keep and report unstable states)"
+            )
+        slots = keep.sum(axis=-1)
+        prefix = np.arange(keep.shape[-1]) < slots[..., None]
+        if prefix.all():
+            return prefix, tuple(element for _, element in _elements(system))
+        order = slots * (2 if system.output == "real" else 1)
+        result = balanced_truncation(system, order=order if order.ndim else int(order))
+        return prefix, result.systems
