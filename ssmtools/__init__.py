@@ -22,13 +22,16 @@ from . import (
 )
 from ._version import __version__ as __version__
 from .errors import (
+    ArgumentError as ArgumentError,
     ArgumentTypeError as ArgumentTypeError,
+    BatchIndexError as BatchIndexError,
     FormatError as FormatError,
     NonFiniteError as NonFiniteError,
     NotDiagonalizableError as NotDiagonalizableError,
     OptionError as OptionError,
     ShapeError as ShapeError,
     SSMToolsError as SSMToolsError,
+    UnknownNameError as UnknownNameError,
     UnstableSystemWarning as UnstableSystemWarning,
 )
 from .io import load as load, save as save

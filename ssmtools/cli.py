@@ -12,8 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import examples
 from .adapters import available_families
-from .pruning import available_criteria, available_reductions
+from .io import load
+from .model import SSMModel
+from .pruning import available_criteria, available_reductions, last_prune, prune_plan
+from .report import summarize
 
 _FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
@@ -31,9 +35,7 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _norm_table(title: str, model) -> Table:
-    from .report import summarize
-
+def _norm_table(title: str, model: SSMModel) -> Table:
     table = Table(title=title)
     for column in ("layer", "states", "bidir", "H∞", "peak ω", "H2", "max state H∞", "stable"):
         table.add_column(column, justify="right")
@@ -46,7 +48,7 @@ def _norm_table(title: str, model) -> Table:
     return table
 
 
-@app.command()
+@app.command(help="Analyse a small bundled S5-style model: layer norms, then a LAST pruning plan.")
 def demo(
     layers: int = typer.Option(4, min=1, help="number of layers of the bundled random S5-style model"),
     states: int = typer.Option(16, min=1, help="stored states per layer"),
@@ -54,9 +56,21 @@ def demo(
     seed: int = typer.Option(0, help="random seed of the example model"),
     ratio: float = typer.Option(0.3, help="LAST pruning ratio shown at the end"),
 ) -> None:
-    """Analyse a small bundled S5-style model: layer norms, then a LAST pruning plan."""
-    from . import SSMModel, examples, prune_plan
+    """Analyse a small bundled S5-style model: layer norms, then a LAST pruning plan.
 
+    Parameters
+    ----------
+    layers : int
+        Number of random S5-style layers (the worked example layer E5 comes first).
+    states : int
+        Stored states per layer.
+    width : int
+        Model width H (inputs = outputs).
+    seed : int
+        Random seed of the example model.
+    ratio : float
+        LAST pruning ratio of the plan printed at the end.
+    """
     model = SSMModel.from_systems({"e5": examples.s5_layer_e5(), **examples.random_s5_model(layers, states, width, seed=seed)})
     _console.print(_norm_table("ssmtools demo: layer norms (exact, discrete time, rad/sample)", model))
     try:
@@ -66,14 +80,20 @@ def demo(
     _console.print(plan)
 
 
-@app.command()
+@app.command(help="Print the exact norms of every SSM layer of a checkpoint.")
 def analyze(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack"),
     family: str = typer.Option("auto", help=_FAMILY_HELP),
 ) -> None:
-    """Print the exact norms of every SSM layer of a checkpoint."""
-    from . import load
+    """Print the exact norms of every SSM layer of a checkpoint.
 
+    Parameters
+    ----------
+    path : Path
+        The checkpoint (.safetensors, .pt/.pth, .npz or flax .msgpack).
+    family : str
+        Model family, or ``"auto"`` to detect it from the parameter names.
+    """
     try:
         model = load(path, family)
     except (ValueError, TypeError, OSError) as exc:
@@ -81,7 +101,7 @@ def analyze(
     _console.print(_norm_table(f"{path} ({model.family}): layer norms", model))
 
 
-@app.command()
+@app.command(help="Prune a checkpoint with LAST (or another criterion) and write it in the same format.")
 def prune(
     path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
     ratio: float = typer.Option(..., help="fraction of stored states removed model-wide, in [0, 1)"),
@@ -94,9 +114,27 @@ def prune(
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
 ) -> None:
-    """Prune a checkpoint with LAST (or another criterion) and write it in the same format."""
-    from . import last_prune
+    """Prune a checkpoint with LAST (or another criterion) and write it in the same format.
 
+    Parameters
+    ----------
+    path : Path
+        The checkpoint to prune (never overwritten).
+    ratio : float
+        Fraction of stored states removed model-wide, in [0, 1).
+    output : Path
+        Where to write the pruned checkpoint (same format; written atomically).
+    criterion : str
+        A registered criterion (:func:`ssmtools.pruning.available_criteria`).
+    reduction : str or None
+        A registered reduction (:func:`ssmtools.pruning.available_reductions`); ``None``: the criterion's default.
+    family : str
+        Model family, or ``"auto"``.
+    mask : bool
+        Zero the pruned states instead of removing them.
+    plan_json : Path or None
+        Also write the pruning plan as JSON there.
+    """
     try:
         _, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask,
                              output=str(output))

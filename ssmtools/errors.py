@@ -32,12 +32,27 @@ class FormatError(SSMToolsError, ValueError):
     """A file or parameter tree is not in a format ssmtools can read."""
 
 
-class OptionError(SSMToolsError, ValueError):
+class ArgumentError(SSMToolsError, ValueError):
+    """An argument has an invalid value (a ratio out of range, an unstable system where a stable one is needed, ...)."""
+
+
+class OptionError(ArgumentError):
     """An option (a string choice, a tolerance, a count) has a value outside its valid set."""
 
 
 class ArgumentTypeError(SSMToolsError, TypeError):
     """An argument has the wrong type (e.g. an array where a system is expected)."""
+
+
+class UnknownNameError(SSMToolsError, KeyError):
+    """A name (a layer of a model or a plan) is not known; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class BatchIndexError(SSMToolsError, IndexError):
+    """An index does not select systems of a batch."""
 
 
 class UnstableSystemWarning(UserWarning):

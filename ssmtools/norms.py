@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _bidirectional, _hinf_diagonal, _kernels
 from ._backends import Backend, Precision, get_backend, slycot as _slycot
-from .errors import ArgumentTypeError, OptionError, check_choice, silence_unstable, warn_unstable
+from .errors import ArgumentError, ArgumentTypeError, OptionError, check_choice, silence_unstable, warn_unstable
 from .systems import BidirectionalSSM, DiagonalSSM, LTISystem, augmented_realization, freqresp, real_standard_form
 
 __all__ = [
@@ -524,7 +524,7 @@ def _require_causal_stable(sys: Any, what: str) -> None:
         )
     _check_system(sys, what)
     if not np.all(sys.is_stable):
-        raise ValueError(
+        raise ArgumentError(
             f"{what} exist only for asymptotically stable systems; {int(np.count_nonzero(~np.asarray(sys.is_stable)))} "
             "system(s) in the batch have poles with |λ| ≥ 1 (DT) or Re λ ≥ 0 (CT). Remove or clip those poles first."
         )

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _kernels
-from .errors import ShapeError, check_choice
+from .errors import ArgumentError, ArgumentTypeError, ShapeError, check_choice
 from .norms import gramians, h2_norm, hinf_norm, state_hinf_norms
 from .systems import DiagonalSSM, check_eigenbasis, real_realization
 
@@ -132,7 +132,7 @@ def _keep_mask(sys: DiagonalSSM, keep: ArrayLike) -> np.ndarray:
             ) from None
         return mask
     if not np.issubdtype(keep.dtype, np.integer):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"keep must be a boolean mask or an integer index array over the states, got dtype {keep.dtype}"
         )
     if keep.ndim == 0:
@@ -330,16 +330,16 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
 
 def _requested_orders(sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     if (order is None) == (tol is None):
-        raise ValueError(
+        raise ArgumentError(
             "balanced_truncation needs exactly one of order= (states to keep) or tol= (largest a-priori H∞ error "
             f"2·Σ_(j>r) σ_j); got order={order!r}, tol={tol!r}"
         )
     if order is not None:
         values = np.asarray(order)
         if not np.issubdtype(values.dtype, np.integer):
-            raise TypeError(f"order must be an integer or an integer array of shape batch_shape, got {order!r}")
+            raise ArgumentTypeError(f"order must be an integer or an integer array of shape batch_shape, got {order!r}")
         if np.any((values < 0) | (values > size)):
-            raise ValueError(
+            raise ArgumentError(
                 f"order={order!r} is out of range: the system has {size} Hankel singular values "
                 "(real state dimensions for output='real'), so 0 ≤ order ≤ " + str(size)
             )
@@ -349,7 +349,7 @@ def _requested_orders(sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike 
             raise ShapeError(f"order has shape {values.shape}; expected an int or shape {sys.batch_shape}") from None
     values = np.asarray(tol, dtype=float)
     if np.any(np.isnan(values) | (values < 0)):
-        raise ValueError(f"tol={tol!r} must be ≥ 0 and not NaN (an H∞ error bound in output units)")
+        raise ArgumentError(f"tol={tol!r} must be ≥ 0 and not NaN (an H∞ error bound in output units)")
     try:
         return None, np.broadcast_to(values, sys.batch_shape)
     except ValueError:
@@ -442,7 +442,7 @@ def balanced_truncation(
     """
     check_choice("method", method, ("sqrt", "spa"))
     if method == "spa" and sys.state_includes_input:
-        raise ValueError(
+        raise ArgumentError(
             "method='spa' adds a feedthrough D_sp to the strictly proper part, which the state_includes_input "
             "convention (G = z·G_sp + D) turns into a one-step advance z·D_sp that no causal layer can represent; "
             "use method='sqrt' for scan-convention layers"

@@ -15,21 +15,25 @@ from .norms import h2_norm, hinf_result, state_hinf_norms
 class LayerSummary:
     """Norms of one layer viewed as a MIMO system (multi-SISO layers as their block-diagonal whole).
 
-    Attributes
+    Parameters
     ----------
     name : str
+        Layer name (its path in the parameter tree).
     n_states : int
         Stored states (all channels together for multi-SISO layers).
     bidirectional : bool
+        Whether the layer is a :class:`~ssmtools.systems.BidirectionalSSM` (non-causal).
     hinf : float
-        Layer H∞ norm (L∞ for bidirectional layers: forward plus backward scan, docs/concepts/derivations.md#bidirectional).
+        Layer H∞ norm (L∞ for bidirectional layers: forward plus backward scan,
+        docs/concepts/derivations.md#bidirectional-linf); max over channels for multi-SISO layers.
     peak : float or None
-        Peak frequency in rad/sample (causal layers with one channel block only).
+        Peak frequency in rad/sample (of the channel block with the largest norm).
     h2 : float or None
-        Layer H2 norm (causal layers; ``None`` for bidirectional ones).
+        Layer H2 norm (two-sided L2 for bidirectional layers; root-sum-square over channels).
     max_state_hinf : float
-        Largest one-state subsystem H∞ (forward part).
+        Largest one-state subsystem H∞ (L∞, backward column included, for bidirectional layers).
     stable : bool
+        Whether every state is asymptotically stable (|λ| < 1).
     """
 
     name: str
@@ -42,7 +46,13 @@ class LayerSummary:
     stable: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python values, ready for JSON."""
+        """Plain-Python values, ready for JSON.
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
 
@@ -53,8 +63,13 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
     Parameters
     ----------
     layer : SSMLayer
+        The layer (causal or bidirectional).
     rtol : float
         Relative accuracy of the certified diagonal H∞ (causal layers).
+
+    Returns
+    -------
+    LayerSummary
     """
     system = layer.system
     stable = bool(np.all(system.is_stable))
@@ -75,8 +90,14 @@ def summarize(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
     Parameters
     ----------
     model : SSMModel
+        The layers to summarise.
     rtol : float
         Relative accuracy of the certified diagonal H∞.
+
+    Returns
+    -------
+    list of LayerSummary
+        One entry per layer, in model order.
 
     Examples
     --------

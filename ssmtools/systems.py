@@ -21,7 +21,15 @@ from numpy.typing import ArrayLike
 
 from . import _kernels
 from ._backends import get_backend
-from .errors import ArgumentTypeError, NonFiniteError, NotDiagonalizableError, ShapeError, check_choice
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    BatchIndexError,
+    NonFiniteError,
+    NotDiagonalizableError,
+    ShapeError,
+    check_choice,
+)
 
 Output = Literal["complex", "real"]
 
@@ -32,9 +40,9 @@ def _as_array(name: str, value: Any, *, min_ndim: int, dtype: type) -> np.ndarra
     try:
         array = np.asarray(value)
     except Exception as exc:  # pragma: no cover - exotic inputs
-        raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+        raise ArgumentTypeError(f"{name} could not be converted to an array: {exc}") from exc
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+        raise ArgumentTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     if array.ndim < min_ndim:
         raise ShapeError(f"{name} must have at least {min_ndim} dimension(s), got shape {array.shape}")
     if not np.all(np.isfinite(array)):
@@ -50,15 +58,15 @@ def _normalize_dt(dt: Any) -> float | bool:
     if dt is True:
         return True
     if dt is False or dt is None:
-        raise ValueError(
+        raise ArgumentError(
             f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time for discrete time"
         )
     try:
         value = float(dt)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"dt must be 0, True or a positive number, got {dt!r}") from exc
+        raise ArgumentTypeError(f"dt must be 0, True or a positive number, got {dt!r}") from exc
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time")
+        raise ArgumentError(f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time")
     return value
 
 
@@ -126,7 +134,7 @@ class DiagonalSSM:
         check_choice("output", output, ("complex", "real"))
         dt = _normalize_dt(dt)
         if state_includes_input and dt == 0:
-            raise ValueError(
+            raise ArgumentError(
                 "state_includes_input=True is a discrete-time scan convention; pass dt=True (or a sampling time) "
                 "or set state_includes_input=False for a continuous-time system"
             )
@@ -157,7 +165,7 @@ class DiagonalSSM:
                 )
             if output == "real":
                 if np.any(D.imag != 0):
-                    raise TypeError("D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D")
+                    raise ArgumentTypeError("D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D")
                 D = D.real.copy()
         try:
             batch_shape = np.broadcast_shapes(poles.shape[:-1], B.shape[:-2], C.shape[:-2], D.shape[:-2])
@@ -220,9 +228,9 @@ class DiagonalSSM:
     def __getitem__(self, key: Any) -> DiagonalSSM:
         key = key if isinstance(key, tuple) else (key,)
         if any(k is Ellipsis or k is None for k in key):
-            raise IndexError("DiagonalSSM indexing takes integers and slices over the batch dimensions only")
+            raise BatchIndexError("DiagonalSSM indexing takes integers and slices over the batch dimensions only")
         if len(key) > len(self.batch_shape):
-            raise IndexError(
+            raise BatchIndexError(
                 f"too many indices ({len(key)}) for a system with batch_shape {self.batch_shape}; "
                 "to select states use ssmtools.modal_truncation"
             )
@@ -230,7 +238,7 @@ class DiagonalSSM:
 
     def __len__(self) -> int:
         if not self.batch_shape:
-            raise TypeError("len() of an unbatched DiagonalSSM; use n_states")
+            raise ArgumentTypeError("len() of an unbatched DiagonalSSM; use n_states")
         return self.batch_shape[0]
 
     def __iter__(self):
@@ -244,6 +252,11 @@ class DiagonalSSM:
         column c_i, in the same conventions (``dt``, ``output``, ``state_includes_input``). The per-state
         norms (:func:`ssmtools.state_hinf_norms`, :func:`ssmtools.state_h2_norms`) are the layer norms of
         these subsystems.
+
+        Returns
+        -------
+        DiagonalSSM
+            Batch shape ``(*batch_shape, n)``, one state, ``n_inputs`` inputs and ``n_outputs`` outputs each.
 
         Examples
         --------
@@ -259,7 +272,17 @@ class DiagonalSSM:
         )
 
     def replace(self, **changes: Any) -> DiagonalSSM:
-        """A new system with some of ``poles, B, C, D, dt, output, state_includes_input`` replaced."""
+        """A new system with some of ``poles, B, C, D, dt, output, state_includes_input`` replaced.
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, validated as by the constructor (``D=None`` means zero feedthrough).
+
+        Returns
+        -------
+        DiagonalSSM
+        """
         fields: dict[str, Any] = dict(
             poles=self.poles, B=self.B, C=self.C, D=self.D, dt=self.dt, output=self.output,
             state_includes_input=self.state_includes_input,
@@ -289,11 +312,16 @@ class DiagonalSSM:
         (2m inputs, 2p outputs), whose singular values are those of G, each twice; its H∞ norm
         equals ‖G‖∞ and its H2 norm is √2·‖G‖₂. With ``state_includes_input=True`` the standard
         form ``(A, B, CA, CB + D)`` is returned (docs/concepts/derivations.md#standard-form).
+
+        Returns
+        -------
+        control.StateSpace
+            Real, with ``dt`` of this system (0 for continuous time).
         """
         import control
 
         if self.batch_shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"to_control() needs an unbatched system, got batch_shape {self.batch_shape}; "
                 "index the batch first, e.g. sys[0]"
             )
@@ -308,6 +336,18 @@ class DiagonalSSM:
         real eigenvalues keep real eigenvectors. Raises :class:`NotDiagonalizableError` when the
         eigenvector matrix has condition number above ``max_condition`` (Jordan blocks, or a basis
         too ill-conditioned to give a faithful modal form).
+
+        Parameters
+        ----------
+        sys : control.StateSpace
+            A real state-space system (continuous or discrete time).
+        max_condition : float
+            Largest accepted condition number of the eigenvector matrix.
+
+        Returns
+        -------
+        DiagonalSSM
+            ``output="real"``, same ``dt``, real poles first, then one pole per conjugate pair.
         """
         A = np.asarray(sys.A, dtype=float)
         B = np.asarray(sys.B, dtype=float)
@@ -377,9 +417,9 @@ class BidirectionalSSM:
 
     def __init__(self, forward: DiagonalSSM, C_backward: ArrayLike) -> None:
         if not isinstance(forward, DiagonalSSM):
-            raise TypeError(f"forward must be a DiagonalSSM, got {type(forward).__name__}")
+            raise ArgumentTypeError(f"forward must be a DiagonalSSM, got {type(forward).__name__}")
         if not forward.is_discrete or not forward.state_includes_input:
-            raise ValueError(
+            raise ArgumentError(
                 "a BidirectionalSSM is a discrete-time scan pair whose states include the current input: build forward "
                 "with dt=True and state_includes_input=True"
             )
@@ -395,21 +435,80 @@ class BidirectionalSSM:
         object.__setattr__(self, "C_backward", _readonly(C_b))
 
     # ------------------------------------------------------------------ the forward system's fields
-    poles = property(lambda self: self.forward.poles, doc="Shared poles, shape ``(*batch, n)``.")
-    B = property(lambda self: self.forward.B, doc="Shared input matrix, shape ``(*batch, n, m)``.")
-    C = property(lambda self: self.forward.C, doc="Output columns of the causal scan, shape ``(*batch, p, n)``.")
-    D = property(lambda self: self.forward.D, doc="Feedthrough, shape ``(*batch, p, m)``.")
-    dt = property(lambda self: self.forward.dt, doc="Sampling time (discrete time).")
-    output = property(lambda self: self.forward.output, doc="Output map, ``'complex'`` or ``'real'``.")
-    state_includes_input = property(lambda self: True, doc="Always True: both scans read the current input.")
-    n_states = property(lambda self: self.forward.n_states, doc="Stored states n (shared by both scans).")
-    n_inputs = property(lambda self: self.forward.n_inputs, doc="Number of inputs m.")
-    n_outputs = property(lambda self: self.forward.n_outputs, doc="Number of outputs p.")
-    batch_shape = property(lambda self: self.forward.batch_shape, doc="Leading batch dimensions.")
-    is_discrete = property(lambda self: True, doc="Always True.")
-    stability_margin = property(lambda self: self.forward.stability_margin, doc="Per-state ``1 − |λ|``.")
-    is_stable = property(lambda self: self.forward.is_stable, doc="Both scans decay (|λ| < 1), per system.")
-    has_feedthrough = property(lambda self: self.forward.has_feedthrough, doc="True when D ≠ 0.")
+    @property
+    def poles(self) -> np.ndarray:
+        """Shared poles, shape ``(*batch, n)``."""
+        return self.forward.poles
+
+    @property
+    def B(self) -> np.ndarray:
+        """Shared input matrix, shape ``(*batch, n, m)``."""
+        return self.forward.B
+
+    @property
+    def C(self) -> np.ndarray:
+        """Output columns of the causal scan, shape ``(*batch, p, n)``."""
+        return self.forward.C
+
+    @property
+    def D(self) -> np.ndarray:
+        """Feedthrough, shape ``(*batch, p, m)``."""
+        return self.forward.D
+
+    @property
+    def dt(self) -> float | bool:
+        """Sampling time (discrete time: ``True`` or a positive number)."""
+        return self.forward.dt
+
+    @property
+    def output(self) -> Output:
+        """Output map, ``'complex'`` or ``'real'``."""
+        return self.forward.output
+
+    @property
+    def state_includes_input(self) -> bool:
+        """Always True: both scans read the current input."""
+        return True
+
+    @property
+    def n_states(self) -> int:
+        """Stored states n (shared by both scans)."""
+        return self.forward.n_states
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of inputs m."""
+        return self.forward.n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs p."""
+        return self.forward.n_outputs
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch dimensions."""
+        return self.forward.batch_shape
+
+    @property
+    def is_discrete(self) -> bool:
+        """Always True."""
+        return True
+
+    @property
+    def stability_margin(self) -> np.ndarray:
+        """Per-state distance ``1 − |λ|`` to the unit circle, shape ``(*batch, n)``."""
+        return self.forward.stability_margin
+
+    @property
+    def is_stable(self) -> np.ndarray:
+        """Both scans decay (every |λ| < 1), bool array of shape ``batch_shape``."""
+        return self.forward.is_stable
+
+    @property
+    def has_feedthrough(self) -> bool:
+        """True when any entry of D is non-zero."""
+        return self.forward.has_feedthrough
 
     @property
     def backward(self) -> DiagonalSSM:
@@ -418,7 +517,13 @@ class BidirectionalSSM:
 
     # ------------------------------------------------------------------ batch handling
     def states(self) -> BidirectionalSSM:
-        """Every stored state as its own one-state bidirectional system, batch ``(*batch_shape, n)``, D = 0."""
+        """Every stored state as its own one-state bidirectional system, batch ``(*batch_shape, n)``, D = 0.
+
+        Returns
+        -------
+        BidirectionalSSM
+            State i of system ``k`` is ``self.states()[k + (i,)]``, with its forward and backward columns.
+        """
         return BidirectionalSSM(self.forward.states(), np.moveaxis(self.C_backward, -1, -2)[..., None])
 
     def __getitem__(self, key: Any) -> BidirectionalSSM:
@@ -434,7 +539,17 @@ class BidirectionalSSM:
             yield self[i]
 
     def replace(self, **changes: Any) -> BidirectionalSSM:
-        """A new system with ``C_backward`` and/or fields of the forward system (``poles, B, C, D, output``) replaced."""
+        """A new system with ``C_backward`` and/or fields of the forward system (``poles, B, C, D, output``) replaced.
+
+        Parameters
+        ----------
+        **changes
+            ``C_backward`` and fields of :class:`DiagonalSSM` for the forward scan.
+
+        Returns
+        -------
+        BidirectionalSSM
+        """
         C_backward = changes.pop("C_backward", self.C_backward)
         return BidirectionalSSM(self.forward.replace(**changes) if changes else self.forward, C_backward)
 
@@ -451,7 +566,17 @@ LTISystem = DiagonalSSM | BidirectionalSSM
 
 def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
     """Raise :class:`NotDiagonalizableError` unless the eigenvector matrix ``V`` of ``what`` has a finite
-    condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form)."""
+    condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form).
+
+    Parameters
+    ----------
+    V : ndarray, shape (N, N)
+        Eigenvector matrix.
+    max_condition : float
+        Largest accepted 2-norm condition number.
+    what : str
+        Name of the matrix, quoted in the message.
+    """
     condition = np.linalg.cond(V) if V.size else 1.0
     if not np.isfinite(condition) or condition > max_condition:
         raise NotDiagonalizableError(
@@ -467,7 +592,16 @@ def augmented_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.
 
     ``output="complex"``: (Λ, B, C). ``output="real"`` (κ = 1): ``Λ_a = [Λ, conj Λ]``,
     ``B_a = [B; conj B]``, ``C_a = ½[C, conj C]``, so ``Re(Cx) = C_a x_a`` for real inputs.
-    Shapes (*batch, N), (*batch, N, m), (*batch, p, N) with N = n or 2n.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Any batch shape.
+
+    Returns
+    -------
+    lam, B, C : ndarray of complex128
+        Shapes (*batch, N), (*batch, N, m), (*batch, p, N) with N = n or 2n.
     """
     if sys.output == "complex":
         return sys.poles, sys.B, sys.C
@@ -482,6 +616,15 @@ def real_realization(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
     Batched; shapes (*batch, 2n, 2n), (*batch, 2n, m'), (*batch, p', 2n), (*batch, p', m') with
     m' = m, p' = p for real output and m' = 2m, p' = 2p (realified complex signals) otherwise.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Any batch shape.
+
+    Returns
+    -------
+    A, B, C, D : ndarray of float64
     """
     lam_re, lam_im = np.real(sys.poles), np.imag(sys.poles)
     diag_re = lam_re[..., :, None] * np.eye(sys.n_states)
@@ -509,7 +652,18 @@ def _block2(a11: np.ndarray, a12: np.ndarray, a21: np.ndarray, a22: np.ndarray) 
 def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Real ``(A, B, C, D)`` in the standard form ``x⁺ = Ax + Bu, y = Cx + Du`` that slycot and
     python-control expect. With ``state_includes_input`` this is ``(A, B, C A, C B + D)``
-    (docs/concepts/derivations.md#standard-form); feeding ``(A, B, C, D)`` instead is wrong whenever D ≠ 0."""
+    (docs/concepts/derivations.md#standard-form); feeding ``(A, B, C, D)`` instead is wrong whenever D ≠ 0.
+
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Any batch shape.
+
+    Returns
+    -------
+    A, B, C, D : ndarray of float64
+        Shapes as in :func:`real_realization`.
+    """
     A, B, C, D = real_realization(sys)
     if sys.state_includes_input:
         return A, B, C @ A, C @ B + D
@@ -532,6 +686,10 @@ def freqresp(sys: LTISystem, omega: ArrayLike, *, backend: Literal["numpy", "tor
         Torch device (``backend="torch"`` only); ``None`` means CPU.
     dtype : {"float64", "float32"}
         Torch precision: complex128 by default, complex64 only on request.
+
+    Returns
+    -------
+    ndarray of complex128 (torch tensor for ``backend="torch"``), shape ``(*batch, k, p, m)``
 
     Notes
     -----

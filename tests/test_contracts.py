@@ -38,16 +38,12 @@ PACKAGE = ROOT / "ssmtools"
 
 #: ``"<check>:<module>"`` -> why it still fails. Strict xfail: remove an entry as soon as its case passes.
 PENDING_ISSUE_13: dict[str, str] = {
-    "imports-at-top:ssmtools.cli": "lead: being fixed in the architecture step",
     "private-imports:ssmtools.io": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.adapters.lru": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.adapters.s4d": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.adapters.s5": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.cli": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.io": "lead: being fixed in the architecture step",
     "docstrings:ssmtools.model": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.report": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.systems": "lead: being fixed in the architecture step",
 }
 
 CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations")

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 Precision = Literal["float64", "float32"]
 NAME = "torch"
 
@@ -37,7 +39,7 @@ def _dtypes(dtype: Precision):
         return torch.float64, torch.complex128
     if dtype == "float32":
         return torch.float32, torch.complex64
-    raise ValueError(f"dtype={dtype!r} is not valid; choose 'float64' (default) or 'float32'")
+    raise ArgumentError(f"dtype={dtype!r} is not valid; choose 'float64' (default) or 'float32'")
 
 
 def as_tensors(*arrays: np.ndarray, device: Any = None, dtype: Precision = "float64") -> list:

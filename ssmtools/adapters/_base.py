@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import FormatError, SSMToolsError
+from ..errors import ArgumentError, ArgumentTypeError, FormatError, SSMToolsError, UnknownNameError
 from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, DiagonalSSM
 from ._checks import _check_convention, _check_same_response, normalize_keep
@@ -151,7 +151,7 @@ class Adapter(abc.ABC):
         """Defaults updated with ``config``; unknown settings raise TypeError listing the valid ones."""
         unknown = sorted(set(config) - set(self.defaults))
         if unknown:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"unknown setting(s) {unknown} for family {self.family!r}; valid settings: {sorted(self.defaults)}"
             )
         out = dict(self.defaults)
@@ -224,7 +224,7 @@ class Adapter(abc.ABC):
             if k.all():
                 continue
             if not mask and not k.any(axis=-1).all():
-                raise ValueError(
+                raise ArgumentError(
                     f"keep[{name!r}] removes every state of layer {name!r} (or of one of its channels); a layer needs "
                     "at least one state. Keep one, or pass mask=True to zero them instead."
                 )
@@ -260,7 +260,7 @@ class Adapter(abc.ABC):
         new_layers: dict[str, SSMLayer] = {}
         for name, value in systems.items():
             if name not in model.layers:
-                raise KeyError(f"no layer named {name!r}; the model's layers are {list(model.layers)}")
+                raise UnknownNameError(f"no layer named {name!r}; the model's layers are {list(model.layers)}")
             layer = model.layers[name]
             new = value if isinstance(value, SSMLayer) else SSMLayer(name, value)
             _check_convention(layer, new)
@@ -337,7 +337,7 @@ def diagonal_of(D: np.ndarray, where: str) -> np.ndarray:
     off = D - diag[..., None] * np.eye(D.shape[-1])
     scale = max(1.0, float(np.max(np.abs(D), initial=0.0)))
     if D.shape[-1] != D.shape[-2] or np.max(np.abs(off), initial=0.0) > 1e-12 * scale:
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: the family stores a diagonal feedthrough D (one value per channel) but the replacement "
             "system's D is not diagonal; keep D unchanged when reducing (balanced truncation does)"
         )

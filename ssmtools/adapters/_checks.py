@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, UnknownNameError
 from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, freqresp
 
@@ -31,18 +31,18 @@ def normalize_keep(model: SSMModel, keep: Any) -> dict[str, np.ndarray]:
     if not isinstance(keep, Mapping) and hasattr(keep, "keep"):
         keep = keep.keep
     if not isinstance(keep, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"keep must map layer names to boolean arrays (or have a .keep attribute that does), got {type(keep).__name__}"
         )
     unknown = [name for name in keep if name not in model.layers]
     if unknown:
-        raise KeyError(f"keep names unknown layer(s) {unknown}; the model's layers are {list(model.layers)}")
+        raise UnknownNameError(f"keep names unknown layer(s) {unknown}; the model's layers are {list(model.layers)}")
     out = {}
     for name, mask in keep.items():
         array = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, "detach") else mask)
         shape = model.layers[name].system.poles.shape
         if array.dtype != bool:
-            raise TypeError(f"keep[{name!r}] must be a boolean array, got dtype {array.dtype}")
+            raise ArgumentTypeError(f"keep[{name!r}] must be a boolean array, got dtype {array.dtype}")
         if array.shape != shape:
             raise ShapeError(f"keep[{name!r}] has shape {array.shape}, expected the layer's poles shape {shape}")
         out[name] = array
@@ -62,7 +62,7 @@ def _check_convention(layer: SSMLayer, new: SSMLayer) -> None:
     old, sys = layer.system, new.system
     where = f"layer {layer.name!r}"
     if not sys.is_discrete or not sys.state_includes_input or sys.output != old.output:
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: the replacement must use the layer's convention (dt=True, state_includes_input=True, "
             f"output={old.output!r}), got {sys!r}"
         )
@@ -72,7 +72,7 @@ def _check_convention(layer: SSMLayer, new: SSMLayer) -> None:
             f"the layer has {old.batch_shape}, {old.n_inputs}, {old.n_outputs}"
         )
     if layer.bidirectional != new.bidirectional:
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: the layer is {'bi' if layer.bidirectional else 'uni'}directional; pass a "
             "BidirectionalSSM for a bidirectional layer (it shares poles and B with the forward scan)"
         )
@@ -91,7 +91,7 @@ def _check_same_response(name: str, got: SSMLayer, want: SSMLayer, ctx: object, 
         scale = max(float(np.max(np.abs(gb), initial=0.0)), 1e-300)
         error = float(np.max(np.abs(ga - gb), initial=0.0)) / scale
         if error > max(1e-9, 5e3 * eps):
-            raise ValueError(
+            raise ArgumentError(
                 f"layer {name!r}: the written parameters reproduce the replacement's frequency response only to "
                 f"relative error {error:.2e} (stored precision {eps:.1e}); the system may be too close to the family's "
                 "limits (poles near 1 or 0, arg λ = 0 for LRU)"

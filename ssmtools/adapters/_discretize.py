@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 
 Method = Literal["zoh", "bilinear"]
 
@@ -59,12 +59,12 @@ def undiscretize(lam_bar: ArrayLike, B_bar: ArrayLike, step: ArrayLike, method: 
     lam_bar = np.asarray(lam_bar, dtype=complex)
     step = np.asarray(step, dtype=float)
     if np.any(lam_bar == 0):
-        raise ValueError("a discrete pole λ̄ = 0 has no continuous-time counterpart (log 0); remove that state first")
+        raise ArgumentError("a discrete pole λ̄ = 0 has no continuous-time counterpart (log 0); remove that state first")
     if method == "zoh":
         lam = np.log(lam_bar) / step
     else:
         if np.any(lam_bar == -1):
-            raise ValueError("a discrete pole λ̄ = −1 has no bilinear counterpart (Δλ/2 = ∞)")
+            raise ArgumentError("a discrete pole λ̄ = −1 has no bilinear counterpart (Δλ/2 = ∞)")
         lam = 2 * (lam_bar - 1) / (step * (lam_bar + 1))
     _, gain = _input_gain(lam, step, method)
     return lam, np.asarray(B_bar, dtype=complex) / gain[..., None]

@@ -14,7 +14,7 @@ import inspect
 import pkgutil
 from typing import Any, TypeVar
 
-from ..errors import FormatError
+from ..errors import ArgumentError, ArgumentTypeError, FormatError
 from ..model import SSMModel
 from ._base import Adapter, Context
 
@@ -41,19 +41,19 @@ def register_adapter(cls: A) -> A:
     """
     if not (inspect.isclass(cls) and issubclass(cls, Adapter)) or inspect.isabstract(cls):
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
-        raise TypeError(f"register_adapter needs a concrete Adapter subclass, got {cls!r} (abstract: {missing})")
+        raise ArgumentTypeError(f"register_adapter needs a concrete Adapter subclass, got {cls!r} (abstract: {missing})")
     family = getattr(cls, "family", None)
     if not isinstance(family, str) or not family or family in _RESERVED:
-        raise ValueError(f"{cls.__name__}.family must be a non-empty name other than {list(_RESERVED)}, got {family!r}")
+        raise ArgumentError(f"{cls.__name__}.family must be a non-empty name other than {list(_RESERVED)}, got {family!r}")
     keys = getattr(cls, "detection_keys", ())
     if not keys or not all(keys_ and all(isinstance(k, str) for k in keys_) for keys_ in keys):
-        raise ValueError(f"{cls.__name__}.detection_keys must be a non-empty tuple of non-empty sets of names")
+        raise ArgumentError(f"{cls.__name__}.detection_keys must be a non-empty tuple of non-empty sets of names")
     caps = cls.capabilities
     for needed, method in ((caps.can_prune or caps.can_mask, "prune_layer"), (caps.can_replace, "replace_layer")):
         if needed and getattr(cls, method) is getattr(Adapter, method):
-            raise TypeError(f"{cls.__name__}: its capabilities promise {method} but it does not define it")
+            raise ArgumentTypeError(f"{cls.__name__}: its capabilities promise {method} but it does not define it")
     if family in _ADAPTERS and type(_ADAPTERS[family]).__qualname__ != cls.__qualname__:
-        raise ValueError(
+        raise ArgumentError(
             f"family {family!r} is already registered by {type(_ADAPTERS[family]).__name__}; choose another name "
             "or unregister_adapter it first"
         )
@@ -107,7 +107,7 @@ def get_adapter(family: str | Adapter) -> Adapter:
         return family
     discover()
     if not isinstance(family, str) or family not in _ADAPTERS:
-        raise ValueError(f"family={family!r} is not valid; choose 'auto' or one of {list(available_families())}")
+        raise ArgumentError(f"family={family!r} is not valid; choose 'auto' or one of {list(available_families())}")
     return _ADAPTERS[family]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +26,7 @@ def _system_of(obj: Any, what: str) -> LTISystem:
     system = getattr(obj, "system", None)
     if isinstance(system, (DiagonalSSM, BidirectionalSSM)):
         return system
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{what} is a {type(obj).__name__}; expected a DiagonalSSM, a BidirectionalSSM, an SSMLayer or a reduction "
         "result (anything with a .system), or a dict / list of them"
     )
@@ -62,10 +63,10 @@ def _named_systems(systems: Systems, what: str = "systems") -> list[Named]:
     else:
         items = [("", _system_of(systems, what))]
     if not items:
-        raise ValueError(f"{what} is empty; pass at least one system")
+        raise ArgumentError(f"{what} is empty; pass at least one system")
     named = [entry for name, system in items for entry in _flatten(name, system)]
     if len({system.is_discrete for _, system in named}) > 1:
-        raise ValueError(
+        raise ArgumentError(
             f"{what} mixes continuous- and discrete-time systems; plot them on separate axes "
             "(their frequency axes differ: rad/s vs rad/sample)"
         )
@@ -104,6 +105,6 @@ def _plans(plans: Any) -> dict[str, Any]:
         return {str(k): v for k, v in plans.items()}
     if hasattr(plans, "layers") and hasattr(plans, "criterion"):
         return {str(plans.criterion): plans}
-    raise TypeError(
+    raise ArgumentTypeError(
         f"expected a PruningPlan (ssmtools.pruning.prune_plan) or a dict {{label: PruningPlan}}, got {type(plans).__name__}"
     )

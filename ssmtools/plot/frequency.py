@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError, check_choice
+from ..errors import ArgumentError, BatchIndexError, ShapeError, check_choice
 from ..norms import hinf_result
 from ..systems import BidirectionalSSM, LTISystem, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
@@ -293,7 +293,7 @@ def bode(
     named, named_reduced = _paired(systems, reduced)
     for label, system in named + (named_reduced or []):
         if not (-system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs):
-            raise IndexError(
+            raise BatchIndexError(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
                 f"{system.n_outputs} outputs and {system.n_inputs} inputs"
             )
@@ -303,7 +303,7 @@ def bode(
 
         fig, axes = plt.subplots(2, 1, sharex=True)
     if len(axes) != 2:
-        raise ValueError(f"axes must be a pair (magnitude, phase) of Axes, got {len(axes)}")
+        raise ArgumentError(f"axes must be a pair (magnitude, phase) of Axes, got {len(axes)}")
     ax_mag, ax_phase = axes
     discrete = named[0][1].is_discrete
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..model import SSMLayer
 from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
 from ..pruning import available_criteria, get_criterion
@@ -34,7 +34,7 @@ def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
     if name == "hsv":
         return _state_hsv(system), _SCORE_LABELS[name]
     if name not in available_criteria():
-        raise ValueError(
+        raise ArgumentError(
             f"scores={name!r} is not valid; choose one of {['hinf', 'h2', 'hsv'] + available_criteria()} "
             "or pass an array of scores"
         )
@@ -130,7 +130,7 @@ def pole_map(
     else:
         mask = np.asarray(keep)
         if mask.dtype != bool:
-            raise TypeError(f"keep must be a boolean mask, got dtype {mask.dtype}; pass e.g. scores >= threshold")
+            raise ArgumentTypeError(f"keep must be a boolean mask, got dtype {mask.dtype}; pass e.g. scores >= threshold")
         if mask.shape != system.poles.shape:
             raise ShapeError(f"keep has shape {mask.shape} but the poles have shape {system.poles.shape}; "
                              "pass one entry per state")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ._common import _color, _layer_axis, _legend, _new_axes, _plans
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,7 +52,7 @@ def pruning_curves(
     ['last', 'random']
     """
     if not isinstance(curves, Mapping) or not curves:
-        raise TypeError("curves must be a non-empty dict {criterion: (ratios, metric)}")
+        raise ArgumentTypeError("curves must be a non-empty dict {criterion: (ratios, metric)}")
     ax = _new_axes(ax)
     for index, (name, pair) in enumerate(curves.items()):
         ratios, metric = (np.asarray(v, dtype=float).ravel() for v in pair)
@@ -99,7 +99,7 @@ def state_allocation(
     [3.0, 1.0]
     """
     if not isinstance(kept, Mapping) or not kept:
-        raise TypeError("kept must be a non-empty dict {layer: count} or {plan: {layer: count}}")
+        raise ArgumentTypeError("kept must be a non-empty dict {layer: count} or {plan: {layer: count}}")
 
     def count(value: ArrayLike) -> float:
         array = np.asarray(value)
@@ -116,7 +116,7 @@ def state_allocation(
     if totals is not None:
         missing = [name for name in layers if name not in totals]
         if missing:
-            raise ValueError(f"totals has no entry for layers {missing}")
+            raise ArgumentError(f"totals has no entry for layers {missing}")
         ax.bar(x, [totals[name] for name in layers], width=0.9, facecolor="none", edgecolor="0.5",
                gid="total-states", label="stored")
     width = 0.8 / len(plans)
@@ -152,5 +152,5 @@ def plan_allocation(plans: Any, *, ax: Axes | None = None) -> Axes:
     for plan in plans.values():
         for layer in plan.layers:
             if totals.setdefault(layer.name, layer.n_total) != layer.n_total:
-                raise ValueError(f"the plans disagree on the size of layer {layer.name!r}: plans of different models")
+                raise ArgumentError(f"the plans disagree on the size of layer {layer.name!r}: plans of different models")
     return state_allocation(kept, totals, ax=ax)

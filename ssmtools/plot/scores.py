@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..norms import hankel_singular_values
 from ._common import Systems, _causal, _color, _layer_axis, _legend, _named_systems, _new_axes, _plans
 
@@ -23,7 +23,7 @@ def _as_layer_dict(values: Any, what: str) -> dict[str, np.ndarray]:
         return {str(k): np.asarray(v) for k, v in values.items()}
     if isinstance(values, Sequence) and not isinstance(values, str):
         return {str(i): np.asarray(v) for i, v in enumerate(values)}
-    raise TypeError(f"{what} must be a dict {{layer name: array}} or a list of arrays, got {type(values).__name__}")
+    raise ArgumentTypeError(f"{what} must be a dict {{layer name: array}} or a list of arrays, got {type(values).__name__}")
 
 
 def score_distributions(
@@ -72,7 +72,7 @@ def score_distributions(
     layers = _as_layer_dict(scores, "scores")
     masks = _as_layer_dict(keep, "keep") if keep is not None else None
     if masks is not None and set(masks) != set(layers):
-        raise ValueError(f"keep has layers {sorted(masks)} but scores has {sorted(layers)}; pass one mask per layer")
+        raise ArgumentError(f"keep has layers {sorted(masks)} but scores has {sorted(layers)}; pass one mask per layer")
     ax = _new_axes(ax)
     for index, (name, values) in enumerate(layers.items()):
         values = values.astype(float).ravel()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, ArgumentTypeError, check_choice
 from .scoring import LayerScores, ModelScores
 
 __all__ = ["Allocation", "allocate", "check_ratio"]
@@ -37,11 +37,11 @@ def check_ratio(ratio: Any) -> float:
     float
     """
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
-        raise TypeError(f"ratio must be a number in [0, 1), got {ratio!r}")
+        raise ArgumentTypeError(f"ratio must be a number in [0, 1), got {ratio!r}")
     value = float(ratio)
     if not (0.0 <= value < 1.0):
         hint = f" (percent? use {value / 100:g})" if 1.0 <= value < 100.0 else ""
-        raise ValueError(
+        raise ArgumentError(
             f"ratio={ratio!r} is not in [0, 1): it is the fraction of stored states removed model-wide{hint}"
         )
     return value
@@ -123,7 +123,7 @@ def allocate(
     check_choice("allocation", allocation, ("exact", "released"))
     if isinstance(min_states_per_layer, bool) or not isinstance(min_states_per_layer, (int, np.integer)) \
             or min_states_per_layer < 1:
-        raise ValueError(f"min_states_per_layer={min_states_per_layer!r} must be an integer ≥ 1 (a layer cannot be emptied)")
+        raise ArgumentError(f"min_states_per_layer={min_states_per_layer!r} must be an integer ≥ 1 (a layer cannot be emptied)")
     units = list(scores.layers)
     scope = scores.criterion.scope
     kept, taus = _allocate(units, ratio, scope=scope, allocation=allocation, floor=int(min_states_per_layer))
@@ -209,7 +209,7 @@ def _global_removal(units: Sequence[LayerScores], order: np.ndarray, layer_of: n
         target = math.floor(ratio * counts.sum() + _EPS)
         if target > candidates.size:
             total = int(counts.sum())
-            raise ValueError(
+            raise ArgumentError(
                 f"ratio={ratio} asks to remove {target} of {total} units, but min_states_per_layer={floor} leaves only "
                 f"{candidates.size} removable (largest feasible ratio {candidates.size / total:.4f}); lower the ratio "
                 "or min_states_per_layer"
@@ -239,7 +239,7 @@ def _layer_targets(units: Sequence[LayerScores], ratio: float, floor: int) -> li
     base = np.minimum(np.floor(exact + _EPS).astype(int), capacity)
     total = math.floor(ratio * counts.sum() + _EPS)
     if total > capacity.sum():
-        raise ValueError(
+        raise ArgumentError(
             f"ratio={ratio} asks to remove {total} of {int(counts.sum())} units, but min_states_per_layer={floor} leaves "
             f"only {int(capacity.sum())} removable; lower the ratio or min_states_per_layer"
         )

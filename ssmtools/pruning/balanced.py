@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 from ..norms import hankel_singular_values
 from ..systems import BidirectionalSSM
 from .criteria import Criterion, register
@@ -85,13 +85,13 @@ class Balanced(Criterion):
             Slot energies, shape ``layer.system.poles.shape``.
         """
         if isinstance(layer.system, BidirectionalSSM):
-            raise ValueError(
+            raise ArgumentError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
                 "use a modal criterion such as 'last' or 'last-exact'"
             )
         system = layer.system
         if not np.all(system.is_stable):
-            raise ValueError(
+            raise ArgumentError(
                 f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use a modal "
                 "criterion ('last-exact' keeps and reports unstable states)"
             )

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from .. import _kernels
-from ..errors import check_choice, silence_unstable
+from ..errors import ArgumentError, ArgumentTypeError, check_choice, silence_unstable
 from ..norms import state_h2_norms, state_hinf_norms
 from ..systems import BidirectionalSSM
 from .normalize import lamp_normalize
@@ -175,12 +175,12 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
             return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
         return criterion
     if not isinstance(criterion, str) or criterion not in _CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
+        raise ArgumentError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
     cls = _CRITERIA[criterion]
     fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise TypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
+        raise ArgumentTypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
     return cls(**options)
 
 
@@ -206,7 +206,7 @@ def output_scale(layer: SSMLayer | SSMModel | None) -> float:
         return float(layer.output_scale)
     scales = {item.output_scale for item in layer.values()}  # type: ignore[union-attr]
     if len(scales) > 1:
-        raise ValueError(f"the model's layers have different output scales {sorted(scales)}; pass one layer")
+        raise ArgumentError(f"the model's layers have different output scales {sorted(scales)}; pass one layer")
     return scales.pop() if scales else 1.0
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 from ..io import load, save
 from ..model import SSMModel
 from .allocation import AllocationRule
@@ -30,7 +30,7 @@ __all__ = ["last_prune", "last_scores"]
 def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
     if isinstance(weights, SSMModel):
         if config or family != "auto":
-            raise ValueError(
+            raise ArgumentError(
                 "weights is already an SSMModel: family= and config options apply when reading raw weights; pass "
                 "them to ssmtools.load(...) instead"
             )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 
 __all__ = ["lamp_normalize", "check_scores"]
 
@@ -32,12 +32,12 @@ def check_scores(scores: Any, *, what: str = "scores") -> np.ndarray:
     """
     array = np.asarray(scores, dtype=float)
     if np.any(np.isnan(array)):
-        raise ValueError(
+        raise ArgumentError(
             f"{what} contain {int(np.count_nonzero(np.isnan(array)))} NaN value(s); a score must order the states. "
             "Check the layer's parameters (ssmtools rejects NaN weights on load) or the custom criterion."
         )
     if np.any(array < 0):
-        raise ValueError(
+        raise ArgumentError(
             f"{what} contain negative values (min {float(np.min(array)):.3g}); LAMP normalisation needs "
             "non-negative scores such as squared norms"
         )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import UnstableSystemWarning, check_choice
+from ..errors import ArgumentError, ArgumentTypeError, UnstableSystemWarning, check_choice
 from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, DiagonalSSM
 from .allocation import AllocationRule, allocate, check_ratio
@@ -60,9 +60,9 @@ def as_model(model: Any) -> SSMModel:
             elif isinstance(value, (DiagonalSSM, BidirectionalSSM)):
                 layers[name] = SSMLayer(name, value)
             else:
-                raise TypeError(f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer")
+                raise ArgumentTypeError(f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer")
         return SSMModel(layers)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"expected an SSMModel (ssmtools.load(...)), a mapping of named DiagonalSSM/SSMLayer or a list of "
         f"DiagonalSSM, got {type(model).__name__}"
     )
@@ -159,12 +159,12 @@ def prune_plan(
     check_choice("errors", errors, (True, False, "absolute"))
     model = as_model(model)
     if len(model) == 0:
-        raise ValueError("the model has no SSM layers to prune")
+        raise ArgumentError("the model has no SSM layers to prune")
     scores = score_model(model, criterion, units=units, criterion_options=criterion_options)
     crit = scores.criterion
     method = get_reduction(crit.default_reduction if reduction is None else reduction, **dict(reduction_options or {}))
     if method.selects_states and not crit.ranks_states:
-        raise ValueError(
+        raise ArgumentError(
             f"criterion {crit.name!r} does not score stored states, so its ranking cannot select states for the "
             f"{method.name!r} reduction; use its default reduction {crit.default_reduction!r} (reduction=None)"
         )

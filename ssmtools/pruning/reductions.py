@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..model import SSMLayer, SSMModel
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
@@ -259,7 +259,7 @@ class Reduction(abc.ABC):
         SSMModel
         """
         if mask:
-            raise ValueError(
+            raise ArgumentError(
                 f"mask=True is not available for the {self.name!r} reduction: it writes new (re-diagonalised) states, "
                 "so there is nothing to mask; use mask=False"
             )
@@ -332,14 +332,14 @@ def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
     if isinstance(reduction, Reduction):
         return dataclasses.replace(reduction, **options) if options else reduction  # type: ignore[type-var]
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown reduction {reduction!r}; choose one of {available_reductions()} or pass a Reduction"
         )
     cls = _REDUCTIONS[reduction]
     fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise TypeError(f"reduction {reduction!r} has no option(s) {unknown}; its options are {sorted(fields)}")
+        raise ArgumentTypeError(f"reduction {reduction!r} has no option(s) {unknown}; its options are {sorted(fields)}")
     return cls(**options)
 
 
@@ -475,13 +475,13 @@ class BalancedTruncation(Reduction):
             The re-diagonalised reductions, one per batch element.
         """
         if isinstance(layer.system, BidirectionalSSM):
-            raise ValueError(
+            raise ArgumentError(
                 f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; use "
                 "reduction='modal-truncation'"
             )
         system = layer.system
         if not np.all(system.is_stable):
-            raise ValueError(
+            raise ArgumentError(
                 f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use "
                 "reduction='modal-truncation' (criteria such as 'last-exact' keep and report unstable states)"
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, UnknownNameError
 from ..io import atomic_write
 from .criteria import available_criteria, get_criterion
 from .reductions import get_reduction
@@ -159,7 +160,7 @@ class PruningPlan:
         than original states: apply such a plan with :func:`~ssmtools.pruning.apply_plan` or ``last_prune``.
         """
         if not get_reduction(self.reduction, **self.reduction_options).selects_states:
-            raise ValueError(
+            raise ArgumentError(
                 f"this plan reduces layers by {self.reduction!r} (new, re-diagonalised states), so it has no state "
                 "keep-mask for SSMModel.apply; use ssmtools.pruning.apply_plan(model, plan) or ssmtools.last_prune"
             )
@@ -169,7 +170,7 @@ class PruningPlan:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no layer named {name!r} in this plan; layers are {[layer.name for layer in self.layers]}")
+        raise UnknownNameError(f"no layer named {name!r} in this plan; layers are {[layer.name for layer in self.layers]}")
 
     @property
     def n_total(self) -> int:
@@ -312,10 +313,10 @@ class PruningPlan:
         PruningPlan
         """
         if not isinstance(data, Mapping) or data.get("format") != "ssmtools.PruningPlan":
-            raise ValueError("not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'")
+            raise ArgumentError("not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'")
         version = data.get("version", 1)
         if version not in (1, FORMAT_VERSION):
-            raise ValueError(
+            raise ArgumentError(
                 f"PruningPlan format version {version!r} is not supported (this ssmtools reads versions 1 and "
                 f"{FORMAT_VERSION}); upgrade ssmtools"
             )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ShapeError, check_choice, silence_unstable
+from ..errors import ArgumentError, ShapeError, UnknownNameError, check_choice, silence_unstable
 from ..model import SSMLayer, SSMModel
 from .criteria import Criterion, get_criterion
 
@@ -111,7 +111,7 @@ class ModelScores(Mapping[str, LayerScores]):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"no layer named {name!r}; layers are {[layer.name for layer in self.layers]}")
+        raise UnknownNameError(f"no layer named {name!r}; layers are {[layer.name for layer in self.layers]}")
 
     def __iter__(self) -> Iterator[str]:
         return (layer.name for layer in self.layers)
@@ -148,7 +148,7 @@ def layer_scores(layer: SSMLayer, criterion: Criterion, *, units: Units = "chann
             f"the poles' shape {shape}"
         )
     if np.any(np.isnan(raw)):
-        raise ValueError(f"criterion {criterion.name!r} returned NaN scores for layer {layer.name!r}")
+        raise ArgumentError(f"criterion {criterion.name!r} returned NaN scores for layer {layer.name!r}")
     batch = layer.system.batch_shape
     if units == "state" and batch:
         axes = tuple(range(len(batch)))
@@ -161,7 +161,7 @@ def layer_scores(layer: SSMLayer, criterion: Criterion, *, units: Units = "chann
         groups = np.repeat(np.arange(int(np.prod(batch)) if batch else 1), layer.system.n_states)
     normalized = np.asarray(criterion.normalize(unit_raw), dtype=float)
     if normalized.shape != unit_raw.shape or np.any(np.isnan(normalized)):
-        raise ValueError(
+        raise ArgumentError(
             f"normalised scores of layer {layer.name!r} have shape {normalized.shape} or contain NaN; a criterion's "
             f"normalize must return one number per unit (shape {unit_raw.shape}) that orders the units"
         )
