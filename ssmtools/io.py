@@ -24,8 +24,8 @@ from typing import Any, BinaryIO, Literal, cast
 import numpy as np
 
 from . import adapters
-from .adapters._tree import flatten
-from .errors import FormatError, SSMToolsError
+from .adapters import flatten
+from .errors import ArgumentError, FormatError, SSMToolsError
 from .model import SSMModel
 
 Format = Literal["safetensors", "torch", "npz", "msgpack"]
@@ -107,7 +107,7 @@ def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = No
         The written file.
     """
     if model.params is None:
-        raise ValueError("this model has no parameters to save (family='custom'); load a checkpoint first")
+        raise ArgumentError("this model has no parameters to save (family='custom'); load a checkpoint first")
     target = Path(os.fspath(path))
     fmt = format or EXTENSIONS.get(target.suffix.lower())
     if fmt is None and model.source is not None:
@@ -137,7 +137,20 @@ def _same_file(a: Path, b: Path) -> bool:
 
 # ---------------------------------------------------------------------------------------------- reading
 def read_params(path: str | os.PathLike) -> tuple[Any, str]:
-    """``(parameter tree, format)`` of a checkpoint file; FormatError naming the file when unreadable."""
+    """``(parameter tree, format)`` of a checkpoint file; FormatError naming the file when unreadable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.safetensors``, ``.pt``/``.pth``, ``.npz`` or ``.msgpack`` file.
+
+    Returns
+    -------
+    params : Mapping
+        The parameter tree (state dict or nested dict).
+    fmt : str
+        The format, from the extension.
+    """
     path = os.fspath(path)
     fmt = EXTENSIONS.get(Path(path).suffix.lower())
     if fmt is None:
@@ -229,7 +242,17 @@ def _unchunk(node: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- writing
 def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
-    """Write a parameter tree atomically (temporary file in the same directory + ``os.replace``)."""
+    """Write a parameter tree atomically (temporary file in the same directory + ``os.replace``).
+
+    Parameters
+    ----------
+    params : Mapping
+        The parameter tree.
+    path : str or os.PathLike
+        Destination; its directory must exist.
+    fmt : {"safetensors", "torch", "npz", "msgpack"}
+        The file format.
+    """
     path = Path(os.fspath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: output directory does not exist")
@@ -241,7 +264,15 @@ def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(file)`` on a temporary file in ``path``'s directory, then ``os.replace`` it onto
     ``path``: readers see the old file or the complete new one, never a partial write. On any
-    error the temporary file is removed and ``path`` is left as it was."""
+    error the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file.
+    write : callable
+        Writes the content to the binary file object it is given.
+    """
     path = Path(os.fspath(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError, UnknownNameError
 from .systems import BidirectionalSSM, DiagonalSSM
 
 
@@ -44,11 +45,11 @@ class SSMLayer:
 
     def __post_init__(self) -> None:
         if not isinstance(self.system, (DiagonalSSM, BidirectionalSSM)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"layer {self.name!r}: system must be a DiagonalSSM or a BidirectionalSSM, got {type(self.system).__name__}"
             )
         if not (np.isfinite(self.output_scale) and self.output_scale > 0):
-            raise ValueError(f"layer {self.name!r}: output_scale must be a positive finite number, got {self.output_scale!r}")
+            raise ArgumentError(f"layer {self.name!r}: output_scale must be a positive finite number, got {self.output_scale!r}")
         object.__setattr__(self, "output_scale", float(self.output_scale))
 
     @property
@@ -63,7 +64,10 @@ class SSMLayer:
 
 
 class FamilyAdapter(Protocol):
-    """What a model needs from the adapter of its family (implemented by ``ssmtools.adapters.Adapter``)."""
+    """What a model needs from the adapter of its family (implemented by ``ssmtools.adapters.Adapter``).
+
+    A typing protocol: it is never instantiated (subclass ``ssmtools.adapters.Adapter`` instead).
+    """
 
     @property
     def family(self) -> str:
@@ -71,15 +75,59 @@ class FamilyAdapter(Protocol):
         ...
 
     def read(self, params: Any, *, source: str | None = None, **config: Any) -> SSMModel:
-        """Every layer of the family in ``params``."""
+        """Every layer of the family in ``params``.
+
+        Parameters
+        ----------
+        params : Mapping
+            State dict or nested parameter tree.
+        source : str, optional
+            File the parameters came from (error messages).
+        **config
+            The family's settings.
+
+        Returns
+        -------
+        SSMModel
+        """
         ...
 
     def prune(self, model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
-        """New parameters without the states where ``keep`` is False."""
+        """New parameters without the states where ``keep`` is False.
+
+        Parameters
+        ----------
+        model : SSMModel
+            A model this adapter read.
+        keep : Mapping[str, array_like of bool]
+            Layer name -> kept states.
+        mask : bool
+            Zero the removed states instead of deleting them.
+
+        Returns
+        -------
+        Mapping
+            The new parameter tree.
+        """
         ...
 
     def replace(self, model: SSMModel, systems: Mapping[str, Any], *, check: bool = True) -> Any:
-        """New parameters realising ``systems``."""
+        """New parameters realising ``systems``.
+
+        Parameters
+        ----------
+        model : SSMModel
+            A model this adapter read.
+        systems : Mapping[str, DiagonalSSM, BidirectionalSSM or SSMLayer]
+            Layer name -> replacement in the layer's convention.
+        check : bool
+            Re-read the written parameters and compare their frequency response.
+
+        Returns
+        -------
+        Mapping
+            The new parameter tree.
+        """
         ...
 
 
@@ -112,7 +160,7 @@ class SSMModel(Mapping[str, SSMLayer]):
         try:
             return self.layers[name]
         except KeyError:
-            raise KeyError(f"no layer named {name!r}; layers are {list(self.layers)}") from None
+            raise UnknownNameError(f"no layer named {name!r}; layers are {list(self.layers)}") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.layers)
@@ -192,7 +240,7 @@ class SSMModel(Mapping[str, SSMLayer]):
 
     def _writer(self, what: str) -> FamilyAdapter:
         if self.adapter is None or self.params is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"{what}() writes parameters back in a model family's format; this model has family={self.family!r} "
                 "and no parameters. Load a checkpoint with ssmtools.load(...) first."
             )
@@ -200,7 +248,18 @@ class SSMModel(Mapping[str, SSMLayer]):
 
     @classmethod
     def from_systems(cls, systems: Mapping[str, DiagonalSSM] | list[DiagonalSSM]) -> SSMModel:
-        """A ``"custom"`` model from named systems (or a list, named ``layer_0``, ``layer_1``, ...)."""
+        """A ``"custom"`` model from named systems (or a list, named ``layer_0``, ``layer_1``, ...).
+
+        Parameters
+        ----------
+        systems : Mapping[str, DiagonalSSM or BidirectionalSSM] or list of them
+            The layers, in model order.
+
+        Returns
+        -------
+        SSMModel
+            No adapter and no parameters: it can be analysed and planned, not written back.
+        """
         if not isinstance(systems, Mapping):
             systems = {f"layer_{i}": system for i, system in enumerate(systems)}
         return cls({name: SSMLayer(name, system) for name, system in systems.items()})

@@ -11,6 +11,8 @@ Each contract is checked module by module, so a failure names the module to fix:
   that subpackage;
 - ``docstrings``: numpydoc's validator finds none of :data:`DOCSTRING_CHECKS` in the public objects of a public
   module;
+- ``library-errors``: argument errors are raised as ``ssmtools.errors`` classes (each an ``SSMToolsError`` and the
+  built-in users catch), never as a bare ``ValueError``, ``TypeError``, ``KeyError`` or ``IndexError``;
 - ``citations``: the source cites only documents inside the repository (no ``math.md`` / ``model_formats.md``
   background notes), and every ``derivations.md#anchor`` it cites exists in ``docs/concepts/derivations.md``.
 
@@ -38,15 +40,9 @@ PACKAGE = ROOT / "ssmtools"
 
 #: ``"<check>:<module>"`` -> why it still fails. Strict xfail: remove an entry as soon as its case passes.
 PENDING_ISSUE_13: dict[str, str] = {
-    "private-imports:ssmtools.io": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.adapters.lru": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.adapters.s4d": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.adapters.s5": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.io": "lead: being fixed in the architecture step",
-    "docstrings:ssmtools.model": "lead: being fixed in the architecture step",
 }
 
-CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations")
+CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations", "library-errors")
 
 #: Third-party packages a function may import lazily: optional extras (torch, safetensors, msgpack), and
 #: dependencies that are slow to import or only needed by one feature (matplotlib for plots, slycot/control for the
@@ -246,7 +242,8 @@ def _public_objects(module: str) -> list[str]:
             continue
         if exported is not None and home != module and home in PUBLIC_MODULES:
             continue
-        names.append(f"{module}.{name}")
+        if not getattr(obj, "_is_protocol", False):  # a typing.Protocol has no constructor to document
+            names.append(f"{module}.{name}")
         if inspect.isclass(obj):
             names += [f"{module}.{name}.{attr}" for attr, value in vars(obj).items() if not attr.startswith("_")
                       and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))]
@@ -312,3 +309,30 @@ def test_citation_check_catches_external_notes_and_unknown_anchors():
                                   "see docs/concepts/derivations.md#lamp")
     assert problems == ["line 1: cites math.md (outside the repository)",
                         "line 2: no anchor #no-such-anchor in derivations.md"]
+
+
+#: Built-in exceptions a module may not raise directly: each has an ``ssmtools.errors`` subclass to raise instead.
+BARE_ERRORS = {"ValueError": "ArgumentError", "TypeError": "ArgumentTypeError", "KeyError": "UnknownNameError",
+               "IndexError": "BatchIndexError"}
+
+
+@pytest.mark.parametrize("module", _cases("library-errors", MODULES))
+def test_argument_errors_are_library_errors(module):
+    """``except ssmtools.SSMToolsError`` catches every argument error the library raises."""
+    bare = []
+    for node in ast.walk(_parsed(module)):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(call, ast.Name) and call.id in BARE_ERRORS:
+                bare.append(f"line {node.lineno}: raise {call.id} (use ssmtools.errors.{BARE_ERRORS[call.id]})")
+    assert bare == []
+
+
+def test_library_errors_are_the_builtins_users_catch():
+    import builtins
+
+    import ssmtools.errors as errors
+
+    for builtin, name in BARE_ERRORS.items():
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.SSMToolsError) and issubclass(cls, getattr(builtins, builtin))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ArgumentError
 from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, DiagonalSSM
 from ._base import (
@@ -36,11 +37,12 @@ from ._registry import (
     register_adapter as register_adapter,
     unregister_adapter as unregister_adapter,
 )
+from ._tree import flatten as flatten
 
 
 def _adapter_of(model: SSMModel, what: str) -> Adapter:
     if not isinstance(model.adapter, Adapter) or model.params is None:
-        raise ValueError(
+        raise ArgumentError(
             f"{what}() writes parameters back in a model family's format; this model has family={model.family!r} "
             "and no parameters. Load a checkpoint with ssmtools.load(...) first."
         )

@@ -14,13 +14,26 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, UnknownNameError
 
 SEPARATORS = ("/", ".")
 
 
 def flatten(tree: Any) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
-    """Leaves of a nested mapping keyed by ``"/"``-joined paths, and each key's path of dict keys."""
+    """Leaves of a nested mapping keyed by ``"/"``-joined paths, and each key's path of dict keys.
+
+    Parameters
+    ----------
+    tree : Mapping
+        A state dict (flat, dotted keys) or a nested parameter tree (flax).
+
+    Returns
+    -------
+    leaves : dict[str, Any]
+        Key -> leaf (array or tensor).
+    paths : dict[str, tuple of str]
+        Key -> the dict keys leading to the leaf.
+    """
     if not isinstance(tree, Mapping):
         raise FormatError(
             f"expected a parameter tree (a dict / state dict of arrays), got {type(tree).__name__}; pass a path, "
@@ -144,4 +157,4 @@ def _original_key(node: Mapping, part: str) -> Any:
     for key in node:  # non-string keys (ints in a list-like state dict)
         if str(key) == part:
             return key
-    raise KeyError(part)  # pragma: no cover - paths come from flatten
+    raise UnknownNameError(part)  # pragma: no cover - paths come from flatten

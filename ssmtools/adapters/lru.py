@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..model import SSMLayer
 from ..systems import DiagonalSSM
 from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, require
@@ -35,7 +36,22 @@ class LRU(Adapter):
     defaults = {"transposed": None}
 
     def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
-        """Infer ``transposed`` from the first layer whose B shape tells (N ≠ H); False (paper) if none does."""
+        """Infer ``transposed`` from the first layer whose B shape tells (N ≠ H); False (paper) if none does.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree.
+        prefixes : list of str
+            The prefixes of the LRU layers.
+        config : dict
+            The settings; ``transposed=None`` means "infer it".
+
+        Returns
+        -------
+        dict
+            The settings with ``transposed`` decided.
+        """
         if config["transposed"] is not None:
             return config
         inferred = False
@@ -81,6 +97,27 @@ class LRU(Adapter):
         return array.shape[states_axis] != N
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """Read the ``lru`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        prefix : str
+            The layer's prefix in the tree (its name in the model).
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        SSMLayer
+            The layer in the family's convention, ``output_scale`` set.
+
+        Raises
+        ------
+        FormatError
+            A key is missing, or an array has the wrong shape or dtype.
+        """
         keys = self._keys(ctx, prefix)
         nu, theta = ctx.array(keys["nu_log"]), ctx.array(keys["theta_log"])
         for name in ("nu_log", "theta_log", "gamma_log", "D"):
@@ -132,6 +169,26 @@ class LRU(Adapter):
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """New ``lru`` leaves that keep only the states where ``keep`` is True (or zero the others).
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            States that stay.
+        mask : bool
+            Zero the removed states' parameters instead of deleting them.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         b_t, c_t = self._layout(ctx, keys, config)
         B = self._matrix(ctx, keys, "B")
@@ -153,13 +210,31 @@ class LRU(Adapter):
         return out
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
+        """New ``lru`` leaves that realise ``new`` in this family's parameterisation.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        new : SSMLayer
+            The replacement, in the layer's convention.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         b_t, c_t = self._layout(ctx, keys, config)
         sys = new.system
         lam, B, C = sys.poles.copy(), sys.B.copy(), sys.C.copy()
         radius = np.abs(lam)
         if np.any(radius >= 1) or np.any(radius == 0):
-            raise ValueError(
+            raise ArgumentError(
                 f"{ctx.where}: layer {layer.name!r}: LRU stores |λ| = exp(−exp(nu_log)) ∈ (0, 1); the replacement has "
                 f"poles with |λ| in [{radius.min():.3g}, {radius.max():.3g}]"
             )
@@ -180,5 +255,5 @@ class LRU(Adapter):
             D = sys.D if d.ndim == 2 else diagonal_of(sys.D, f"{ctx.where}: layer {layer.name!r}")
             out[keys["D"]] = ctx.new(keys["D"], D)
         elif np.any(sys.D != 0):
-            raise ValueError(f"{ctx.where}: layer {layer.name!r} has no D parameter but the replacement has D ≠ 0")
+            raise ArgumentError(f"{ctx.where}: layer {layer.name!r} has no D parameter but the replacement has D ≠ 0")
         return out

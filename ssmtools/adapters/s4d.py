@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 from ..model import SSMLayer
 from ..systems import DiagonalSSM
 from ._base import Adapter, Context, check_real, check_shape, real_pair, require, to_pair
@@ -52,14 +52,14 @@ def _transform(name: str, x: np.ndarray) -> np.ndarray:
 def _inverse(name: str, p: np.ndarray, what: str) -> np.ndarray:
     """Inverse of :func:`_transform`; ValueError outside its range."""
     if name in ("exp", "softplus", "sigmoid") and np.any(p <= 0):
-        raise ValueError(f"{what}: a value ≤ 0 cannot be written under transform {name!r} (pole with |λ̄| ≥ 1?)")
+        raise ArgumentError(f"{what}: a value ≤ 0 cannot be written under transform {name!r} (pole with |λ̄| ≥ 1?)")
     if name == "exp":
         return np.log(p)
     if name == "softplus":
         return np.log(np.expm1(p))
     if name == "sigmoid":
         if np.any(p >= 1):
-            raise ValueError(f"{what}: a value ≥ 1 cannot be written under the sigmoid transform")
+            raise ArgumentError(f"{what}: a value ≥ 1 cannot be written under the sigmoid transform")
         return np.log(p / (1 - p))
     return p
 
@@ -82,7 +82,7 @@ def _kept_index(layer: SSMLayer, keep: np.ndarray) -> np.ndarray:
     """Kept state indices per channel, (H, k); ValueError unless every channel keeps k states."""
     counts = keep.sum(axis=-1)
     if np.any(counts != counts[0]):
-        raise ValueError(
+        raise ArgumentError(
             f"layer {layer.name!r}: physical removal needs the same number of kept states in every channel "
             f"(the arrays are (H, N/2)); the keep mask keeps between {counts.min()} and {counts.max()}. "
             "Pass mask=True to zero the pruned states instead, or prune states shared by all channels."
@@ -99,14 +99,47 @@ class S4D(Adapter):
     defaults = {"discretization": "zoh"}
 
     def check_config(self, config: Mapping[str, Any]) -> None:
+        """Validate the values of the ``s4d`` settings.
+
+        Parameters
+        ----------
+        config : Mapping
+            The settings, defaults completed.
+
+        Raises
+        ------
+        OptionError
+            A setting has a value the family does not accept.
+        """
         if config["discretization"] != "zoh":
-            raise ValueError("the minimal S4D kernel (log_A_real) is ZOH only; drop discretization=")
+            raise ArgumentError("the minimal S4D kernel (log_A_real) is ZOH only; drop discretization=")
 
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
         group = ctx.groups[prefix]
         return _with_d(ctx, group, require(ctx, group, ["log_dt", "log_A_real", "A_imag", "C"], "S4D"))
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """Read the ``s4d`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        prefix : str
+            The layer's prefix in the tree (its name in the model).
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        SSMLayer
+            The layer in the family's convention, ``output_scale`` set.
+
+        Raises
+        ------
+        FormatError
+            A key is missing, or an array has the wrong shape or dtype.
+        """
         keys = self._keys(ctx, prefix)
         a = {name: ctx.array(key) for name, key in keys.items()}
         for name, array in a.items():
@@ -134,6 +167,26 @@ class S4D(Adapter):
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """New ``s4d`` leaves that keep only the states where ``keep`` is True (or zero the others).
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            States that stay.
+        mask : bool
+            Zero the removed states' parameters instead of deleting them.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         out: dict[str, Any] = {}
         if mask:
@@ -150,6 +203,24 @@ class S4D(Adapter):
         return out
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
+        """New ``s4d`` leaves that realise ``new`` in this family's parameterisation.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        new : SSMLayer
+            The replacement, in the layer's convention.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         sys = new.system
         where = f"{ctx.where}: layer {layer.name!r}"
@@ -162,7 +233,7 @@ class S4D(Adapter):
         else:  # B ≡ 1: the SISO gain C·B̃ goes into C
             C = C * B_tilde[:, None, :, 0]
         if np.any(A.real >= 0):
-            raise ValueError(f"{where}: a replacement pole has |λ̄| ≥ 1, which log_A_real cannot store")
+            raise ArgumentError(f"{where}: a replacement pole has |λ̄| ≥ 1, which log_A_real cannot store")
         out[keys["log_A_real"]] = ctx.new(keys["log_A_real"], np.log(-A.real))
         out[keys["A_imag"]] = ctx.new(keys["A_imag"], A.imag)
         out[keys["C"]] = ctx.new(keys["C"], to_pair(C[:, 0, :]))
@@ -182,6 +253,18 @@ class S4DFull(Adapter):
     }
 
     def check_config(self, config: Mapping[str, Any]) -> None:
+        """Validate the values of the ``s4d-full`` settings.
+
+        Parameters
+        ----------
+        config : Mapping
+            The settings, defaults completed.
+
+        Raises
+        ------
+        OptionError
+            A setting has a value the family does not accept.
+        """
         check_choice("discretization", config["discretization"], ("zoh", "bilinear"))
         for name in ("dt_transform", "real_transform", "imag_transform"):
             check_choice(name, config[name], TRANSFORMS)
@@ -195,6 +278,27 @@ class S4DFull(Adapter):
         return _with_d(ctx, group, require(ctx, group, ["inv_dt", "A_real", "A_imag", "B", "C"], "S4D"))
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """Read the ``s4d-full`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        prefix : str
+            The layer's prefix in the tree (its name in the model).
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        SSMLayer
+            The layer in the family's convention, ``output_scale`` set.
+
+        Raises
+        ------
+        FormatError
+            A key is missing, or an array has the wrong shape or dtype.
+        """
         keys = self._keys(ctx, prefix)
         a = {name: ctx.array(key) for name, key in keys.items()}
         for name, array in a.items():
@@ -227,6 +331,26 @@ class S4DFull(Adapter):
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """New ``s4d-full`` leaves that keep only the states where ``keep`` is True (or zero the others).
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            States that stay.
+        mask : bool
+            Zero the removed states' parameters instead of deleting them.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         if mask:
             C = ctx.array(keys["C"]).copy()
@@ -239,7 +363,7 @@ class S4DFull(Adapter):
         copy_index = index[:S]
         for h in range(S, H):
             if not np.array_equal(index[h], copy_index[h % S]):
-                raise ValueError(
+                raise ArgumentError(
                     f"layer {layer.name!r}: channels {h % S} and {h} share one (A, B) copy (n_ssm={S} < H={H}) but keep "
                     "different states; keep the same states in channels that share a copy, or pass mask=True"
                 )
@@ -254,6 +378,24 @@ class S4DFull(Adapter):
         return out
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
+        """New ``s4d-full`` leaves that realise ``new`` in this family's parameterisation.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        new : SSMLayer
+            The replacement, in the layer's convention.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         sys = new.system
         where = f"{ctx.where}: layer {layer.name!r}"
@@ -264,7 +406,7 @@ class S4DFull(Adapter):
         D = sys.D[:, :, 0]  # (H, c)
         S = ctx.array(keys["A_real"]).shape[0]
         if S != sys.batch_shape[0]:
-            raise ValueError(
+            raise ArgumentError(
                 f"{where}: (A, B) are shared by groups of channels (n_ssm={S} < H={sys.batch_shape[0]}); replacing "
                 "them with per-channel reduced systems is not representable"
             )

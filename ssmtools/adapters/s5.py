@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import check_choice
+from ..errors import ArgumentError, check_choice
 from ..model import SSMLayer
 from ..systems import BidirectionalSSM, DiagonalSSM
 from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, real_pair, require, to_pair
@@ -50,7 +50,7 @@ def _continuous(new: SSMLayer, step: float, method: Method, kappa: float, clip: 
     system = new.system
     lam, B_tilde = undiscretize(system.poles, system.B, np.full(system.n_states, step), method)
     if clip and np.any(lam.real > CLIP):
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: a replacement pole has Re Λ > {CLIP} (|λ̄| too close to 1 for step {step}); with clip_eigs=True "
             "the layer would clip it and no longer match. Drop that state or load with clip_eigs=False."
         )
@@ -83,6 +83,18 @@ class S5Flax(Adapter):
     }
 
     def check_config(self, config: Mapping[str, Any]) -> None:
+        """Validate the values of the ``s5`` settings.
+
+        Parameters
+        ----------
+        config : Mapping
+            The settings, defaults completed.
+
+        Raises
+        ------
+        OptionError
+            A setting has a value the family does not accept.
+        """
         _check_discretization(config)
 
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
@@ -92,6 +104,27 @@ class S5Flax(Adapter):
         return require(ctx, group, names, "S5")
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """Read the ``s5`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        prefix : str
+            The layer's prefix in the tree (its name in the model).
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        SSMLayer
+            The layer in the family's convention, ``output_scale`` set.
+
+        Raises
+        ------
+        FormatError
+            A key is missing, or an array has the wrong shape or dtype.
+        """
         keys = self._keys(ctx, prefix)
         arrays = {name: ctx.array(key) for name, key in keys.items()}
         for name, array in arrays.items():
@@ -133,6 +166,26 @@ class S5Flax(Adapter):
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """New ``s5`` leaves that keep only the states where ``keep`` is True (or zero the others).
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            States that stay.
+        mask : bool
+            Zero the removed states' parameters instead of deleting them.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         out = {}
         if mask:
@@ -154,6 +207,24 @@ class S5Flax(Adapter):
         return out
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
+        """New ``s5`` leaves that realise ``new`` in this family's parameterisation.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        new : SSMLayer
+            The replacement, in the layer's convention.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         kappa = 2.0 if config["conj_sym"] else 1.0
         step = float(config["step_rescale"])  # log_step = 0
@@ -189,6 +260,18 @@ class S5PyTorch(Adapter):
     defaults = {"step_scale": 1.0, "discretization": "zoh", "bidirectional": None}
 
     def check_config(self, config: Mapping[str, Any]) -> None:
+        """Validate the values of the ``s5-pytorch`` settings.
+
+        Parameters
+        ----------
+        config : Mapping
+            The settings, defaults completed.
+
+        Raises
+        ------
+        OptionError
+            A setting has a value the family does not accept.
+        """
         _check_discretization(config)
 
     def _keys(self, ctx: Context, prefix: str) -> dict[str, str]:
@@ -201,6 +284,27 @@ class S5PyTorch(Adapter):
         return require(ctx, group, ["Lambda", "B", "C", "D", "log_step"], "s5-pytorch")
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
+        """Read the ``s5-pytorch`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        prefix : str
+            The layer's prefix in the tree (its name in the model).
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        SSMLayer
+            The layer in the family's convention, ``output_scale`` set.
+
+        Raises
+        ------
+        FormatError
+            A key is missing, or an array has the wrong shape or dtype.
+        """
         keys = self._keys(ctx, prefix)
         arrays = {name: ctx.array(key) for name, key in keys.items()}
         check_complex(ctx, keys["Lambda"], arrays["Lambda"])
@@ -227,6 +331,26 @@ class S5PyTorch(Adapter):
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """New ``s5-pytorch`` leaves that keep only the states where ``keep`` is True (or zero the others).
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        keep : ndarray of bool, shape ``layer.system.poles.shape``
+            States that stay.
+        mask : bool
+            Zero the removed states' parameters instead of deleting them.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         columns = _c_columns(keep, layer.bidirectional, True)
         if mask:
@@ -239,6 +363,24 @@ class S5PyTorch(Adapter):
         return out
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
+        """New ``s5-pytorch`` leaves that realise ``new`` in this family's parameterisation.
+
+        Parameters
+        ----------
+        ctx : Context
+            The flattened parameter tree (leaves, their paths, groups by prefix).
+        layer : SSMLayer
+            The layer as read from ``ctx``.
+        new : SSMLayer
+            The replacement, in the layer's convention.
+        config : Mapping
+            The family's settings (defaults completed, see ``defaults``).
+
+        Returns
+        -------
+        dict
+            Full key -> new leaf (same container type and dtype as the leaf it replaces).
+        """
         keys = self._keys(ctx, layer.name)
         step = float(config["step_scale"])
         lam, B_tilde, C_tilde, D = _continuous(
