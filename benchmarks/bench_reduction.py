@@ -35,8 +35,9 @@ def _error_hinf(A, B, C, Ar, Br, Cr) -> float:
     n, r = A.shape[0], Ar.shape[0]
     A_err = np.zeros((n + r, n + r))
     A_err[:n, :n], A_err[n:, n:] = A, Ar
-    value, _ = linf_norm(A_err, np.vstack([B, Br]), np.hstack([C, -Cr]), np.zeros((C.shape[0], B.shape[1])),
-                         discrete=True, tol=1e-10)
+    value, _ = linf_norm(
+        A_err, np.vstack([B, Br]), np.hstack([C, -Cr]), np.zeros((C.shape[0], B.shape[1])), discrete=True, tol=1e-10
+    )
     return value
 
 
@@ -56,21 +57,38 @@ def run_case(n_real: int, order: int, width: int, repeat: int, seed: int) -> dic
     err_ref = _error_hinf(A, B, C, Ar, Br, Cr)
     hsv_rel = float(np.max(np.abs(result.hsv - hsv_ref)) / hsv_ref[0])
     return {
-        "real_states": n_real, "stored_states": layer.n_states, "width": width, "order": int(result.order),
-        "slycot_order": int(nr), "reduced_stored_states": int(result.n_states),
-        "time_ssmtools_s": t_ours, "time_ab09ad_s": t_ref, "time_ratio": t_ours / t_ref,
-        "hsv_max_rel_diff": hsv_rel, "sigma_next": float(result.hsv[order]), "bound": float(result.bound),
-        "error_ssmtools": err_ours, "error_ab09ad": err_ref, "error_ratio": err_ours / err_ref,
+        "real_states": n_real,
+        "stored_states": layer.n_states,
+        "width": width,
+        "order": int(result.order),
+        "slycot_order": int(nr),
+        "reduced_stored_states": int(result.n_states),
+        "time_ssmtools_s": t_ours,
+        "time_ab09ad_s": t_ref,
+        "time_ratio": t_ours / t_ref,
+        "hsv_max_rel_diff": hsv_rel,
+        "sigma_next": float(result.hsv[order]),
+        "bound": float(result.bound),
+        "error_ssmtools": err_ours,
+        "error_ab09ad": err_ref,
+        "error_ratio": err_ours / err_ref,
     }
 
 
 COLUMNS = [
-    ("real states", "real_states", "d"), ("H", "width", "d"), ("r", "order", "d"),
-    ("stored after", "reduced_stored_states", "d"), ("ssmtools [s]", "time_ssmtools_s", ".3f"),
-    ("AB09AD [s]", "time_ab09ad_s", ".3f"), ("time ratio", "time_ratio", ".2f"),
-    ("max HSV rel. diff", "hsv_max_rel_diff", ".1e"), ("σ_{r+1}", "sigma_next", ".4g"),
-    ("error ssmtools", "error_ssmtools", ".6g"), ("error AB09AD", "error_ab09ad", ".6g"),
-    ("error ratio", "error_ratio", ".6f"), ("bound 2Σσ", "bound", ".4g"),
+    ("real states", "real_states", "d"),
+    ("H", "width", "d"),
+    ("r", "order", "d"),
+    ("stored after", "reduced_stored_states", "d"),
+    ("ssmtools [s]", "time_ssmtools_s", ".3f"),
+    ("AB09AD [s]", "time_ab09ad_s", ".3f"),
+    ("time ratio", "time_ratio", ".2f"),
+    ("max HSV rel. diff", "hsv_max_rel_diff", ".1e"),
+    ("σ_{r+1}", "sigma_next", ".4g"),
+    ("error ssmtools", "error_ssmtools", ".6g"),
+    ("error AB09AD", "error_ab09ad", ".6g"),
+    ("error ratio", "error_ratio", ".6f"),
+    ("bound 2Σσ", "bound", ".4g"),
 ]
 
 
@@ -92,18 +110,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
         order = max(1, int(round(args.fraction * n_real)))
         row = run_case(n_real, order, args.width, args.repeat, args.seed)
         rows.append(row)
-        print(f"n={n_real:4d} r={order:4d}: ssmtools {row['time_ssmtools_s']:.3f}s  AB09AD {row['time_ab09ad_s']:.3f}s  "
-              f"ratio {row['time_ratio']:.2f} | HSV rel diff {row['hsv_max_rel_diff']:.1e} | error ssmtools "
-              f"{row['error_ssmtools']:.6g} vs AB09AD {row['error_ab09ad']:.6g} (ratio {row['error_ratio']:.6f}), "
-              f"sigma_r+1 {row['sigma_next']:.4g}, bound {row['bound']:.4g}", flush=True)
+        print(
+            f"n={n_real:4d} r={order:4d}: ssmtools {row['time_ssmtools_s']:.3f}s  AB09AD {row['time_ab09ad_s']:.3f}s  "
+            f"ratio {row['time_ratio']:.2f} | HSV rel diff {row['hsv_max_rel_diff']:.1e} | error ssmtools "
+            f"{row['error_ssmtools']:.6g} vs AB09AD {row['error_ab09ad']:.6g} (ratio {row['error_ratio']:.6f}), "
+            f"sigma_r+1 {row['sigma_next']:.4g}, bound {row['bound']:.4g}",
+            flush=True,
+        )
     meta["load_average_end"] = machine()["load_average"]  # timings on a shared machine vary between runs
     data = {"meta": meta, "rows": rows, "quick": args.quick}
-    body = (f"Best of {args.repeat} alternating runs; load average {tuple(round(x, 1) for x in meta['load_average_end'] or ())} at the end. Random S5-style layers (ZOH, conj-sym, state includes input), "
-            "width H inputs/outputs. Both reduce the strictly proper part to the same real order r; ssmtools also "
-            "re-diagonalises it into a DiagonalSSM. Errors ‖G − G_r‖∞ by AB13DD on the dense error system.\n\n"
-            + markdown_table(COLUMNS, rows))
-    write_results("reduction", "Balanced truncation: ssmtools vs SLICOT AB09AD (dico='D')",
-                  [("Balanced truncation vs AB09AD", body)], data, out=args.out)
+    body = (
+        f"Best of {args.repeat} alternating runs; load average {tuple(round(x, 1) for x in meta['load_average_end'] or ())} at the end. Random S5-style layers (ZOH, conj-sym, state includes input), "
+        "width H inputs/outputs. Both reduce the strictly proper part to the same real order r; ssmtools also "
+        "re-diagonalises it into a DiagonalSSM. Errors ‖G − G_r‖∞ by AB13DD on the dense error system.\n\n"
+        + markdown_table(COLUMNS, rows)
+    )
+    write_results(
+        "reduction",
+        "Balanced truncation: ssmtools vs SLICOT AB09AD (dico='D')",
+        [("Balanced truncation vs AB09AD", body)],
+        data,
+        out=args.out,
+    )
     return rows
 
 

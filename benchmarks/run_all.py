@@ -52,8 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     for path in discover():
         name = path.stem.removeprefix("bench_")
         if args.only and name not in args.only:  # keep its earlier results in the summary
-            summary.append({"benchmark": path.name, "results": f"[{name}.md]({name}.md)",
-                            "status": "not run (earlier results)" if (RESULTS / f"{name}.md").exists() else "not run"})
+            summary.append(
+                {
+                    "benchmark": path.name,
+                    "results": f"[{name}.md]({name}.md)",
+                    "status": "not run (earlier results)" if (RESULTS / f"{name}.md").exists() else "not run",
+                }
+            )
             continue
         print(f"== {path.name}", flush=True)
         start = time.perf_counter()
@@ -65,15 +70,31 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # keep going: one failing benchmark must not hide the others
             traceback.print_exc()
             status, failed = "failed", failed + 1
-        summary.append({"benchmark": f"bench_{name}.py", "results": f"[{name}.md]({name}.md)",
-                        "status": status, "wall_s": time.perf_counter() - start})
+        summary.append(
+            {
+                "benchmark": f"bench_{name}.py",
+                "results": f"[{name}.md]({name}.md)",
+                "status": status,
+                "wall_s": time.perf_counter() - start,
+            }
+        )
     meta = machine()
     parts = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         f"`python benchmarks/run_all.py` on {meta['machine']} ({meta['cpu_count']} CPUs, BLAS threads "
-        f"{meta['blas_threads']}, torch {meta.get('torch')}, GPU {meta.get('cuda')}) at {meta['date_utc']}.", "",
-        markdown_table([("benchmark", "benchmark", ""), ("results", "results", ""), ("status", "status", ""),
-                        ("wall time [s]", "wall_s", ".1f")], summary), "",
+        f"{meta['blas_threads']}, torch {meta.get('torch')}, GPU {meta.get('cuda')}) at {meta['date_utc']}.",
+        "",
+        markdown_table(
+            [
+                ("benchmark", "benchmark", ""),
+                ("results", "results", ""),
+                ("status", "status", ""),
+                ("wall time [s]", "wall_s", ".1f"),
+            ],
+            summary,
+        ),
+        "",
     ]
     for row in summary:
         md = RESULTS / row["results"].split("(")[1].rstrip(")")

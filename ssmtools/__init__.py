@@ -59,4 +59,3 @@ from .reduction import (
     modal_truncation as modal_truncation,
 )
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
-

@@ -220,8 +220,15 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     BBh = scale[:, None] * BBh * np.conj(scale)[None, :]
     gain = np.linalg.norm(C, axis=0) * np.linalg.norm(B, axis=1)
     keep = gain > 0
-    theta, gap, radius, offset, B, C, gain = (theta[keep], gap[keep], radius[keep], offset[keep], B[keep],
-                                               C[:, keep], gain[keep])
+    theta, gap, radius, offset, B, C, gain = (
+        theta[keep],
+        gap[keep],
+        radius[keep],
+        offset[keep],
+        B[keep],
+        C[:, keep],
+        gain[keep],
+    )
     ChC, BBh = ChC[np.ix_(keep, keep)], BBh[np.ix_(keep, keep)]
     half = bool(real_output) or all(np.all(np.isreal(X)) for X in (mu, B, C, D))  # G(−ω) = conj G(ω)
     gram = ChC * np.conj(BBh)
@@ -230,12 +237,34 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     BDh = B * np.conj(diagonal_D) if diagonal_D is not None else B @ np.conj(D).T
     cross = np.sum(BDh * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
     norm_CB = _operator_norm(C, ChC) * _operator_norm(B, BBh) if gain.size else 0.0
-    operands = (np.ascontiguousarray(B.T), np.ascontiguousarray(C.T), np.conj(B), np.conj(C),
-                np.ascontiguousarray(gram.T))
+    operands = (
+        np.ascontiguousarray(B.T),
+        np.ascontiguousarray(C.T),
+        np.conj(B),
+        np.conj(C),
+        np.ascontiguousarray(gram.T),
+    )
     # the real pair factors halve the flops but add NumPy calls: worth it on layers of some size
     pairs = pair_factors_real(B, C) if real_output and B.shape[0] * (p + m) >= _PAIRS_MIN_WORK else None
-    form = _CircleForm(theta, gap, radius, offset, B, C, D, gain, gram, cross, norm_CB, float(np.linalg.norm(D)),
-                       half, operands, diagonal_D, np.abs(gram), pairs)
+    form = _CircleForm(
+        theta,
+        gap,
+        radius,
+        offset,
+        B,
+        C,
+        D,
+        gain,
+        gram,
+        cross,
+        norm_CB,
+        float(np.linalg.norm(D)),
+        half,
+        operands,
+        diagonal_D,
+        np.abs(gram),
+        pairs,
+    )
     return form, (None if discrete else alpha)
 
 
@@ -280,8 +309,9 @@ def frobenius_squared(form: _CircleForm, phi: np.ndarray) -> tuple[np.ndarray, n
     return fro2 + 2.0 * floor * (form.norm_D_fro + np.abs(phi) @ form.gain), floor
 
 
-def cheap_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4,
-                 settle: float | None = None):
+def cheap_bounds(
+    form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4, settle: float | None = None
+):
     """Rigorous ``(lower, upper, v)`` for σ_max(G(e^{jω})) without forming G (step 2).
 
     ``V`` (K, m) warm-starts the power iterations; returns arrays of shape (K,) and (K, m). Every
@@ -386,8 +416,15 @@ def _formed_responses(form: _CircleForm, phi: np.ndarray, outer: np.ndarray | No
     return G
 
 
-def exact_values(form: _CircleForm, omega: np.ndarray, *, chunk: int = 32, use_torch: bool = False,
-                 device: Any = None, outer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def exact_values(
+    form: _CircleForm,
+    omega: np.ndarray,
+    *,
+    chunk: int = 32,
+    use_torch: bool = False,
+    device: Any = None,
+    outer: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, upper)`` from σ_max of the formed G(e^{jω}) (eigvalsh of the smaller Gram).
 
     ``use_torch``: the σ_max stage runs in torch (complex128) on ``device`` (``None``: CPU). ``outer``:
@@ -528,7 +565,12 @@ def _tiered_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshol
 
 
 def certify(
-    form: _CircleForm, *, rtol: float = 1e-8, max_levels: int = 200, uniform: int = 33, use_torch: bool = False,
+    form: _CircleForm,
+    *,
+    rtol: float = 1e-8,
+    max_levels: int = 200,
+    uniform: int = 33,
+    use_torch: bool = False,
     device: Any = None,
 ) -> tuple[float, float, float, float, bool, tuple[int, int]]:
     """Branch and bound on the unit circle (step 4).
@@ -671,16 +713,28 @@ def certify(
     return value, lower, upper, float(omega[k]), bool(certified), (counts[0], counts[1])
 
 
-def hinf_bracket(lam, B, C, D, *, discrete: bool, real_output: bool, state_includes_input: bool,
-                 rtol: float = 1e-8, use_torch: bool = False, device: Any = None) -> HinfBracket:
+def hinf_bracket(
+    lam,
+    B,
+    C,
+    D,
+    *,
+    discrete: bool,
+    real_output: bool,
+    state_includes_input: bool,
+    rtol: float = 1e-8,
+    use_torch: bool = False,
+    device: Any = None,
+) -> HinfBracket:
     """Certified H∞ norm of one stable diagonal system (``lam`` (n,), ``B`` (n, m), ``C`` (p, n), ``D`` (p, m)).
 
     Returns a :class:`HinfBracket`; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
     supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch, and
     evaluate the reported value (σ_max at the peak) there in every case.
     """
-    form, alpha = circle_form(lam, B, C, D, discrete=discrete, real_output=real_output,
-                              state_includes_input=state_includes_input)
+    form, alpha = circle_form(
+        lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=state_includes_input
+    )
     value, lower, upper, peak, certified, counts = certify(form, rtol=rtol, use_torch=use_torch, device=device)
     if use_torch and form.gain.size:  # the reported value is always σ_max at the peak, evaluated in torch
         at_peak, _ = exact_values(form, np.array([peak]), use_torch=True, device=device)

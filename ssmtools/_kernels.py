@@ -136,8 +136,9 @@ def _square_r(R: np.ndarray) -> np.ndarray:
     return xp.concat([R, xp.zeros_like(R)], axis=-2)
 
 
-def pair_sigma_max_squared(omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *,
-                           discrete: bool) -> np.ndarray:
+def pair_sigma_max_squared(
+    omega: np.ndarray, lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *, discrete: bool
+) -> np.ndarray:
     """σ_max² of the conjugate pair ``G = α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega``.
 
     α = 1/(z − λ), β = 1/(z − conj λ). Writing c = x + jy, b = u + jv gives

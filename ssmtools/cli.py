@@ -41,9 +41,14 @@ def _norm_table(title: str, model: SSMModel) -> Table:
         table.add_column(column, justify="right")
     for row in summarize(model):
         table.add_row(
-            row.name, str(row.n_states), "yes" if row.bidirectional else "no", f"{row.hinf:.6g}",
-            "—" if row.peak is None else f"{row.peak:.4f}", "—" if row.h2 is None else f"{row.h2:.6g}",
-            f"{row.max_state_hinf:.6g}", str(row.stable),
+            row.name,
+            str(row.n_states),
+            "yes" if row.bidirectional else "no",
+            f"{row.hinf:.6g}",
+            "—" if row.peak is None else f"{row.peak:.4f}",
+            "—" if row.h2 is None else f"{row.h2:.6g}",
+            f"{row.max_state_hinf:.6g}",
+            str(row.stable),
         )
     return table
 
@@ -71,7 +76,9 @@ def demo(
     ratio : float
         LAST pruning ratio of the plan printed at the end.
     """
-    model = SSMModel.from_systems({"e5": examples.s5_layer_e5(), **examples.random_s5_model(layers, states, width, seed=seed)})
+    model = SSMModel.from_systems(
+        {"e5": examples.s5_layer_e5(), **examples.random_s5_model(layers, states, width, seed=seed)}
+    )
     _console.print(_norm_table("ssmtools demo: layer norms (exact, discrete time, rad/sample)", model))
     try:
         plan = prune_plan(model, ratio, "last")
@@ -136,8 +143,9 @@ def prune(
         Also write the pruning plan as JSON there.
     """
     try:
-        _, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask,
-                             output=str(output))
+        _, plan = last_prune(
+            str(path), ratio, criterion, reduction=reduction, family=family, mask=mask, output=str(output)
+        )
         if plan_json is not None:
             plan.to_json(plan_json)
     except (ValueError, TypeError, OSError) as exc:

@@ -49,13 +49,12 @@ def s5_layer_e5() -> DiagonalSSM:
     B_tilde = np.array([[1, 0], [1j, 1]])
     C_tilde = np.array([[1, 1j], [0.5, -1]])
     lam_bar, B_bar = zoh_discretize(Lambda, B_tilde, np.array([0.1, 0.2]))
-    return DiagonalSSM(lam_bar, B_bar, 2 * C_tilde, np.diag([0.3, -0.2]), dt=True, output="real",
-                       state_includes_input=True)
+    return DiagonalSSM(
+        lam_bar, B_bar, 2 * C_tilde, np.diag([0.3, -0.2]), dt=True, output="real", state_includes_input=True
+    )
 
 
-def random_s5_model(
-    n_layers: int = 4, n_states: int = 16, width: int = 8, *, seed: int = 0
-) -> dict[str, DiagonalSSM]:
+def random_s5_model(n_layers: int = 4, n_states: int = 16, width: int = 8, *, seed: int = 0) -> dict[str, DiagonalSSM]:
     """A random S5-style model of conjugate-symmetric ZOH layers.
 
     Each layer is in the state-includes-input convention with diagonal D. Continuous poles
@@ -84,11 +83,20 @@ def random_s5_model(
         real = -np.exp(rng.uniform(np.log(0.02), np.log(0.5), n_states))
         imag = np.pi * np.arange(n_states) * rng.uniform(0.5, 1.5)
         step = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), n_states))
-        B_tilde = (rng.standard_normal((n_states, width)) + 1j * rng.standard_normal((n_states, width))) / np.sqrt(2 * width)
-        C_tilde = (rng.standard_normal((width, n_states)) + 1j * rng.standard_normal((width, n_states))) / np.sqrt(2 * n_states)
+        B_tilde = (rng.standard_normal((n_states, width)) + 1j * rng.standard_normal((n_states, width))) / np.sqrt(
+            2 * width
+        )
+        C_tilde = (rng.standard_normal((width, n_states)) + 1j * rng.standard_normal((width, n_states))) / np.sqrt(
+            2 * n_states
+        )
         lam_bar, B_bar = zoh_discretize(real + 1j * imag, B_tilde, step)
         layers[f"layers_{index}"] = DiagonalSSM(
-            lam_bar, B_bar, 2 * C_tilde, np.diag(rng.standard_normal(width)), dt=True, output="real",
+            lam_bar,
+            B_bar,
+            2 * C_tilde,
+            np.diag(rng.standard_normal(width)),
+            dt=True,
+            output="real",
             state_includes_input=True,
         )
     return layers

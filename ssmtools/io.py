@@ -31,8 +31,13 @@ from .model import SSMModel
 Format = Literal["safetensors", "torch", "npz", "msgpack"]
 FORMATS: tuple[str, ...] = ("safetensors", "torch", "npz", "msgpack")
 EXTENSIONS: dict[str, str] = {
-    ".safetensors": "safetensors", ".pt": "torch", ".pth": "torch", ".bin": "torch", ".npz": "npz",
-    ".msgpack": "msgpack", ".flax": "msgpack",
+    ".safetensors": "safetensors",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".bin": "torch",
+    ".npz": "npz",
+    ".msgpack": "msgpack",
+    ".flax": "msgpack",
 }
 _CHUNKED = "__msgpack_chunked_array__"
 _MAX_CHUNK_BYTES = 2**30
@@ -186,7 +191,7 @@ def _read_torch(path: str) -> Any:
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - torch extra
-        raise ImportError('reading .pt/.pth needs torch: pip install torch (see README)') from exc
+        raise ImportError("reading .pt/.pth needs torch: pip install torch (see README)") from exc
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -256,8 +261,9 @@ def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
     path = Path(os.fspath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path.parent}: output directory does not exist")
-    writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz,
-              "msgpack": _write_msgpack}[fmt]
+    writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz, "msgpack": _write_msgpack}[
+        fmt
+    ]
     atomic_write(path, lambda file: writer(params, file))
 
 
@@ -344,14 +350,18 @@ def _write_msgpack(params: Any, file) -> None:
         if array.nbytes > _MAX_CHUNK_BYTES and array.ndim > 0:
             flat = array.reshape(-1)
             size = max(1, _MAX_CHUNK_BYTES // array.itemsize)
-            chunks = [flat[i:i + size] for i in range(0, flat.size, size)]
-            return {_CHUNKED: True, "shape": {str(i): s for i, s in enumerate(array.shape)},
-                    "chunks": {str(i): _ext(c) for i, c in enumerate(chunks)}}
+            chunks = [flat[i : i + size] for i in range(0, flat.size, size)]
+            return {
+                _CHUNKED: True,
+                "shape": {str(i): s for i, s in enumerate(array.shape)},
+                "chunks": {str(i): _ext(c) for i, c in enumerate(chunks)},
+            }
         return _ext(array, scalar=array.ndim == 0 and not isinstance(node, np.ndarray))
 
     def _ext(array: np.ndarray, scalar: bool = False):
-        payload = msgpack.packb((array.shape, array.dtype.name, np.ascontiguousarray(array).tobytes("C")),
-                                use_bin_type=True)
+        payload = msgpack.packb(
+            (array.shape, array.dtype.name, np.ascontiguousarray(array).tobytes("C")), use_bin_type=True
+        )
         return msgpack.ExtType(3 if scalar else 1, payload)
 
     file.write(msgpack.packb(convert(params, ""), use_bin_type=True))

@@ -49,7 +49,9 @@ class SSMLayer:
                 f"layer {self.name!r}: system must be a DiagonalSSM or a BidirectionalSSM, got {type(self.system).__name__}"
             )
         if not (np.isfinite(self.output_scale) and self.output_scale > 0):
-            raise ArgumentError(f"layer {self.name!r}: output_scale must be a positive finite number, got {self.output_scale!r}")
+            raise ArgumentError(
+                f"layer {self.name!r}: output_scale must be a positive finite number, got {self.output_scale!r}"
+            )
         object.__setattr__(self, "output_scale", float(self.output_scale))
 
     @property

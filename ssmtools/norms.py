@@ -25,8 +25,15 @@ from .errors import ArgumentError, ArgumentTypeError, OptionError, check_choice,
 from .systems import BidirectionalSSM, DiagonalSSM, LTISystem, augmented_realization, freqresp, real_standard_form
 
 __all__ = [
-    "HinfResult", "hinf_result", "hinf_norm", "h2_norm", "state_hinf_result", "state_hinf_norms", "state_h2_norms",
-    "gramians", "hankel_singular_values",
+    "HinfResult",
+    "hinf_result",
+    "hinf_norm",
+    "h2_norm",
+    "state_hinf_result",
+    "state_hinf_norms",
+    "state_h2_norms",
+    "gramians",
+    "hankel_singular_values",
 ]
 
 HinfMethod = Literal["auto", "diagonal", "slycot"]
@@ -191,11 +198,14 @@ def hinf_result(
     if method == "auto" and backend != "numpy" and not isinstance(sys, BidirectionalSSM):
         chosen = "diagonal"  # the engine that runs in the requested library
     if chosen == "diagonal" and isinstance(sys, BidirectionalSSM):
-        raise OptionError("method='diagonal' handles causal systems only; use method='slycot' (or 'auto') for a "
-                          "BidirectionalSSM")
+        raise OptionError(
+            "method='diagonal' handles causal systems only; use method='slycot' (or 'auto') for a BidirectionalSSM"
+        )
     if chosen == "slycot" and backend != "numpy":
-        raise OptionError(f"backend={backend!r} has no AB13DD engine: method='slycot' and bidirectional layers run "
-                          "in SLICOT on the host; use backend='numpy'")
+        raise OptionError(
+            f"backend={backend!r} has no AB13DD engine: method='slycot' and bidirectional layers run "
+            "in SLICOT on the host; use backend='numpy'"
+        )
     unstable = _unstable_systems(sys)
     shape = sys.batch_shape
     value, peak = np.full(shape, np.inf), np.full(shape, np.nan)
@@ -210,25 +220,43 @@ def hinf_result(
             lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
             continue
         bracket = _hinf_diagonal.hinf_bracket(
-            sys.poles[index], sys.B[index], sys.C[index], sys.D[index], discrete=sys.is_discrete,
-            real_output=sys.output == "real", state_includes_input=sys.state_includes_input, rtol=rtol,
-            use_torch=backend == "torch", device=device,
+            sys.poles[index],
+            sys.B[index],
+            sys.C[index],
+            sys.D[index],
+            discrete=sys.is_discrete,
+            real_output=sys.output == "real",
+            state_includes_input=sys.state_includes_input,
+            rtol=rtol,
+            use_torch=backend == "torch",
+            device=device,
         )
-        value[index], peak[index], lower[index], upper[index] = bracket.value, bracket.peak, bracket.lower, bracket.upper
+        value[index], peak[index], lower[index], upper[index] = (
+            bracket.value,
+            bracket.peak,
+            bracket.lower,
+            bracket.upper,
+        )
         if not bracket.certified:
             uncertified.append(index)
     if uncertified:
         warnings.warn(
             f"method='diagonal' could not certify {len(uncertified)} system(s) to rtol={rtol:g} within its iteration "
-            "budget; their values come from SLICOT AB13DD instead", RuntimeWarning, stacklevel=2)
+            "budget; their values come from SLICOT AB13DD instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         for index in uncertified:  # the diagonal bracket stays: valid, only wider than rtol
             reference, reference_peak = _slycot_linf(sys, index, tol, forms)
             if lower[index] * (1.0 - tol) <= reference <= upper[index] * (1.0 + tol):
                 value[index], peak[index] = reference, reference_peak
             # else AB13DD contradicts the certificate (it misjudges poles ~1e-13 from the boundary as
             # marginal and returns inf): keep the attained diagonal value
-    used = "mixed" if uncertified and len(uncertified) < int(np.count_nonzero(~unstable)) else (
-        "slycot" if uncertified else chosen)
+    used = (
+        "mixed"
+        if uncertified and len(uncertified) < int(np.count_nonzero(~unstable))
+        else ("slycot" if uncertified else chosen)
+    )
 
     def out(array: np.ndarray) -> Any:
         return array_backend.from_numpy(array, device=device)
@@ -297,7 +325,11 @@ def _causal_h2(sys: DiagonalSSM, infinite: np.ndarray, backend: Backend, device:
 
 
 def h2_norm(
-    sys: LTISystem, *, method: H2Method = "gramian", backend: Backend = "numpy", device: Any = None,
+    sys: LTISystem,
+    *,
+    method: H2Method = "gramian",
+    backend: Backend = "numpy",
+    device: Any = None,
     dtype: Precision = "float64",
 ) -> Any:
     """Layer H2 norm ``sqrt(Σ_k ‖h_k‖²_F)`` (DT) or ``sqrt(∫‖h(t)‖²_F dt)`` (CT); two-sided for bidirectional layers.
@@ -355,8 +387,9 @@ def h2_norm(
         realified_scale = 1.0 if sys.output == "real" else np.sqrt(2.0)
         for index in np.ndindex(*sys.batch_shape):
             if not infinite[index]:
-                values[index] = _slycot.h2_norm(A[index], B[index], C[index], D[index],
-                                                 discrete=sys.is_discrete) / realified_scale
+                values[index] = (
+                    _slycot.h2_norm(A[index], B[index], C[index], D[index], discrete=sys.is_discrete) / realified_scale
+                )
         return _batch_result(values)
     return _causal_h2(sys, infinite, backend, device, dtype)
 
@@ -367,8 +400,10 @@ def _bidirectional_l2(sys: BidirectionalSSM, backend: Backend, device: Any, dtyp
     M_b = M_b.real if sys.output == "real" else M_b
     forward = sys.forward.replace(D=sys.D + M_b)
     with silence_unstable():
-        value2 = (_causal_h2(forward, unstable, backend, device, dtype) ** 2
-                  + _causal_h2(sys.backward, unstable, backend, device, dtype) ** 2)
+        value2 = (
+            _causal_h2(forward, unstable, backend, device, dtype) ** 2
+            + _causal_h2(sys.backward, unstable, backend, device, dtype) ** 2
+        )
     correction = np.sum(np.abs(M_b) ** 2, axis=(-1, -2))
     if backend == "numpy":
         value2 = np.asarray(value2) - correction
@@ -380,7 +415,11 @@ def _bidirectional_l2(sys: BidirectionalSSM, backend: Backend, device: Any, dtyp
 
 # ---------------------------------------------------------------------------------------------- per state
 def state_hinf_result(
-    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64",
+    sys: LTISystem,
+    *,
+    backend: Backend = "numpy",
+    device: Any = None,
+    dtype: Precision = "float64",
 ) -> HinfResult:
     """H∞ norm and peak frequency of every one-state subsystem ``G_i = c_i b_iᵀ/(z − λ_i)`` (``s`` in CT).
 
@@ -435,7 +474,11 @@ def state_hinf_result(
 
 
 def state_hinf_norms(
-    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64",
+    sys: LTISystem,
+    *,
+    backend: Backend = "numpy",
+    device: Any = None,
+    dtype: Precision = "float64",
 ) -> Any:
     """H∞ norm of every one-state subsystem: ``state_hinf_result(sys, ...).value``.
 

@@ -228,9 +228,13 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
     elif exact_error:
         error_hinf, error_h2 = hinf_norm(removed), h2_norm(removed)
     return ReductionResult(
-        systems=_split(reduced), batch_shape=sys.batch_shape, bound=_scalar_or_array(np.asarray(bound)),
-        order=_scalar_or_array(np.full(sys.batch_shape, count, dtype=np.int64)), hsv=None,
-        error_hinf=error_hinf, error_h2=error_h2,
+        systems=_split(reduced),
+        batch_shape=sys.batch_shape,
+        bound=_scalar_or_array(np.asarray(bound)),
+        order=_scalar_or_array(np.full(sys.batch_shape, count, dtype=np.int64)),
+        hsv=None,
+        error_hinf=error_hinf,
+        error_h2=error_h2,
     )
 
 
@@ -328,7 +332,9 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     return _rediagonalize_complex(A, B, C, D, like)
 
 
-def _requested_orders(sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _requested_orders(
+    sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     if (order is None) == (tol is None):
         raise ArgumentError(
             "balanced_truncation needs exactly one of order= (states to keep) or tol= (largest a-priori H∞ error "
@@ -468,8 +474,9 @@ def balanced_truncation(
         n_min = _minimal_order(hsv)
         r = min(_round_up_ties(hsv, r), n_min)
         kept[index] = r
-        A_r, B_r, C_r, D_sp = _reduce_dense(A_all[index], B_all[index], C_all[index], hsv, TV, WU, r, n_min,
-                                            method, discrete)
+        A_r, B_r, C_r, D_sp = _reduce_dense(
+            A_all[index], B_all[index], C_all[index], hsv, TV, WU, r, n_min, method, discrete
+        )
         like = sys[index] if sys.batch_shape else sys
         reduced_systems.append(_rediagonalize(A_r, B_r, C_r, like.D + D_sp, like))
     tails = np.cumsum(hsv_all[..., ::-1], axis=-1)[..., ::-1]  # tails[..., j] = Σ_{i ≥ j} σ_i
@@ -481,8 +488,13 @@ def balanced_truncation(
         error_hinf = _scalar_or_array(np.array([hinf_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
         error_h2 = _scalar_or_array(np.array([h2_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
     return ReductionResult(
-        systems=tuple(reduced_systems), batch_shape=sys.batch_shape, bound=_scalar_or_array(bound),
-        order=_scalar_or_array(kept), hsv=hsv_all, error_hinf=error_hinf, error_h2=error_h2,
+        systems=tuple(reduced_systems),
+        batch_shape=sys.batch_shape,
+        bound=_scalar_or_array(bound),
+        order=_scalar_or_array(kept),
+        hsv=hsv_all,
+        error_hinf=error_hinf,
+        error_h2=error_h2,
     )
 
 

@@ -79,8 +79,14 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
     hinf, peak = float(values[best]), float(peaks[best])
     h2 = float(np.sqrt(np.sum(np.atleast_1d(h2_norm(system)) ** 2)))
     return LayerSummary(
-        name=layer.name, n_states=int(np.prod(system.poles.shape)), bidirectional=layer.bidirectional, hinf=hinf,
-        peak=peak, h2=h2, max_state_hinf=float(np.max(state_hinf_norms(system))), stable=stable,
+        name=layer.name,
+        n_states=int(np.prod(system.poles.shape)),
+        bidirectional=layer.bidirectional,
+        hinf=hinf,
+        peak=peak,
+        h2=h2,
+        max_state_hinf=float(np.max(state_hinf_norms(system))),
+        stable=stable,
     )
 
 

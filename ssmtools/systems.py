@@ -165,7 +165,9 @@ class DiagonalSSM:
                 )
             if output == "real":
                 if np.any(D.imag != 0):
-                    raise ArgumentTypeError("D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D")
+                    raise ArgumentTypeError(
+                        "D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D"
+                    )
                 D = D.real.copy()
         try:
             batch_shape = np.broadcast_shapes(poles.shape[:-1], B.shape[:-2], C.shape[:-2], D.shape[:-2])
@@ -267,8 +269,12 @@ class DiagonalSSM:
         ((2,), 1, 3, 4)
         """
         return DiagonalSSM(
-            self.poles[..., None], self.B[..., :, None, :], np.moveaxis(self.C, -1, -2)[..., None],
-            dt=self.dt, output=self.output, state_includes_input=self.state_includes_input,
+            self.poles[..., None],
+            self.B[..., :, None, :],
+            np.moveaxis(self.C, -1, -2)[..., None],
+            dt=self.dt,
+            output=self.output,
+            state_includes_input=self.state_includes_input,
         )
 
     def replace(self, **changes: Any) -> DiagonalSSM:
@@ -284,16 +290,19 @@ class DiagonalSSM:
         DiagonalSSM
         """
         fields: dict[str, Any] = dict(
-            poles=self.poles, B=self.B, C=self.C, D=self.D, dt=self.dt, output=self.output,
+            poles=self.poles,
+            B=self.B,
+            C=self.C,
+            D=self.D,
+            dt=self.dt,
+            output=self.output,
             state_includes_input=self.state_includes_input,
         )
         unknown = sorted(set(changes) - set(fields))
         if unknown:
             raise ArgumentTypeError(f"replace() got unknown field(s) {unknown}; valid fields: {sorted(fields)}")
         fields.update(changes)
-        return DiagonalSSM(
-            fields.pop("poles"), fields.pop("B"), fields.pop("C"), fields.pop("D"), **fields
-        )
+        return DiagonalSSM(fields.pop("poles"), fields.pop("B"), fields.pop("C"), fields.pop("D"), **fields)
 
     def __repr__(self) -> str:
         time = f"dt={self.dt}" if self.is_discrete else "continuous"
@@ -670,8 +679,14 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
     return A, B, C, D
 
 
-def freqresp(sys: LTISystem, omega: ArrayLike, *, backend: Literal["numpy", "torch"] = "numpy", device: Any = None,
-             dtype: Literal["float64", "float32"] = "float64") -> Any:
+def freqresp(
+    sys: LTISystem,
+    omega: ArrayLike,
+    *,
+    backend: Literal["numpy", "torch"] = "numpy",
+    device: Any = None,
+    dtype: Literal["float64", "float32"] = "float64",
+) -> Any:
     """Frequency response, shape ``(*batch, k, p, m)`` for ``omega`` of shape (k,).
 
     Parameters
@@ -711,9 +726,18 @@ def freqresp(sys: LTISystem, omega: ArrayLike, *, backend: Literal["numpy", "tor
     array_backend = get_backend(backend, device)
     if isinstance(sys, BidirectionalSSM):
         # the anti-causal scan C_b (I − Λz)⁻¹ B is the causal one evaluated at z⁻¹, i.e. at −ω
-        return (freqresp(sys.forward, omega, backend=backend, device=device, dtype=dtype)
-                + freqresp(sys.backward, -omega, backend=backend, device=device, dtype=dtype))
+        return freqresp(sys.forward, omega, backend=backend, device=device, dtype=dtype) + freqresp(
+            sys.backward, -omega, backend=backend, device=device, dtype=dtype
+        )
     lam, B, C, D, omega_c = array_backend.asarrays(sys.poles, sys.B, sys.C, sys.D, omega, device=device, dtype=dtype)
     xp = _kernels.array_namespace(omega_c)
-    return _kernels.diagonal_freqresp(lam, B, C, D, xp.real(omega_c), discrete=sys.is_discrete,
-                                      real_output=sys.output == "real", state_includes_input=sys.state_includes_input)
+    return _kernels.diagonal_freqresp(
+        lam,
+        B,
+        C,
+        D,
+        xp.real(omega_c),
+        discrete=sys.is_discrete,
+        real_output=sys.output == "real",
+        state_includes_input=sys.state_includes_input,
+    )

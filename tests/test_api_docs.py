@@ -10,8 +10,10 @@ import pytest
 import ssmtools
 
 PUBLIC = sorted(
-    name for name in dir(ssmtools)
-    if not name.startswith("_") and (inspect.isfunction(getattr(ssmtools, name)) or inspect.isclass(getattr(ssmtools, name)))
+    name
+    for name in dir(ssmtools)
+    if not name.startswith("_")
+    and (inspect.isfunction(getattr(ssmtools, name)) or inspect.isclass(getattr(ssmtools, name)))
 )
 
 
@@ -37,8 +39,11 @@ def test_public_callable_documents_its_parameters(name):
     assert doc, f"{name} has no docstring"
     target = obj.__init__ if inspect.isclass(obj) and "__init__" in vars(obj) else obj
     try:
-        parameters = [p for p in inspect.signature(target).parameters.values()
-                      if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        parameters = [
+            p
+            for p in inspect.signature(target).parameters.values()
+            if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         return
     if not parameters:

@@ -51,8 +51,14 @@ def two_sided_response(sys: BidirectionalSSM, omega: np.ndarray, terms: int = 40
         forward, backward = forward.real, backward.real
     else:
         h0 = out((sys.C + sys.C_backward) @ sys.B) + sys.D
-    return np.stack([h0 + np.einsum("kpm,k->pm", forward, np.exp(-1j * w * k))
-                     + np.einsum("kpm,k->pm", backward, np.exp(1j * w * k)) for w in omega])
+    return np.stack(
+        [
+            h0
+            + np.einsum("kpm,k->pm", forward, np.exp(-1j * w * k))
+            + np.einsum("kpm,k->pm", backward, np.exp(1j * w * k))
+            for w in omega
+        ]
+    )
 
 
 def sweep_max(sys: BidirectionalSSM, omega: np.ndarray) -> float:
@@ -190,8 +196,15 @@ def test_state_norms_of_causal_systems_are_their_states_norms():
     """DiagonalSSM.states(): per-state norms are the layer norms of the one-state subsystems (AB13DD)."""
     rng = np.random.default_rng(8)
     poles = rng.uniform(0.3, 0.9, 5) * np.exp(1j * rng.uniform(-3, 3, 5))
-    sys = DiagonalSSM(poles, rng.normal(size=(5, 3)) + 0j, rng.normal(size=(4, 5)) + 1j, np.ones((4, 3)), dt=True,
-                      output="real", state_includes_input=True)
+    sys = DiagonalSSM(
+        poles,
+        rng.normal(size=(5, 3)) + 0j,
+        rng.normal(size=(4, 5)) + 1j,
+        np.ones((4, 3)),
+        dt=True,
+        output="real",
+        state_includes_input=True,
+    )
     states = sys.states()
     assert states.batch_shape == (5,) and not states.has_feedthrough
     np.testing.assert_allclose(state_hinf_norms(sys), hinf_norm(states, method="slycot"), rtol=1e-9)

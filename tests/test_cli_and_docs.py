@@ -77,8 +77,9 @@ def test_analyze_prints_the_library_norms(s5_checkpoint):
 def test_prune_writes_a_smaller_checkpoint_and_the_plan(s5_checkpoint, tmp_path):
     before = s5_checkpoint.read_bytes()
     out, plan_path = tmp_path / "pruned.npz", tmp_path / "plan.json"
-    result = CliRunner().invoke(app, ["prune", str(s5_checkpoint), "--ratio", "0.5", "-o", str(out),
-                                      "--plan-json", str(plan_path)])
+    result = CliRunner().invoke(
+        app, ["prune", str(s5_checkpoint), "--ratio", "0.5", "-o", str(out), "--plan-json", str(plan_path)]
+    )
     assert result.exit_code == 0, result.output
     assert s5_checkpoint.read_bytes() == before  # input untouched
     pruned = ssmtools.load(out)
@@ -86,11 +87,14 @@ def test_prune_writes_a_smaller_checkpoint_and_the_plan(s5_checkpoint, tmp_path)
     assert ssmtools.PruningPlan.from_json(plan_path).n_removed == 6
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["analyze", "missing.npz"], "missing.npz"),
-    (["prune", "{ckpt}", "--ratio", "1.5", "-o", "{out}"], "ratio"),
-    (["prune", "{ckpt}", "--ratio", "0.5", "-o", "{ckpt}"], "overwrite"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["analyze", "missing.npz"], "missing.npz"),
+        (["prune", "{ckpt}", "--ratio", "1.5", "-o", "{out}"], "ratio"),
+        (["prune", "{ckpt}", "--ratio", "0.5", "-o", "{ckpt}"], "overwrite"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_a_message(s5_checkpoint, tmp_path, arguments, message):
     arguments = [a.format(ckpt=s5_checkpoint, out=tmp_path / "o.npz") for a in arguments]
     result = CliRunner().invoke(app, arguments)

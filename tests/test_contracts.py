@@ -39,16 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ssmtools"
 
 #: ``"<check>:<module>"`` -> why it still fails. Strict xfail: remove an entry as soon as its case passes.
-PENDING_ISSUE_13: dict[str, str] = {
-}
+PENDING_ISSUE_13: dict[str, str] = {}
 
 CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations", "library-errors")
 
 #: Third-party packages a function may import lazily: optional extras (torch, safetensors, msgpack), and
 #: dependencies that are slow to import or only needed by one feature (matplotlib for plots, slycot/control for the
 #: SLICOT cross-checks, rich/typer for the command line). Everything else is imported at module top.
-LAZY_IMPORTS_ALLOWED = frozenset({"torch", "matplotlib", "safetensors", "msgpack", "slycot", "control", "rich",
-                                  "typer", "mpmath"})
+LAZY_IMPORTS_ALLOWED = frozenset(
+    {"torch", "matplotlib", "safetensors", "msgpack", "slycot", "control", "rich", "typer", "mpmath"}
+)
 
 #: numpydoc validation codes enforced on public objects. Chosen as what the API reference and the users rely on:
 #: every public object has a docstring (GL08); its sections parse and render (GL06 unknown section, GL07 order,
@@ -61,8 +61,9 @@ LAZY_IMPORTS_ALLOWED = frozenset({"torch", "matplotlib", "safetensors", "msgpack
 #: required by review for the top-level API, not by this check), a description under a self-explanatory return
 #: type such as ``matplotlib.axes.Axes`` (RT03), capitalisation and final periods (PR08, PR09, RT04, RT05), and
 #: the layout of quotes and blank lines (GL01–GL03, the formatter's business).
-DOCSTRING_CHECKS = frozenset({"GL06", "GL07", "GL08", "PR01", "PR02", "PR03", "PR04", "PR06", "PR07", "PR10",
-                              "RT01", "YD01"})
+DOCSTRING_CHECKS = frozenset(
+    {"GL06", "GL07", "GL08", "PR01", "PR02", "PR03", "PR04", "PR06", "PR07", "PR10", "RT01", "YD01"}
+)
 
 
 def _module_name(path: Path) -> str:
@@ -98,9 +99,17 @@ def test_pending_entries_name_existing_checks_and_modules():
 def _mypy_errors() -> dict[str, list[str]]:
     from mypy import api
 
-    stdout, stderr, status = api.run(["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir",
-                                      str(ROOT / ".mypy_cache"), "--no-color-output", "--no-error-summary",
-                                      str(PACKAGE)])
+    stdout, stderr, status = api.run(
+        [
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            "--no-color-output",
+            "--no-error-summary",
+            str(PACKAGE),
+        ]
+    )
     assert status in (0, 1), f"mypy did not run (exit status {status}):\n{stdout}\n{stderr}"
     errors: dict[str, list[str]] = {}
     for line in stdout.splitlines():
@@ -124,8 +133,14 @@ def test_mypy_reports_no_errors(module):
 def _layer_violations() -> dict[str, list[str]]:
     executable = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([executable, "--no-cache"], cwd=ROOT,  # reads pyproject.toml in cwd
-                            capture_output=True, text=True, check=False, env=env)
+    result = subprocess.run(
+        [executable, "--no-cache"],
+        cwd=ROOT,  # reads pyproject.toml in cwd
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
     output = result.stdout + result.stderr
     assert "ssmtools layers" in output, f"import-linter did not check the layers contract:\n{output}"
     violations: dict[str, list[str]] = {}
@@ -137,10 +152,14 @@ def _layer_violations() -> dict[str, list[str]]:
         chain = re.match(r"- (ssmtools[\w.]*) -> (ssmtools[\w.]*)", text)  # first link: the offending importer
         if chain:
             violations.setdefault(chain[1], []).append(text)
-        elif text and not re.fullmatch(r"-+|ssmtools layers|\S+ is not allowed to import \S+:|(ssmtools[\w.]*)"
-                                       r" -> (ssmtools[\w.]*).*|\(.*\)", text):
-            pytest.fail(f"import-linter reported something this test does not attribute to a module: {text!r}\n"
-                        f"{output}")
+        elif text and not re.fullmatch(
+            r"-+|ssmtools layers|\S+ is not allowed to import \S+:|(ssmtools[\w.]*)"
+            r" -> (ssmtools[\w.]*).*|\(.*\)",
+            text,
+        ):
+            pytest.fail(
+                f"import-linter reported something this test does not attribute to a module: {text!r}\n{output}"
+            )
     assert violations, f"import-linter failed but reported no import chain:\n{output}"
     return violations
 
@@ -159,12 +178,14 @@ def _parsed(module: str) -> ast.Module:
 
 def _imports_with_scope(tree: ast.Module):
     """(node, inside a function or class) for every import statement of the module."""
+
     def visit(node: ast.AST, nested: bool):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import | ast.ImportFrom):
                 yield child, nested
             inner = nested or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda)
             yield from visit(child, inner)
+
     yield from visit(tree, False)
 
 
@@ -197,7 +218,8 @@ def test_function_level_imports_are_optional_third_party_only(module):
                 break
     assert misplaced == [], (
         "imports inside functions or classes; move them to the module top (intra-package and standard-library "
-        f"imports), or add the package to LAZY_IMPORTS_ALLOWED if it is optional/heavy third-party: {misplaced}")
+        f"imports), or add the package to LAZY_IMPORTS_ALLOWED if it is optional/heavy third-party: {misplaced}"
+    )
 
 
 @pytest.mark.parametrize("module", _cases("private-imports", MODULES))
@@ -216,7 +238,9 @@ def test_private_submodules_are_imported_only_inside_their_package(module):
 
 def test_import_scanner_resolves_relative_imports():
     tree = ast.parse("from ..pruning._bidir import x\nfrom . import _common\nimport os\n")
-    found = [target for node, _ in _imports_with_scope(tree) for target in _imported_modules("ssmtools.plot.poles", node)]
+    found = [
+        target for node, _ in _imports_with_scope(tree) for target in _imported_modules("ssmtools.plot.poles", node)
+    ]
     assert found == ["ssmtools.pruning._bidir", "ssmtools.plot", "ssmtools.plot._common", "os"]
 
 
@@ -245,8 +269,12 @@ def _public_objects(module: str) -> list[str]:
         if not getattr(obj, "_is_protocol", False):  # a typing.Protocol has no constructor to document
             names.append(f"{module}.{name}")
         if inspect.isclass(obj):
-            names += [f"{module}.{name}.{attr}" for attr, value in vars(obj).items() if not attr.startswith("_")
-                      and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))]
+            names += [
+                f"{module}.{name}.{attr}"
+                for attr, value in vars(obj).items()
+                if not attr.startswith("_")
+                and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
+            ]
     return names
 
 
@@ -261,8 +289,9 @@ def test_public_docstrings_pass_numpydoc_validation(module):
             errors = validate(name)["errors"]
         except Exception as error:  # numpydoc could not read the object: report it, do not skip it
             errors = [("validate", f"numpydoc could not validate it: {error!r}")]
-        problems += [f"{name}: {code} {message}" for code, message in errors
-                     if code in DOCSTRING_CHECKS or code == "validate"]
+        problems += [
+            f"{name}: {code} {message}" for code, message in errors if code in DOCSTRING_CHECKS or code == "validate"
+        ]
     assert problems == []
 
 
@@ -286,10 +315,16 @@ def _citation_problems(text: str) -> list[str]:
     anchors = _anchors()
     problems = []
     for number, line in enumerate(text.splitlines(), 1):
-        problems += [f"line {number}: cites {note} (outside the repository)" for note in EXTERNAL_NOTES
-                     if re.search(rf"(?<![\w/]){re.escape(note)}", line)]
-        problems += [f"line {number}: no anchor #{anchor} in {DERIVATIONS.name}"
-                     for anchor in re.findall(r"derivations\.md#([\w-]+)", line) if anchor not in anchors]
+        problems += [
+            f"line {number}: cites {note} (outside the repository)"
+            for note in EXTERNAL_NOTES
+            if re.search(rf"(?<![\w/]){re.escape(note)}", line)
+        ]
+        problems += [
+            f"line {number}: no anchor #{anchor} in {DERIVATIONS.name}"
+            for anchor in re.findall(r"derivations\.md#([\w-]+)", line)
+            if anchor not in anchors
+        ]
     return problems
 
 
@@ -298,22 +333,31 @@ def test_module_cites_only_documents_in_the_repository(module):
     assert _citation_problems(MODULE_FILES[module].read_text(encoding="utf-8")) == []
 
 
-@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")) + ["README.md"])
+@pytest.mark.parametrize(
+    "page", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")) + ["README.md"]
+)
 def test_docs_cite_only_documents_in_the_repository(page):
     assert _citation_problems((ROOT / page).read_text(encoding="utf-8")) == []
 
 
 def test_citation_check_catches_external_notes_and_unknown_anchors():
     assert _anchors() >= {"standard-form", "state-hinf-pair-stable", "layer-h2", "lamp", "worked-example-e5"}
-    problems = _citation_problems("see math.md §3\nsee docs/concepts/derivations.md#no-such-anchor\n"
-                                  "see docs/concepts/derivations.md#lamp")
-    assert problems == ["line 1: cites math.md (outside the repository)",
-                        "line 2: no anchor #no-such-anchor in derivations.md"]
+    problems = _citation_problems(
+        "see math.md §3\nsee docs/concepts/derivations.md#no-such-anchor\nsee docs/concepts/derivations.md#lamp"
+    )
+    assert problems == [
+        "line 1: cites math.md (outside the repository)",
+        "line 2: no anchor #no-such-anchor in derivations.md",
+    ]
 
 
 #: Built-in exceptions a module may not raise directly: each has an ``ssmtools.errors`` subclass to raise instead.
-BARE_ERRORS = {"ValueError": "ArgumentError", "TypeError": "ArgumentTypeError", "KeyError": "UnknownNameError",
-               "IndexError": "BatchIndexError"}
+BARE_ERRORS = {
+    "ValueError": "ArgumentError",
+    "TypeError": "ArgumentTypeError",
+    "KeyError": "UnknownNameError",
+    "IndexError": "BatchIndexError",
+}
 
 
 @pytest.mark.parametrize("module", _cases("library-errors", MODULES))

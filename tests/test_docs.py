@@ -36,7 +36,11 @@ def build(config: Path, out: Path, *, execute: bool) -> Path:
     env.pop("MPLBACKEND", None)  # conftest's Agg would stop the kernels' inline backend from emitting figures
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(out)],
-        cwd=config.parent, env=env, capture_output=True, text=True, timeout=600,
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
     return out
@@ -159,13 +163,15 @@ def test_executed_notebook_pages_show_their_figures(tmp_path):
     config = read_config()
     jupyter = next(p["mkdocs-jupyter"] for p in config["plugins"] if isinstance(p, dict) and "mkdocs-jupyter" in p)
     (tmp_path / "docs" / "notebooks").mkdir(parents=True)
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import ssmtools as st\nst.plot.sigma(st.examples.s5_layer_e5());"
-    )])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import ssmtools as st\nst.plot.sigma(st.examples.s5_layer_e5());")]
+    )
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "docs" / "notebooks" / "figure.ipynb")
     site_config = {
-        "site_name": "figure check", "strict": True, "theme": {"name": "material"},
+        "site_name": "figure check",
+        "strict": True,
+        "theme": {"name": "material"},
         "nav": [{"figure": "notebooks/figure.ipynb"}],
         "plugins": [{"mkdocs-jupyter": dict(jupyter, execute=True)}],
     }
@@ -180,6 +186,9 @@ def test_notebooks_are_stored_without_outputs():
 
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
-        dirty = [i for i, cell in enumerate(notebook.cells)
-                 if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+        dirty = [
+            i
+            for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+        ]
         assert not dirty, f"{path.name}: cells {dirty} have stored outputs; clear them before committing"

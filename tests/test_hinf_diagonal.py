@@ -26,8 +26,9 @@ def ab13dd(sys: DiagonalSSM) -> tuple[float, float]:
     return linf_norm(A, B, C, D, discrete=sys.is_discrete, tol=1e-12)
 
 
-def assert_certified(sys: DiagonalSSM, reference: float, *, rtol: float = 1e-8, ref_rtol: float = 1e-10,
-                     floor: float = 1e-10):
+def assert_certified(
+    sys: DiagonalSSM, reference: float, *, rtol: float = 1e-8, ref_rtol: float = 1e-10, floor: float = 1e-10
+):
     """value within rtol of the reference, and lower ≤ reference ≤ upper (up to the reference's own error)."""
     result = hinf_result(sys, method="diagonal")
     value, lower, upper = result.value, result.lower, result.upper
@@ -90,11 +91,15 @@ def test_near_boundary_pole_exact_rational_reference(margin, state_includes_inpu
     for _ in range(5):
         lam = (1 - margin) * np.exp(1j * rng.uniform(-np.pi, np.pi))
         g, d = complex(*rng.standard_normal(2)), complex(*rng.standard_normal(2))
-        sys = DiagonalSSM([lam], [[g]], [[1.0]], [[d]], dt=True, output="complex",
-                          state_includes_input=state_includes_input)
+        sys = DiagonalSSM(
+            [lam], [[g]], [[1.0]], [[d]], dt=True, output="complex", state_includes_input=state_includes_input
+        )
         # z/(z − λ) = 1 + λ/(z − λ): same closed form with d + g and gλ
-        reference = (_exact_siso_single_pole(complex(sys.poles[0]), g * sys.poles[0], d + g) if state_includes_input
-                     else _exact_siso_single_pole(complex(sys.poles[0]), g, d))
+        reference = (
+            _exact_siso_single_pole(complex(sys.poles[0]), g * sys.poles[0], d + g)
+            if state_includes_input
+            else _exact_siso_single_pole(complex(sys.poles[0]), g, d)
+        )
         value = hinf_norm(sys, method="diagonal")
         result = hinf_result(sys, method="diagonal")
         lower, upper = result.lower, result.upper
@@ -159,8 +164,15 @@ def test_real_data_with_complex_output_and_possibly_complex_d(complex_d):
     """All-real poles, B, C: the response is conjugate-symmetric only if D is real too."""
     rng = np.random.default_rng(11)
     D = rng.standard_normal((2, 2)) + (1j * rng.standard_normal((2, 2)) if complex_d else 0)
-    sys = DiagonalSSM([0.9, -0.7, 0.3], rng.standard_normal((3, 2)), rng.standard_normal((2, 3)), D, dt=True,
-                      output="complex", state_includes_input=True)
+    sys = DiagonalSSM(
+        [0.9, -0.7, 0.3],
+        rng.standard_normal((3, 2)),
+        rng.standard_normal((2, 3)),
+        D,
+        dt=True,
+        output="complex",
+        state_includes_input=True,
+    )
     assert_certified(sys, ab13dd(sys)[0])
 
 
@@ -302,8 +314,9 @@ def test_interval_remainders_bound_the_interpolation_error(seed):
     bounds = (_interpolation_remainder(form, a, b), _frobenius_remainder(form, a, b))
     for k in range(a.size):
         t = np.linspace(0.0, 1.0, 201)
-        G = diagonal_freqresp(sys.poles, sys.B, sys.C, sys.D, np.concatenate([[a[k], b[k]], a[k] + t * (b[k] - a[k])]),
-                              **flags)
+        G = diagonal_freqresp(
+            sys.poles, sys.B, sys.C, sys.D, np.concatenate([[a[k], b[k]], a[k] + t * (b[k] - a[k])]), **flags
+        )
         interpolant = (1 - t)[:, None, None] * G[0] + t[:, None, None] * G[1]
         error = np.max(np.linalg.norm(G[2:] - interpolant, ord=2, axis=(1, 2)))
         for bound in bounds:

@@ -49,8 +49,16 @@ def parallel_sum(first: DiagonalSSM, second: DiagonalSSM) -> DiagonalSSM:
 @PROPERTY_SETTINGS
 @given(systems, st.integers(0, 2**31 - 1))
 def test_hinf_and_h2_are_subadditive(sys, seed):
-    other = random_system(seed, n=3, m=sys.n_inputs, p=sys.n_outputs, dt=sys.dt, output=sys.output,
-                          state_includes_input=sys.state_includes_input, with_d=sys.has_feedthrough)
+    other = random_system(
+        seed,
+        n=3,
+        m=sys.n_inputs,
+        p=sys.n_outputs,
+        dt=sys.dt,
+        output=sys.output,
+        state_includes_input=sys.state_includes_input,
+        with_d=sys.has_feedthrough,
+    )
     total = parallel_sum(sys, other)
     assert hinf_norm(total) <= (hinf_norm(sys) + hinf_norm(other)) * (1 + RTOL)
     if sys.is_discrete or not (sys.has_feedthrough or other.has_feedthrough):

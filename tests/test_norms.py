@@ -31,7 +31,7 @@ CASES = SYSTEM_CASES
 
 def single_state(sys: DiagonalSSM, i: int) -> DiagonalSSM:
     """The one-state subsystem c_i b_iᵀ/(z − λ_i), without D."""
-    return sys.replace(poles=sys.poles[..., i:i + 1], B=sys.B[..., i:i + 1, :], C=sys.C[..., :, i:i + 1], D=None)
+    return sys.replace(poles=sys.poles[..., i : i + 1], B=sys.B[..., i : i + 1, :], C=sys.C[..., :, i : i + 1], D=None)
 
 
 def ab13dd(sys: DiagonalSSM) -> float:
@@ -45,8 +45,9 @@ def ab13bd(sys: DiagonalSSM) -> float:
     for discrete poles within ~1e-5 of the unit circle)."""
     plant = sys.to_control()
     n, m, p = plant.A.shape[0], plant.B.shape[1], plant.C.shape[0]
-    value = slycot.ab13bd("D" if sys.is_discrete else "C", "H", n, m, p, plant.A.copy(), plant.B.copy(),
-                          plant.C.copy(), plant.D.copy())
+    value = slycot.ab13bd(
+        "D" if sys.is_discrete else "C", "H", n, m, p, plant.A.copy(), plant.B.copy(), plant.C.copy(), plant.D.copy()
+    )
     return float(value) if sys.output == "real" else float(value) / np.sqrt(2.0)  # realified complex signals
 
 
@@ -63,7 +64,9 @@ def test_e5_layer_norms():
     assert h2_norm(no_d) == pytest.approx(2.8573936254, rel=1e-10)
     np.testing.assert_allclose(state_hinf_norms(layer), [2.4562394155, 19.7013531066], rtol=1e-10)
     np.testing.assert_allclose(state_h2_norms(layer) ** 2, [0.2996875085, 7.7626075327], rtol=1e-9)
-    np.testing.assert_allclose(hankel_singular_values(layer), [9.98072663, 9.94992766, 1.27340793, 0.80105669], rtol=1e-8)
+    np.testing.assert_allclose(
+        hankel_singular_values(layer), [9.98072663, 9.94992766, 1.27340793, 0.80105669], rtol=1e-8
+    )
 
 
 def test_e5_feeding_unshifted_realization_to_ab13dd_is_the_documented_bug():
@@ -110,7 +113,11 @@ def test_e4_siso_pair_closed_form():
     r, theta = abs(lam), np.angle(lam)
     a1, a2 = 2 * g.real, 2 * (g * np.conj(lam)).real
     p_, q_ = a1**2 + a2**2, 2 * a1 * a2
-    gamma0, beta0, alpha0 = 4 * r**2, -4 * r * (1 + r**2) * np.cos(theta), (1 + r**2) ** 2 - 4 * r**2 * np.sin(theta) ** 2
+    gamma0, beta0, alpha0 = (
+        4 * r**2,
+        -4 * r * (1 + r**2) * np.cos(theta),
+        (1 + r**2) ** 2 - 4 * r**2 * np.sin(theta) ** 2,
+    )
     roots = np.roots([q_ * gamma0, -2 * p_ * gamma0, -(q_ * alpha0 + p_ * beta0)])
     xs = [-1.0, 1.0] + [x.real for x in roots if abs(x.imag) < 1e-12 and -1 <= x.real <= 1]
     closed_form = max(np.sqrt((p_ - q_ * x) / (alpha0 + beta0 * x + gamma0 * x**2)) for x in xs)
@@ -223,8 +230,13 @@ def test_state_norms_sharp_and_near_boundary_pairs():
     lam = ((1 - margins)[:, None] * np.exp(1j * angles)[None, :]).ravel()
     rng = np.random.default_rng(0)
     n = lam.size
-    sys = DiagonalSSM(lam, rng.standard_normal((n, 2)) + 1j * rng.standard_normal((n, 2)),
-                      rng.standard_normal((2, n)) + 1j * rng.standard_normal((2, n)), dt=True, output="real")
+    sys = DiagonalSSM(
+        lam,
+        rng.standard_normal((n, 2)) + 1j * rng.standard_normal((n, 2)),
+        rng.standard_normal((2, n)) + 1j * rng.standard_normal((2, n)),
+        dt=True,
+        output="real",
+    )
     values = state_hinf_norms(sys)
     for i in range(n):
         assert values[i] == pytest.approx(ab13dd(single_state(sys, i)), rel=1e-6), (lam[i], i)
@@ -271,7 +283,9 @@ def test_hankel_singular_values_match_slycot_ab09ad(dt):
     A, B, C, _ = real_realization(sys)  # strictly proper part (math.md §4.4)
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
     *_, hsv_ref = slycot.ab09ad("D" if dt else "C", "B", "N", n, m, p, A.copy(), B.copy(), C.copy(), nr=n, tol=0.0)
-    np.testing.assert_allclose(hankel_singular_values(sys), np.sort(hsv_ref)[::-1], rtol=1e-8, atol=1e-12 * hsv_ref.max())
+    np.testing.assert_allclose(
+        hankel_singular_values(sys), np.sort(hsv_ref)[::-1], rtol=1e-8, atol=1e-12 * hsv_ref.max()
+    )
 
 
 def test_gramians_of_unstable_system_raise():

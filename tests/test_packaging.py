@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_built_metadata_carries_the_package_version(tmp_path):
     # Build the wheel metadata with the PEP 517 hook pip uses, in a fresh interpreter (so setuptools runs in the
     # checkout as it does at install time), and read it back with importlib.metadata.
-    code = ("import sys; from setuptools import build_meta; "
-            "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     dist_info = result.stdout.strip().splitlines()[-1]
     built = metadata.PathDistribution(tmp_path / dist_info)
@@ -40,9 +42,11 @@ def _installed_from_this_checkout() -> bool:
     return url.removeprefix("file://").rstrip("/") == str(ROOT)
 
 
-@pytest.mark.skipif(not _installed_from_this_checkout(),
-                    reason="the installed ssmtools distribution was not installed from this checkout (CI installs "
-                           "it from the checkout, so the check runs there)")
+@pytest.mark.skipif(
+    not _installed_from_this_checkout(),
+    reason="the installed ssmtools distribution was not installed from this checkout (CI installs "
+    "it from the checkout, so the check runs there)",
+)
 def test_installed_version_matches_package_version():
     # Fails on a stale install too: an editable install records the version at install time, so after a version
     # bump run `pip install -e .` again.

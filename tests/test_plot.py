@@ -82,8 +82,13 @@ def test_sigma_overlays_every_layer_of_a_batch_and_of_a_model():
         value, _ = linfnorm(layer)
         assert 10 ** (marker.get_ydata()[0] / 20) == pytest.approx(value, rel=1e-8)
     assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "layers_0"
-    batched = DiagonalSSM(np.stack([s.poles for s in model.values()]), np.stack([s.B for s in model.values()]),
-                          np.stack([s.C for s in model.values()]), dt=True, output="real")
+    batched = DiagonalSSM(
+        np.stack([s.poles for s in model.values()]),
+        np.stack([s.B for s in model.values()]),
+        np.stack([s.C for s in model.values()]),
+        dt=True,
+        output="real",
+    )
     assert len(by_gid(st.plot.sigma(batched, mark_peak=False), "hinf-peak")) == 0
     assert len(st.plot.sigma(batched, mark_peak=False).get_lines()) == 3 + 1  # 3 curves + Nyquist line
 
@@ -190,10 +195,10 @@ def test_pole_map_h2_and_hsv_scores():
     layer = st.examples.s5_layer_e5()
     h2 = by_gid(st.plot.pole_map(layer, scores="h2"), "poles")[0].get_array()
     # E5 stores C = 2C̃ with output='real', so each state's subsystem is the full 2Re pair of math.md §8
-    np.testing.assert_allclose(h2 ** 2, [0.2996875085, 7.7626075327], rtol=1e-9)
+    np.testing.assert_allclose(h2**2, [0.2996875085, 7.7626075327], rtol=1e-9)
     hsv = by_gid(st.plot.pole_map(layer, scores="hsv"), "poles")[0].get_array()
     for i, value in enumerate(hsv):  # largest HSV of each one-state subsystem, via scipy's Lyapunov solver
-        single = DiagonalSSM(layer.poles[i:i + 1], layer.B[i:i + 1], layer.C[:, i:i + 1], dt=True, output="real")
+        single = DiagonalSSM(layer.poles[i : i + 1], layer.B[i : i + 1], layer.C[:, i : i + 1], dt=True, output="real")
         plant = single.to_control()  # real 2-state realization (A_r, B_r, C_r)
         P = scipy.linalg.solve_discrete_lyapunov(plant.A, plant.B @ plant.B.T)
         Q = scipy.linalg.solve_discrete_lyapunov(plant.A.T, plant.C.T @ plant.C)
@@ -280,8 +285,7 @@ def test_hsv_decay_matches_math_md_and_normalises():
 
 # ---------------------------------------------------------------------------------------------- pruning plots
 def test_pruning_curves_one_sorted_line_per_criterion():
-    ax = st.plot.pruning_curves({"last": ([50, 0, 90], [0.8, 0.9, 0.3]), "random": ([0, 50], [0.9, 0.5])},
-                                baseline=0.9)
+    ax = st.plot.pruning_curves({"last": ([50, 0, 90], [0.8, 0.9, 0.3]), "random": ([0, 50], [0.9, 0.5])}, baseline=0.9)
     last, random = ax.lines[:2]
     assert list(last.get_xdata()) == [0, 50, 90] and list(last.get_ydata()) == [0.9, 0.8, 0.3]
     assert random.get_label() == "random"
@@ -316,9 +320,15 @@ def test_plots_accept_an_ssm_model_and_skip_unreadable_legends():
 
 def test_sigma_and_hsv_decay_take_a_balanced_truncation_result():
     model = st.examples.random_s5_model(n_layers=2, n_states=5, width=3, seed=2)
-    stacked = DiagonalSSM(np.stack([s.poles for s in model.values()]), np.stack([s.B for s in model.values()]),
-                          np.stack([s.C for s in model.values()]), np.stack([s.D for s in model.values()]),
-                          dt=True, output="real", state_includes_input=True)
+    stacked = DiagonalSSM(
+        np.stack([s.poles for s in model.values()]),
+        np.stack([s.B for s in model.values()]),
+        np.stack([s.C for s in model.values()]),
+        np.stack([s.D for s in model.values()]),
+        dt=True,
+        output="real",
+        state_includes_input=True,
+    )
     result = st.balanced_truncation(stacked, order=4)
     ax = st.plot.sigma(stacked, reduced=result, db=False, mark_peak=False)
     errors = by_gid(ax, "reduction-error")
@@ -400,8 +410,14 @@ def test_sigma_of_a_bidirectional_layer_is_the_two_sided_response():
     h0 = ((C1 + C2) @ B).real + system.D
 
     def two_sided(frequencies):
-        return np.stack([h0 + np.einsum("kpm,k->pm", forward, np.exp(-1j * w * k))
-                         + np.einsum("kpm,k->pm", backward, np.exp(1j * w * k)) for w in frequencies])
+        return np.stack(
+            [
+                h0
+                + np.einsum("kpm,k->pm", forward, np.exp(-1j * w * k))
+                + np.einsum("kpm,k->pm", backward, np.exp(1j * w * k))
+                for w in frequencies
+            ]
+        )
 
     response = two_sided(omega)
     expected = np.linalg.svd(response, compute_uv=False)[:, 0]
@@ -412,5 +428,6 @@ def test_sigma_of_a_bidirectional_layer_is_the_two_sided_response():
     assert "L∞" in marker.get_label()
     fig = st.plot.bode({"bi": layer}, output_index=1, input_index=0)
     line = fig.axes[0].lines[0]
-    np.testing.assert_allclose(10 ** (line.get_ydata()[::60] / 20), np.abs(two_sided(line.get_xdata()[::60])[:, 1, 0]),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        10 ** (line.get_ydata()[::60] / 20), np.abs(two_sided(line.get_xdata()[::60])[:, 1, 0]), rtol=1e-10
+    )

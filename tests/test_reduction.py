@@ -55,16 +55,16 @@ def complexify(G: np.ndarray, p: int, m: int) -> np.ndarray:
 def ab09ad(sys: DiagonalSSM, nr: int, *, job: str = "B"):
     """SLICOT AB09AD on the real realization of the strictly proper part: (nr, Ar, Br, Cr, hsv)."""
     A, B, C, _ = real_realization(sys)
-    return slycot.ab09ad("D" if sys.is_discrete else "C", job, "N", A.shape[0], B.shape[1], C.shape[0],
-                         A, B, C, nr=nr)
+    return slycot.ab09ad("D" if sys.is_discrete else "C", job, "N", A.shape[0], B.shape[1], C.shape[0], A, B, C, nr=nr)
 
 
 def reference_reduced_response(sys: DiagonalSSM, nr: int, omega: np.ndarray) -> np.ndarray:
     """AB09AD's reduced model in the convention of ``sys`` (z·G_sp,r + D), complex response (k, p, m)."""
     _, Ar, Br, Cr, _ = ab09ad(sys, nr)
     _, _, _, D_real = real_realization(sys)
-    G = dense_response(Ar, Br, Cr, D_real, omega, discrete=sys.is_discrete,
-                       state_includes_input=sys.state_includes_input)
+    G = dense_response(
+        Ar, Br, Cr, D_real, omega, discrete=sys.is_discrete, state_includes_input=sys.state_includes_input
+    )
     return G if sys.output == "real" else complexify(G, sys.n_outputs, sys.n_inputs)
 
 
@@ -123,8 +123,9 @@ def test_real_gramians_match_scipy_lyapunov(dt):
     np.testing.assert_allclose(Q, Q_ref, rtol=1e-9, atol=1e-11 * np.abs(Q_ref).max())
 
 
-@pytest.mark.parametrize("dt, output, sii", [case + (False,) for case in CASES]
-                         + [(True, "real", True), (True, "complex", True)])  # the scan convention is DT only
+@pytest.mark.parametrize(
+    "dt, output, sii", [case + (False,) for case in CASES] + [(True, "real", True), (True, "complex", True)]
+)  # the scan convention is DT only
 def test_reduced_transfer_function_matches_ab09ad(dt, output, sii):
     sys = random_system(11, n=8, m=2, p=3, dt=dt, output=output, state_includes_input=sii, min_margin=1e-2)
     for r in (3, 6) if output == "real" else (2, 5):
@@ -162,8 +163,20 @@ def test_spa_matches_ab09nd_and_dc_gain(dt, output):
     A, B, C, D = real_realization(sys)
     # job="N" (balancing-free SPA): SLICOT 5's square-root variant job="B" leaves T2/TI2 with TI2·T2 ≠ I, which
     # the discrete-time residualisation (I − A22)⁻¹ is not invariant to, so it misses the DC gain (see notes below)
-    nr, Ar, Br, Cr, Dr, _, hsv = slycot.ab09nd("D" if dt else "C", "N", "N", A.shape[0], B.shape[1], C.shape[0],
-                                               A, B, C, D, alpha=1.0 if dt else 0.0, nr=real_order(sys, r))
+    nr, Ar, Br, Cr, Dr, _, hsv = slycot.ab09nd(
+        "D" if dt else "C",
+        "N",
+        "N",
+        A.shape[0],
+        B.shape[1],
+        C.shape[0],
+        A,
+        B,
+        C,
+        D,
+        alpha=1.0 if dt else 0.0,
+        nr=real_order(sys, r),
+    )
     omega = omega_for(sys)
     G_ref = dense_response(Ar, Br, Cr, Dr, omega, discrete=bool(dt))
     if output == "complex":
@@ -181,8 +194,9 @@ def test_slycot_square_root_spa_misses_dc_gain_in_discrete_time():
     dc = C @ np.linalg.solve(np.eye(2) - A, B)
     gains = {}
     for job in "BN":
-        _, Ar, Br, Cr, Dr, _, _ = slycot.ab09nd("D", job, "N", 2, 1, 1, A.copy(), B.copy(), C.copy(), D.copy(),
-                                                alpha=1.0, nr=1)
+        _, Ar, Br, Cr, Dr, _, _ = slycot.ab09nd(
+            "D", job, "N", 2, 1, 1, A.copy(), B.copy(), C.copy(), D.copy(), alpha=1.0, nr=1
+        )
         gains[job] = (Cr @ np.linalg.solve(np.eye(1) - Ar, Br) + Dr)[0, 0]
     ours = balanced_truncation(DiagonalSSM([0.5, -0.3], B, C, dt=True), order=1, method="spa").system
     assert gains["N"] == pytest.approx(dc[0, 0], rel=1e-12)
@@ -227,8 +241,9 @@ def test_rediagonalised_system_reproduces_dense_transfer_function(output):
     if output == "complex":
         A, B, C, D = A + 0.3j * rng.standard_normal((n, n)), B + 1j * B[::-1], C + 1j, D + 0.5j
         A = 0.9 * A / np.max(np.abs(np.linalg.eigvals(A)))
-    like = DiagonalSSM(np.zeros(1), np.zeros((1, m)), np.zeros((p, 1)), dt=True, output=output,
-                       state_includes_input=True)
+    like = DiagonalSSM(
+        np.zeros(1), np.zeros((1, m)), np.zeros((p, 1)), dt=True, output=output, state_includes_input=True
+    )
     sys = _rediagonalize(A, B, C, D, like)
     G_ref = dense_response(A, B, C, D, OMEGA_DT, discrete=True, state_includes_input=True)
     assert_response_close(freqresp(sys, OMEGA_DT), G_ref)
@@ -319,8 +334,7 @@ def test_balanced_truncation_input_errors():
 # ---------------------------------------------------------------------------------------------- modal truncation
 @pytest.mark.parametrize("dt, output", CASES)
 def test_modal_truncation_error_and_bound(dt, output):
-    sys = random_system(91, n=6, m=2, p=3, dt=dt, output=output, with_d=True,
-                        state_includes_input=bool(dt))
+    sys = random_system(91, n=6, m=2, p=3, dt=dt, output=output, with_d=True, state_includes_input=bool(dt))
     keep = np.array([True, False, True, True, False, False])
     result = modal_truncation(sys, keep, exact_error=True)
     reduced = result.system
@@ -332,8 +346,17 @@ def test_modal_truncation_error_and_bound(dt, output):
     assert result.error_hinf <= result.bound * (1 + 1e-8)
     # the error is exactly the sum of the removed one-state subsystems
     omega = omega_for(sys)
-    removed = [DiagonalSSM(sys.poles[i:i + 1], sys.B[i:i + 1], sys.C[:, i:i + 1], dt=sys.dt, output=output,
-                           state_includes_input=sys.state_includes_input) for i in np.flatnonzero(~keep)]
+    removed = [
+        DiagonalSSM(
+            sys.poles[i : i + 1],
+            sys.B[i : i + 1],
+            sys.C[:, i : i + 1],
+            dt=sys.dt,
+            output=output,
+            state_includes_input=sys.state_includes_input,
+        )
+        for i in np.flatnonzero(~keep)
+    ]
     difference = freqresp(sys, omega) - freqresp(reduced, omega)
     assert_response_close(difference, sum(freqresp(part, omega) for part in removed), rtol=1e-12)
     if dt:

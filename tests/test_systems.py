@@ -98,8 +98,11 @@ def test_from_control_round_trip(dt):
     plant = control.ss(A, rng.standard_normal((6, 2)), rng.standard_normal((3, 6)), rng.standard_normal((3, 2)), dt)
     sys = DiagonalSSM.from_control(plant)
     assert sys.output == "real" and sys.n_states <= 6
-    np.testing.assert_allclose(np.sort_complex(np.concatenate([sys.poles, np.conj(sys.poles[np.abs(sys.poles.imag) > 0])])),
-                               np.sort_complex(np.linalg.eigvals(A)), atol=1e-10)
+    np.testing.assert_allclose(
+        np.sort_complex(np.concatenate([sys.poles, np.conj(sys.poles[np.abs(sys.poles.imag) > 0])])),
+        np.sort_complex(np.linalg.eigvals(A)),
+        atol=1e-10,
+    )
     omega = np.array([0.1, 0.7, 2.0])
     for k, w in enumerate(omega):
         z = np.exp(1j * w) if dt else 1j * w

@@ -74,7 +74,7 @@ def test_state_norms_real_output_match_slycot_per_pair(dt):
     hinf = state_hinf_norms(sys, backend="torch").numpy()
     h2 = state_h2_norms(sys, backend="torch").numpy()
     for i in range(sys.n_states):
-        one = sys.replace(poles=sys.poles[i:i + 1], B=sys.B[i:i + 1], C=sys.C[:, i:i + 1], D=None)
+        one = sys.replace(poles=sys.poles[i : i + 1], B=sys.B[i : i + 1], C=sys.C[:, i : i + 1], D=None)
         A, B, C, D = real_standard_form(one)
         assert hinf[i] == pytest.approx(linf_norm(A, B, C, D, discrete=one.is_discrete, tol=1e-12)[0], rel=1e-9)
         assert h2[i] == pytest.approx(ab13bd(A, B, C, D, discrete=one.is_discrete), rel=1e-10)
@@ -150,8 +150,12 @@ def test_backend_torch_really_computes_with_torch(output):
         assert len(arithmetic) >= 5, (name, mode.names[:20])
         if name == "hinf_norm":
             assert "linalg_eigvalsh" in mode.names
-    reference = {"hinf_norm": hinf_norm(sys), "h2_norm": h2_norm(sys), "state_hinf_norms": state_hinf_norms(sys),
-                 "state_h2_norms": state_h2_norms(sys)}
+    reference = {
+        "hinf_norm": hinf_norm(sys),
+        "h2_norm": h2_norm(sys),
+        "state_hinf_norms": state_hinf_norms(sys),
+        "state_h2_norms": state_h2_norms(sys),
+    }
     for name, expected in reference.items():
         np.testing.assert_allclose(calls[name]().numpy(), expected, rtol=1e-9, err_msg=name)
 

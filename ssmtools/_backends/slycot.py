@@ -46,8 +46,9 @@ def compress_io(
     return A, B @ V, C1, D1 @ V
 
 
-def linf_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool,
-              tol: float) -> tuple[float, float]:
+def linf_norm(
+    A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool, tol: float
+) -> tuple[float, float]:
     """AB13DD: ``(sup_ω σ_max(G), ω_peak)`` of one real standard-form system (rad/sample for DT).
 
     The system is first reduced to its smallest equivalent input/output dimensions
@@ -63,9 +64,19 @@ def linf_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, dis
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
     gpeak, fpeak = slycot.ab13dd(
-        "D" if discrete else "C", "I", "N", "D", n, m, p,
-        np.array(A, order="F"), np.eye(max(n, 1), order="F"), np.array(B, order="F"),
-        np.array(C, order="F"), np.array(D, order="F"), tol,
+        "D" if discrete else "C",
+        "I",
+        "N",
+        "D",
+        n,
+        m,
+        p,
+        np.array(A, order="F"),
+        np.eye(max(n, 1), order="F"),
+        np.array(B, order="F"),
+        np.array(C, order="F"),
+        np.array(D, order="F"),
+        tol,
     )
     return float(gpeak), float(fpeak)
 
@@ -75,7 +86,14 @@ def h2_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discr
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
     value = slycot.ab13bd(
-        "D" if discrete else "C", "H", n, m, p,
-        np.array(A, order="F"), np.array(B, order="F"), np.array(C, order="F"), np.array(D, order="F"),
+        "D" if discrete else "C",
+        "H",
+        n,
+        m,
+        p,
+        np.array(A, order="F"),
+        np.array(B, order="F"),
+        np.array(C, order="F"),
+        np.array(D, order="F"),
     )
     return float(value)

@@ -69,7 +69,9 @@ def prune(model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
     return _adapter_of(model, "prune").prune(model, keep, mask=mask)
 
 
-def replace(model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True) -> Any:
+def replace(
+    model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True
+) -> Any:
     """New parameters realising the given systems in ``model``'s family (:meth:`Adapter.replace`).
 
     Parameters

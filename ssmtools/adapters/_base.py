@@ -131,9 +131,7 @@ class Adapter(abc.ABC):
         when ``mask``). Only called when :attr:`capabilities` allows it."""
         raise CapabilityError(f"family {self.family!r} cannot prune layers")  # pragma: no cover - guarded
 
-    def replace_layer(
-        self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
         """New leaves (full key -> value) that realise ``new`` in this family's parameterisation.
         Only called when ``capabilities.can_replace``."""
         raise CapabilityError(f"family {self.family!r} cannot write replacement layers")  # pragma: no cover
@@ -231,7 +229,9 @@ class Adapter(abc.ABC):
             updates.update(self.prune_layer(ctx, model.layers[name], k, mask, model.config))
         return replace_leaves(model.params, ctx.paths, updates)
 
-    def replace(self, model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True) -> Any:
+    def replace(
+        self, model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True
+    ) -> Any:
         """New parameters realising the given systems in ``model``'s family.
 
         Parameters
@@ -305,7 +305,8 @@ def check_real(ctx: Context, key: str, array: np.ndarray, hint: str = "") -> Non
     """FormatError if a parameter stored as real numbers is complex."""
     if np.iscomplexobj(array):
         raise ctx.error(
-            key, f"is complex ({array.dtype}) but this family stores it as real numbers{hint}; "
+            key,
+            f"is complex ({array.dtype}) but this family stores it as real numbers{hint}; "
             "complex dtype mismatch: is this another family (s5 vs s5-pytorch, lru layouts)?",
         )
 
@@ -314,7 +315,8 @@ def check_complex(ctx: Context, key: str, array: np.ndarray) -> None:
     """FormatError if a parameter stored as a complex tensor is real."""
     if not np.iscomplexobj(array):
         raise ctx.error(
-            key, f"is real ({array.dtype}) but this family stores it as a complex tensor; complex dtype mismatch: "
+            key,
+            f"is real ({array.dtype}) but this family stores it as a complex tensor; complex dtype mismatch: "
             "is this another family (s5 vs s5-pytorch, lru layouts)?",
         )
 

@@ -52,7 +52,9 @@ def normalize_keep(model: SSMModel, keep: Any) -> dict[str, np.ndarray]:
 def _precision(value: Any) -> float:
     """Machine epsilon of a written leaf (float32 for complex64 tensors)."""
     try:
-        dtype = np.dtype(str(value.dtype).removeprefix("torch.")) if hasattr(value, "detach") else np.asarray(value).dtype
+        dtype = (
+            np.dtype(str(value.dtype).removeprefix("torch.")) if hasattr(value, "detach") else np.asarray(value).dtype
+        )
     except TypeError:  # bfloat16
         return 2.0**-8
     return float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.inexact) else 0.0

@@ -46,14 +46,18 @@ def _expm1(z: np.ndarray) -> np.ndarray:
     return np.where(small, z + z * z / 2 + z * z * z / 6, out)
 
 
-def discretize(lam: ArrayLike, B_tilde: ArrayLike, step: ArrayLike, method: Method = "zoh") -> tuple[np.ndarray, np.ndarray]:
+def discretize(
+    lam: ArrayLike, B_tilde: ArrayLike, step: ArrayLike, method: Method = "zoh"
+) -> tuple[np.ndarray, np.ndarray]:
     """``(λ̄, B̄)`` of poles ``lam`` (..., n) and rows ``B_tilde`` (..., n, m) with steps ``step`` (..., n)."""
     check_choice("discretization", method, ("zoh", "bilinear"))
     lam_bar, gain = _input_gain(lam, step, method)
     return lam_bar, gain[..., None] * np.asarray(B_tilde, dtype=complex)
 
 
-def undiscretize(lam_bar: ArrayLike, B_bar: ArrayLike, step: ArrayLike, method: Method = "zoh") -> tuple[np.ndarray, np.ndarray]:
+def undiscretize(
+    lam_bar: ArrayLike, B_bar: ArrayLike, step: ArrayLike, method: Method = "zoh"
+) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`discretize`: ``(λ, B̃)`` from ``(λ̄, B̄)`` for the given steps."""
     check_choice("discretization", method, ("zoh", "bilinear"))
     lam_bar = np.asarray(lam_bar, dtype=complex)

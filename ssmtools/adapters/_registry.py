@@ -41,10 +41,14 @@ def register_adapter(cls: A) -> A:
     """
     if not (inspect.isclass(cls) and issubclass(cls, Adapter)) or inspect.isabstract(cls):
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
-        raise ArgumentTypeError(f"register_adapter needs a concrete Adapter subclass, got {cls!r} (abstract: {missing})")
+        raise ArgumentTypeError(
+            f"register_adapter needs a concrete Adapter subclass, got {cls!r} (abstract: {missing})"
+        )
     family = getattr(cls, "family", None)
     if not isinstance(family, str) or not family or family in _RESERVED:
-        raise ArgumentError(f"{cls.__name__}.family must be a non-empty name other than {list(_RESERVED)}, got {family!r}")
+        raise ArgumentError(
+            f"{cls.__name__}.family must be a non-empty name other than {list(_RESERVED)}, got {family!r}"
+        )
     keys = getattr(cls, "detection_keys", ())
     if not keys or not all(keys_ and all(isinstance(k, str) for k in keys_) for keys_ in keys):
         raise ArgumentError(f"{cls.__name__}.detection_keys must be a non-empty tuple of non-empty sets of names")
@@ -177,8 +181,11 @@ def read(params: Any, family: str | Adapter = "auto", *, source: str | None = No
     adapter = get_adapter(_detect(ctx) if family == "auto" else family)
     if not adapter.find(ctx.groups):
         detected = _detect_or_none(ctx)
-        hint = (f"this tree holds {detected} layers: pass family={detected!r} or 'auto'" if detected
-                else f"valid family= values: {['auto', *available_families()]}")
+        hint = (
+            f"this tree holds {detected} layers: pass family={detected!r} or 'auto'"
+            if detected
+            else f"valid family= values: {['auto', *available_families()]}"
+        )
         raise FormatError(
             f"{ctx.where}: no {adapter.family} layer found (a {adapter.family} layer has parameters "
             f"{adapter.describe_keys()}); {hint}"

@@ -61,7 +61,7 @@ def split_key(key: str) -> tuple[str, str, str]:
     cut = max(key.rfind(sep) for sep in SEPARATORS)
     if cut < 0:
         return "", "", key
-    return key[:cut], key[cut], key[cut + 1:]
+    return key[:cut], key[cut], key[cut + 1 :]
 
 
 def join_key(prefix: str, sep: str, leaf: str) -> str:
@@ -118,7 +118,9 @@ def like(original: Any, values: np.ndarray) -> Any:
         values = np.asarray(values)
         if not complex_target and np.iscomplexobj(values):
             raise FormatError(f"internal error: complex values for real tensor of dtype {original.dtype}")
-        tensor = torch.as_tensor(np.array(values, order="C", copy=True)).to(dtype=original.dtype, device=original.device)
+        tensor = torch.as_tensor(np.array(values, order="C", copy=True)).to(
+            dtype=original.dtype, device=original.device
+        )
         return tensor
     dtype = np.asarray(original).dtype
     values = np.asarray(values)

@@ -163,8 +163,10 @@ class LRU(Adapter):
     def _write_matrix(self, ctx: Context, keys: dict[str, str], name: str, values: np.ndarray) -> dict[str, Any]:
         if name in keys:
             return {keys[name]: ctx.new(keys[name], values)}
-        return {keys[name + "_re"]: ctx.new(keys[name + "_re"], values.real),
-                keys[name + "_im"]: ctx.new(keys[name + "_im"], values.imag)}
+        return {
+            keys[name + "_re"]: ctx.new(keys[name + "_re"], values.real),
+            keys[name + "_im"]: ctx.new(keys[name + "_im"], values.imag),
+        }
 
     def prune_layer(
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]

@@ -249,7 +249,10 @@ class S4DFull(Adapter):
     family = "s4d-full"
     detection_keys = (frozenset({"A_real", "inv_dt"}),)
     defaults = {
-        "discretization": "zoh", "dt_transform": "exp", "real_transform": "exp", "imag_transform": "none",
+        "discretization": "zoh",
+        "dt_transform": "exp",
+        "real_transform": "exp",
+        "imag_transform": "none",
     }
 
     def check_config(self, config: Mapping[str, Any]) -> None:
@@ -315,8 +318,9 @@ class S4DFull(Adapter):
         if inv_dt.shape not in ((H, 1), (H, N2)):
             check_shape(ctx, keys["inv_dt"], inv_dt, (H, 1), f"Δ under dt_transform, (H, 1) or (H, {N2})")
         copy = np.arange(H) % S
-        A = (-_transform(config["real_transform"], a["A_real"])
-             - 1j * _transform(config["imag_transform"], a["A_imag"]))[copy]
+        A = (
+            -_transform(config["real_transform"], a["A_real"]) - 1j * _transform(config["imag_transform"], a["A_imag"])
+        )[copy]
         step = _transform(config["dt_transform"], inv_dt) * np.ones(N2)
         B_tilde = real_pair(a["B"][0])[copy]
         C = np.moveaxis(real_pair(a["C"]), 0, 1)  # (H, channels, N2)

@@ -34,18 +34,27 @@ from ._registry import register_adapter
 CLIP = -1e-4
 
 
-def _system(lam: np.ndarray, B_tilde: np.ndarray, C_tilde: np.ndarray, D: np.ndarray, step: np.ndarray, method: Method,
-            kappa: float) -> DiagonalSSM | BidirectionalSSM:
+def _system(
+    lam: np.ndarray,
+    B_tilde: np.ndarray,
+    C_tilde: np.ndarray,
+    D: np.ndarray,
+    step: np.ndarray,
+    method: Method,
+    kappa: float,
+) -> DiagonalSSM | BidirectionalSSM:
     """The layer's system from continuous-time parameters (C_tilde (H, P), or (H, 2P) when bidirectional)."""
     P = lam.shape[-1]
     lam_bar, B_bar = discretize(lam, B_tilde, step, method)
-    forward = DiagonalSSM(lam_bar, B_bar, kappa * C_tilde[:, :P], np.diag(D), dt=True, output="real",
-                          state_includes_input=True)
+    forward = DiagonalSSM(
+        lam_bar, B_bar, kappa * C_tilde[:, :P], np.diag(D), dt=True, output="real", state_includes_input=True
+    )
     return BidirectionalSSM(forward, kappa * C_tilde[:, P:]) if C_tilde.shape[1] == 2 * P else forward
 
 
-def _continuous(new: SSMLayer, step: float, method: Method, kappa: float, clip: bool, where: str
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _continuous(
+    new: SSMLayer, step: float, method: Method, kappa: float, clip: bool, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(Λ, B̃, C̃ (H, P) or (H, 2P), D) realising ``new`` with every step equal to ``step``."""
     system = new.system
     lam, B_tilde = undiscretize(system.poles, system.B, np.full(system.n_states, step), method)
@@ -79,7 +88,11 @@ class S5Flax(Adapter):
     family = "s5"
     detection_keys = (frozenset({"Lambda_re", "Lambda_im"}),)
     defaults = {
-        "conj_sym": True, "discretization": "zoh", "step_rescale": 1.0, "clip_eigs": False, "bidirectional": None,
+        "conj_sym": True,
+        "discretization": "zoh",
+        "step_rescale": 1.0,
+        "clip_eigs": False,
+        "bidirectional": None,
     }
 
     def check_config(self, config: Mapping[str, Any]) -> None:
@@ -128,7 +141,12 @@ class S5Flax(Adapter):
         keys = self._keys(ctx, prefix)
         arrays = {name: ctx.array(key) for name, key in keys.items()}
         for name, array in arrays.items():
-            check_real(ctx, keys[name], array, " (complex parts as a trailing axis of 2)" if name in ("B", "C", "C1", "C2") else "")
+            check_real(
+                ctx,
+                keys[name],
+                array,
+                " (complex parts as a trailing axis of 2)" if name in ("B", "C", "C1", "C2") else "",
+            )
         lam_re, lam_im, B = arrays["Lambda_re"], arrays["Lambda_im"], arrays["B"]
         check_shape(ctx, keys["Lambda_re"], lam_re, (None,), "Re Λ, one value per stored state")
         P = lam_re.shape[0]
@@ -278,7 +296,8 @@ class S5PyTorch(Adapter):
         group = ctx.groups[prefix]
         if "BP" in group.keys or "CP" in group.keys:
             raise ctx.error(
-                prefix, "is a factorized s5-pytorch layer (BH, BP, CH, CP): only bcInit='dense'/'complex_normal' "
+                prefix,
+                "is a factorized s5-pytorch layer (BH, BP, CH, CP): only bcInit='dense'/'complex_normal' "
                 "layers (B, C stored densely) are supported",
             )
         return require(ctx, group, ["Lambda", "B", "C", "D", "log_step"], "s5-pytorch")

@@ -58,7 +58,7 @@ def _singular_values(system: LTISystem, omega: np.ndarray, minus: LTISystem | No
     step = max(1, _CHUNK_BYTES // per_frequency)
     out = []
     for start in range(0, omega.size, step):
-        chunk = omega[start:start + step]
+        chunk = omega[start : start + step]
         response = freqresp(system, chunk)
         if minus is not None:
             response = response - freqresp(minus, chunk)
@@ -126,8 +126,14 @@ def _paired(systems: Systems, reduced: Systems | None) -> tuple[list[Named], lis
     return named, named_reduced
 
 
-def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega: ArrayLike | None, xscale: str | None,
-                    mark_peak: bool, n_points: int) -> tuple[str, list[tuple[float, float]], np.ndarray]:
+def _frequency_axis(
+    named: list[Named],
+    named_reduced: list[Named] | None,
+    omega: ArrayLike | None,
+    xscale: str | None,
+    mark_peak: bool,
+    n_points: int,
+) -> tuple[str, list[tuple[float, float]], np.ndarray]:
     """(x scale, H∞ peaks of ``named``, sorted frequencies): ``omega`` as given, or a grid that covers every
     system's resonances and peaks."""
     all_systems = [s for _, s in named] + ([s for _, s in named_reduced] if named_reduced else [])
@@ -140,8 +146,17 @@ def _frequency_axis(named: list[Named], named_reduced: list[Named] | None, omega
 
 def _mark_peak(ax: Axes, x: float, y: np.ndarray, color: str, label: str) -> None:
     """A star at an H∞ peak (``gid="hinf-peak"``)."""
-    ax.plot([x], y, marker="*", markersize=11, linestyle="none", color=color, markeredgecolor="k", gid="hinf-peak",
-            label=label)
+    ax.plot(
+        [x],
+        y,
+        marker="*",
+        markersize=11,
+        linestyle="none",
+        color=color,
+        markeredgecolor="k",
+        gid="hinf-peak",
+        label=label,
+    )
 
 
 def sigma(
@@ -217,15 +232,32 @@ def sigma(
             ax.plot(omega, _magnitude(values[:, 1:], db), color=color, linewidth=0.6, alpha=0.6)
         value, peak = peaks[index]
         if mark_peak and np.isfinite(value):
-            _mark_peak(ax, _visible(peak, omega, scale), _magnitude(np.array([value]), db), color,
-                       _peak_label(value, peak, isinstance(system, BidirectionalSSM)))
+            _mark_peak(
+                ax,
+                _visible(peak, omega, scale),
+                _magnitude(np.array([value]), db),
+                color,
+                _peak_label(value, peak, isinstance(system, BidirectionalSSM)),
+            )
         if named_reduced is not None:
             reduced_entry = named_reduced[index][1]
-            ax.plot(omega, _magnitude(_singular_values(reduced_entry, omega)[:, 0], db), color=color,
-                    linestyle="--", label=f"{label} reduced".strip(), gid="reduced")
+            ax.plot(
+                omega,
+                _magnitude(_singular_values(reduced_entry, omega)[:, 0], db),
+                color=color,
+                linestyle="--",
+                label=f"{label} reduced".strip(),
+                gid="reduced",
+            )
             error = _singular_values(system, omega, minus=reduced_entry)
-            ax.plot(omega, _magnitude(error[:, 0], db), color=color, linestyle=":",
-                    label=f"{label} error σ_max(G − G_r)".strip(), gid="reduction-error")
+            ax.plot(
+                omega,
+                _magnitude(error[:, 0], db),
+                color=color,
+                linestyle=":",
+                label=f"{label} error σ_max(G − G_r)".strip(),
+                gid="reduction-error",
+            )
     _mark_nyquist(ax, discrete)
     ax.set_xscale(scale)
     if not db:
@@ -292,7 +324,9 @@ def bode(
     """
     named, named_reduced = _paired(systems, reduced)
     for label, system in named + (named_reduced or []):
-        if not (-system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs):
+        if not (
+            -system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs
+        ):
             raise BatchIndexError(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
                 f"{system.n_outputs} outputs and {system.n_inputs} inputs"
@@ -308,10 +342,12 @@ def bode(
     discrete = named[0][1].is_discrete
 
     def channel(system: LTISystem, grid: np.ndarray) -> np.ndarray:
-        siso = system.replace(B=system.B[:, [input_index]], C=system.C[[output_index], :],
-                              D=system.D[[output_index]][:, [input_index]],
-                              **({"C_backward": system.C_backward[[output_index], :]}
-                                 if isinstance(system, BidirectionalSSM) else {}))  # only the plotted entry
+        siso = system.replace(
+            B=system.B[:, [input_index]],
+            C=system.C[[output_index], :],
+            D=system.D[[output_index]][:, [input_index]],
+            **({"C_backward": system.C_backward[[output_index], :]} if isinstance(system, BidirectionalSSM) else {}),
+        )  # only the plotted entry
         return freqresp(siso, grid)[:, 0, 0]
 
     for index, (label, system) in enumerate(named):
@@ -322,15 +358,24 @@ def bode(
         value, peak = peaks[index]
         if mark_peak and np.isfinite(value):
             at_peak = np.abs(channel(system, np.array([peak])))
-            _mark_peak(ax_mag, _visible(peak, omega, scale), _magnitude(at_peak, True), color, f"H∞ peak ω = {peak:.4g}")
+            _mark_peak(
+                ax_mag, _visible(peak, omega, scale), _magnitude(at_peak, True), color, f"H∞ peak ω = {peak:.4g}"
+            )
             for panel in (ax_mag, ax_phase):
                 panel.axvline(_visible(peak, omega, scale), color=color, linestyle="-.", linewidth=0.8, alpha=0.7)
         if named_reduced is not None:
             reduced_response = channel(named_reduced[index][1], omega)
-            ax_mag.plot(omega, _magnitude(np.abs(reduced_response), True), color=color, linestyle="--",
-                        label=f"{label} reduced".strip(), gid="reduced")
-            ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(reduced_response))), color=color, linestyle="--",
-                          gid="reduced")
+            ax_mag.plot(
+                omega,
+                _magnitude(np.abs(reduced_response), True),
+                color=color,
+                linestyle="--",
+                label=f"{label} reduced".strip(),
+                gid="reduced",
+            )
+            ax_phase.plot(
+                omega, np.degrees(np.unwrap(np.angle(reduced_response))), color=color, linestyle="--", gid="reduced"
+            )
     for panel in (ax_mag, ax_phase):
         _mark_nyquist(panel, discrete)
         panel.set_xscale(scale)

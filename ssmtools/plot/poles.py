@@ -20,8 +20,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["pole_map"]
 
 
-_SCORE_LABELS = {"hinf": "per-state H∞ norm", "h2": "per-state H2 norm", "last": "LAST score",
-                 "hsv": "Hankel singular value"}
+_SCORE_LABELS = {
+    "hinf": "per-state H∞ norm",
+    "h2": "per-state H2 norm",
+    "last": "LAST score",
+    "hsv": "Hankel singular value",
+}
 
 
 def _named_scores(layer: Any, name: str) -> tuple[np.ndarray, str]:
@@ -122,18 +126,23 @@ def pole_map(
             label = label or default_label
         values = np.asarray(scores, dtype=float)
         if values.shape != system.poles.shape:
-            raise ShapeError(f"scores has shape {values.shape} but the poles have shape {system.poles.shape}; "
-                             "pass one score per state")
+            raise ShapeError(
+                f"scores has shape {values.shape} but the poles have shape {system.poles.shape}; "
+                "pass one score per state"
+            )
         values = values.ravel()
     if keep is None:
         mask = None
     else:
         mask = np.asarray(keep)
         if mask.dtype != bool:
-            raise ArgumentTypeError(f"keep must be a boolean mask, got dtype {mask.dtype}; pass e.g. scores >= threshold")
+            raise ArgumentTypeError(
+                f"keep must be a boolean mask, got dtype {mask.dtype}; pass e.g. scores >= threshold"
+            )
         if mask.shape != system.poles.shape:
-            raise ShapeError(f"keep has shape {mask.shape} but the poles have shape {system.poles.shape}; "
-                             "pass one entry per state")
+            raise ShapeError(
+                f"keep has shape {mask.shape} but the poles have shape {system.poles.shape}; pass one entry per state"
+            )
         mask = mask.ravel()
     ax = _new_axes(ax)
     if system.is_discrete:
@@ -150,24 +159,41 @@ def pole_map(
             norm = mcolors.LogNorm(low, high)
         else:
             norm = mcolors.Normalize(low, high if high > low else low + 1)
-    groups = [("poles", np.ones(poles.shape, bool), "o")] if mask is None else [
-        ("kept-poles", mask, "o"), ("pruned-poles", ~mask, "X")]
+    groups = (
+        [("poles", np.ones(poles.shape, bool), "o")]
+        if mask is None
+        else [("kept-poles", mask, "o"), ("pruned-poles", ~mask, "X")]
+    )
     mappable = None
     for gid, selected, marker in groups:
         chosen = selected & finite
-        kwargs: dict[str, Any] = dict(marker=marker, s=36, gid=gid, edgecolors="k", linewidths=0.4,
-                                      label=f"{gid.split('-')[0]} ({int(selected.sum())})" if mask is not None else None)
+        kwargs: dict[str, Any] = dict(
+            marker=marker,
+            s=36,
+            gid=gid,
+            edgecolors="k",
+            linewidths=0.4,
+            label=f"{gid.split('-')[0]} ({int(selected.sum())})" if mask is not None else None,
+        )
         if values is not None:
             kwargs.update(c=values[chosen], cmap=cmap, norm=norm)
         collection = ax.scatter(poles.real[chosen], poles.imag[chosen], **kwargs)
         if values is not None:
             mappable = collection
         if np.any(selected & ~finite):
-            ax.scatter(poles.real[selected & ~finite], poles.imag[selected & ~finite], marker=marker, s=36,
-                       color="red", gid=f"{gid}-unstable", label="non-finite score")
+            ax.scatter(
+                poles.real[selected & ~finite],
+                poles.imag[selected & ~finite],
+                marker=marker,
+                s=36,
+                color="red",
+                gid=f"{gid}-unstable",
+                label="non-finite score",
+            )
     if show_conjugates and system.output == "real":
-        ax.scatter(poles.real, -poles.imag, marker="o", s=20, facecolors="none", edgecolors="0.6",
-                   gid="conjugate-poles")
+        ax.scatter(
+            poles.real, -poles.imag, marker="o", s=20, facecolors="none", edgecolors="0.6", gid="conjugate-poles"
+        )
     if mappable is not None:
         ax.figure.colorbar(mappable, ax=ax, label=label or "score")
     ax.set_xlabel("Re λ")

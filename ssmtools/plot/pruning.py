@@ -117,13 +117,26 @@ def state_allocation(
         missing = [name for name in layers if name not in totals]
         if missing:
             raise ArgumentError(f"totals has no entry for layers {missing}")
-        ax.bar(x, [totals[name] for name in layers], width=0.9, facecolor="none", edgecolor="0.5",
-               gid="total-states", label="stored")
+        ax.bar(
+            x,
+            [totals[name] for name in layers],
+            width=0.9,
+            facecolor="none",
+            edgecolor="0.5",
+            gid="total-states",
+            label="stored",
+        )
     width = 0.8 / len(plans)
     for index, (plan, counts) in enumerate(plans.items()):
         heights = [count(counts.get(name, 0)) for name in layers]
-        ax.bar(x - 0.4 + width * (index + 0.5), heights, width=width, color=_color(index),
-               gid="kept-states", label=f"kept {plan}".strip())
+        ax.bar(
+            x - 0.4 + width * (index + 0.5),
+            heights,
+            width=width,
+            color=_color(index),
+            gid="kept-states",
+            label=f"kept {plan}".strip(),
+        )
     _layer_axis(ax, layers)
     ax.set_ylabel("states")
     _legend(ax)
@@ -152,5 +165,7 @@ def plan_allocation(plans: Any, *, ax: Axes | None = None) -> Axes:
     for plan in plans.values():
         for layer in plan.layers:
             if totals.setdefault(layer.name, layer.n_total) != layer.n_total:
-                raise ArgumentError(f"the plans disagree on the size of layer {layer.name!r}: plans of different models")
+                raise ArgumentError(
+                    f"the plans disagree on the size of layer {layer.name!r}: plans of different models"
+                )
     return state_allocation(kept, totals, ax=ax)

@@ -23,7 +23,9 @@ def _as_layer_dict(values: Any, what: str) -> dict[str, np.ndarray]:
         return {str(k): np.asarray(v) for k, v in values.items()}
     if isinstance(values, Sequence) and not isinstance(values, str):
         return {str(i): np.asarray(v) for i, v in enumerate(values)}
-    raise ArgumentTypeError(f"{what} must be a dict {{layer name: array}} or a list of arrays, got {type(values).__name__}")
+    raise ArgumentTypeError(
+        f"{what} must be a dict {{layer name: array}} or a list of arrays, got {type(values).__name__}"
+    )
 
 
 def score_distributions(
@@ -93,11 +95,19 @@ def score_distributions(
 
         n_kept = sum(int(m.astype(bool).sum()) for m in masks.values())
         n_pruned = sum(int((~m.astype(bool)).sum()) for m in masks.values())
-        handles = [Line2D([], [], marker="o", color="0.35", linestyle="none", label=f"kept ({n_kept})"),
-                   Line2D([], [], marker="x", color="0.35", linestyle="none", label=f"pruned ({n_pruned})")]
+        handles = [
+            Line2D([], [], marker="o", color="0.35", linestyle="none", label=f"kept ({n_kept})"),
+            Line2D([], [], marker="x", color="0.35", linestyle="none", label=f"pruned ({n_pruned})"),
+        ]
     if threshold is not None:
-        ax.axhline(threshold, color="k", linestyle="--", linewidth=1, gid="threshold",
-                   label=f"global threshold τ = {threshold:.3g}")
+        ax.axhline(
+            threshold,
+            color="k",
+            linestyle="--",
+            linewidth=1,
+            gid="threshold",
+            label=f"global threshold τ = {threshold:.3g}",
+        )
     _layer_axis(ax, list(layers))
     ax.set_ylabel(ylabel)
     if log:
@@ -144,8 +154,10 @@ def hsv_decay(
     >>> ax.lines[0].get_ydata().round(6).tolist()
     [9.980727, 9.949928, 1.273408, 0.801057]
     """
-    if isinstance(systems, Mapping) and systems and all(
-        isinstance(v, np.ndarray | list | tuple) for v in systems.values()
+    if (
+        isinstance(systems, Mapping)
+        and systems
+        and all(isinstance(v, np.ndarray | list | tuple) for v in systems.values())
     ):
         curves = {str(k): np.asarray(v, dtype=float).ravel() for k, v in systems.items()}
     elif isinstance(result_hsv := getattr(systems, "hsv", None), np.ndarray):  # a balanced-truncation result
@@ -187,7 +199,8 @@ def plan_scores(plan: Any, *, ax: Axes | None = None, log: bool = True) -> Axes:
     -------
     matplotlib.axes.Axes
     """
-    (label, plan), = _plans(plan).items()
+    ((label, plan),) = _plans(plan).items()
     scores = {layer.name: layer.scores for layer in plan.layers}
-    return score_distributions(scores, threshold=plan.threshold, keep=plan.keep, ax=ax, log=log,
-                               ylabel=f"{label} score (normalised per layer)")
+    return score_distributions(
+        scores, threshold=plan.threshold, keep=plan.keep, ax=ax, log=log, ylabel=f"{label} score (normalised per layer)"
+    )

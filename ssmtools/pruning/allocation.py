@@ -121,9 +121,14 @@ def allocate(
     """
     ratio = check_ratio(ratio)
     check_choice("allocation", allocation, ("exact", "released"))
-    if isinstance(min_states_per_layer, bool) or not isinstance(min_states_per_layer, (int, np.integer)) \
-            or min_states_per_layer < 1:
-        raise ArgumentError(f"min_states_per_layer={min_states_per_layer!r} must be an integer ≥ 1 (a layer cannot be emptied)")
+    if (
+        isinstance(min_states_per_layer, bool)
+        or not isinstance(min_states_per_layer, (int, np.integer))
+        or min_states_per_layer < 1
+    ):
+        raise ArgumentError(
+            f"min_states_per_layer={min_states_per_layer!r} must be an integer ≥ 1 (a layer cannot be emptied)"
+        )
     units = list(scores.layers)
     scope = scores.criterion.scope
     kept, taus = _allocate(units, ratio, scope=scope, allocation=allocation, floor=int(min_states_per_layer))
@@ -141,7 +146,8 @@ def allocate(
     return Allocation(
         keep={layer.name: layer.broadcast(unit_keep).astype(bool) for layer, unit_keep in zip(units, kept)},
         unit_keep={layer.name: unit_keep for layer, unit_keep in zip(units, kept)},
-        thresholds=thresholds, threshold=threshold,
+        thresholds=thresholds,
+        threshold=threshold,
     )
 
 
@@ -201,8 +207,14 @@ def _allocate(
     return keep, taus
 
 
-def _global_removal(units: Sequence[LayerScores], order: np.ndarray, layer_of: np.ndarray, candidates: np.ndarray,
-                    ratio: float, floor: int) -> np.ndarray:
+def _global_removal(
+    units: Sequence[LayerScores],
+    order: np.ndarray,
+    layer_of: np.ndarray,
+    candidates: np.ndarray,
+    ratio: float,
+    floor: int,
+) -> np.ndarray:
     weights = np.array([u.weight for u in units])
     counts = np.array([u.unit_scores.size for u in units])
     if np.all(weights == weights[0]):
@@ -232,8 +244,14 @@ def _global_removal(units: Sequence[LayerScores], order: np.ndarray, layer_of: n
 def _layer_targets(units: Sequence[LayerScores], ratio: float, floor: int) -> list[int]:
     """Units to remove per layer for the same ratio everywhere, summing exactly to ⌊ratio·U⌋ (largest remainder)."""
     counts = np.array([u.unit_scores.size for u in units])
-    capacity = np.array([u.unit_scores.size - min(floor, u.unit_scores.size) * np.unique(u.groups).size
-                         if floor else u.unit_scores.size for u in units])
+    capacity = np.array(
+        [
+            u.unit_scores.size - min(floor, u.unit_scores.size) * np.unique(u.groups).size
+            if floor
+            else u.unit_scores.size
+            for u in units
+        ]
+    )
     capacity = np.array([max(int(c), 0) for c in capacity])
     exact = ratio * counts
     base = np.minimum(np.floor(exact + _EPS).astype(int), capacity)

@@ -49,9 +49,22 @@ if TYPE_CHECKING:
     from ..model import SSMLayer, SSMModel
 
 __all__ = [
-    "Criterion", "register", "get_criterion", "available_criteria", "output_scale", "subsystem_hinf",
-    "released_score", "Last", "LastOfficial", "LastExact", "Aire", "UniformHinf", "GlobalHinf", "Magnitude",
-    "LampMagnitude", "Random",
+    "Criterion",
+    "register",
+    "get_criterion",
+    "available_criteria",
+    "output_scale",
+    "subsystem_hinf",
+    "released_score",
+    "Last",
+    "LastOfficial",
+    "LastExact",
+    "Aire",
+    "UniformHinf",
+    "GlobalHinf",
+    "Magnitude",
+    "LampMagnitude",
+    "Random",
 ]
 
 BidirectionalFormula = Literal["released", "intended"]
@@ -175,7 +188,9 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
             return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
         return criterion
     if not isinstance(criterion, str) or criterion not in _CRITERIA:
-        raise ArgumentError(f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion")
+        raise ArgumentError(
+            f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion"
+        )
     cls = _CRITERIA[criterion]
     fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     unknown = sorted(set(options) - fields)

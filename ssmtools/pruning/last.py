@@ -137,9 +137,16 @@ def last_prune(
     """
     model = _read(weights, family, config)
     plan = prune_plan(
-        model, ratio, criterion, min_states_per_layer=min_states_per_layer,
-        units=_default_units(model, units, mask), allocation=allocation, errors=errors,
-        criterion_options=criterion_options, reduction=reduction, reduction_options=reduction_options,
+        model,
+        ratio,
+        criterion,
+        min_states_per_layer=min_states_per_layer,
+        units=_default_units(model, units, mask),
+        allocation=allocation,
+        errors=errors,
+        criterion_options=criterion_options,
+        reduction=reduction,
+        reduction_options=reduction_options,
     )
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:
@@ -184,11 +191,15 @@ def last_scores(
         over channels). Unstable states score ``inf`` under the stability-guarded criteria and raise
         one :class:`~ssmtools.errors.UnstableSystemWarning`.
     """
-    if isinstance(weights, SSMModel) or (isinstance(weights, Mapping) and weights and not config and family == "auto"
-                                         and all(hasattr(v, "poles") or hasattr(v, "system") for v in weights.values())):
+    if isinstance(weights, SSMModel) or (
+        isinstance(weights, Mapping)
+        and weights
+        and not config
+        and family == "auto"
+        and all(hasattr(v, "poles") or hasattr(v, "system") for v in weights.values())
+    ):
         model = as_model(weights)
     else:
         model = _read(weights, family, config)
     plan = prune_plan(model, 0.0, criterion, units=units, errors=False, criterion_options=criterion_options)
     return {layer.name: (layer.scores if normalized else layer.raw_scores) for layer in plan.layers}
-

@@ -33,6 +33,7 @@ from .scoring import Units, score_model
 
 __all__ = ["prune_plan", "apply_plan", "as_model"]
 
+
 # ------------------------------------------------------------------------------------------ helpers
 def as_model(model: Any) -> SSMModel:
     """An :class:`SSMModel` from a model, a mapping of named systems/layers, or a list of systems.
@@ -60,7 +61,9 @@ def as_model(model: Any) -> SSMModel:
             elif isinstance(value, (DiagonalSSM, BidirectionalSSM)):
                 layers[name] = SSMLayer(name, value)
             else:
-                raise ArgumentTypeError(f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer")
+                raise ArgumentTypeError(
+                    f"layer {name!r} is a {type(value).__name__}; expected a DiagonalSSM or SSMLayer"
+                )
         return SSMModel(layers)
     raise ArgumentTypeError(
         f"expected an SSMModel (ssmtools.load(...)), a mapping of named DiagonalSSM/SSMLayer or a list of "
@@ -174,26 +177,43 @@ def prune_plan(
     for layer, layer_scores in zip(model.values(), scores.layers):
         reduced = method.reduce(layer, chosen.keep[layer.name])
         cost = measure(layer, reduced, relative_hinf=errors is True) if errors else None
-        results.append(LayerPruning(
-            name=layer.name, keep=reduced.keep, scores=layer_scores.scores, raw_scores=layer_scores.raw,
-            n_total=int(reduced.keep.size), n_kept=reduced.n_kept,
-            n_unstable=int(np.count_nonzero(layer.system.stability_margin <= 0)), bidirectional=layer.bidirectional,
-            threshold=chosen.thresholds[layer.name],
-            hinf_error=None if cost is None else cost.hinf_error, h2_error=None if cost is None else cost.h2_error,
-            hinf_norm=None if cost is None else cost.hinf_norm, h2_norm=None if cost is None else cost.h2_norm,
-        ))
+        results.append(
+            LayerPruning(
+                name=layer.name,
+                keep=reduced.keep,
+                scores=layer_scores.scores,
+                raw_scores=layer_scores.raw,
+                n_total=int(reduced.keep.size),
+                n_kept=reduced.n_kept,
+                n_unstable=int(np.count_nonzero(layer.system.stability_margin <= 0)),
+                bidirectional=layer.bidirectional,
+                threshold=chosen.thresholds[layer.name],
+                hinf_error=None if cost is None else cost.hinf_error,
+                h2_error=None if cost is None else cost.h2_error,
+                hinf_norm=None if cost is None else cost.hinf_norm,
+                h2_norm=None if cost is None else cost.h2_norm,
+            )
+        )
     unstable_total = sum(r.n_unstable for r in results)
     if unstable_total:
         where = {r.name: r.n_unstable for r in results if r.n_unstable}
         warnings.warn(
             f"{unstable_total} of {sum(r.n_total for r in results)} stored states are not asymptotically stable "
             f"(|λ̄| ≥ 1) in layers {where}: their norms are infinite; see plan.unstable",
-            UnstableSystemWarning, stacklevel=2,
+            UnstableSystemWarning,
+            stacklevel=2,
         )
     return PruningPlan(
-        criterion=crit.name, criterion_options=crit.options(), ratio=ratio, allocation=allocation, units=units,
-        min_states_per_layer=int(min_states_per_layer), threshold=chosen.threshold, layers=tuple(results),
-        reduction=method.name, reduction_options=method.options(),
+        criterion=crit.name,
+        criterion_options=crit.options(),
+        ratio=ratio,
+        allocation=allocation,
+        units=units,
+        min_states_per_layer=int(min_states_per_layer),
+        threshold=chosen.threshold,
+        layers=tuple(results),
+        reduction=method.name,
+        reduction_options=method.options(),
     )
 
 

@@ -38,8 +38,14 @@ from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
 
 __all__ = [
-    "Reduction", "ReducedLayer", "register_reduction", "get_reduction", "available_reductions", "reduce_model",
-    "ModalTruncation", "BalancedTruncation",
+    "Reduction",
+    "ReducedLayer",
+    "register_reduction",
+    "get_reduction",
+    "available_reductions",
+    "reduce_model",
+    "ModalTruncation",
+    "BalancedTruncation",
 ]
 
 
@@ -143,15 +149,19 @@ def _padded(like: LTISystem, parts: list[LTISystem]) -> LTISystem | None:
         poles[index][:k], B[index][:k], C[index][:, :k], D[index] = part.poles, part.B, part.C, part.D
         if isinstance(part, BidirectionalSSM):
             C2[index][:, :k] = part.C_backward
-    forward = DiagonalSSM(poles, B, C, D, dt=like.dt, output=like.output, state_includes_input=like.state_includes_input)
+    forward = DiagonalSSM(
+        poles, B, C, D, dt=like.dt, output=like.output, state_includes_input=like.state_includes_input
+    )
     return BidirectionalSSM(forward, C2) if isinstance(like, BidirectionalSSM) else forward
 
 
 def _difference(original: LTISystem, reduced: LTISystem) -> LTISystem:
     """``G − G_r`` of two unbatched systems of one type: both state sets side by side, C_r negated, D − D_r."""
     changes = {
-        "poles": np.concatenate([original.poles, reduced.poles]), "B": np.concatenate([original.B, reduced.B]),
-        "C": np.concatenate([original.C, -reduced.C], axis=-1), "D": original.D - reduced.D,
+        "poles": np.concatenate([original.poles, reduced.poles]),
+        "B": np.concatenate([original.B, reduced.B]),
+        "C": np.concatenate([original.C, -reduced.C], axis=-1),
+        "D": original.D - reduced.D,
     }
     if isinstance(original, BidirectionalSSM):
         other = reduced.C_backward if isinstance(reduced, BidirectionalSSM) else np.zeros_like(reduced.C)
@@ -238,8 +248,11 @@ class Reduction(abc.ABC):
             )
         realised, reduced = self.reduce_layer(layer, mask)
         return ReducedLayer(
-            name=layer.name, keep=realised, n_kept=int(sum(r.n_states for r in reduced)),
-            systems=reduced, error=self.error(layer, realised, reduced),
+            name=layer.name,
+            keep=realised,
+            n_kept=int(sum(r.n_states for r in reduced)),
+            systems=reduced,
+            error=self.error(layer, realised, reduced),
         )
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
@@ -397,8 +410,10 @@ class ModalTruncation(Reduction):
         systems : tuple of DiagonalSSM or BidirectionalSSM
             One reduced system per batch element.
         """
-        return keep, tuple(element if keep[index].all() else _select(element, keep[index])
-                           for index, element in _elements(layer.system))
+        return keep, tuple(
+            element if keep[index].all() else _select(element, keep[index])
+            for index, element in _elements(layer.system)
+        )
 
     def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
         """The removed states alone, D = 0 (no cancellation between kept states).

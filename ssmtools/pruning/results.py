@@ -170,7 +170,9 @@ class PruningPlan:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise UnknownNameError(f"no layer named {name!r} in this plan; layers are {[layer.name for layer in self.layers]}")
+        raise UnknownNameError(
+            f"no layer named {name!r} in this plan; layers are {[layer.name for layer in self.layers]}"
+        )
 
     @property
     def n_total(self) -> int:
@@ -222,24 +224,36 @@ class PruningPlan:
         rows: list[tuple[str, ...]] = []
         for layer in self.layers:
             removed = layer.n_removed / layer.n_total if layer.n_total else 0.0
-            rows.append((
-                layer.name + (" (bidir)" if layer.bidirectional else ""), f"{layer.n_kept}/{layer.n_total}",
-                f"{100 * removed:.1f}%", num(layer.threshold), num(layer.hinf_error), num(layer.relative_hinf_error),
-                num(layer.h2_error), num(layer.relative_h2_error), str(layer.n_unstable),
-            ))
+            rows.append(
+                (
+                    layer.name + (" (bidir)" if layer.bidirectional else ""),
+                    f"{layer.n_kept}/{layer.n_total}",
+                    f"{100 * removed:.1f}%",
+                    num(layer.threshold),
+                    num(layer.hinf_error),
+                    num(layer.relative_hinf_error),
+                    num(layer.h2_error),
+                    num(layer.relative_h2_error),
+                    str(layer.n_unstable),
+                )
+            )
         return rows
 
     def __str__(self) -> str:
         rows = [self._COLUMNS, *self._rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(self._COLUMNS))]
-        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-                 for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return self._header() + "\n" + "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"PruningPlan(criterion={self.criterion!r}, reduction={self.reduction!r}, ratio={self.ratio!r}, removed={self.n_removed}/"
-                f"{self.n_total}, layers={len(self.layers)})")
+        return (
+            f"PruningPlan(criterion={self.criterion!r}, reduction={self.reduction!r}, ratio={self.ratio!r}, removed={self.n_removed}/"
+            f"{self.n_total}, layers={len(self.layers)})"
+        )
 
     def __rich__(self):
         """A ``rich.table.Table`` (``rich.print(plan)``)."""
@@ -262,18 +276,31 @@ class PruningPlan:
             Format ``"ssmtools.PruningPlan"``, version :data:`FORMAT_VERSION`.
         """
         return {
-            "format": "ssmtools.PruningPlan", "version": FORMAT_VERSION,
-            "criterion": self.criterion, "criterion_options": _encode(self.criterion_options),
-            "reduction": self.reduction, "reduction_options": _encode(self.reduction_options),
-            "ratio": _encode(self.ratio), "allocation": self.allocation, "units": self.units,
-            "min_states_per_layer": self.min_states_per_layer, "threshold": _encode(self.threshold),
+            "format": "ssmtools.PruningPlan",
+            "version": FORMAT_VERSION,
+            "criterion": self.criterion,
+            "criterion_options": _encode(self.criterion_options),
+            "reduction": self.reduction,
+            "reduction_options": _encode(self.reduction_options),
+            "ratio": _encode(self.ratio),
+            "allocation": self.allocation,
+            "units": self.units,
+            "min_states_per_layer": self.min_states_per_layer,
+            "threshold": _encode(self.threshold),
             "layers": [
                 {
-                    "name": layer.name, "keep": _encode_array(layer.keep), "scores": _encode_array(layer.scores),
-                    "raw_scores": _encode_array(layer.raw_scores), "n_total": layer.n_total, "n_kept": layer.n_kept,
-                    "n_unstable": layer.n_unstable, "bidirectional": layer.bidirectional,
-                    **{key: _encode(getattr(layer, key)) for key in
-                       ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")},
+                    "name": layer.name,
+                    "keep": _encode_array(layer.keep),
+                    "scores": _encode_array(layer.scores),
+                    "raw_scores": _encode_array(layer.raw_scores),
+                    "n_total": layer.n_total,
+                    "n_kept": layer.n_kept,
+                    "n_unstable": layer.n_unstable,
+                    "bidirectional": layer.bidirectional,
+                    **{
+                        key: _encode(getattr(layer, key))
+                        for key in ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")
+                    },
                 }
                 for layer in self.layers
             ],
@@ -313,7 +340,9 @@ class PruningPlan:
         PruningPlan
         """
         if not isinstance(data, Mapping) or data.get("format") != "ssmtools.PruningPlan":
-            raise ArgumentError("not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'")
+            raise ArgumentError(
+                "not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'"
+            )
         version = data.get("version", 1)
         if version not in (1, FORMAT_VERSION):
             raise ArgumentError(
@@ -329,19 +358,29 @@ class PruningPlan:
             reduction, reduction_options = data["reduction"], dict(_decode(data["reduction_options"]))
         layers = tuple(
             LayerPruning(
-                name=entry["name"], keep=_decode_array(entry["keep"], bool), scores=_decode_array(entry["scores"], float),
-                raw_scores=_decode_array(entry["raw_scores"], float), n_total=int(entry["n_total"]),
-                n_kept=int(entry["n_kept"]), n_unstable=int(entry["n_unstable"]),
+                name=entry["name"],
+                keep=_decode_array(entry["keep"], bool),
+                scores=_decode_array(entry["scores"], float),
+                raw_scores=_decode_array(entry["raw_scores"], float),
+                n_total=int(entry["n_total"]),
+                n_kept=int(entry["n_kept"]),
+                n_unstable=int(entry["n_unstable"]),
                 bidirectional=bool(entry["bidirectional"]),
                 **{key: _decode(entry[key]) for key in ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")},
             )
             for entry in data["layers"]
         )
         return cls(
-            criterion=data["criterion"], criterion_options=dict(_decode(data["criterion_options"])),
-            ratio=float(_decode(data["ratio"])), allocation=data["allocation"], units=data["units"],
-            min_states_per_layer=int(data["min_states_per_layer"]), threshold=_decode(data["threshold"]), layers=layers,
-            reduction=reduction, reduction_options=reduction_options,
+            criterion=data["criterion"],
+            criterion_options=dict(_decode(data["criterion_options"])),
+            ratio=float(_decode(data["ratio"])),
+            allocation=data["allocation"],
+            units=data["units"],
+            min_states_per_layer=int(data["min_states_per_layer"]),
+            threshold=_decode(data["threshold"]),
+            layers=layers,
+            reduction=reduction,
+            reduction_options=reduction_options,
         )
 
     @classmethod

@@ -120,8 +120,9 @@ class ModelScores(Mapping[str, LayerScores]):
         return len(self.layers)
 
 
-def layer_scores(layer: SSMLayer, criterion: Criterion, *, units: Units = "channel-state",
-                 model: SSMModel | None = None) -> LayerScores:
+def layer_scores(
+    layer: SSMLayer, criterion: Criterion, *, units: Units = "channel-state", model: SSMModel | None = None
+) -> LayerScores:
     """Score one layer: raw per-state scores, their units and the normalised unit scores.
 
     Parameters

@@ -43,6 +43,7 @@ def simulate(system, u: np.ndarray) -> np.ndarray:
 def s5_flax_discretize(seq: dict, *, discretization="zoh", step_rescale=1.0, clip_eigs=False):
     """(λ̄, B̄, C̃ (H, P or 2P: [C1 | C2] when bidirectional)) of an official S5 ``seq`` dict, whose complex
     parameters are stored with a trailing axis of 2 (real, imaginary); ZOH or bilinear (model_formats.md §1)."""
+
     def pair(value):
         return value[..., 0] + 1j * value[..., 1]
 
@@ -61,11 +62,13 @@ def s5_flax_discretize(seq: dict, *, discretization="zoh", step_rescale=1.0, cli
     return lam_bar, B_bar, C
 
 
-def s5_flax_forward(seq: dict, u: np.ndarray, *, conj_sym=True, discretization="zoh", step_rescale=1.0,
-                    clip_eigs=False) -> np.ndarray:
+def s5_flax_forward(
+    seq: dict, u: np.ndarray, *, conj_sym=True, discretization="zoh", step_rescale=1.0, clip_eigs=False
+) -> np.ndarray:
     """One official S5 ``S5SSM`` layer (lindermanlab/S5 s5/ssm.py, model_formats.md §1) on u (L, H)."""
-    lam_bar, B_bar, C = s5_flax_discretize(seq, discretization=discretization, step_rescale=step_rescale,
-                                           clip_eigs=clip_eigs)
+    lam_bar, B_bar, C = s5_flax_discretize(
+        seq, discretization=discretization, step_rescale=step_rescale, clip_eigs=clip_eigs
+    )
     P = lam_bar.shape[0]
     xs = np.zeros((u.shape[0], P), dtype=complex)
     x = np.zeros(P, dtype=complex)

@@ -23,9 +23,12 @@ H, P = 3, 4
 def _flax_tree(seed=0):
     rng = np.random.default_rng(seed)
     seq = {
-        "Lambda_re": -rng.uniform(0.1, 1, P).astype(np.float32), "Lambda_im": rng.uniform(-2, 2, P).astype(np.float32),
-        "B": rng.standard_normal((P, H, 2)).astype(np.float32), "C": rng.standard_normal((H, P, 2)).astype(np.float32),
-        "D": rng.standard_normal(H).astype(np.float32), "log_step": rng.uniform(-4, -1, (P, 1)).astype(np.float32),
+        "Lambda_re": -rng.uniform(0.1, 1, P).astype(np.float32),
+        "Lambda_im": rng.uniform(-2, 2, P).astype(np.float32),
+        "B": rng.standard_normal((P, H, 2)).astype(np.float32),
+        "C": rng.standard_normal((H, P, 2)).astype(np.float32),
+        "D": rng.standard_normal(H).astype(np.float32),
+        "log_step": rng.uniform(-4, -1, (P, 1)).astype(np.float32),
     }
     return {"params": {"encoder": {"layers_0": {"seq": seq}, "encoder": {"kernel": np.ones((2, H), np.float32)}}}}
 
@@ -37,10 +40,12 @@ def _s5_state(seed=0):
 
 def _flax_bytes(tree) -> bytes:
     """flax.serialization.to_bytes layout, built here from its documented format (ext 1 = ndarray)."""
+
     def default(obj):
         if isinstance(obj, np.ndarray):
             return msgpack.ExtType(1, msgpack.packb((obj.shape, obj.dtype.name, obj.tobytes("C")), use_bin_type=True))
         raise TypeError(type(obj))
+
     return msgpack.packb(tree, default=default, use_bin_type=True, strict_types=True)
 
 
@@ -90,8 +95,8 @@ def test_nested_flax_tree_through_flat_formats_keeps_layer_names(tmp_path, suffi
 
 def test_msgpack_chunked_scalars_and_complex(tmp_path):
     big = np.arange(10, dtype=np.float64)
-    chunked = {"__msgpack_chunked_array__": True, "shape": {"0": 2, "1": 5},
-               "chunks": {"0": big[:6], "1": big[6:]}}
+    chunked = {"__msgpack_chunked_array__": True, "shape": {"0": 2, "1": 5}, "chunks": {"0": big[:6], "1": big[6:]}}
+
     def default(obj):
         if isinstance(obj, np.ndarray):
             return msgpack.ExtType(1, msgpack.packb((obj.shape, obj.dtype.name, obj.tobytes()), use_bin_type=True))
@@ -101,8 +106,10 @@ def test_msgpack_chunked_scalars_and_complex(tmp_path):
             a = np.asarray(obj)
             return msgpack.ExtType(3, msgpack.packb((a.shape, a.dtype.name, a.tobytes()), use_bin_type=True))
         raise TypeError(type(obj))
-    data = msgpack.packb({"w": chunked, "z": 1 + 2j, "s": np.float32(3)}, default=default, use_bin_type=True,
-                         strict_types=True)
+
+    data = msgpack.packb(
+        {"w": chunked, "z": 1 + 2j, "s": np.float32(3)}, default=default, use_bin_type=True, strict_types=True
+    )
     path = tmp_path / "x.msgpack"
     path.write_bytes(data)
     params, fmt = ssm_io.read_params(path)
@@ -125,6 +132,7 @@ def test_s5_pytorch_state_dict_through_every_format(tmp_path, suffix):
     np.testing.assert_allclose(reloaded["seq"].system.poles, model["seq"].system.poles[keep], rtol=1e-6)
     if suffix == ".safetensors":
         from safetensors.torch import load_file
+
         tensors = load_file(out)
     elif suffix == ".pt":
         tensors = torch.load(out, weights_only=True)
@@ -184,8 +192,16 @@ def test_non_array_leaf_is_a_clear_error_and_writes_nothing(tmp_path):
 
 def test_format_inference(tmp_path):
     source = tmp_path / "in.npz"
-    np.savez(source, **{"seq.Lambda": np.array([-0.5 + 1j, -0.2 + 0j]), "seq.B": np.ones((2, H, 2)),
-                        "seq.C": np.ones((H, 2), complex), "seq.D": np.ones(H), "seq.log_step": np.zeros(2)})
+    np.savez(
+        source,
+        **{
+            "seq.Lambda": np.array([-0.5 + 1j, -0.2 + 0j]),
+            "seq.B": np.ones((2, H, 2)),
+            "seq.C": np.ones((H, 2), complex),
+            "seq.D": np.ones(H),
+            "seq.log_step": np.zeros(2),
+        },
+    )
     model = ssmtools.load(source)
     assert model.family == "s5-pytorch"
     out = ssmtools.save(model, tmp_path / "copy.weights")  # unknown extension: the source's format
@@ -200,8 +216,11 @@ def test_format_inference(tmp_path):
 def test_corrupt_and_truncated_files(tmp_path, suffix):
     good = tmp_path / f"good{suffix}"
     model = ssmtools.load(_flax_tree())
-    ssmtools.save(model, good, format={".pt": "torch", ".safetensors": "safetensors", ".npz": "npz",
-                                       ".msgpack": "msgpack"}[suffix])
+    ssmtools.save(
+        model,
+        good,
+        format={".pt": "torch", ".safetensors": "safetensors", ".npz": "npz", ".msgpack": "msgpack"}[suffix],
+    )
     data = good.read_bytes()
     truncated = tmp_path / f"truncated{suffix}"
     truncated.write_bytes(data[: len(data) // 2])
@@ -223,8 +242,16 @@ def test_non_ssm_checkpoint_and_missing_files(tmp_path):
     with pytest.raises(FormatError, match="unknown checkpoint extension '.ckpt'"):
         ssmtools.load(tmp_path / "model.ckpt")
     bad = tmp_path / "bad_shape.npz"
-    np.savez(bad, **{"seq.Lambda": np.ones(2, complex), "seq.B": np.ones((2, H)), "seq.C": np.ones((H, 2), complex),
-                     "seq.D": np.ones(H), "seq.log_step": np.zeros(2)})
+    np.savez(
+        bad,
+        **{
+            "seq.Lambda": np.ones(2, complex),
+            "seq.B": np.ones((2, H)),
+            "seq.C": np.ones((H, 2), complex),
+            "seq.D": np.ones(H),
+            "seq.log_step": np.zeros(2),
+        },
+    )
     with pytest.raises(FormatError, match=r"bad_shape.npz: 'seq.B' has shape \(2, 3\), expected \(2, \?, 2\)"):
         ssmtools.load(bad)
 

@@ -95,8 +95,10 @@ def _paper(rng, *, transposed=False, H=3):
         "nu_log": np.log(-np.log(rng.uniform(0.4, 0.95, N))),
         "theta_log": np.log(rng.uniform(0.1, np.pi, N)),
         "gamma_log": rng.uniform(-1, 0, N),
-        "B_re": rng.standard_normal((N, H)), "B_im": rng.standard_normal((N, H)),
-        "C_re": rng.standard_normal((H, N)), "C_im": rng.standard_normal((H, N)),
+        "B_re": rng.standard_normal((N, H)),
+        "B_im": rng.standard_normal((N, H)),
+        "C_re": rng.standard_normal((H, N)),
+        "C_im": rng.standard_normal((H, N)),
         "D": rng.standard_normal(H),
     }
     if transposed:
@@ -113,8 +115,9 @@ def test_paper_layout_read_prune_replace(transposed):
     name = "blocks_0/lru"
     u = rng.standard_normal((L, 3))
     params = tree["blocks_0"]["lru"]
-    np.testing.assert_allclose(simulate(model[name].system, u), lru_forward(params, u, transposed=transposed),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        simulate(model[name].system, u), lru_forward(params, u, transposed=transposed), atol=1e-12
+    )
     keep = np.array([True, False, True, True, False, False])
     pruned = model.apply({name: keep})
     new = pruned.params["blocks_0"]["lru"]
@@ -126,13 +129,15 @@ def test_paper_layout_read_prune_replace(transposed):
     else:
         by_hand["B_re"][~keep] = 0
         by_hand["B_im"][~keep] = 0
-    np.testing.assert_allclose(lru_forward(new, u, transposed=transposed),
-                               lru_forward(by_hand, u, transposed=transposed), atol=1e-12)
+    np.testing.assert_allclose(
+        lru_forward(new, u, transposed=transposed), lru_forward(by_hand, u, transposed=transposed), atol=1e-12
+    )
     reduced = pruned[name].system
     flipped = reduced.replace(poles=np.conj(reduced.poles), B=np.conj(reduced.B), C=np.conj(reduced.C))
     again = pruned.replace_systems({name: flipped})
-    np.testing.assert_allclose(lru_forward(again.params["blocks_0"]["lru"], u, transposed=transposed),
-                               simulate(flipped, u), atol=1e-12)
+    np.testing.assert_allclose(
+        lru_forward(again.params["blocks_0"]["lru"], u, transposed=transposed), simulate(flipped, u), atol=1e-12
+    )
     assert np.all(again.params["blocks_0"]["lru"]["gamma_log"] == 0)
 
 

@@ -53,8 +53,9 @@ def test_the_model_holds_its_adapter():
 def test_s4d_layouts_are_two_families():
     full = _full(np.random.default_rng(1))
     assert ssmtools.load(full).family == "s4d-full"
-    with pytest.raises(FormatError, match="no s4d layer found .*log_A_real.*holds s4d-full layers: pass "
-                                          "family='s4d-full'"):
+    with pytest.raises(
+        FormatError, match="no s4d layer found .*log_A_real.*holds s4d-full layers: pass family='s4d-full'"
+    ):
         ssmtools.load(full, family="s4d")
     with pytest.raises(TypeError, match=r"unknown setting\(s\) \['dt_transform'\] for family 's4d'"):
         ssmtools.load(_minimal_tree(2), dt_transform="exp")

@@ -41,14 +41,14 @@ def _minimal_tree(seed, *, with_b=False, torch_tensors=False):
 
 
 def _group(state, prefix):
-    out = {k[len(prefix) + 1:]: np.asarray(v) for k, v in state.items() if k.startswith(prefix + ".")}
+    out = {k[len(prefix) + 1 :]: np.asarray(v) for k, v in state.items() if k.startswith(prefix + ".")}
     return {k: v for k, v in out.items() if "." not in k}
 
 
 def _channel_outputs(layer, u):
     """Simulate each channel h of a multi-SISO layer on its own input column; (channels, L, H)."""
     sys = layer.system
-    ys = [simulate(sys[h], u[:, h:h + 1]) for h in range(sys.batch_shape[0])]  # each (L, channels)
+    ys = [simulate(sys[h], u[:, h : h + 1]) for h in range(sys.batch_shape[0])]  # each (L, channels)
     return np.stack(ys, axis=2).transpose(1, 0, 2)
 
 
@@ -108,10 +108,12 @@ def test_prune_equal_counts_and_mask_minimal():
     by_hand["C"] = by_hand["C"].copy()
     by_hand["C"][~keep] = 0
     expected = s4d_minimal_forward(by_hand, state["layers.1.D"], u)
-    np.testing.assert_allclose(s4d_minimal_forward(_group(pruned.params, "layers.1.kernel"), state["layers.1.D"], u),
-                               expected, atol=1e-12)
-    np.testing.assert_allclose(s4d_minimal_forward(_group(masked.params, "layers.1.kernel"), state["layers.1.D"], u),
-                               expected, atol=1e-12)
+    np.testing.assert_allclose(
+        s4d_minimal_forward(_group(pruned.params, "layers.1.kernel"), state["layers.1.D"], u), expected, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        s4d_minimal_forward(_group(masked.params, "layers.1.kernel"), state["layers.1.D"], u), expected, atol=1e-12
+    )
     np.testing.assert_allclose(_channel_outputs(pruned["layers.1.kernel"], u)[0], expected, atol=1e-11)
 
 
@@ -127,8 +129,11 @@ def test_prune_full_kernel_shared_and_untied():
     by_hand = _group(state, "layer.kernel")
     by_hand["C"] = by_hand["C"].copy()
     by_hand["C"][:, ~keep] = 0
-    np.testing.assert_allclose(s4d_full_forward(_group(pruned.params, "layer.kernel"), state["layer.D"], u),
-                               s4d_full_forward(by_hand, state["layer.D"], u), atol=1e-12)
+    np.testing.assert_allclose(
+        s4d_full_forward(_group(pruned.params, "layer.kernel"), state["layer.D"], u),
+        s4d_full_forward(by_hand, state["layer.D"], u),
+        atol=1e-12,
+    )
     different = keep.copy()
     different[1] = [False, True, True, False]
     with pytest.raises(ValueError, match="share one \\(A, B\\) copy"):
@@ -161,7 +166,7 @@ def test_replace_systems(layout):
     given = sys.replace(poles=poles, B=B, C=C)
     replaced = model.replace_systems({name: given})
     u = rng.standard_normal((L, H))
-    expected = np.stack([simulate(given[h], u[:, h:h + 1])[:, 0] for h in range(H)], axis=1)
+    expected = np.stack([simulate(given[h], u[:, h : h + 1])[:, 0] for h in range(H)], axis=1)
     group = _group(replaced.params, name)
     if layout == "full":
         got = s4d_full_forward(group, replaced.params["layer.D"], u)[0]

@@ -95,14 +95,18 @@ def test_prune_half_and_mask(bidir):
         by_hand["B"][~k] = 0
         expected = s5_flax_forward(by_hand, u)
         np.testing.assert_allclose(s5_flax_forward(new, u), expected, atol=1e-12)
-        np.testing.assert_allclose(s5_flax_forward(masked.params["params"]["encoder"][f"layers_{i}"]["seq"], u),
-                                   expected, atol=1e-12)
+        np.testing.assert_allclose(
+            s5_flax_forward(masked.params["params"]["encoder"][f"layers_{i}"]["seq"], u), expected, atol=1e-12
+        )
         assert masked.params["params"]["encoder"][f"layers_{i}"]["seq"]["B"].shape == seq["B"].shape
         layer = pruned[name]
         np.testing.assert_allclose(simulate(layer.system, u), expected, atol=1e-11)
     # non-SSM leaves are the same objects; the input tree is untouched
     assert pruned.params["params"]["decoder"]["kernel"] is tree["params"]["decoder"]["kernel"]
-    assert pruned.params["params"]["encoder"]["layers_0"]["norm"]["scale"] is tree["params"]["encoder"]["layers_0"]["norm"]["scale"]
+    assert (
+        pruned.params["params"]["encoder"]["layers_0"]["norm"]["scale"]
+        is tree["params"]["encoder"]["layers_0"]["norm"]["scale"]
+    )
     assert tree["params"]["encoder"]["layers_0"]["seq"]["Lambda_re"].shape == (P,)
 
 
@@ -126,7 +130,8 @@ def test_replace_systems_reproduces_given_system(bidir, discretization):
     n = 4
     poles = rng.uniform(0.2, 0.97, n) * np.exp(1j * rng.uniform(-np.pi + 0.1, np.pi - 0.1, n))
     system = getattr(layer.system, "forward", layer.system).replace(
-        poles=poles, B=rng.standard_normal((n, H)) + 1j * rng.standard_normal((n, H)),
+        poles=poles,
+        B=rng.standard_normal((n, H)) + 1j * rng.standard_normal((n, H)),
         C=rng.standard_normal((H, n)) + 1j * rng.standard_normal((H, n)),
     )
     if bidir:
@@ -179,8 +184,12 @@ def test_bad_trees():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), bits=st.lists(st.booleans(), min_size=P, max_size=P),
-       bidir=st.sampled_from([None, "C1C2", "C2P"]), disc=st.sampled_from(["zoh", "bilinear"]))
+@given(
+    seed=st.integers(0, 2**16),
+    bits=st.lists(st.booleans(), min_size=P, max_size=P),
+    bidir=st.sampled_from([None, "C1C2", "C2P"]),
+    disc=st.sampled_from(["zoh", "bilinear"]),
+)
 def test_prune_is_modal_truncation_and_replace_own_systems_is_identity(seed, bits, bidir, disc):
     keep = np.array(bits)
     keep[seed % P] = True  # at least one state

@@ -70,8 +70,9 @@ class Toy(Adapter):
             return {keys[n]: ctx.new(keys[n], np.where(keep, ctx.array(keys[n]), 0)) for n in ("toy_b", "toy_c")}
         counts = keep.sum(axis=-1)
         if np.any(counts != counts[0]):
-            raise ValueError(f"layer {layer.name!r}: toy arrays are (H, N); keep as many states in every channel "
-                             "or pass mask=True")
+            raise ValueError(
+                f"layer {layer.name!r}: toy arrays are (H, N); keep as many states in every channel or pass mask=True"
+            )
         return {keys[n]: ctx.new(keys[n], ctx.array(keys[n])[keep].reshape(len(keep), -1)) for n in keys}
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,9 +81,11 @@ class Toy(Adapter):
             raise ValueError(f"layer {layer.name!r}: the toy family stores real poles and no feedthrough")
         # real pole, real input: y = Re(c·x) with x driven by b·u, so only the gain Re(b·c) matters
         gain = (sys.B[..., 0] * sys.C[:, 0, :]).real
-        return {keys["toy_a"]: ctx.new(keys["toy_a"], sys.poles.real),
-                keys["toy_b"]: ctx.new(keys["toy_b"], np.ones_like(gain)),
-                keys["toy_c"]: ctx.new(keys["toy_c"], gain)}
+        return {
+            keys["toy_a"]: ctx.new(keys["toy_a"], sys.poles.real),
+            keys["toy_b"]: ctx.new(keys["toy_b"], np.ones_like(gain)),
+            keys["toy_c"]: ctx.new(keys["toy_c"], gain),
+        }
 
 
 @pytest.fixture
@@ -121,7 +124,7 @@ def raw(params: Mapping, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def layer_outputs(layer: SSMLayer, u: np.ndarray) -> np.ndarray:
-    return np.stack([simulate(layer.system[h], u[:, h:h + 1])[:, 0] for h in range(H)], axis=1)
+    return np.stack([simulate(layer.system[h], u[:, h : h + 1])[:, 0] for h in range(H)], axis=1)
 
 
 def test_load_and_detect(toy_family):
@@ -187,13 +190,18 @@ def test_replace_round_trip(toy_family):
     model = ssmtools.load(state)
     rng = np.random.default_rng(6)
     n = 2
-    given = DiagonalSSM(rng.uniform(-0.9, 0.9, (H, n)) + 0j, rng.standard_normal((H, n, 1)) + 1j * rng.standard_normal((H, n, 1)),
-                        rng.standard_normal((H, 1, n)) + 1j * rng.standard_normal((H, 1, n)),
-                        dt=True, output="real", state_includes_input=True)
+    given = DiagonalSSM(
+        rng.uniform(-0.9, 0.9, (H, n)) + 0j,
+        rng.standard_normal((H, n, 1)) + 1j * rng.standard_normal((H, n, 1)),
+        rng.standard_normal((H, 1, n)) + 1j * rng.standard_normal((H, 1, n)),
+        dt=True,
+        output="real",
+        state_includes_input=True,
+    )
     replaced = model.replace_systems({"layers.0": given})
     assert replaced.params["layers.0.toy_a"].shape == (H, n) and replaced.family == "toy"
     u = rng.standard_normal((L, H))
-    expected = np.stack([simulate(given[h], u[:, h:h + 1])[:, 0] for h in range(H)], axis=1)
+    expected = np.stack([simulate(given[h], u[:, h : h + 1])[:, 0] for h in range(H)], axis=1)
     np.testing.assert_allclose(toy_forward(*raw(replaced.params, "layers.0"), u), expected, atol=1e-12)
     with pytest.raises(ValueError, match="stores real poles"):
         model.replace_systems({"layers.0": given.replace(poles=given.poles * np.exp(0.1j))})

@@ -53,7 +53,7 @@ def released_raw_scores(seq, *, kind="last", formula="released"):
     a = np.sqrt(np.sum(np.abs(C[:, :P]) ** 2, axis=0))
     b = np.sqrt(np.sum(np.abs(C[:, P:]) ** 2, axis=0))
     if formula == "released":
-        numerator = (a + b) / 2 **2  # noqa: E225 - the released expression, precedence and all
+        numerator = (a + b) / 2**2  # noqa: E225 - the released expression, precedence and all
     else:
         numerator = ((a + b) / 2) ** 2
     return numerator * b2 / denom

@@ -13,8 +13,17 @@ from ssmtools.pruning.criteria import output_scale, subsystem_h2_squared, subsys
 
 from .reference import released_lamp, released_raw_scores, s5_tree, seq_layers
 
-ALL = ["last", "last-official", "last-exact", "aire", "uniform-hinf", "global-hinf", "magnitude", "lamp-magnitude",
-       "random"]
+ALL = [
+    "last",
+    "last-official",
+    "last-exact",
+    "aire",
+    "uniform-hinf",
+    "global-hinf",
+    "magnitude",
+    "lamp-magnitude",
+    "random",
+]
 
 
 def random_layer(rng, P=5, H=3, *, output="real", bidirectional=False, radius=(0.3, 0.95), name="layer"):
@@ -32,7 +41,9 @@ def multi_siso_layer(rng, H, N, *, c=1.0, d=None):
     lam = rng.uniform(0.3, 0.9, (H, N)) * np.exp(1j * rng.uniform(0, np.pi, (H, N)))
     g = rng.normal(size=(H, N)) + 1j * rng.normal(size=(H, N))
     D = None if d is None else np.full((H, 1, 1), d)
-    system = DiagonalSSM(lam, g[..., None], c * np.ones((H, 1, N)), D, dt=True, output="real", state_includes_input=True)
+    system = DiagonalSSM(
+        lam, g[..., None], c * np.ones((H, 1, N)), D, dt=True, output="real", state_includes_input=True
+    )
     return system, lam, g
 
 
@@ -65,8 +76,9 @@ def sweep_linf(layer: SSMLayer) -> float:
     values = sigma(omega)
     best = omega[np.argmax(values)]
     step = omega[1] - omega[0]
-    refined = minimize_scalar(lambda w: -sigma(w)[0], bounds=(best - step, best + step), method="bounded",
-                              options={"xatol": 1e-13})
+    refined = minimize_scalar(
+        lambda w: -sigma(w)[0], bounds=(best - step, best + step), method="bounded", options={"xatol": 1e-13}
+    )
     return max(float(values.max()), -float(refined.fun))
 
 
@@ -129,9 +141,12 @@ def e5_tree():
     C = np.array([[1, 1j], [0.5, -1]])
     Bt = np.array([[1, 0], [1j, 1]])
     seq = {
-        "Lambda_re": np.array([-0.5, -0.1]), "Lambda_im": np.array([1.0, 3.0]),
-        "B": np.stack([Bt.real, Bt.imag], -1), "C": np.stack([C.real, C.imag], -1),
-        "D": np.array([0.3, -0.2]), "log_step": np.log([[0.1], [0.2]]),
+        "Lambda_re": np.array([-0.5, -0.1]),
+        "Lambda_im": np.array([1.0, 3.0]),
+        "B": np.stack([Bt.real, Bt.imag], -1),
+        "C": np.stack([C.real, C.imag], -1),
+        "D": np.array([0.3, -0.2]),
+        "log_step": np.log([[0.1], [0.2]]),
     }
     return {"layers_0": {"seq": seq}}
 
@@ -148,10 +163,14 @@ def test_e5_last_and_aire_official_values():
     np.testing.assert_allclose(raw, [0.1248698545, 3.8813027765], rtol=1e-9)
     np.testing.assert_allclose(aire.normalize(raw), [0.03116936, 1.0], rtol=1e-6)
     # exact pair norms of E5 (math.md §8)
-    np.testing.assert_allclose(get_criterion("last-exact").raw_scores(layer, model=model),
-                               np.array([2.4562394155, 19.7013531066]) ** 2, rtol=1e-9)
-    np.testing.assert_allclose(get_criterion("aire", form="exact").raw_scores(layer, model=model),
-                               [0.2996875085, 7.7626075327], rtol=1e-9)
+    np.testing.assert_allclose(
+        get_criterion("last-exact").raw_scores(layer, model=model),
+        np.array([2.4562394155, 19.7013531066]) ** 2,
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(
+        get_criterion("aire", form="exact").raw_scores(layer, model=model), [0.2996875085, 7.7626075327], rtol=1e-9
+    )
 
 
 def e7_layer():
@@ -191,9 +210,20 @@ def test_exact_bidirectional_state_norms_match_a_frequency_sweep(output):
     omega = np.linspace(-np.pi, np.pi, 2**14, endpoint=False)
     for i in range(layer.system.n_states):
         keep = np.arange(layer.system.n_states) == i
-        one = SSMLayer("one", BidirectionalSSM(
-            DiagonalSSM(layer.system.poles[keep], layer.system.B[keep], layer.system.C[:, keep], dt=True, output=output,
-                        state_includes_input=True), layer.system.C_backward[:, keep]))
+        one = SSMLayer(
+            "one",
+            BidirectionalSSM(
+                DiagonalSSM(
+                    layer.system.poles[keep],
+                    layer.system.B[keep],
+                    layer.system.C[:, keep],
+                    dt=True,
+                    output=output,
+                    state_includes_input=True,
+                ),
+                layer.system.C_backward[:, keep],
+            ),
+        )
         assert exact[i] == pytest.approx(sweep_linf(one), rel=1e-9)
         # Parseval: mean of ‖G‖²_F over a uniform grid (exact up to aliasing λ̄^(2^14) ≈ 0)
         assert energy[i] == pytest.approx(np.mean(np.sum(np.abs(response(one, omega)) ** 2, axis=(1, 2))), rel=1e-9)
@@ -214,8 +244,9 @@ def test_baseline_scores():
     single = np.linalg.norm(system.C, axis=0) * np.linalg.norm(system.B, axis=1) / (1 - np.abs(system.poles))
     np.testing.assert_allclose(get_criterion("global-hinf").raw_scores(layer), single, rtol=1e-14)
     np.testing.assert_allclose(get_criterion("uniform-hinf").raw_scores(layer), single, rtol=1e-14)
-    np.testing.assert_allclose(get_criterion("global-hinf", exact=True).raw_scores(layer),
-                               ssmtools.state_hinf_norms(system), rtol=1e-14)
+    np.testing.assert_allclose(
+        get_criterion("global-hinf", exact=True).raw_scores(layer), ssmtools.state_hinf_norms(system), rtol=1e-14
+    )
     assert get_criterion("uniform-hinf").scope == "layer" and get_criterion("global-hinf").scope == "global"
 
 
@@ -284,11 +315,11 @@ def test_state_units_combine_channels():
     plan = prune_plan(model, 0.5, "last", units="state")
     raw = get_criterion("last").raw_scores(model["s4d"])
     unit = raw.max(axis=0)
-    kept = np.argsort(unit)[N // 2:]
+    kept = np.argsort(unit)[N // 2 :]
     assert np.array_equal(plan["s4d"].keep, np.broadcast_to(np.isin(np.arange(N), kept), (H, N)))
     plan_h2 = prune_plan(model, 0.5, "aire", units="state", errors=False)
     unit_h2 = get_criterion("aire").raw_scores(model["s4d"]).sum(axis=0)  # energies add over channels
-    assert np.array_equal(plan_h2["s4d"].keep[0], np.isin(np.arange(N), np.argsort(unit_h2)[N // 2:]))
+    assert np.array_equal(plan_h2["s4d"].keep[0], np.isin(np.arange(N), np.argsort(unit_h2)[N // 2 :]))
 
 
 # ---------------------------------------------------------------------------------------------- balanced

@@ -55,8 +55,9 @@ def test_s5_flax_pruned_equals_masked(bidirectional, stacked):
         assert delta <= plan[name].hinf_error * np.linalg.norm(u) * (1 + 1e-9)
         assert delta > 0 and plan[name].hinf_error > 0
     # non-SSM leaves pass through
-    np.testing.assert_array_equal(pruned["params"]["encoder"]["encoder"]["kernel"],
-                                  tree["params"]["encoder"]["encoder"]["kernel"])
+    np.testing.assert_array_equal(
+        pruned["params"]["encoder"]["encoder"]["kernel"], tree["params"]["encoder"]["encoder"]["kernel"]
+    )
 
 
 def test_released_pipeline_matches_the_reference_threshold():

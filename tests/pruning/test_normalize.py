@@ -13,8 +13,9 @@ from .reference import released_lamp
 
 def test_e6_values():
     np.testing.assert_allclose(lamp_normalize([4, 1, 3, 2]), [1, 0.1, 3 / 7, 2 / 9], rtol=1e-15)
-    np.testing.assert_allclose(lamp_normalize([10, 0.5, 0.5, 5], ties="stable-sort"), [1, 1 / 32, 1 / 31, 1 / 3],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        lamp_normalize([10, 0.5, 0.5, 5], ties="stable-sort"), [1, 1 / 32, 1 / 31, 1 / 3], rtol=1e-15
+    )
     np.testing.assert_allclose(lamp_normalize([10, 0.5, 0.5, 5]), [1, 1 / 31, 1 / 31, 1 / 3], rtol=1e-15)
 
 

@@ -42,11 +42,14 @@ def model_of(sizes, seed=0, H=2):
 E6 = (("l0", (4, 1, 3, 2)), ("l1", (10, 0.5, 0.5, 5)))
 
 
-@pytest.mark.parametrize("percent, keep, tau", [
-    (30, [[1, 0, 1, 1], [1, 0, 0, 1]], 2 / 9),
-    (50, [[1, 0, 1, 0], [1, 0, 0, 1]], 1 / 3),
-    (90, [[1, 0, 0, 0], [1, 0, 0, 0]], 1.0),
-])
+@pytest.mark.parametrize(
+    "percent, keep, tau",
+    [
+        (30, [[1, 0, 1, 1], [1, 0, 0, 1]], 2 / 9),
+        (50, [[1, 0, 1, 0], [1, 0, 0, 1]], 1 / 3),
+        (90, [[1, 0, 0, 0], [1, 0, 0, 0]], 1.0),
+    ],
+)
 def test_e6_released_threshold(percent, keep, tau):
     plan = prune_plan(model_of([4, 4]), percent / 100, Fixed(E6), allocation="released", errors=False)
     assert [plan["l0"].keep.astype(int).tolist(), plan["l1"].keep.astype(int).tolist()] == keep
@@ -146,8 +149,7 @@ criterion_names = st.sampled_from(["last", "last-official", "global-hinf", "magn
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 9), min_size=1, max_size=4), st.floats(0, 0.999), criterion_names,
-       st.integers(0, 2**16))
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=4), st.floats(0, 0.999), criterion_names, st.integers(0, 2**16))
 def test_ratio_met_exactly_and_ranking_respected(sizes, ratio, criterion, seed):
     model = model_of(sizes, seed=seed)
     N = sum(sizes)
@@ -166,9 +168,9 @@ def test_ratio_met_exactly_and_ranking_respected(sizes, ratio, criterion, seed):
             assert layer.scores[~layer.keep].max() <= plan.threshold
         top = np.argmax(layer.scores)
         assert layer.keep[np.flatnonzero(layer.scores == layer.scores[top])].any()
-    kept_competing = np.concatenate([
-        np.sort(layer.scores[layer.keep])[1:] if layer.n_kept else np.zeros(0) for layer in plan.layers
-    ])
+    kept_competing = np.concatenate(
+        [np.sort(layer.scores[layer.keep])[1:] if layer.n_kept else np.zeros(0) for layer in plan.layers]
+    )
     if plan.threshold is not None and kept_competing.size:
         assert kept_competing.min() >= plan.threshold
 
@@ -181,8 +183,15 @@ def test_truncation_errors_match_python_control(output):
     plan = prune_plan(model, 0.5, "last")
     keep = plan["a"].keep
     system = layer.system
-    reduced = DiagonalSSM(system.poles[keep], system.B[keep], system.C[:, keep], system.D, dt=True,
-                          output=output, state_includes_input=True)
+    reduced = DiagonalSSM(
+        system.poles[keep],
+        system.B[keep],
+        system.C[:, keep],
+        system.D,
+        dt=True,
+        output=output,
+        state_includes_input=True,
+    )
     difference = system.to_control() - reduced.to_control()
     expected, _ = control.linfnorm(difference, tol=1e-12)
     assert plan["a"].hinf_error == pytest.approx(expected, rel=1e-8)
@@ -211,9 +220,15 @@ def test_bidirectional_truncation_error_matches_a_sweep():
     plan = prune_plan(model, 0.4, "last-exact")
     removed = ~plan["bi"].keep
     s = layer.system
-    error_layer = SSMLayer("e", BidirectionalSSM(
-        DiagonalSSM(s.poles[removed], s.B[removed], s.C[:, removed], dt=True, output="real", state_includes_input=True),
-        s.C_backward[:, removed]))
+    error_layer = SSMLayer(
+        "e",
+        BidirectionalSSM(
+            DiagonalSSM(
+                s.poles[removed], s.B[removed], s.C[:, removed], dt=True, output="real", state_includes_input=True
+            ),
+            s.C_backward[:, removed],
+        ),
+    )
     assert plan["bi"].hinf_error == pytest.approx(sweep_linf(error_layer), rel=1e-9)
     omega = np.linspace(-np.pi, np.pi, 2**14, endpoint=False)
     energy = np.mean(np.sum(np.abs(response(error_layer, omega)) ** 2, axis=(1, 2)))
@@ -232,16 +247,23 @@ def test_multi_siso_channel_floor_and_errors():
     for h in range(H):
         r = ~keep[h]
         if r.any():
-            diff = DiagonalSSM(lam[h][r], g[h][r][:, None], 2 * np.ones((1, r.sum())), dt=True, output="real",
-                               state_includes_input=True)
+            diff = DiagonalSSM(
+                lam[h][r],
+                g[h][r][:, None],
+                2 * np.ones((1, r.sum())),
+                dt=True,
+                output="real",
+                state_includes_input=True,
+            )
             per_channel.append(control.linfnorm(diff.to_control(), tol=1e-12)[0])
     assert plan["s4d"].hinf_error == pytest.approx(max(per_channel), rel=1e-8)
 
 
 def test_json_round_trip_and_display(tmp_path):
     rng = np.random.default_rng(24)
-    unstable = DiagonalSSM([0.5, 1.1], np.ones((2, 2)), np.ones((2, 2)), dt=True, output="real",
-                           state_includes_input=True)
+    unstable = DiagonalSSM(
+        [0.5, 1.1], np.ones((2, 2)), np.ones((2, 2)), dt=True, output="real", state_includes_input=True
+    )
     model = SSMModel.from_systems({"a": random_layer(rng, P=4).system, "u": unstable})
     with pytest.warns(UserWarning, match="not asymptotically stable"):
         plan = prune_plan(model, 0.5, "last-official", criterion_options={"bidirectional_formula": "intended"})

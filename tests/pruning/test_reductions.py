@@ -67,14 +67,19 @@ def test_modal_truncation_of_a_bidirectional_layer_keeps_both_scans():
     s = layer.system
     assert isinstance(reduced.system, BidirectionalSSM) and isinstance(reduced.error, BidirectionalSSM)
     np.testing.assert_array_equal(reduced.system.C_backward, s.C_backward[:, keep])
-    removed = SSMLayer("e", BidirectionalSSM(DiagonalSSM(s.poles[~keep], s.B[~keep], s.C[:, ~keep], dt=True,
-                                                         output="real", state_includes_input=True),
-                                             s.C_backward[:, ~keep]))
+    removed = SSMLayer(
+        "e",
+        BidirectionalSSM(
+            DiagonalSSM(s.poles[~keep], s.B[~keep], s.C[:, ~keep], dt=True, output="real", state_includes_input=True),
+            s.C_backward[:, ~keep],
+        ),
+    )
     cost = measure(layer, reduced)
     assert cost.hinf_error == pytest.approx(sweep_linf(removed), rel=1e-9)
     omega = np.linspace(-np.pi, np.pi, 2**14, endpoint=False)
-    assert cost.h2_error == pytest.approx(np.sqrt(np.mean(np.sum(np.abs(response(removed, omega)) ** 2, axis=(1, 2)))),
-                                          rel=1e-9)
+    assert cost.h2_error == pytest.approx(
+        np.sqrt(np.mean(np.sum(np.abs(response(removed, omega)) ** 2, axis=(1, 2)))), rel=1e-9
+    )
 
 
 def test_per_channel_modal_truncation_of_a_multi_siso_layer():
@@ -89,8 +94,9 @@ def test_per_channel_modal_truncation_of_a_multi_siso_layer():
     per_channel = []
     for h in range(3):
         r = ~keep[h]
-        diff = DiagonalSSM(lam[h][r], g[h][r][:, None], np.ones((1, r.sum())), dt=True, output="real",
-                           state_includes_input=True)
+        diff = DiagonalSSM(
+            lam[h][r], g[h][r][:, None], np.ones((1, r.sum())), dt=True, output="real", state_includes_input=True
+        )
         per_channel.append(control.linfnorm(diff.to_control(), tol=1e-12)[0])
     assert measure(layer, reduced).hinf_error == pytest.approx(max(per_channel), rel=1e-8)
     with pytest.raises(ShapeError, match="keep mask"):
@@ -100,8 +106,13 @@ def test_per_channel_modal_truncation_of_a_multi_siso_layer():
 def test_balanced_truncation_matches_slycot_balred():
     rng = np.random.default_rng(53)
     lam = rng.uniform(0.2, 0.9, 5) * np.exp(1j * rng.uniform(0.1, 3.0, 5))
-    system = DiagonalSSM(lam, rng.normal(size=(5, 2)) + 1j * rng.normal(size=(5, 2)),
-                         rng.normal(size=(2, 5)) + 1j * rng.normal(size=(2, 5)), dt=True, output="real")
+    system = DiagonalSSM(
+        lam,
+        rng.normal(size=(5, 2)) + 1j * rng.normal(size=(5, 2)),
+        rng.normal(size=(2, 5)) + 1j * rng.normal(size=(2, 5)),
+        dt=True,
+        output="real",
+    )
     layer = SSMLayer("b", system)
     keep = np.array([True, False, True, False, False])  # two slots: real order 4, the realised mask is a prefix
     reduced = BalancedTruncation().reduce(layer, keep)

@@ -29,8 +29,10 @@ def test_the_plan_records_the_reduction_and_json_round_trips(criterion, reductio
     assert f"reduction={reduction}" in str(plan) and reduction in repr(plan)
 
 
-@pytest.mark.parametrize("criterion, reduction", [("last", "modal-truncation"), ("balanced", "balanced-truncation"),
-                                                  ("not-registered", "modal-truncation")])
+@pytest.mark.parametrize(
+    "criterion, reduction",
+    [("last", "modal-truncation"), ("balanced", "balanced-truncation"), ("not-registered", "modal-truncation")],
+)
 def test_version_1_files_read_with_the_criterion_default_reduction(criterion, reduction):
     data = prune_plan(small_model(), 0.5, "last").to_dict()
     data.update(version=1, criterion=criterion)
