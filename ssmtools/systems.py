@@ -34,7 +34,7 @@ from .errors import (
 Output = Literal["complex", "real"]
 
 
-def _as_array(name: str, value: Any, *, min_ndim: int, dtype: type) -> np.ndarray:
+def _as_array(name: str, value: ArrayLike, *, min_ndim: int, dtype: type) -> np.ndarray:
     if hasattr(value, "detach"):  # torch tensor
         value = value.detach().cpu().numpy()
     try:
@@ -122,10 +122,10 @@ class DiagonalSSM:
 
     def __init__(
         self,
-        poles: Any,
-        B: Any,
-        C: Any,
-        D: Any = None,
+        poles: ArrayLike,
+        B: ArrayLike,
+        C: ArrayLike,
+        D: ArrayLike | None = None,
         *,
         dt: float | bool = 0,
         output: Output = "complex",
@@ -138,49 +138,49 @@ class DiagonalSSM:
                 "state_includes_input=True is a discrete-time scan convention; pass dt=True (or a sampling time) "
                 "or set state_includes_input=False for a continuous-time system"
             )
-        poles = _as_array("poles", poles, min_ndim=1, dtype=np.complex128)
-        B = _as_array("B", B, min_ndim=2, dtype=np.complex128)
-        C = _as_array("C", C, min_ndim=2, dtype=np.complex128)
-        n = poles.shape[-1]
-        if B.shape[-2] != n:
+        lam = _as_array("poles", poles, min_ndim=1, dtype=np.complex128)
+        B_arr = _as_array("B", B, min_ndim=2, dtype=np.complex128)
+        C_arr = _as_array("C", C, min_ndim=2, dtype=np.complex128)
+        n = lam.shape[-1]
+        if B_arr.shape[-2] != n:
             raise ShapeError(
-                f"B has shape {B.shape} but poles have shape {poles.shape}: expected B of shape (..., {n}, m), "
+                f"B has shape {B_arr.shape} but poles have shape {lam.shape}: expected B of shape (..., {n}, m), "
                 "one row per state. If your B is stored as (m, n), pass B.swapaxes(-1, -2)."
             )
-        if C.shape[-1] != n:
+        if C_arr.shape[-1] != n:
             raise ShapeError(
-                f"C has shape {C.shape} but poles have shape {poles.shape}: expected C of shape (..., p, {n}), "
+                f"C has shape {C_arr.shape} but poles have shape {lam.shape}: expected C of shape (..., p, {n}), "
                 "one column per state. If your C is stored as (n, p), pass C.swapaxes(-1, -2)."
             )
-        m, p = B.shape[-1], C.shape[-2]
+        m, p = B_arr.shape[-1], C_arr.shape[-2]
         d_dtype = np.float64 if output == "real" else np.complex128
         if D is None:
-            D = np.zeros((p, m), dtype=d_dtype)
+            D_arr = np.zeros((p, m), dtype=d_dtype)
         else:
-            D = _as_array("D", D, min_ndim=2, dtype=np.complex128)
-            if D.shape[-2:] != (p, m):
+            D_arr = _as_array("D", D, min_ndim=2, dtype=np.complex128)
+            if D_arr.shape[-2:] != (p, m):
                 raise ShapeError(
-                    f"D has shape {D.shape} but B has shape {B.shape} and C has shape {C.shape}: expected D of shape "
+                    f"D has shape {D_arr.shape} but B has shape {B_arr.shape} and C has shape {C_arr.shape}: expected D of shape "
                     f"(..., {p}, {m}) (outputs × inputs). A diagonal feedthrough d of length {m} is np.diag(d)."
                 )
             if output == "real":
-                if np.any(D.imag != 0):
+                if np.any(D_arr.imag != 0):
                     raise ArgumentTypeError(
                         "D must be real when output='real' (y = Re(Cx) + Du with real u); got complex D"
                     )
-                D = D.real.copy()
+                D_arr = D_arr.real.copy()
         try:
-            batch_shape = np.broadcast_shapes(poles.shape[:-1], B.shape[:-2], C.shape[:-2], D.shape[:-2])
+            batch_shape = np.broadcast_shapes(lam.shape[:-1], B_arr.shape[:-2], C_arr.shape[:-2], D_arr.shape[:-2])
         except ValueError:
             raise ShapeError(
-                f"batch dimensions do not broadcast: poles {poles.shape[:-1]}, B {B.shape[:-2]}, "
-                f"C {C.shape[:-2]}, D {D.shape[:-2]} (the leading dimensions before (n,), (n, m), (p, n), (p, m))"
+                f"batch dimensions do not broadcast: poles {lam.shape[:-1]}, B {B_arr.shape[:-2]}, "
+                f"C {C_arr.shape[:-2]}, D {D_arr.shape[:-2]} (the leading dimensions before (n,), (n, m), (p, n), (p, m))"
             ) from None
         set_ = object.__setattr__
-        set_(self, "poles", _readonly(np.broadcast_to(poles, batch_shape + (n,)).copy()))
-        set_(self, "B", _readonly(np.broadcast_to(B, batch_shape + (n, m)).copy()))
-        set_(self, "C", _readonly(np.broadcast_to(C, batch_shape + (p, n)).copy()))
-        set_(self, "D", _readonly(np.broadcast_to(D, batch_shape + (p, m)).copy()))
+        set_(self, "poles", _readonly(np.broadcast_to(lam, batch_shape + (n,)).copy()))
+        set_(self, "B", _readonly(np.broadcast_to(B_arr, batch_shape + (n, m)).copy()))
+        set_(self, "C", _readonly(np.broadcast_to(C_arr, batch_shape + (p, n)).copy()))
+        set_(self, "D", _readonly(np.broadcast_to(D_arr, batch_shape + (p, m)).copy()))
         set_(self, "dt", dt)
         set_(self, "output", output)
         set_(self, "state_includes_input", bool(state_includes_input))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +24,7 @@ AllocationRule = Literal["exact", "released"]
 _EPS = 1e-9  # tolerance of floor(ratio·N) against round-off (0.3·10 = 2.9999999999999996)
 
 
-def check_ratio(ratio: Any) -> float:
+def check_ratio(ratio: float) -> float:
     """``ratio`` as a float in [0, 1) (TypeError / ValueError naming the percent mistake otherwise).
 
     Parameters

@@ -7,16 +7,17 @@ arXiv 2411.02824).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ArgumentError, check_choice
 
 __all__ = ["lamp_normalize", "check_scores"]
 
 
-def check_scores(scores: Any, *, what: str = "scores") -> np.ndarray:
+def check_scores(scores: ArrayLike, *, what: str = "scores") -> np.ndarray:
     """``scores`` as a float64 array, refusing NaN (a score must order the units) and negative values.
 
     Parameters
@@ -44,7 +45,7 @@ def check_scores(scores: Any, *, what: str = "scores") -> np.ndarray:
     return array
 
 
-def lamp_normalize(scores: Any, *, ties: Literal["equal", "stable-sort"] = "equal") -> np.ndarray:
+def lamp_normalize(scores: ArrayLike, *, ties: Literal["equal", "stable-sort"] = "equal") -> np.ndarray:
     """LAMP / LAST normalisation of one layer: ``s_(k) / Σ_{j ≥ k} s_(j)`` over the ascending order.
 
     Parameters
