@@ -32,7 +32,6 @@ released code's quirks: docs/concepts/derivations.md#state-hinf, docs/concepts/d
 from __future__ import annotations
 
 import abc
-import dataclasses
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -40,9 +39,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from .. import _kernels
-from ..errors import ArgumentError, ArgumentTypeError, check_choice, silence_unstable
+from ..errors import ArgumentError, check_choice, silence_unstable
 from ..norms import state_h2_norms, state_hinf_norms
 from ..systems import BidirectionalSSM
+from ._registry import NamedOptions, Registry
 from .normalize import lamp_normalize
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ BidirectionalFormula = Literal["released", "intended"]
 RELEASED_EPS = 1e-8  # the "+ 1e-8" of the released LAST / AIRE-Prune denominators
 
 
-class Criterion(abc.ABC):
+class Criterion(NamedOptions, abc.ABC):
     """Scores the prunable units of one layer; higher means more important.
 
     Subclasses set ``name`` (registry key), optionally ``scope`` (``"global"``: one threshold across
@@ -124,27 +124,8 @@ class Criterion(abc.ABC):
         """
         return np.asarray(scores, dtype=float)
 
-    def options(self) -> dict[str, Any]:
-        """The criterion's options (its dataclass fields) as a plain dict.
 
-        Returns
-        -------
-        dict
-        """
-        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
-
-    def describe(self) -> str:
-        """``name(option=value, ...)``, used in plan tables.
-
-        Returns
-        -------
-        str
-        """
-        options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
-        return f"{self.name}({options})" if options else self.name
-
-
-_CRITERIA: dict[str, type[Criterion]] = {}
+_CRITERIA: Registry[Criterion] = Registry("criterion", Criterion)
 
 
 def register(cls: type[Criterion]) -> type[Criterion]:
@@ -155,8 +136,7 @@ def register(cls: type[Criterion]) -> type[Criterion]:
     type
         ``cls`` unchanged.
     """
-    _CRITERIA[cls.name] = cls
-    return cls
+    return _CRITERIA.register(cls)
 
 
 def available_criteria() -> list[str]:
@@ -166,11 +146,11 @@ def available_criteria() -> list[str]:
     -------
     list of str
     """
-    return sorted(_CRITERIA)
+    return _CRITERIA.names()
 
 
 def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
-    """A criterion instance from a registered name (with options) or an instance (returned as is).
+    """A criterion instance from a registered name (with options) or an instance (options replaced if given).
 
     Parameters
     ----------
@@ -183,20 +163,7 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
     -------
     Criterion
     """
-    if isinstance(criterion, Criterion):
-        if options:
-            return dataclasses.replace(criterion, **options)  # type: ignore[type-var]
-        return criterion
-    if not isinstance(criterion, str) or criterion not in _CRITERIA:
-        raise ArgumentError(
-            f"unknown criterion {criterion!r}; choose one of {available_criteria()} or pass a Criterion"
-        )
-    cls = _CRITERIA[criterion]
-    fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise ArgumentTypeError(f"criterion {criterion!r} has no option(s) {unknown}; its options are {sorted(fields)}")
-    return cls(**options)
+    return _CRITERIA.get(criterion, **options)
 
 
 # ------------------------------------------------------------------------------------------ shared pieces

@@ -24,7 +24,6 @@ registered names are :func:`available_reductions` (a test keeps this table equal
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,10 +31,11 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..model import SSMLayer, SSMModel
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
+from ._registry import NamedOptions, Registry
 
 __all__ = [
     "Reduction",
@@ -170,7 +170,7 @@ def _difference(original: LTISystem, reduced: LTISystem) -> LTISystem:
 
 
 # ------------------------------------------------------------------------------------------ base class, registry
-class Reduction(abc.ABC):
+class Reduction(NamedOptions, abc.ABC):
     """Reduces one layer to a keep mask; writes a model's reductions back into its weights.
 
     Subclasses set ``name`` (registry key) and ``selects_states`` (True when the keep masks are
@@ -283,27 +283,8 @@ class Reduction(abc.ABC):
             systems[name] = self.reduce(model[name], layer_keep).system
         return model.replace_systems(systems) if systems else model
 
-    def options(self) -> dict[str, Any]:
-        """The reduction's options (its dataclass fields) as a plain dict.
 
-        Returns
-        -------
-        dict
-        """
-        return dataclasses.asdict(self) if dataclasses.is_dataclass(self) else {}
-
-    def describe(self) -> str:
-        """``name(option=value, ...)``, used in plan tables.
-
-        Returns
-        -------
-        str
-        """
-        options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
-        return f"{self.name}({options})" if options else self.name
-
-
-_REDUCTIONS: dict[str, type[Reduction]] = {}
+_REDUCTIONS: Registry[Reduction] = Registry("reduction", Reduction)
 
 
 def register_reduction(cls: type[Reduction]) -> type[Reduction]:
@@ -314,8 +295,7 @@ def register_reduction(cls: type[Reduction]) -> type[Reduction]:
     type
         ``cls`` unchanged.
     """
-    _REDUCTIONS[cls.name] = cls
-    return cls
+    return _REDUCTIONS.register(cls)
 
 
 def available_reductions() -> list[str]:
@@ -325,11 +305,11 @@ def available_reductions() -> list[str]:
     -------
     list of str
     """
-    return sorted(_REDUCTIONS)
+    return _REDUCTIONS.names()
 
 
 def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
-    """A reduction instance from a registered name (with options) or an instance (returned as is).
+    """A reduction instance from a registered name (with options) or an instance (options replaced if given).
 
     Parameters
     ----------
@@ -342,18 +322,7 @@ def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
     -------
     Reduction
     """
-    if isinstance(reduction, Reduction):
-        return dataclasses.replace(reduction, **options) if options else reduction  # type: ignore[type-var]
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ArgumentError(
-            f"unknown reduction {reduction!r}; choose one of {available_reductions()} or pass a Reduction"
-        )
-    cls = _REDUCTIONS[reduction]
-    fields: set[str] = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise ArgumentTypeError(f"reduction {reduction!r} has no option(s) {unknown}; its options are {sorted(fields)}")
-    return cls(**options)
+    return _REDUCTIONS.get(reduction, **options)
 
 
 def reduce_model(

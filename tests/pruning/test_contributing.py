@@ -17,8 +17,8 @@ CONTRIBUTING = Path(__file__).resolve().parents[2] / "CONTRIBUTING.md"
 def test_contributing_criterion_and_reduction_example(monkeypatch):
     section = CONTRIBUTING.read_text(encoding="utf-8").split("## Add a criterion or a reduction", 1)[1]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    monkeypatch.setattr(criteria, "_CRITERIA", dict(criteria._CRITERIA))  # registrations stay in this test
-    monkeypatch.setattr(reductions, "_REDUCTIONS", dict(reductions._REDUCTIONS))
+    monkeypatch.setattr(criteria._CRITERIA, "_classes", dict(criteria._CRITERIA._classes))  # registrations stay here
+    monkeypatch.setattr(reductions._REDUCTIONS, "_classes", dict(reductions._REDUCTIONS._classes))
     namespace: dict = {}
     exec(compile(block, "CONTRIBUTING.md", "exec"), namespace)
     assert "input-gain" in criteria.available_criteria() and "drop-feedthrough" in reductions.available_reductions()
