@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ._backends import torch as _torch
+from ._kernels import one_minus_abs_squared
 
 _EPS = np.finfo(float).eps
 _LONG = 32  # power iterations used to sharpen the few best frequencies before forming G there
@@ -66,31 +67,6 @@ class HinfBracket:
     peak: float
     certified: bool
     evaluations: tuple[int, int]
-
-
-# ----------------------------------------------------------------------------- accurate distances
-def _two_square(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x² = p + e exactly (Dekker's split; no FMA needed)."""
-    p = x * x
-    split = 134217729.0 * x
-    hi = split - (split - x)
-    lo = x - hi
-    return p, ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
-
-
-def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def one_minus_abs_squared(lam: np.ndarray) -> np.ndarray:
-    """``1 − |λ|²`` with relative accuracy ~eps even when |λ| is within 1e-15 of 1 (compensated)."""
-    px, ex = _two_square(lam.real)
-    py, ey = _two_square(lam.imag)
-    s1, e1 = _two_sum(np.ones_like(px), -px)
-    s2, e2 = _two_sum(s1, -py)
-    return s2 + ((e1 + e2) - ex - ey)
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,21 @@ def test_built_metadata_carries_the_package_version(tmp_path):
     assert built.version == ssmtools.__version__
 
 
+def _installed_distribution() -> metadata.Distribution | None:
+    """The distribution pip installed from this checkout (the one with a ``direct_url.json`` naming it).
+
+    ``metadata.distribution("ssmtools")`` is not enough: from the checkout's root the build's own
+    ``ssmtools.egg-info`` (no ``direct_url.json``) shadows the installed ``.dist-info``.
+    """
+    for dist in metadata.distributions(name="ssmtools"):
+        direct_url = dist.read_text("direct_url.json")
+        if direct_url and json.loads(direct_url).get("url", "").removeprefix("file://").rstrip("/") == str(ROOT):
+            return dist
+    return None
+
+
 def _installed_from_this_checkout() -> bool:
-    try:
-        direct_url = metadata.distribution("ssmtools").read_text("direct_url.json")
-    except metadata.PackageNotFoundError:
-        return False
-    if not direct_url:
-        return False
-    url = json.loads(direct_url).get("url", "")
-    return url.removeprefix("file://").rstrip("/") == str(ROOT)
+    return _installed_distribution() is not None
 
 
 @pytest.mark.skipif(
@@ -50,7 +56,8 @@ def _installed_from_this_checkout() -> bool:
 def test_installed_version_matches_package_version():
     # Fails on a stale install too: an editable install records the version at install time, so after a version
     # bump run `pip install -e .` again.
-    assert metadata.version("ssmtools") == ssmtools.__version__
+    dist = _installed_distribution()
+    assert dist is not None and dist.version == ssmtools.__version__
 
 
 def test_package_ships_py_typed_marker():
