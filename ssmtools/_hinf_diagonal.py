@@ -76,7 +76,9 @@ class _CircleForm:
     rotation e^{−jθ_i}); the constant κ_i carries a state's feedthrough (state includes input, or the
     bilinear map), so D stays the user's D (diagonal for S5/S4D/LRU layers) and is never densified."""
 
-    theta: np.ndarray  # (N,)
+    theta: np.ndarray  # (N,) arg μ_i, rounded (rotations, grids)
+    theta_hi: np.ndarray  # (N,) arg μ_i = theta_hi + theta_lo to double-double accuracy where it matters:
+    theta_lo: np.ndarray  # (N,) ±π_hi + (±π_lo ∓ ψ) beyond π/2, so copies near z = −1 keep their exact geometry
     gap: np.ndarray  # (N,) 1 − |μ_i| > 0
     radius: np.ndarray  # (N,)
     offset: np.ndarray  # (N,) κ_i (complex; 0 for a plain strictly proper DT system)
@@ -183,6 +185,7 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     radius = np.abs(mu)
     gap = gap2 / (1.0 + radius)
     theta = np.angle(mu)
+    theta_hi, theta_lo = _split_angle(mu)
     if sigma is None:
         offset = np.zeros(lam.size, dtype=complex)
     else:
@@ -196,8 +199,10 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     BBh = scale[:, None] * BBh * np.conj(scale)[None, :]
     gain = np.linalg.norm(C, axis=0) * np.linalg.norm(B, axis=1)
     keep = gain > 0
-    theta, gap, radius, offset, B, C, gain = (
+    theta, theta_hi, theta_lo, gap, radius, offset, B, C, gain = (
         theta[keep],
+        theta_hi[keep],
+        theta_lo[keep],
         gap[keep],
         radius[keep],
         offset[keep],
@@ -224,6 +229,8 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     pairs = pair_factors_real(B, C) if real_output and B.shape[0] * (p + m) >= _PAIRS_MIN_WORK else None
     form = _CircleForm(
         theta,
+        theta_hi,
+        theta_lo,
         gap,
         radius,
         offset,
@@ -260,9 +267,35 @@ def _largest_eigenvalue_root(gram: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------- frequency evaluations
+_PI_LO = 1.2246467991473532e-16  # π − np.pi
+
+
+def _split_angle(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """arg μ as ``hi + lo`` (double-double) for |arg μ| > π/2: ``±(π_hi + π_lo − ψ)`` with ψ = atan2(|Im μ|, −Re μ)
+    accurate to its own relative precision. A pole near z = −1 and its conjugate copy then sit at ±(π − ψ)
+    exactly, instead of at ±np.angle(μ), whose roundings (and a 2π shift) misplace them by ~1e-16 — more than
+    the interval bounds allow when 1 − |μ| ≈ 1e-9. Elsewhere ``lo = 0``: a rigid rotation of one pole by an ulp
+    does not change the norm."""
+    theta = np.angle(mu)
+    far = np.abs(theta) > 0.5 * np.pi
+    side = np.copysign(1.0, mu.imag)
+    psi = np.arctan2(np.abs(mu.imag), -mu.real)
+    hi = np.where(far, side * np.pi, theta)
+    lo = np.where(far, side * (_PI_LO - psi), 0.0)
+    return hi, lo
+
+
+def _angle_offsets(form: _CircleForm, omega: np.ndarray) -> np.ndarray:
+    """δ_i = ω − arg μ_i wrapped to (−π, π], shape (K, N), without a catastrophic 2π shift: the shift is applied
+    to the double-double angle (π_hi ± 2π_hi is exact), then ``ω − hi`` is exact near the pole (Sterbenz)."""
+    turns = np.round((omega[:, None] - form.theta_hi[None, :]) / (2.0 * np.pi))
+    shifted_hi = form.theta_hi[None, :] + turns * (2.0 * np.pi)
+    return (omega[:, None] - shifted_hi) - (form.theta_lo[None, :] + turns * (2.0 * _PI_LO))
+
+
 def _resolvent(form: _CircleForm, omega: np.ndarray) -> np.ndarray:
     """ψ_i(ω) = κ_i + φ_i(ω) (rotated), shape (K, N), accurate near the poles."""
-    delta = np.remainder(omega[:, None] - form.theta[None, :] + np.pi, 2.0 * np.pi) - np.pi
+    delta = _angle_offsets(form, omega)
     half_sin = np.sin(0.5 * delta)
     return form.offset + 1.0 / ((form.gap - 2.0 * half_sin**2) + 1j * np.sin(delta))
 
@@ -430,7 +463,7 @@ def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray
     ``min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)`` with ``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d`` and d the
     distance from μ_i to the arc (κ_i is constant, so ψ_i and φ_i have the same interpolation error)."""
     center, half_width = 0.5 * (a + b), 0.5 * (b - a)
-    offset = np.abs(np.remainder(form.theta[None, :] - center[:, None] + np.pi, 2.0 * np.pi) - np.pi)
+    offset = np.abs(_angle_offsets(form, center))
     outside = np.maximum(offset - half_width[:, None], 0.0)  # angular distance from θ_i to the arc
     dist2 = form.gap**2 + 4.0 * form.radius * np.sin(0.5 * np.minimum(outside, np.pi)) ** 2
     dist = np.sqrt(dist2)

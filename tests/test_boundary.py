@@ -7,6 +7,7 @@ the unit circle, and 50-digit ``mpmath`` evaluations of the definitions for the 
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 
 import mpmath
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ssmtools import DiagonalSSM, UnstableSystemWarning, h2_norm, state_h2_norms, state_hinf_result
+from ssmtools import DiagonalSSM, UnstableSystemWarning, h2_norm, hinf_result, state_h2_norms, state_hinf_result
 from ssmtools._kernels import one_minus_abs_squared, stability_margin
 
 MARGINS = [1e-6, 1e-9, 1e-11, 1e-13]
@@ -132,3 +133,57 @@ def test_poles_one_ulp_inside_give_finite_norms_and_never_nan():
         assert all(np.all(np.isfinite(v)) and np.all(np.asarray(v) > 0) for v in values)
     margin = stability_margin(np.array([lam]), discrete=True)[0]
     assert margin == pytest.approx(2.0**-53, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- layer H∞
+def _mp_layer_sigma_max(sys: DiagonalSSM, omega) -> mpmath.mpf:
+    """σ_max(G(e^{jω})) of a real-output layer from its definition, in the working precision of mpmath."""
+    z = mpmath.exp(1j * omega)
+    G = mpmath.matrix(sys.n_outputs, sys.n_inputs)
+    for i in range(sys.n_outputs):
+        for j in range(sys.n_inputs):
+            total = mpmath.mpf(0)
+            for k in range(sys.n_states):
+                lam = mpmath.mpc(sys.poles[k].real, sys.poles[k].imag)
+                cb = mpmath.mpc(sys.C[i, k]) * mpmath.mpc(sys.B[k, j])
+                total += (cb / (z - lam) + mpmath.conj(cb) / (z - mpmath.conj(lam))) / 2
+            G[i, j] = total
+    return max(mpmath.svd_c(G, compute_uv=False))
+
+
+def _mp_supremum(sys: DiagonalSSM, center, width) -> float:
+    """sup of σ_max near ``center`` (200 bits): a grid of spacing width/10, then golden-section refinement."""
+    with mpmath.workprec(200):
+        step = mpmath.mpf(width) / 10
+        grid = [center + step * t for t in range(-80, 81)]
+        grid = [w for w in grid if -mpmath.pi <= w <= mpmath.pi]
+        best = max(grid, key=lambda w: _mp_layer_sigma_max(sys, w))
+        lo, hi = best - step, min(best + step, mpmath.pi)
+        ratio = (mpmath.sqrt(5) - 1) / 2
+        for _ in range(70):
+            x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+            if _mp_layer_sigma_max(sys, x1) >= _mp_layer_sigma_max(sys, x2):
+                hi = x2
+            else:
+                lo = x1
+        return float(_mp_layer_sigma_max(sys, (lo + hi) / 2))
+
+
+@pytest.mark.parametrize("margin", [1e-9, 1e-11])
+@pytest.mark.parametrize("angle", [math.pi, math.pi - 1e-12, 1e-7, 2.2])
+def test_certified_bracket_contains_a_200_bit_reference_next_to_the_circle(margin, angle):
+    """Near z = −1 a pole and its conjugate copy sit at ±π: the bracket must contain the norm (issue: it used to
+    exclude it by 1e-7 at 1e-9 margins); near z = +1 and at a generic angle as well."""
+    rng = np.random.default_rng(5)
+    poles = np.array([(1 - margin) * np.exp(1j * angle), 0.5 * np.exp(1.0j), 0.7 * np.exp(-0.3j)])
+    B = rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2))
+    C = rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3))
+    sys = DiagonalSSM(poles, B, C, dt=True, output="real")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an uncertified bracket is allowed, an invalid one is not
+        result = hinf_result(sys, method="diagonal")
+    with mpmath.workprec(200):
+        center = abs(mpmath.arg(mpmath.mpc(poles[0].real, poles[0].imag)))
+    reference = _mp_supremum(sys, center, margin)
+    assert result.lower <= reference * (1 + 1e-12) and result.upper >= reference * (1 - 1e-12)
+    assert result.value == pytest.approx(reference, rel=max(1e-8, float(result.upper / result.lower - 1)))
