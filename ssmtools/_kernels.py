@@ -424,22 +424,16 @@ def psd_factor(gramian: np.ndarray) -> np.ndarray:
     return vectors * np.sqrt(np.maximum(eigenvalues, 0.0))[..., None, :]
 
 
-def _real_embedding(M: np.ndarray) -> np.ndarray:
-    """``[[Re M, −Im M], [Im M, Re M]]``: its singular values are those of M, each twice."""
-    return np.block([[M.real, -M.imag], [M.imag, M.real]])
-
-
 def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Hankel singular values of one diagonal system ``(Λ, B, C)``, accurate relative to *each* σ, descending (N,).
 
     With ``s_b = ‖b_i‖`` and ``s_c = ‖c_i‖`` the Gramians are ``P = S_b P̃ S_b`` and ``Q = S_c Q̃ S_c``, whose
     normalised parts P̃, Q̃ (unit rows of B and columns of C) are well scaled however far the ``s`` spread. With
     ``P̃ = L̃_P L̃_Pᴴ`` and ``Q̃ = L̃_Q L̃_Qᴴ`` the HSVs are the singular values of the graded product
-    ``L̃_Qᴴ diag(s_c s_b) L̃_P`` (square-root method, the scaling never formed into a Gramian). That product is
-    reduced by a QR factorisation with column pivoting of ``L̃_Qᴴ diag(s_c s_b)`` to a row-graded triangular
-    factor times a well-conditioned matrix, whose SVD LAPACK's one-sided Jacobi ``dgejsv`` computes to high
-    relative accuracy (Demmel & Veselić; docs/concepts/derivations.md#hankel-singular-values). States with
-    ``b_i = 0`` or ``c_i = 0`` contribute zeros.
+    ``L̃_Qᴴ diag(s_c s_b) L̃_P`` (square-root method; the scales never enter a Gramian). A QR factorisation with
+    column pivoting of ``L̃_Qᴴ diag(s_c s_b)`` turns it into a row-graded triangular factor times a
+    well-conditioned matrix, the order of operations that lets an SVD resolve every graded σ (Demmel & Veselić;
+    docs/concepts/derivations.md#hankel-singular-values). States with ``b_i = 0`` or ``c_i = 0`` contribute zeros.
     """
     import scipy.linalg
 
@@ -451,16 +445,9 @@ def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray,
     lam, s_b, s_c = lam[live], s_b[live], s_c[live]
     P = diagonal_controllability_gramian(lam, B[live] / s_b[:, None], discrete=discrete)
     Q = diagonal_observability_gramian(lam, C[:, live] / s_c[None, :], discrete=discrete)
-    X = _real_embedding(np.conj(psd_factor(Q).T))
-    Y = _real_embedding(psd_factor(P))
-    grading = np.tile(s_c * s_b, 2)
-    _, R, pivots = scipy.linalg.qr(X * grading[None, :], pivoting=True, mode="economic")
-    Z = R @ Y[pivots, :]
-    # joba=0 (JOBA='C'): full relative accuracy; scipy's default (rank-revealing) zeroes σ below ~eps·σ₁
-    values, _, _, work, _, info = scipy.linalg.lapack.dgejsv(np.asfortranarray(Z.T), joba=0, jobu=3, jobv=3)
-    if info != 0:  # pragma: no cover - Jacobi did not converge: fall back to the ordinary SVD
-        values, work = np.linalg.svd(Z, compute_uv=False), np.ones(2)
-    values = np.sort(values * (work[0] / work[1]))[::-1][::2]  # each σ appears twice in the real embedding
+    X = np.conj(psd_factor(Q).T) * (s_c * s_b)[None, :]
+    _, R, pivots = scipy.linalg.qr(X, pivoting=True, mode="economic")
+    values = np.linalg.svd(np.conj((R @ psd_factor(P)[pivots, :]).T), compute_uv=False)
     out[: values.size] = values
     return out
 

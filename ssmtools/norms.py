@@ -613,8 +613,8 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     -----
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
     that balanced truncation keeps the ``state_includes_input`` convention. Computed by the
-    square-root method on the normalised Gramians with the row/column scales kept apart and a one-sided
-    Jacobi SVD (:func:`ssmtools._kernels.graded_hankel_singular_values`): each σ to ~1e-12 relative even
+    square-root method on the normalised Gramians with the row/column scales kept apart and a pivoted QR
+    before the SVD (:func:`ssmtools._kernels.graded_hankel_singular_values`): each σ to ~1e-13 relative even
     when B and C span 16 orders of magnitude (docs/concepts/derivations.md#hankel-singular-values).
 
     Examples

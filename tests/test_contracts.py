@@ -44,7 +44,7 @@ PENDING_ISSUE_13: dict[str, str] = {}
 CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "citations", "library-errors")
 
 #: Third-party packages a function may import lazily: optional extras (torch, safetensors, msgpack), and
-#: dependencies that are slow to import or only needed by one feature (matplotlib for plots, scipy.linalg for the Jacobi SVD of the HSVs, slycot/control for the
+#: dependencies that are slow to import or only needed by one feature (matplotlib for plots, scipy.linalg for the pivoted QR of the HSVs, slycot/control for the
 #: SLICOT cross-checks, rich/typer for the command line). Everything else is imported at module top.
 LAZY_IMPORTS_ALLOWED = frozenset(
     {"torch", "matplotlib", "safetensors", "msgpack", "slycot", "control", "rich", "typer", "mpmath", "scipy"}
