@@ -146,7 +146,7 @@ def test_poles_one_ulp_inside_give_finite_norms_and_never_nan():
 
 # ---------------------------------------------------------------------------------------------- layer H∞
 def _mp_layer_sigma_max(sys: DiagonalSSM, omega) -> mpmath.mpf:
-    """σ_max(G(e^{jω})) of a real-output layer from its definition, in the working precision of mpmath."""
+    """σ_max(G(e^{jω})) of a layer (real or complex output) from its definition, in mpmath's working precision."""
     z = mpmath.exp(1j * omega)
     G = mpmath.matrix(sys.n_outputs, sys.n_inputs)
     for i in range(sys.n_outputs):
@@ -155,7 +155,10 @@ def _mp_layer_sigma_max(sys: DiagonalSSM, omega) -> mpmath.mpf:
             for k in range(sys.n_states):
                 lam = mpmath.mpc(sys.poles[k].real, sys.poles[k].imag)
                 cb = mpmath.mpc(sys.C[i, k]) * mpmath.mpc(sys.B[k, j])
-                total += (cb / (z - lam) + mpmath.conj(cb) / (z - mpmath.conj(lam))) / 2
+                if sys.output == "real":
+                    total += (cb / (z - lam) + mpmath.conj(cb) / (z - mpmath.conj(lam))) / 2
+                else:
+                    total += cb / (z - lam)
             G[i, j] = total
     return max(mpmath.svd_c(G, compute_uv=False))
 
@@ -178,21 +181,23 @@ def _mp_supremum(sys: DiagonalSSM, center, width) -> float:
         return float(_mp_layer_sigma_max(sys, (lo + hi) / 2))
 
 
-@pytest.mark.parametrize("margin", [1e-9, 1e-11])
+@pytest.mark.parametrize("output", ["real", "complex"])
+@pytest.mark.parametrize("margin", [1e-9, 1e-11, 1e-13])
 @pytest.mark.parametrize("angle", [math.pi, math.pi - 1e-12, 1e-7, 2.2])
-def test_certified_bracket_contains_a_200_bit_reference_next_to_the_circle(margin, angle):
+def test_certified_bracket_contains_a_200_bit_reference_next_to_the_circle(margin, angle, output):
     """Near z = −1 a pole and its conjugate copy sit at ±π: the bracket must contain the norm (issue: it used to
     exclude it by 1e-7 at 1e-9 margins); near z = +1 and at a generic angle as well."""
     rng = np.random.default_rng(5)
     poles = np.array([(1 - margin) * np.exp(1j * angle), 0.5 * np.exp(1.0j), 0.7 * np.exp(-0.3j)])
     B = rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2))
     C = rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3))
-    sys = DiagonalSSM(poles, B, C, dt=True, output="real")
+    sys = DiagonalSSM(poles, B, C, dt=True, output=output)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an uncertified bracket is allowed, an invalid one is not
         result = hinf_result(sys, method="diagonal")
     with mpmath.workprec(200):
-        center = abs(mpmath.arg(mpmath.mpc(poles[0].real, poles[0].imag)))
+        center = mpmath.arg(mpmath.mpc(poles[0].real, poles[0].imag))
+        center = abs(center) if output == "real" else center
     reference = _mp_supremum(sys, center, margin)
     assert result.lower <= reference * (1 + 1e-12) and result.upper >= reference * (1 - 1e-12)
     assert result.value == pytest.approx(reference, rel=max(1e-8, float(result.upper / result.lower - 1)))
