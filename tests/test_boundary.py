@@ -232,3 +232,36 @@ def test_hankel_singular_values_are_accurate_relative_to_each_value(seed, output
     C = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) * 10 ** rng.uniform(-8, 8, (1, n))
     sys = DiagonalSSM(poles, B, C, dt=True, output=output)
     np.testing.assert_allclose(hankel_singular_values(sys), _mp_hankel_singular_values(sys), rtol=1e-8)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    exponent=st.floats(-13, -6),
+    where=st.sampled_from(["near 0", "near pi", "generic"]),
+    output=st.sampled_from(["real", "complex"]),
+)
+def test_bracket_contains_the_reference_for_random_systems_next_to_the_circle(seed, exponent, where, output):
+    """Property: for any layer with a pole 1e-6 … 1e-13 from the circle (near z = 1, z = −1 or generic), the
+    certified bracket contains the 200-bit supremum and the value is within its rtol (or its honest width)."""
+    rng = np.random.default_rng(seed)
+    margin = 10.0**exponent
+    angle = {
+        "near 0": 10 ** rng.uniform(-12, -3),
+        "near pi": math.pi - 10 ** rng.uniform(-13, -3),
+        "generic": rng.uniform(0.2, 3.0),
+    }[where] * rng.choice([-1.0, 1.0])
+    others = rng.uniform(0.2, 0.8, 2) * np.exp(1j * rng.uniform(-3, 3, 2))
+    poles = np.concatenate([[(1 - margin) * np.exp(1j * angle)], others])
+    B = rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2))
+    C = rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3))
+    sys = DiagonalSSM(poles, B, C, dt=True, output=output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = hinf_result(sys, method="diagonal")
+    with mpmath.workprec(200):
+        center = mpmath.arg(mpmath.mpc(poles[0].real, poles[0].imag))
+        center = abs(center) if output == "real" else center
+    reference = _mp_supremum(sys, center, margin)
+    assert result.lower <= reference * (1 + 1e-12) and result.upper >= reference * (1 - 1e-12)
+    assert result.value == pytest.approx(reference, rel=max(1e-8, float(result.upper / result.lower - 1)))
