@@ -14,7 +14,7 @@ from rich.table import Table
 
 from . import examples
 from .adapters import available_families
-from .io import load
+from .io import check_output_paths, load
 from .model import SSMModel
 from .pruning import available_criteria, available_reductions, last_prune, prune_plan
 from .report import summarize
@@ -143,6 +143,8 @@ def prune(
         Also write the pruning plan as JSON there.
     """
     try:
+        outputs = {"--output": output, **({"--plan-json": plan_json} if plan_json is not None else {})}
+        check_output_paths(outputs, {"the input": path})
         _, plan = last_prune(
             str(path), ratio, criterion, reduction=reduction, family=family, mask=mask, output=str(output)
         )

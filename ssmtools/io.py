@@ -44,7 +44,7 @@ _MAX_CHUNK_BYTES = 2**30
 
 
 class OverwriteError(SSMToolsError, ValueError):
-    """Refused to write over the checkpoint a model was read from."""
+    """Refused to write over an input (the checkpoint a model was read from) or over another output of the same command."""
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -129,6 +129,43 @@ def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = No
         )
     write_params(model.params, target, cast(Format, fmt))
     return target
+
+
+def check_output_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike]) -> None:
+    """Refuse, before anything is written, outputs that would destroy an input or each other.
+
+    Every output must differ from every input and from every other output by resolved identity (symlinks,
+    hard links and ``./..`` spellings compare equal), must not name a directory (``-o dir/`` included), and
+    must not be an existing non-regular file (a FIFO, a device, ``/proc/self/fd/N``), which a replace would
+    turn into a regular file.
+
+    Parameters
+    ----------
+    outputs : Mapping[str, path]
+        What each output is (e.g. ``"--output"``, ``"--plan-json"``) -> its path.
+    inputs : Mapping[str, path]
+        What each input is -> its path.
+
+    Raises
+    ------
+    OverwriteError
+        Naming both arguments and the path.
+    """
+    seen: list[tuple[str, Path]] = [(label, Path(os.fspath(path))) for label, path in inputs.items()]
+    for label, raw in outputs.items():
+        text = os.fspath(raw)
+        path = Path(text)
+        if text.endswith(os.sep) or path.is_dir():
+            raise OverwriteError(f"{label} {text!r} is a directory; name the file to write, e.g. {label} model.pt")
+        if path.exists() and not path.is_file():
+            raise OverwriteError(f"{label} {text!r} exists and is not a regular file; choose another path")
+        for other_label, other in seen:
+            if _same_file(path, other):
+                raise OverwriteError(
+                    f"{label} {text!r} is the same file as {other_label} {os.fspath(other)!r}: refusing to overwrite "
+                    "it; every output must be a new, distinct file (nothing was written)"
+                )
+        seen.append((label, path))
 
 
 def _same_file(a: Path, b: Path) -> bool:
