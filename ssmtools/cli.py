@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from . import examples
 from .adapters import available_families
-from .io import check_output_paths, load
+from .io import OverwriteError, atomic_write_all, check_output_paths, load, output_format, params_writer
 from .model import SSMModel
 from .pruning import available_criteria, available_reductions, last_prune, prune_plan
 from .report import summarize
@@ -120,6 +121,7 @@ def prune(
     family: str = typer.Option("auto", help=_FAMILY_HELP),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
+    force: bool = typer.Option(False, help="replace outputs that already exist (never the input)"),
 ) -> None:
     """Prune a checkpoint with LAST (or another criterion) and write it in the same format.
 
@@ -141,15 +143,27 @@ def prune(
         Zero the pruned states instead of removing them.
     plan_json : Path or None
         Also write the pruning plan as JSON there.
+    force : bool
+        Replace outputs that already exist. Without it an existing output is refused (exit 2). All outputs are
+        written as one commit: every file, or none.
     """
     try:
         outputs = {"--output": output, **({"--plan-json": plan_json} if plan_json is not None else {})}
         check_output_paths(outputs, {"the input": path})
-        _, plan = last_prune(
-            str(path), ratio, criterion, reduction=reduction, family=family, mask=mask, output=str(output)
-        )
+        existing = [f"{label} {str(target)!r}" for label, target in outputs.items() if Path(target).exists()]
+        if existing and not force:
+            raise OverwriteError(f"{', '.join(existing)} already exists; pass --force to replace it")
+        fmt = output_format(output, source=path)
+        params, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask)
+        files = [(output, params_writer(params, fmt))]
         if plan_json is not None:
-            plan.to_json(plan_json)
+            text = plan.to_json().encode("utf-8")
+
+            def write_plan(file: BinaryIO) -> None:
+                file.write(text)
+
+            files.append((plan_json, write_plan))
+        atomic_write_all(files)  # every output, or none
     except (ValueError, TypeError, OSError) as exc:
         raise _fail(exc) from None
     _console.print(plan)

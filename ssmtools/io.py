@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
@@ -114,21 +114,45 @@ def save(model: SSMModel, path: str | os.PathLike, *, format: Format | None = No
     if model.params is None:
         raise ArgumentError("this model has no parameters to save (family='custom'); load a checkpoint first")
     target = Path(os.fspath(path))
-    fmt = format or EXTENSIONS.get(target.suffix.lower())
-    if fmt is None and model.source is not None:
-        fmt = EXTENSIONS.get(Path(model.source).suffix.lower())
-    if fmt is None or fmt not in FORMATS:
-        raise FormatError(
-            f"cannot tell the format of {str(target)!r} (extension {target.suffix!r}); pass format= one of "
-            f"{list(FORMATS)} or use one of the extensions {sorted(EXTENSIONS)}"
-        )
+    fmt = format or output_format(target, source=model.source)
     if model.source is not None and _same_file(target, Path(model.source)):
         raise OverwriteError(
             f"refusing to overwrite the input checkpoint {model.source!r}; write the pruned/reduced weights to a "
             "new file"
         )
-    write_params(model.params, target, cast(Format, fmt))
+    write_params(model.params, target, fmt)
     return target
+
+
+def output_format(path: str | os.PathLike, *, source: str | os.PathLike | None = None) -> Format:
+    """The checkpoint format of an output: from its extension, else the source's.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output path.
+    source : str or os.PathLike, optional
+        The checkpoint it was derived from.
+
+    Returns
+    -------
+    {"safetensors", "torch", "npz", "msgpack"}
+
+    Raises
+    ------
+    FormatError
+        When neither extension names a format.
+    """
+    target = Path(os.fspath(path))
+    fmt = EXTENSIONS.get(target.suffix.lower())
+    if fmt is None and source is not None:
+        fmt = EXTENSIONS.get(Path(os.fspath(source)).suffix.lower())
+    if fmt is None or fmt not in FORMATS:
+        raise FormatError(
+            f"cannot tell the format of {str(target)!r} (extension {target.suffix!r}); pass format= one of "
+            f"{list(FORMATS)} or use one of the extensions {sorted(EXTENSIONS)}"
+        )
+    return cast(Format, fmt)
 
 
 def check_output_paths(outputs: Mapping[str, str | os.PathLike], inputs: Mapping[str, str | os.PathLike]) -> None:
@@ -283,6 +307,27 @@ def _unchunk(node: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- writing
+def params_writer(params: Any, fmt: Format) -> Callable[[BinaryIO], None]:
+    """The function that writes ``params`` in format ``fmt`` to a binary file (for :func:`atomic_write_all`).
+
+    Parameters
+    ----------
+    params : Mapping
+        The parameter tree.
+    fmt : {"safetensors", "torch", "npz", "msgpack"}
+        The file format.
+
+    Returns
+    -------
+    callable
+        ``write(file)``.
+    """
+    writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz, "msgpack": _write_msgpack}[
+        fmt
+    ]
+    return lambda file: writer(params, file)
+
+
 def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
     """Write a parameter tree atomically (temporary file in the same directory + ``os.replace``).
 
@@ -295,13 +340,7 @@ def write_params(params: Any, path: str | os.PathLike, fmt: Format) -> None:
     fmt : {"safetensors", "torch", "npz", "msgpack"}
         The file format.
     """
-    path = Path(os.fspath(path))
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: output directory does not exist")
-    writer = {"safetensors": _write_safetensors, "torch": _write_torch, "npz": _write_npz, "msgpack": _write_msgpack}[
-        fmt
-    ]
-    atomic_write(path, lambda file: writer(params, file))
+    atomic_write(path, params_writer(params, fmt))
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
@@ -316,18 +355,79 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     write : callable
         Writes the content to the binary file object it is given.
     """
-    path = Path(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_all([(path, write)])
+
+
+def atomic_write_all(items: Sequence[tuple[str | os.PathLike, Callable[[BinaryIO], None]]]) -> None:
+    """Write several files as one commit: all of them, or none.
+
+    Every content is first written and synced to a temporary file beside its destination; only when all are
+    complete are they moved into place (``os.replace``). If a move fails, the files already moved are rolled
+    back (a destination that existed is restored from a hard-link backup, a new one is removed), so a failure
+    leaves every destination as it was. New files get the mode the umask gives (as ``open`` would); a replaced
+    file keeps its mode. Messages name the destination, never the hidden temporary.
+
+    Parameters
+    ----------
+    items : sequence of (path, write)
+        Destination and the function that writes its content to a binary file.
+    """
+    staged: list[tuple[Path, str]] = []
     try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
+        for raw, write in items:
+            path = Path(os.fspath(raw))
+            if not path.parent.is_dir():
+                raise FileNotFoundError(f"{path.parent}: output directory of {str(path)!r} does not exist")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((path, tmp))
+            with os.fdopen(fd, "wb") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(tmp, _mode_for(path))
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for _, tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         raise
+    _commit(staged)
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a new file would get from the umask, or the existing file's mode."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _commit(staged: list[tuple[Path, str]]) -> None:
+    """Move staged temporaries into place; on failure undo the moves already made."""
+    done: list[tuple[Path, str | None]] = []  # destination, backup of its previous content (None: it was new)
+    try:
+        for path, tmp in staged:
+            backup = None
+            if path.exists():
+                backup = f"{tmp}.bak"
+                os.link(path, backup)
+            os.replace(tmp, path)
+            done.append((path, backup))
+    except BaseException:
+        for path, backup in reversed(done):
+            if backup is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(backup, path)
+        for _, tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if os.path.exists(f"{tmp}.bak"):
+                os.unlink(f"{tmp}.bak")
+        raise
+    for _, backup in done:
+        if backup is not None and os.path.exists(backup):
+            os.unlink(backup)
 
 
 def _numpy_leaf(value: Any, key: str) -> np.ndarray:

@@ -78,3 +78,57 @@ def test_outputs_may_not_be_directories_or_special_files(checkpoint, tmp_path):
         result = run_cli("prune", checkpoint, "--ratio", "0.5", "-o", target, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr, result.stderr
     assert fifo.exists() and not fifo.is_file()  # the FIFO was not replaced
+
+
+def test_existing_outputs_need_force_and_then_are_replaced(checkpoint, tmp_path):
+    out = tmp_path / "out.npz"
+    out.write_bytes(b"not mine")
+    os.chmod(out, 0o644)
+    result = run_cli("prune", checkpoint, "--ratio", "0.5", "-o", out, cwd=tmp_path)
+    assert result.returncode == 2 and "--force" in result.stderr and out.read_bytes() == b"not mine"
+    result = run_cli("prune", checkpoint, "--ratio", "0.5", "-o", out, "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ssmtools.load(out).n_states == 2 and (out.stat().st_mode & 0o777) == 0o644  # replaced, mode kept
+
+
+def test_all_outputs_or_none(checkpoint, tmp_path):
+    """A plan that cannot be written (its directory is missing) leaves no checkpoint behind either."""
+    out = tmp_path / "out.npz"
+    result = run_cli(
+        "prune", checkpoint, "--ratio", "0.5", "-o", out, "--plan-json", tmp_path / "no" / "p.json", cwd=tmp_path
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_new_outputs_get_the_umask_mode(checkpoint, tmp_path):
+    out = tmp_path / "out.npz"
+    result = subprocess.run(
+        ["sh", "-c", f'umask 022 && "{sys.executable}" -m ssmtools prune "{checkpoint}" --ratio 0.5 -o "{out}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out.stat().st_mode & 0o777) == 0o644
+
+
+def test_a_failed_commit_restores_every_destination(tmp_path, monkeypatch):
+    from ssmtools import io
+
+    first, second = tmp_path / "a.bin", tmp_path / "b.bin"
+    first.write_bytes(b"old a")
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2 and str(dst) == str(second):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        io.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == b"old a" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]  # no temporaries or backups left
