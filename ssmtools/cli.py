@@ -59,7 +59,7 @@ def demo(
     layers: int = typer.Option(4, min=1, help="number of layers of the bundled random S5-style model"),
     states: int = typer.Option(16, min=1, help="stored states per layer"),
     width: int = typer.Option(8, min=1, help="model width H (inputs = outputs)"),
-    seed: int = typer.Option(0, help="random seed of the example model"),
+    seed: int = typer.Option(0, min=0, help="random seed of the example model (≥ 0)"),
     ratio: float = typer.Option(0.3, help="LAST pruning ratio shown at the end"),
 ) -> None:
     """Analyse a small bundled S5-style model: layer norms, then a LAST pruning plan.

@@ -61,10 +61,9 @@ def _normalize_dt(dt: Any) -> float | bool:
         raise ArgumentError(
             f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time for discrete time"
         )
-    try:
-        value = float(dt)
-    except (TypeError, ValueError) as exc:
-        raise ArgumentTypeError(f"dt must be 0, True or a positive number, got {dt!r}") from exc
+    if not isinstance(dt, (int, float, np.integer, np.floating)):  # "0.1" is a string, not a sampling time
+        raise ArgumentTypeError(f"dt must be 0, True or a positive number, got {dt!r} ({type(dt).__name__})")
+    value = float(dt)
     if not np.isfinite(value) or value < 0:
         raise ArgumentError(f"dt={dt!r} is not valid: use 0 for continuous time, or True / a positive sampling time")
     return value
@@ -132,6 +131,11 @@ class DiagonalSSM:
         state_includes_input: bool = False,
     ) -> None:
         check_choice("output", output, ("complex", "real"))
+        if not isinstance(state_includes_input, (bool, np.bool_)):  # bool("no") is True: refuse truthy strings
+            raise ArgumentTypeError(
+                f"state_includes_input must be True or False, got {state_includes_input!r} "
+                f"({type(state_includes_input).__name__})"
+            )
         dt = _normalize_dt(dt)
         if state_includes_input and dt == 0:
             raise ArgumentError(

@@ -132,3 +132,8 @@ def test_a_failed_commit_restores_every_destination(tmp_path, monkeypatch):
         io.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
     assert first.read_bytes() == b"old a" and not second.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]  # no temporaries or backups left
+
+
+def test_demo_with_a_negative_seed_is_a_usage_error(tmp_path):
+    result = run_cli("demo", "--seed", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -372,3 +372,16 @@ def test_slycot_peak_of_a_complex_system_attains_at_negative_frequency():
     assert result.peak < 0
     attained = np.abs(freqresp(sys, [result.peak])[0, 0, 0])
     assert attained == pytest.approx(float(result.value), rel=1e-9)
+
+
+def test_slicot_failures_become_library_errors(monkeypatch):
+    import slycot as slycot_module
+
+    from ssmtools import ArgumentError
+
+    def fail(*args, **kwargs):
+        raise slycot_module.exceptions.SlycotArithmeticError("The computed value did not converge", 2)
+
+    monkeypatch.setattr(slycot_module, "ab13dd", fail)
+    with pytest.raises(ArgumentError, match="SLICOT AB13DD failed .* use method='diagonal'"):
+        hinf_norm(s5_layer_e5(), method="slycot")

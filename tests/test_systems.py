@@ -170,3 +170,12 @@ def test_indexing_errors():
         sys[0, 1]
     with pytest.raises(TypeError, match="unbatched"):
         len(sys[0])
+
+
+def test_truthy_strings_and_string_sampling_times_are_refused():
+    from ssmtools import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match="dt must be"):
+        DiagonalSSM([0.5], [[1.0]], [[1.0]], dt="0.1")
+    with pytest.raises(ArgumentTypeError, match="state_includes_input must be True or False"):
+        DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True, state_includes_input="no")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 
 def _slycot():
     try:
@@ -63,37 +65,50 @@ def linf_norm(
     A, B, C, D = compressed
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
-    gpeak, fpeak = slycot.ab13dd(
-        "D" if discrete else "C",
-        "I",
-        "N",
-        "D",
-        n,
-        m,
-        p,
-        np.array(A, order="F"),
-        np.eye(max(n, 1), order="F"),
-        np.array(B, order="F"),
-        np.array(C, order="F"),
-        np.array(D, order="F"),
-        tol,
-    )
+    try:
+        gpeak, fpeak = slycot.ab13dd(
+            "D" if discrete else "C",
+            "I",
+            "N",
+            "D",
+            n,
+            m,
+            p,
+            np.array(A, order="F"),
+            np.eye(max(n, 1), order="F"),
+            np.array(B, order="F"),
+            np.array(C, order="F"),
+            np.array(D, order="F"),
+            tol,
+        )
+    except slycot.exceptions.SlycotError as exc:
+        raise ArgumentError(
+            f"SLICOT AB13DD failed on this {n}-state system ({type(exc).__name__}: {exc}); use method='diagonal' "
+            "(the certified diagonal algorithm) or check the system for poles on the stability boundary"
+        ) from None
     return float(gpeak), float(fpeak)
 
 
 def h2_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool) -> float:
-    """AB13BD: H2 norm of one stable real standard-form system."""
+    """AB13BD: H2 norm of one stable real standard-form system (a system without states: ‖D‖_F in DT)."""
+    if A.shape[0] == 0:
+        return float(np.linalg.norm(D)) if discrete else (float("inf") if np.any(D) else 0.0)
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
-    value = slycot.ab13bd(
-        "D" if discrete else "C",
-        "H",
-        n,
-        m,
-        p,
-        np.array(A, order="F"),
-        np.array(B, order="F"),
-        np.array(C, order="F"),
-        np.array(D, order="F"),
-    )
+    try:
+        value = slycot.ab13bd(
+            "D" if discrete else "C",
+            "H",
+            n,
+            m,
+            p,
+            np.array(A, order="F"),
+            np.array(B, order="F"),
+            np.array(C, order="F"),
+            np.array(D, order="F"),
+        )
+    except slycot.exceptions.SlycotError as exc:
+        raise ArgumentError(
+            f"SLICOT AB13BD failed on this {n}-state system ({type(exc).__name__}: {exc}); use method='gramian'"
+        ) from None
     return float(value)

@@ -146,12 +146,19 @@ class Adapter(abc.ABC):
 
     # ------------------------------------------------------------------ shared, not overridden
     def settings(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults updated with ``config``; unknown settings raise TypeError listing the valid ones."""
+        """Defaults updated with ``config``; unknown settings raise TypeError listing the valid ones.
+
+        A setting whose default is a bool (or None, meaning "infer": ``bidirectional``, ``transposed``) takes
+        True/False only — a truthy string such as ``"no"`` is refused —, one whose default is a float takes a
+        positive finite number (the steps and scales of the shipped families); :meth:`check_config` adds the rest.
+        """
         unknown = sorted(set(config) - set(self.defaults))
         if unknown:
             raise ArgumentTypeError(
                 f"unknown setting(s) {unknown} for family {self.family!r}; valid settings: {sorted(self.defaults)}"
             )
+        for name, value in config.items():
+            _check_setting_type(self.family, name, value, self.defaults[name])
         out = dict(self.defaults)
         out.update(config)
         self.check_config(out)
@@ -277,6 +284,23 @@ class Adapter(abc.ABC):
 def _natural(key: str) -> list:
     """Sort key with numbers compared as numbers (layers.2 before layers.10)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
+
+
+def _check_setting_type(family: str, name: str, value: Any, default: Any) -> None:
+    """Refuse a setting value of the wrong type (see :meth:`Adapter.settings`)."""
+    where = f"family {family!r}: setting {name}={value!r}"
+    if isinstance(default, bool) or default is None:
+        if default is None and value is None:
+            return
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentTypeError(
+                f"{where} must be True or False" + (" (or None to infer it)" if default is None else "")
+            )
+    elif isinstance(default, float):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(f"{where} must be a positive number")
+        if not (np.isfinite(value) and value > 0):
+            raise ArgumentError(f"{where} must be a positive finite number")
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -209,3 +209,13 @@ def test_prune_is_modal_truncation_and_replace_own_systems_is_identity(seed, bit
     np.testing.assert_allclose(again.system.poles, layer.system.poles, rtol=1e-12)
     np.testing.assert_allclose(again.system.B, layer.system.B, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(again.system.C, layer.system.C, rtol=1e-13)
+
+
+def test_settings_of_the_wrong_type_are_refused():
+    tree = _tree(1, n_layers=1)
+    with pytest.raises(ssmtools.ArgumentTypeError, match="conj_sym='no' must be True or False"):
+        ssmtools.load(tree, conj_sym="no")
+    with pytest.raises(ssmtools.ArgumentError, match="step_rescale=0.0 must be a positive finite number"):
+        ssmtools.load(tree, step_rescale=0.0)
+    with pytest.raises(ssmtools.ArgumentTypeError, match="bidirectional='yes' must be True or False"):
+        ssmtools.load(tree, bidirectional="yes")
