@@ -190,7 +190,25 @@ def read(params: Any, family: str | Adapter = "auto", *, source: str | None = No
             f"{ctx.where}: no {adapter.family} layer found (a {adapter.family} layer has parameters "
             f"{adapter.describe_keys()}); {hint}"
         )
+    _refuse_partial_layers(ctx, adapter)
     return adapter.read(params, source=source, **config)
+
+
+def _refuse_partial_layers(ctx: Context, adapter: Adapter) -> None:
+    """A group that holds part of the family's detection keys, and is no layer of any family, is a broken layer:
+    reading the others would apply a "model-wide" ratio to a model with a layer silently missing."""
+    claimed = {prefix for family in available_families() for prefix in get_adapter(family).find(ctx.groups)}
+    for prefix, group in ctx.groups.items():
+        if prefix in claimed:
+            continue
+        for keys in adapter.detection_keys:
+            present = keys & group.keys.keys()
+            if present and not keys <= group.keys.keys():
+                raise FormatError(
+                    f"{ctx.where}: layer {prefix!r} has {sorted(present)} but lacks {sorted(keys - present)}, so it "
+                    f"is not a complete {adapter.family} layer; the checkpoint is incomplete or corrupt (the other "
+                    "layers were not read: a silently skipped layer would change the model-wide pruning ratio)"
+                )
 
 
 def _detect_or_none(ctx: Context) -> str | None:

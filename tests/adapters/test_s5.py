@@ -219,3 +219,15 @@ def test_settings_of_the_wrong_type_are_refused():
         ssmtools.load(tree, step_rescale=0.0)
     with pytest.raises(ssmtools.ArgumentTypeError, match="bidirectional='yes' must be True or False"):
         ssmtools.load(tree, bidirectional="yes")
+
+
+@pytest.mark.parametrize("family", ["auto", "s5"])
+def test_a_partially_recognised_layer_is_an_error_not_a_skipped_layer(family):
+    tree = _tree(2, n_layers=3)
+    del tree["params"]["encoder"]["layers_1"]["seq"]["Lambda_im"]
+    with pytest.raises(
+        ssmtools.FormatError,
+        match=r"layer 'params/encoder/layers_1/seq' has \['Lambda_re'\] but lacks "
+        r"\['Lambda_im'\]",
+    ):
+        ssmtools.load(tree, family=family)
