@@ -67,8 +67,17 @@ class Context:
         return cls(leaves, paths, group_leaves(leaves), where=source or "<in-memory parameters>")
 
     def array(self, key: str) -> np.ndarray:
-        """Leaf ``key`` as a numpy array."""
-        return to_numpy(self.leaves[key], key=key, where=self.where)
+        """Leaf ``key`` as a numpy array in double precision (float64 / complex128).
+
+        Every derived quantity (Δ = exp(log_step), the discretised poles, the scores) is then computed in float64,
+        whatever the checkpoint stores; values written back are cast to the leaf's own dtype (:meth:`new`).
+        """
+        array = to_numpy(self.leaves[key], key=key, where=self.where)
+        if np.iscomplexobj(array):
+            return array.astype(np.complex128, copy=False)
+        if np.issubdtype(array.dtype, np.floating):
+            return array.astype(np.float64, copy=False)
+        return array
 
     def error(self, key: str, message: str) -> FormatError:
         """A FormatError naming the source and the key."""
