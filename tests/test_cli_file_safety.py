@@ -137,3 +137,20 @@ def test_a_failed_commit_restores_every_destination(tmp_path, monkeypatch):
 def test_demo_with_a_negative_seed_is_a_usage_error(tmp_path):
     result = run_cli("demo", "--seed", "-1", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("P, H", [(0, 3), (3, 0)])
+def test_empty_layers_are_a_one_line_error(tmp_path, P, H):
+    seq = {
+        "Lambda_re": -np.ones(P),
+        "Lambda_im": np.zeros(P),
+        "B": np.zeros((P, H, 2)),
+        "C": np.zeros((H, P, 2)),
+        "D": np.ones(H),
+        "log_step": np.zeros((P, 1)),
+    }
+    path = tmp_path / "empty.npz"
+    np.savez(path, **{f"layers_0/seq/{key}": value for key, value in seq.items()})
+    result = run_cli("analyze", path, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "layers_0/seq" in result.stderr and "at least one" in result.stderr

@@ -208,6 +208,14 @@ class Adapter(abc.ABC):
             )
         settings = self.resolve_config(ctx, prefixes, settings)
         layers = {prefix: self.read_layer(ctx, prefix, settings) for prefix in sorted(prefixes, key=_natural)}
+        for prefix, layer in layers.items():
+            system = layer.system
+            if 0 in (system.n_states, system.n_inputs, system.n_outputs) or 0 in system.batch_shape:
+                raise FormatError(
+                    f"{ctx.where}: layer {prefix!r} has {system.n_states} states, {system.n_inputs} inputs and "
+                    f"{system.n_outputs} outputs (batch {system.batch_shape}): an SSM layer needs at least one of "
+                    "each; the checkpoint is empty or truncated"
+                )
         return SSMModel(layers, adapter=self, params=params, config=settings, source=source)
 
     def prune(self, model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
