@@ -186,6 +186,9 @@ def prune_plan(
                 n_total=int(reduced.keep.size),
                 n_kept=reduced.n_kept,
                 n_unstable=int(np.count_nonzero(layer.system.stability_margin <= 0)),
+                n_unstable_removed=int(np.count_nonzero((layer.system.stability_margin <= 0) & ~reduced.keep))
+                if method.selects_states
+                else 0,
                 bidirectional=layer.bidirectional,
                 threshold=chosen.thresholds[layer.name],
                 hinf_error=None if cost is None else cost.hinf_error,
@@ -197,9 +200,11 @@ def prune_plan(
     unstable_total = sum(r.n_unstable for r in results)
     if unstable_total:
         where = {r.name: r.n_unstable for r in results if r.n_unstable}
+        removed = sum(r.n_unstable_removed for r in results)
         warnings.warn(
             f"{unstable_total} of {sum(r.n_total for r in results)} stored states are not asymptotically stable "
-            f"(|λ̄| ≥ 1) in layers {where}: their norms are infinite; see plan.unstable",
+            f"(|λ̄| ≥ 1) in layers {where}: their norms are infinite; this plan removes {removed} of them; see "
+            "plan.unstable and LayerPruning.n_unstable_removed",
             UnstableSystemWarning,
             stacklevel=2,
         )

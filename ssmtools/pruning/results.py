@@ -48,6 +48,9 @@ class LayerPruning:
         Stored states kept.
     n_unstable : int
         Stored states with |λ̄| ≥ 1 (their norms are infinite).
+    n_unstable_removed : int
+        How many of them the plan removes (a ratio above the stable fraction, or a criterion that does not guard
+        them, such as ``"last-official"`` or ``"magnitude"``); reported in the table and the warning.
     bidirectional : bool
         Whether the layer has a backward scan (errors include it).
     threshold : float or None
@@ -65,6 +68,7 @@ class LayerPruning:
     n_total: int
     n_kept: int
     n_unstable: int = 0
+    n_unstable_removed: int = 0
     bidirectional: bool = False
     threshold: float | None = None
     hinf_error: float | None = None
@@ -213,6 +217,9 @@ class PruningPlan:
         )
         if self.unstable:
             text += f"\nunstable states (|λ̄| ≥ 1, infinite norms): {self.unstable}"
+            removed = {layer.name: layer.n_unstable_removed for layer in self.layers if layer.n_unstable_removed}
+            if removed:
+                text += f"; removed by this plan: {removed}"
         return text
 
     _COLUMNS = ("layer", "kept/total", "removed", "threshold", "‖ΔG‖∞", "rel ∞", "‖ΔG‖₂", "rel 2", "unstable")
@@ -234,7 +241,8 @@ class PruningPlan:
                     num(layer.relative_hinf_error),
                     num(layer.h2_error),
                     num(layer.relative_h2_error),
-                    str(layer.n_unstable),
+                    str(layer.n_unstable)
+                    + (f" ({layer.n_unstable_removed} removed)" if layer.n_unstable_removed else ""),
                 )
             )
         return rows
@@ -296,6 +304,7 @@ class PruningPlan:
                     "n_total": layer.n_total,
                     "n_kept": layer.n_kept,
                     "n_unstable": layer.n_unstable,
+                    "n_unstable_removed": layer.n_unstable_removed,
                     "bidirectional": layer.bidirectional,
                     **{
                         key: _encode(getattr(layer, key))
@@ -365,6 +374,7 @@ class PruningPlan:
                 n_total=int(entry["n_total"]),
                 n_kept=int(entry["n_kept"]),
                 n_unstable=int(entry["n_unstable"]),
+                n_unstable_removed=int(entry.get("n_unstable_removed", 0)),
                 bidirectional=bool(entry["bidirectional"]),
                 **{key: _decode(entry[key]) for key in ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")},
             )

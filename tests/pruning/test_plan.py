@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ssmtools import BidirectionalSSM, DiagonalSSM, SSMLayer, SSMModel
+from ssmtools import BidirectionalSSM, DiagonalSSM, SSMLayer, SSMModel, UnstableSystemWarning
 from ssmtools.pruning import Criterion, PruningPlan, lamp_normalize, prune_plan
 
 from .reference import released_keep, released_lamp
@@ -290,3 +290,15 @@ def test_json_round_trip_and_display(tmp_path):
     assert not plan["a"].keep.flags.writeable
     with pytest.raises(AttributeError):
         plan.ratio = 0.1
+
+
+def test_the_plan_says_how_many_unstable_states_it_removes():
+    """A ratio above the stable fraction must remove unstable states: the plan, its table, its JSON and the warning
+    say so per layer (they used to go without a word)."""
+    poles = np.array([1.2, 1.05 * np.exp(1j), 0.5, 0.3 * np.exp(2j)])
+    system = DiagonalSSM(poles, np.ones((4, 1)), np.ones((1, 4)), dt=True, output="real", state_includes_input=True)
+    with pytest.warns(UnstableSystemWarning, match="this plan removes 1 of them"):
+        plan = prune_plan({"layer": system}, 0.75, "last")
+    assert plan["layer"].n_unstable == 2 and plan["layer"].n_unstable_removed == 1
+    assert "2 (1 removed)" in str(plan) and "removed by this plan: {'layer': 1}" in str(plan)
+    assert PruningPlan.from_json(plan.to_json())["layer"].n_unstable_removed == 1
