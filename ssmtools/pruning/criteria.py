@@ -27,6 +27,13 @@ r_i = |λ̄_i|. LAMP: :func:`~ssmtools.pruning.normalize.lamp_normalize`. Source
 NeurIPS 2024, arXiv 2411.02824, code ``msgwak/LAST`` ``s5/ssm.py``; AIRE-Prune, Padhy et al., arXiv
 2602.00534, code ``falcon-arrow/AIRE-Prune``; LAMP, Lee et al., ICLR 2021. Derivations and the
 released code's quirks: docs/concepts/derivations.md#state-hinf, docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#aire.
+
+**Unstable states** (|λ̄| ≥ 1). ``"last"``, ``"last-exact"``, ``"aire"``, ``"uniform-hinf"`` and ``"global-hinf"``
+score them ``inf``: they are kept unless the ratio exceeds a layer's stable fraction, and then the plan removes
+some of them. ``"last-official"`` keeps the released code's finite value ``‖c̃‖²‖b‖²/((1 − r)² + 1e-8)``: large
+only when the state's gains are not small, so an unstable state with small gains scores low and may be removed.
+``"magnitude"`` and ``"lamp-magnitude"`` rank them by |λ̄| (highest), ``"random"`` ignores stability. Every plan
+reports, per layer, how many unstable states it removes (``LayerPruning.n_unstable_removed``, table, warning).
 """
 
 from __future__ import annotations
