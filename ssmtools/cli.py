@@ -32,7 +32,7 @@ def _root() -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    _errors.print(f"error: {exc}", markup=False, highlight=False)
+    _errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=2)
 
 

@@ -154,3 +154,18 @@ def test_empty_layers_are_a_one_line_error(tmp_path, P, H):
     result = run_cli("analyze", path, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "layers_0/seq" in result.stderr and "at least one" in result.stderr
+
+
+def test_error_messages_are_one_line_at_any_terminal_width(checkpoint, tmp_path):
+    env = {**os.environ, "COLUMNS": "40"}
+    result = subprocess.run(
+        [sys.executable, "-m", "ssmtools", "prune", str(checkpoint), "--ratio", "0.5", "-o", str(checkpoint)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "refusing to overwrite" in result.stderr
