@@ -450,9 +450,3 @@ def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray,
     values = np.linalg.svd(np.conj((R @ psd_factor(P)[pivots, :]).T), compute_uv=False)
     out[: values.size] = values
     return out
-
-
-def hankel_singular_values_from_gramians(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """σ_j = sqrt(eig_j(PQ)), descending, via ``svd(L_Qᴴ L_P)`` (square-root method), shape (..., n)."""
-    Lp, Lq = psd_factor(P), psd_factor(Q)
-    return np.linalg.svd(np.conj(np.swapaxes(Lq, -1, -2)) @ Lp, compute_uv=False)

@@ -94,12 +94,15 @@ def _check_system(sys: Any, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- H∞ / L∞
-def auto_hinf_method(sys: LTISystem) -> Literal["diagonal", "slycot"]:
+def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["diagonal", "slycot"]:
     """The H∞ engine ``hinf_norm(method="auto")`` uses for ``sys`` — the one place of that policy.
 
     Parameters
     ----------
     sys : DiagonalSSM or BidirectionalSSM
+    backend : {"numpy", "torch"}
+        The requested array library: a causal system on a backend other than NumPy always gets the diagonal
+        algorithm, the engine that runs there.
 
     Returns
     -------
@@ -113,6 +116,8 @@ def auto_hinf_method(sys: LTISystem) -> Literal["diagonal", "slycot"]:
     """
     if isinstance(sys, BidirectionalSSM):
         return "slycot"
+    if backend != "numpy":
+        return "diagonal"
     real_states = sys.n_states * (2 if sys.output == "real" else 1)
     if not sys.has_feedthrough and real_states < min(sys.n_inputs, sys.n_outputs):
         return "slycot"
@@ -212,9 +217,7 @@ def hinf_result(
         raise OptionError(f"tol={tol!r} must lie in (0, 1); the default 1e-12 is usually right")
     if not 0 < rtol < 1:
         raise OptionError(f"rtol={rtol!r} must lie in (0, 1); the default 1e-8 is usually right")
-    chosen = auto_hinf_method(sys) if method == "auto" else method
-    if method == "auto" and backend != "numpy" and not isinstance(sys, BidirectionalSSM):
-        chosen = "diagonal"  # the engine that runs in the requested library
+    chosen = auto_hinf_method(sys, backend=backend) if method == "auto" else method
     if chosen == "diagonal" and isinstance(sys, BidirectionalSSM):
         raise OptionError(
             "method='diagonal' handles causal systems only; use method='slycot' (or 'auto') for a BidirectionalSSM"

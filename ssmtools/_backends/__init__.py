@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -91,13 +90,3 @@ def get_backend(name: str, device: Any = None) -> ArrayBackend:
     backend = ArrayBackend(name, _BACKENDS[name])
     backend.check_device(device)
     return backend
-
-
-def library_of(arrays: Sequence[Any]) -> str:
-    """The backend name of the first non-NumPy array in ``arrays`` (``"numpy"`` if all are NumPy)."""
-    for array in arrays:
-        if not isinstance(array, (np.ndarray, np.generic, float, complex, int)):
-            for name, module in _BACKENDS.items():
-                if name != "numpy" and module.owns(array):
-                    return name
-    return "numpy"

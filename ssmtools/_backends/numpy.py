@@ -30,8 +30,3 @@ def to_numpy(array: Any) -> np.ndarray:
 def from_numpy(array: np.ndarray, *, device: Any = None, dtype: str = "float64") -> Any:
     """0-d arrays become NumPy scalars; others stay arrays."""
     return array[()] if array.ndim == 0 else array
-
-
-def owns(array: Any) -> bool:
-    """True for NumPy arrays and scalars."""
-    return isinstance(array, (np.ndarray, np.generic))

@@ -68,11 +68,6 @@ def from_numpy(array: np.ndarray, *, device: Any = None, dtype: Precision = "flo
     return torch.as_tensor(np.asarray(array, dtype=float)).to(device=device, dtype=real_dtype)
 
 
-def owns(array: Any) -> bool:
-    """True for torch tensors (checked without importing torch)."""
-    return type(array).__module__.startswith("torch") and hasattr(array, "detach")
-
-
 def sigma_max_circle(C, B, D, phi):
     """σ_max of ``G_k = C diag(φ_k) B + D`` for a stack of resolvent rows ``phi`` (K, N), shape (K,).
 
