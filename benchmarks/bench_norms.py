@@ -80,14 +80,14 @@ def layer_hinf_row(family: str, P: int, H: int, *, seed: int, repeat: int, contr
         "time_ssmtools_s": t_ours,
         "time_ab13dd_s": t_ref,
         "speedup_vs_ab13dd": t_ref / t_ours,
-        "hinf_ssmtools": float(ours[0]),
+        "hinf_ssmtools": float(ours.value),
         "hinf_ab13dd": float(ref[0]),
-        "rel_diff_ab13dd": abs(float(ours[0]) - ref[0]) / ref[0],
+        "rel_diff_ab13dd": abs(float(ours.value) - ref[0]) / ref[0],
         "lower": float(lower),
         "upper": float(upper),
         "certificate_width": float(upper / lower - 1),
         "bracket_contains_ab13dd": bool(lower <= ref[0] * (1 + 1e-10) and upper >= ref[0] * (1 - 1e-10)),
-        "peak_ssmtools": float(ours[1]),
+        "peak_ssmtools": float(ours.peak),
         "peak_ab13dd": float(ref[1]),
     }
     if control_norm:
@@ -95,7 +95,7 @@ def layer_hinf_row(family: str, P: int, H: int, *, seed: int, repeat: int, contr
         row.update(
             time_control_norm_s=t_control,
             speedup_vs_control_norm=t_control / t_ours,
-            rel_diff_control_norm=abs(float(ours[0]) - float(value)) / float(value),
+            rel_diff_control_norm=abs(float(ours.value) - float(value)) / float(value),
         )
     return row
 
