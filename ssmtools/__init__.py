@@ -5,7 +5,7 @@ Public API (re-exported by name; importing does no work):
 - :class:`DiagonalSSM`, :class:`BidirectionalSSM`, :func:`freqresp` — the batched diagonal LTI system and the
   bidirectional (non-causal) layer;
 - :func:`hinf_norm`, :func:`hinf_result` (:class:`HinfResult`: value, peak, certified bracket), :func:`h2_norm`,
-  :func:`state_hinf_norms`, :func:`state_hinf_result`, :func:`state_h2_norms`, :func:`gramians`,
+  :func:`state_hinf_norms`, :func:`state_hinf_result`, :func:`state_h2_norms`, :func:`gramians`, :func:`gramian_factors`,
   :func:`hankel_singular_values` — exact norms of either system type;
 - :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
   with error bounds, returning DiagonalSSM layers;
@@ -38,6 +38,7 @@ from .io import load as load, save as save
 from .model import SSMLayer as SSMLayer, SSMModel as SSMModel
 from .norms import (
     HinfResult as HinfResult,
+    gramian_factors as gramian_factors,
     gramians as gramians,
     h2_norm as h2_norm,
     hankel_singular_values as hankel_singular_values,

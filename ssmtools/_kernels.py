@@ -416,37 +416,105 @@ def h2_squared_from_gramian(
     return xp.clip(value, min=0.0)
 
 
-def psd_factor(gramian: np.ndarray) -> np.ndarray:
-    """A factor ``L`` with ``L Lᴴ = gramian`` from its Hermitian eigendecomposition (negative
-    round-off eigenvalues clipped to 0); well defined even when the Gramian is singular."""
-    hermitian = 0.5 * (gramian + np.conj(np.swapaxes(gramian, -1, -2)))
-    eigenvalues, vectors = np.linalg.eigh(hermitian)
-    return vectors * np.sqrt(np.maximum(eigenvalues, 0.0))[..., None, :]
+def _cross_denominator(f: np.ndarray, f_k: complex, *, discrete: bool) -> np.ndarray:
+    """Denominators ``1 − f_i conj f_k`` (DT, compensated) or ``−(f_i + conj f_k)`` (CT) of a Cauchy-like Gramian."""
+    return one_minus_cross(f, f_k) if discrete else -(f + np.conj(f_k))
+
+
+def gramian_factor(poles: np.ndarray, G: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Factor ``F`` (n, r) with ``F Fᴴ = X`` of the Cauchy-like Gramian ``X_ij = g_i g_jᴴ/(1 − f_i conj f_j)``.
+
+    ``poles`` f (n,), generator ``G`` (n, m) with rows g_i; CT ``X_ij = −g_i g_jᴴ/(f_i + conj f_j)``. The
+    controllability Gramian is ``(λ, B)``, the observability one ``(conj λ, Cᴴ)``. Pivoted LDLᴴ
+    ``X = Π L D Lᴴ Πᵀ`` (largest remaining diagonal first, so ``|L_ij| ≤ 1``) computed from the generators,
+    never from X: the Schur complement of a Cauchy-like matrix is Cauchy-like with generator rows
+    ``g_i (f_i − f_k)/(1 − f_i conj f_k)`` (CT ``/(f_i + conj f_k)``) once a Householder reflection has turned
+    ``g_k`` into ``(‖g_k‖, 0, …)``. Only differences of poles and the compensated denominators enter, so every
+    pivot ``d_k`` keeps its relative accuracy however close the poles are (an eigendecomposition of the formed
+    X resolves its eigenvalues only to ~eps·‖X‖; docs/concepts/derivations.md#hankel-singular-values).
+    Returns ``Π L D^{1/2}``: rows in the original order, columns in pivot order, r = number of nonzero pivots.
+    """
+    n, m = G.shape
+    G = np.array(G, dtype=complex)
+    if m > n:  # G Gᴴ = Rᴴ R with Gᴴ = Q R: an n-column generator with the same rows' norms
+        G = np.conj(np.linalg.qr(np.conj(G.T), mode="r").T)
+        m = n
+    f = np.array(poles, dtype=complex)
+    own = one_minus_abs_squared(f) if discrete else -2.0 * np.real(f)  # the diagonal denominators, > 0 when stable
+    rows = np.arange(n)
+    F = np.zeros((n, n), dtype=complex)
+    rank = 0
+    for k in range(n):
+        diagonal = np.sum(np.real(G) ** 2 + np.imag(G) ** 2, axis=1) / own
+        j = int(np.argmax(diagonal))
+        if not diagonal[j] > 0:
+            break
+        if j:
+            for values in (G, rows, f, own):
+                values[[0, j]] = values[[j, 0]]
+        if m > 1:
+            _reflect_onto_first_column(G)
+        gamma = G[:, 0]
+        denominator = _cross_denominator(f, f[0], discrete=discrete)
+        denominator[0] = own[0]
+        pivot = abs(gamma[0]) ** 2 / own[0]
+        F[rows, k] = gamma * (np.conj(gamma[0]) / np.sqrt(pivot)) / denominator
+        G[1:, 0] = gamma[1:] * (f[1:] - f[0]) / denominator[1:]
+        G, rows, f, own = G[1:], rows[1:], f[1:], own[1:]
+        rank = k + 1
+    return F[:, :rank]
+
+
+def _reflect_onto_first_column(G: np.ndarray) -> None:
+    """In place ``G ← G H`` with a Householder H such that the first row becomes ``(β, 0, …, 0)``, |β| = ‖g_0‖."""
+    x = np.conj(G[0])
+    norm = float(np.linalg.norm(x))
+    phase = x[0] / abs(x[0]) if x[0] != 0 else 1.0
+    u = x.copy()
+    u[0] += phase * norm
+    uu = float(np.real(np.vdot(u, u)))
+    if uu > 0:
+        G -= (2.0 / uu) * np.outer(G @ u, np.conj(u))
+    G[0, 1:] = 0.0
+
+
+def graded_svd(F_Q: np.ndarray, F_P: np.ndarray, *, compute_uv: bool = False):
+    """SVD of ``M = F_Qᴴ F_P`` for the column-graded factors of :func:`gramian_factor`.
+
+    M is graded on both sides (``D_Q^{1/2} Z D_P^{1/2}``, Z well conditioned, both scales descending). A QR
+    factorisation with column pivoting ``M Π = Q R`` leaves a row-graded R whose conjugate transpose, column
+    graded, an SVD resolves value by value (Demmel & Veselić; docs/concepts/derivations.md#hankel-singular-values).
+    Returns the k = min(shape) singular values, descending, or ``(U, σ, V)`` with ``M = U diag(σ) Vᴴ``.
+    """
+    import scipy.linalg
+
+    M = np.conj(F_Q.T) @ F_P
+    k = min(M.shape)
+    if k == 0:
+        empty = np.zeros(0)
+        return (np.zeros((M.shape[0], 0), M.dtype), empty, np.zeros((M.shape[1], 0), M.dtype)) if compute_uv else empty
+    Q, R, pivots = scipy.linalg.qr(M, pivoting=True, mode="economic")
+    if not compute_uv:
+        return np.linalg.svd(np.conj(R.T), compute_uv=False)
+    left, values, right_h = np.linalg.svd(np.conj(R.T), full_matrices=False)  # Rᴴ = left σ right_h
+    V = np.zeros((M.shape[1], k), dtype=left.dtype)
+    V[pivots] = left  # M = Q R Πᵀ = (Q right_hᴴ) σ (Π left)ᴴ
+    return Q @ np.conj(right_h.T), values, V
 
 
 def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Hankel singular values of one diagonal system ``(Λ, B, C)``, accurate relative to *each* σ, descending (N,).
 
-    With ``s_b = ‖b_i‖`` and ``s_c = ‖c_i‖`` the Gramians are ``P = S_b P̃ S_b`` and ``Q = S_c Q̃ S_c``, whose
-    normalised parts P̃, Q̃ (unit rows of B and columns of C) are well scaled however far the ``s`` spread. With
-    ``P̃ = L̃_P L̃_Pᴴ`` and ``Q̃ = L̃_Q L̃_Qᴴ`` the HSVs are the singular values of the graded product
-    ``L̃_Qᴴ diag(s_c s_b) L̃_P`` (square-root method; the scales never enter a Gramian). A QR factorisation with
-    column pivoting of ``L̃_Qᴴ diag(s_c s_b)`` turns it into a row-graded triangular factor times a
-    well-conditioned matrix, the order of operations that lets an SVD resolve every graded σ (Demmel & Veselić;
-    docs/concepts/derivations.md#hankel-singular-values). States with ``b_i = 0`` or ``c_i = 0`` contribute zeros.
+    Square-root method on structured factors: ``P = F_P F_Pᴴ`` and ``Q = F_Q F_Qᴴ`` from
+    :func:`gramian_factor` (pivoted LDLᴴ from the generators B and Cᴴ, never from the formed Gramians), then the
+    singular values of ``F_Qᴴ F_P`` by :func:`graded_svd`. Row scales of B and C spanning many orders of
+    magnitude and poles closer than 1e-10 to each other are both resolved; what is left is the sensitivity of
+    the data itself (docs/concepts/derivations.md#hankel-singular-values). States with ``b_i = 0`` or
+    ``c_i = 0`` contribute zeros.
     """
-    import scipy.linalg
-
-    s_b, s_c = np.linalg.norm(B, axis=1), np.linalg.norm(C, axis=0)
-    live = (s_b > 0) & (s_c > 0)
     out = np.zeros(lam.shape[-1])
-    if not np.any(live):
-        return out
-    lam, s_b, s_c = lam[live], s_b[live], s_c[live]
-    P = diagonal_controllability_gramian(lam, B[live] / s_b[:, None], discrete=discrete)
-    Q = diagonal_observability_gramian(lam, C[:, live] / s_c[None, :], discrete=discrete)
-    X = np.conj(psd_factor(Q).T) * (s_c * s_b)[None, :]
-    _, R, pivots = scipy.linalg.qr(X, pivoting=True, mode="economic")
-    values = np.linalg.svd(np.conj((R @ psd_factor(P)[pivots, :]).T), compute_uv=False)
+    F_P = gramian_factor(lam, B, discrete=discrete)
+    F_Q = gramian_factor(np.conj(lam), np.conj(C.T), discrete=discrete)
+    values = graded_svd(F_Q, F_P)
     out[: values.size] = values
     return out

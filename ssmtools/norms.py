@@ -32,6 +32,7 @@ __all__ = [
     "state_hinf_result",
     "state_hinf_norms",
     "state_h2_norms",
+    "gramian_factors",
     "gramians",
     "hankel_singular_values",
 ]
@@ -617,6 +618,42 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     return P, Q
 
 
+def gramian_factors(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
+    """Factors ``(F_P, F_Q)`` of the Gramians, ``P = F_P F_Pᴴ`` and ``Q = F_Q F_Qᴴ``, computed without forming them.
+
+    Same realization as :func:`gramians` (the conjugate-augmented one for real output). Each factor is a
+    pivoted LDLᴴ factor ``Π L D^{1/2}`` obtained from the generators B and Cᴴ of the Cauchy-like Gramians
+    (:func:`ssmtools._kernels.gramian_factor`), so its pivots keep their relative accuracy even for poles
+    that nearly coincide (docs/concepts/derivations.md#hankel-singular-values).
+
+    Parameters
+    ----------
+    sys : DiagonalSSM
+        Asymptotically stable, any batch shape.
+
+    Returns
+    -------
+    F_P, F_Q : ndarray of complex128, shape ``(*batch, N, N)``, N = n (complex) or 2n (real output)
+        Rows in state order, columns in pivot order (descending pivots); columns beyond the numerical rank
+        of a Gramian are zero.
+
+    Raises
+    ------
+    ValueError
+        If a system is not asymptotically stable.
+    """
+    _require_causal_stable(sys, "Gramian factors")
+    lam, B, C = augmented_realization(sys)
+    F_P = np.zeros(lam.shape + lam.shape[-1:], dtype=complex)
+    F_Q = np.zeros_like(F_P)
+    for index in np.ndindex(*sys.batch_shape):
+        factor_p = _kernels.gramian_factor(lam[index], B[index], discrete=sys.is_discrete)
+        factor_q = _kernels.gramian_factor(np.conj(lam[index]), np.conj(C[index].T), discrete=sys.is_discrete)
+        F_P[index][:, : factor_p.shape[1]] = factor_p
+        F_Q[index][:, : factor_q.shape[1]] = factor_q
+    return F_P, F_Q
+
+
 def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     """Hankel singular values ``σ_j = sqrt(eig_j(PQ))``, descending, shape ``(*batch, N)``.
 
@@ -633,10 +670,12 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     Notes
     -----
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
-    that balanced truncation keeps the ``state_includes_input`` convention. Computed by the
-    square-root method on the normalised Gramians with the row/column scales kept apart and a pivoted QR
-    before the SVD (:func:`ssmtools._kernels.graded_hankel_singular_values`): each σ to ~1e-13 relative even
-    when B and C span 16 orders of magnitude (docs/concepts/derivations.md#hankel-singular-values).
+    that balanced truncation keeps the ``state_includes_input`` convention. Computed by the square-root
+    method on structured factors of the Gramians (:func:`gramian_factors`, never the formed Gramians) and a
+    pivoted QR before the SVD (:func:`ssmtools._kernels.graded_hankel_singular_values`): each σ to ~1e-13
+    relative when B and C span 16 orders of magnitude, and to ~1e-9 + eps/δ for poles a relative distance δ
+    apart whose residues nearly cancel — the change an eps-relative perturbation of B and C itself causes
+    there (docs/concepts/derivations.md#hankel-singular-values).
 
     Examples
     --------

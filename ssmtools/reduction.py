@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from . import _kernels
 from .errors import ArgumentError, ArgumentTypeError, ShapeError, check_choice
-from .norms import gramians, h2_norm, hinf_norm, state_hinf_norms
+from .norms import gramian_factors, h2_norm, hinf_norm, state_hinf_norms
 from .systems import DiagonalSSM, check_eigenbasis, real_realization
 
 BalancedMethod = Literal["sqrt", "spa"]
@@ -239,33 +239,39 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
 
 
 # ---------------------------------------------------------------------------------------------- balanced truncation
-def _real_coordinates(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gramians of the augmented realization (x_a = [x; conj x]) moved to the real state [Re x; Im x].
+def _real_factor(F: np.ndarray, *, observability: bool) -> np.ndarray:
+    """A real factor of a Gramian in the real state [Re x; Im x] from a factor ``F`` of the augmented one.
 
-    ``x_r = T x_a`` with ``T = ½[[I, I], [−jI, jI]]``, so ``P_r = T P Tᴴ`` and ``Q_r = T⁻ᴴ Q T⁻¹``
-    with ``T⁻¹ = [[I, jI], [I, −jI]]`` (the realization of :func:`~ssmtools.systems.real_realization`).
-    Shapes (..., 2n, 2n), real.
+    ``x_r = T x_a`` with ``T = ½[[I, I], [−jI, jI]]`` (the realization of
+    :func:`~ssmtools.systems.real_realization`), so ``P_r = (T F_P)(T F_P)ᴴ`` and ``Q_r = (T⁻ᴴ F_Q)(T⁻ᴴ F_Q)ᴴ``
+    with ``T⁻ᴴ = 2T``. ``G = T F`` is complex with ``G Gᴴ`` real, so ``[Re G, Im G]`` is a real factor; its
+    transpose, rows graded like the columns of F (interleaved), is compressed by a QR factorisation with
+    column pivoting ``[Re G, Im G]ᵀ Π = Q R`` to the column-graded real factor ``Π Rᵀ`` (N, N).
     """
-    n = P.shape[-1] // 2
-    eye = np.eye(n)
-    T = 0.5 * np.block([[eye, eye], [-1j * eye, 1j * eye]])
-    T_inv = np.block([[eye, 1j * eye], [eye, -1j * eye]])
-    P_r = T @ P @ np.conj(T.T)
-    Q_r = np.conj(T_inv.T) @ Q @ T_inv
-    return np.real(P_r), np.real(Q_r)
+    import scipy.linalg
+
+    n = F.shape[0] // 2
+    top, bottom = F[:n], F[n:]
+    G = np.concatenate([top + bottom, 1j * (bottom - top)]) * (1.0 if observability else 0.5)
+    stacked = np.stack([np.real(G.T), np.imag(G.T)], axis=1).reshape(2 * G.shape[1], G.shape[0])
+    _, R, pivots = scipy.linalg.qr(stacked, pivoting=True, mode="economic")
+    factor = np.zeros((G.shape[0], R.shape[0]))
+    factor[pivots] = R.T
+    return factor
 
 
-def _balancing(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Square-root balancing of one system: ``(hsv, T, W)`` with the full bases before truncation.
+def _balancing(F_P: np.ndarray, F_Q: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Square-root balancing of one system from Gramian factors: ``(hsv, T, W)`` before truncation.
 
-    ``L_P L_Pᴴ = P``, ``L_Q L_Qᴴ = Q`` (eigh factors, :func:`~ssmtools._kernels.psd_factor`),
-    ``L_Qᴴ L_P = U Σ Vᴴ``; the balanced coordinates of the first k values are
-    ``T_k = L_P V_k Σ_k^{-1/2}``, ``W_k = L_Q U_k Σ_k^{-1/2}`` (``W_kᴴ T_k = I``). Returns Σ and the
-    unscaled ``L_P V``, ``L_Q U``.
+    ``F_P F_Pᴴ = P``, ``F_Q F_Qᴴ = Q`` (structured factors, never the formed Gramians) and
+    ``F_Qᴴ F_P = U Σ Vᴴ`` by :func:`~ssmtools._kernels.graded_svd`; the balanced coordinates of the first k
+    values are ``T_k = F_P V_k Σ_k^{-1/2}``, ``W_k = F_Q U_k Σ_k^{-1/2}`` (``W_kᴴ T_k = I``). Returns Σ padded
+    with zeros to ``size`` values, and the unscaled ``F_P V``, ``F_Q U``.
     """
-    Lp, Lq = _kernels.psd_factor(P), _kernels.psd_factor(Q)
-    U, hsv, Vh = np.linalg.svd(np.conj(Lq.T) @ Lp)
-    return hsv, Lp @ np.conj(Vh.T), Lq @ U
+    U, values, V = _kernels.graded_svd(F_Q, F_P, compute_uv=True)
+    hsv = np.zeros(size)
+    hsv[: values.size] = values
+    return hsv, F_P @ V, F_Q @ U
 
 
 def _minimal_order(hsv: np.ndarray) -> int:
@@ -453,22 +459,24 @@ def balanced_truncation(
             "convention (G = z·G_sp + D) turns into a one-step advance z·D_sp that no causal layer can represent; "
             "use method='sqrt' for scan-convention layers"
         )
-    P, Q = gramians(sys)  # raises ValueError for unstable systems
+    F_P, F_Q = gramian_factors(sys)  # raises ValueError for unstable systems
     real = sys.output == "real"
     if real:
-        P, Q = _real_coordinates(P, Q)
         A_all, B_all, C_all, _ = real_realization(sys)
     else:
         A_all = sys.poles[..., :, None] * np.eye(sys.n_states)
         B_all, C_all = sys.B, sys.C
-    size = P.shape[-1]
+    size = F_P.shape[-1]
     orders, tols = _requested_orders(sys, order, tol, size)
     discrete = sys.is_discrete
     hsv_all = np.zeros(sys.batch_shape + (size,))
     kept = np.zeros(sys.batch_shape, dtype=np.int64)
     reduced_systems = []
     for index in np.ndindex(*sys.batch_shape):
-        hsv, TV, WU = _balancing(P[index], Q[index])
+        factor_p, factor_q = F_P[index], F_Q[index]
+        if real:
+            factor_p, factor_q = _real_factor(factor_p, observability=False), _real_factor(factor_q, observability=True)
+        hsv, TV, WU = _balancing(factor_p, factor_q, size)
         hsv_all[index] = hsv
         r = int(orders[index]) if orders is not None else _order_for_tol(hsv, float(tols[index]))  # type: ignore[index]
         n_min = _minimal_order(hsv)

@@ -17,12 +17,12 @@ from ssmtools import (
     UnstableSystemWarning,
     balanced_truncation,
     freqresp,
-    gramians,
+    gramian_factors,
     modal_truncation,
     state_hinf_norms,
 )
 from ssmtools.examples import random_s5_model, s5_layer_e5
-from ssmtools.reduction import _real_coordinates, _rediagonalize
+from ssmtools.reduction import _real_factor, _rediagonalize
 from ssmtools.systems import real_realization
 
 from .conftest import random_system
@@ -109,9 +109,13 @@ def test_e5_hsvs_match_math_md():
 
 
 @pytest.mark.parametrize("dt", [True, 0])
-def test_real_gramians_match_scipy_lyapunov(dt):
+def test_real_gramian_factors_match_scipy_lyapunov(dt):
+    """The real factors balanced truncation uses (from the structured complex ones) reproduce scipy's Gramians."""
     sys = random_system(5, n=5, m=2, p=2, dt=dt, output="real")
-    P, Q = _real_coordinates(*gramians(sys))
+    F_P, F_Q = gramian_factors(sys)
+    L_P, L_Q = _real_factor(F_P, observability=False), _real_factor(F_Q, observability=True)
+    assert L_P.dtype == L_Q.dtype == np.float64
+    P, Q = L_P @ L_P.T, L_Q @ L_Q.T
     A, B, C, _ = real_realization(sys)
     if dt:
         P_ref = scipy.linalg.solve_discrete_lyapunov(A, B @ B.T)
