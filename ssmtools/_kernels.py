@@ -437,7 +437,8 @@ def gramian_factor(poles: np.ndarray, G: np.ndarray, *, discrete: bool) -> np.nd
     n, m = G.shape
     G = np.array(G, dtype=complex)
     if m > n:  # G Gᴴ = Rᴴ R with Gᴴ = Q R: an n-column generator with the same rows' norms
-        G = np.conj(np.linalg.qr(np.conj(G.T), mode="r").T)
+        R = np.linalg.qr(np.conj(G.T), mode="r")
+        G = np.conj(np.asarray(R).T)
         m = n
     f = np.array(poles, dtype=complex)
     own = one_minus_abs_squared(f) if discrete else -2.0 * np.real(f)  # the diagonal denominators, > 0 when stable
