@@ -67,7 +67,7 @@ def prune(
 
             files.append((plan_json, write_plan))
         atomic_write_all(files)  # every output, or none
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         raise fail(exc) from None
     console.print(plan)
     console.print(f"wrote {output}")
