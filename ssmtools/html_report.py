@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -177,10 +178,10 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
     ]
     for name, layer in model.items():
         parts.append(f"<h3>{html.escape(name)}</h3>")
-        parts.append(_figure(lambda layer=layer: _layer_figure(layer, "sigma"), f"{name}: σ_max, H∞ peak marked"))
+        parts.append(_figure(partial(_layer_figure, layer, "sigma"), f"{name}: σ_max, H∞ peak marked"))
         parts.append(
             _figure(
-                lambda layer=layer: _layer_figure(layer, "poles"),
+                partial(_layer_figure, layer, "poles"),
                 f"{name}: poles, angle vs distance to the unit circle, coloured by per-state H∞",
             )
         )
