@@ -67,6 +67,8 @@ def cli_reference() -> str:
         lines += ["", f"### ssmtools {name}", "", _cell(command.help or ""), ""]
         lines += [f"`ssmtools {' '.join([name, *usage])} [OPTIONS]`", ""]
         lines += _table(command.params)
+        if command.epilog:
+            lines += ["", _cell(command.epilog)]
     lines += ["", END]
     return "\n".join(lines) + "\n"
 

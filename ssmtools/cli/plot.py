@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import FormatError, SSMToolsError
+from ..errors import ArgumentError, FormatError, OptionError, SSMToolsError
 from ..io import load
 from ..model import SSMModel
 from ..plot import FIGURE_FORMATS, FIGURE_KINDS, figure_writer, model_figure
@@ -15,7 +15,8 @@ from ..pruning import available_criteria, prune_plan
 from ._app import FAMILY_HELP, app, console, fail
 from ._outputs import check_outputs, write_all
 
-KIND_HELP = "figure: " + "; ".join(f"{kind.name}: {kind.description}" for kind in FIGURE_KINDS.values())
+KINDS = "Figures (--kind): " + "; ".join(f"{kind.name}: {kind.description}" for kind in FIGURE_KINDS.values()) + "."
+CRITERIA = "Criteria (--criterion): " + ", ".join(available_criteria()) + "."
 
 
 def select_layer(model: SSMModel, layer: str | None) -> SSMModel:
@@ -59,10 +60,13 @@ def figure_format(output: Path) -> str:
     return fmt
 
 
-@app.command(help="Draw one figure of a checkpoint (σ, Bode, pole map, scores, HSV decay or pruning plan) to a file.")
+@app.command(
+    help="Draw one figure of a checkpoint (σ, Bode, pole map, scores, HSV decay or pruning plan) to a file.",
+    epilog=KINDS + "  " + CRITERIA,  # full width: never cut off
+)
 def plot(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack (never written)"),
-    kind: str = typer.Option("sigma", help=KIND_HELP),
+    kind: str = typer.Option("sigma", help="the figure: " + ", ".join(FIGURE_KINDS) + " (described below)"),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="figure file, .png, .svg or .pdf (default: <checkpoint name>-<kind>.png here)"
     ),
@@ -97,12 +101,12 @@ def plot(
     """
     try:
         if kind not in FIGURE_KINDS:
-            raise FormatError(f"--kind {kind!r} is not a figure; choose one of {', '.join(FIGURE_KINDS)}")
+            raise OptionError(f"--kind {kind!r} is not a figure; choose one of {', '.join(FIGURE_KINDS)}")
         output = output if output is not None else Path(f"{path.stem}-{kind}.png")
         fmt = figure_format(output)
         check_outputs({"--output": output}, {"the input": path}, force=force)
         if FIGURE_KINDS[kind].needs_plan and ratio is None:
-            raise FormatError(f"--kind {kind} shows a pruning plan; pass --ratio R (e.g. --ratio 0.3)")
+            raise ArgumentError(f"--kind {kind} shows a pruning plan; pass --ratio R (e.g. --ratio 0.3)")
         model = select_layer(load(path, family), layer)
         plan = None if ratio is None else prune_plan(model, ratio, criterion)
         figure = model_figure(model, kind, plan=plan, criterion=criterion)

@@ -14,7 +14,10 @@ from ._app import FAMILY_HELP, app, console, fail
 from ._outputs import check_outputs, text_writer, write_all
 
 
-@app.command(help="Write one self-contained HTML report of a checkpoint: norms, σ-plots, pole maps, scores, HSVs.")
+@app.command(
+    help="Write one self-contained HTML report of a checkpoint: norms, σ-plots, pole maps, scores, HSVs.",
+    epilog="Criteria (--criterion): " + ", ".join(available_criteria()) + ".",  # full width: never cut off
+)
 def report(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack (never written)"),
     output: Path = typer.Option(..., "--output", "-o", help="the HTML file to write (figures embedded, no network)"),
