@@ -73,9 +73,7 @@ def plot(
     layer: str | None = typer.Option(None, help="draw only this layer (default: every layer)"),
     family: str = typer.Option("auto", help=FAMILY_HELP),
     ratio: float | None = typer.Option(None, help="pruning ratio of the plan shown by --kind plan / scores"),
-    criterion: str = typer.Option(
-        "last", help="criterion of the scores and the plan: " + ", ".join(available_criteria())
-    ),
+    criterion: str = typer.Option("last", help="criterion of the scores and the plan (listed below)"),
     force: bool = typer.Option(False, help="replace the figure if it exists (never the input)"),
 ) -> None:
     """Draw one figure of a checkpoint to a file.

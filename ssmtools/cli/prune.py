@@ -14,7 +14,8 @@ from ._app import FAMILY_HELP, app, console, fail
 
 @app.command(
     help="Prune a checkpoint with LAST (or another criterion) and write it in the same format.",
-    epilog="Criteria (--criterion): " + ", ".join(available_criteria()) + ".",  # full width: never cut off
+    epilog=f"Criteria (--criterion): {', '.join(available_criteria())}.  "  # full width: never cut off
+    f"Reductions (--reduction): {', '.join(available_reductions())}.",
 )
 def prune(
     path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
@@ -22,7 +23,7 @@ def prune(
     output: Path = typer.Option(..., "--output", "-o", help="where to write the pruned checkpoint (same format)"),
     criterion: str = typer.Option("last", help="scores the states: one of the criteria listed below"),
     reduction: str | None = typer.Option(
-        None, help="what is done to each layer: " + ", ".join(available_reductions()) + " (default: the criterion's)"
+        None, help="what is done to each layer (listed below; default: the criterion's)"
     ),
     family: str = typer.Option("auto", help=FAMILY_HELP),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),

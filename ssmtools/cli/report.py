@@ -22,9 +22,7 @@ def report(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack (never written)"),
     output: Path = typer.Option(..., "--output", "-o", help="the HTML file to write (figures embedded, no network)"),
     ratio: float | None = typer.Option(None, help="also show the pruning plan at this ratio and its per-layer errors"),
-    criterion: str = typer.Option(
-        "last", help="criterion of the scores and the plan: " + ", ".join(available_criteria())
-    ),
+    criterion: str = typer.Option("last", help="criterion of the scores and the plan (listed below)"),
     family: str = typer.Option("auto", help=FAMILY_HELP),
     force: bool = typer.Option(False, help="replace the report if it exists (never the input)"),
 ) -> None:
