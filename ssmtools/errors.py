@@ -55,6 +55,36 @@ class BatchIndexError(SSMToolsError, IndexError):
     """An index does not select systems of a batch."""
 
 
+class MissingDependencyError(SSMToolsError, ImportError):
+    """An optional dependency is not installed; the message names what to install (:func:`missing_dependency`)."""
+
+
+#: What to install for each optional module (one place: the CLI, the readers and the backends quote it).
+INSTALL_HINTS = {
+    "torch": 'pip install torch==2.13.0 (the CPU build; see the README), then pip install "ssmtools[torch]"',
+    "safetensors": 'pip install "ssmtools[io]"',
+    "msgpack": 'pip install "ssmtools[io]"',
+}
+
+
+def missing_dependency(module: str, needed_for: str) -> MissingDependencyError:
+    """The error to raise when ``module`` (a key of :data:`INSTALL_HINTS`) is missing.
+
+    Parameters
+    ----------
+    module : str
+        The module that could not be imported.
+    needed_for : str
+        What needs it, e.g. ``"reading model.pt"``.
+
+    Returns
+    -------
+    MissingDependencyError
+        One line: what needs which module, and the install command.
+    """
+    return MissingDependencyError(f"{needed_for} needs {module}, which is not installed: {INSTALL_HINTS[module]}")
+
+
 class UnstableSystemWarning(UserWarning):
     """A system or state is not asymptotically stable; its H∞/H2 norm is infinite."""
 

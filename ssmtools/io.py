@@ -25,7 +25,7 @@ import numpy as np
 
 from . import adapters
 from .adapters import flatten
-from .errors import ArgumentError, FormatError, SSMToolsError
+from .errors import ArgumentError, FormatError, SSMToolsError, missing_dependency
 from .model import SSMModel
 
 Format = Literal["safetensors", "torch", "npz", "msgpack"]
@@ -244,7 +244,7 @@ def _read_safetensors(path: str) -> dict:
     try:
         from safetensors.numpy import load_file
     except ImportError as exc:  # pragma: no cover - io extra
-        raise ImportError('reading .safetensors needs safetensors: pip install "ssmtools[io]"') from exc
+        raise missing_dependency("safetensors", f"reading {path}") from exc
     return load_file(path)
 
 
@@ -252,7 +252,7 @@ def _read_torch(path: str) -> Any:
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - torch extra
-        raise ImportError("reading .pt/.pth needs torch: pip install torch (see README)") from exc
+        raise missing_dependency("torch", f"reading {path}") from exc
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -273,7 +273,7 @@ def _msgpack():
     try:
         import msgpack
     except ImportError as exc:  # pragma: no cover - io extra
-        raise ImportError('flax msgpack checkpoints need msgpack: pip install "ssmtools[io]"') from exc
+        raise missing_dependency("msgpack", "reading or writing flax .msgpack checkpoints") from exc
     return msgpack
 
 
@@ -451,7 +451,7 @@ def _write_safetensors(params: Any, file) -> None:
     try:
         from safetensors.numpy import save
     except ImportError as exc:  # pragma: no cover
-        raise ImportError('writing .safetensors needs safetensors: pip install "ssmtools[io]"') from exc
+        raise missing_dependency("safetensors", "writing .safetensors") from exc
     file.write(save(_flat_arrays(params)))
 
 
@@ -460,7 +460,10 @@ def _write_npz(params: Any, file) -> None:
 
 
 def _write_torch(params: Any, file) -> None:
-    import torch
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch extra
+        raise missing_dependency("torch", "writing .pt/.pth") from exc
 
     def convert(node: Any) -> Any:
         if isinstance(node, Mapping):

@@ -1,12 +1,16 @@
-"""Per-layer norm summaries of an :class:`~ssmtools.SSMModel` (used by the CLI and notebooks)."""
+"""Per-layer norm summaries of an :class:`~ssmtools.SSMModel` (used by the CLI and notebooks), and their versioned
+JSON document (``ssmtools analyze --json``; schema in docs/cli.md#analyze-json)."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from ._version import __version__
 from .model import SSMLayer, SSMModel
 from .norms import h2_norm, hinf_result, state_hinf_norms
 
@@ -113,3 +117,75 @@ def summarize(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
     (19.733634, 2)
     """
     return [summarize_layer(layer, rtol=rtol) for layer in model.values()]
+
+
+#: Name and version of the JSON document of :func:`summary_document`. The version is raised whenever a field is
+#: renamed, removed or changes meaning (adding a field keeps it); readers should check both.
+SUMMARY_SCHEMA = "ssmtools.analyze"
+SUMMARY_SCHEMA_VERSION = 1
+
+
+def _json_value(value: Any) -> Any:
+    """Non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (JSON has no such numbers), as plan JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def summary_document(model: SSMModel, *, rtol: float = 1e-8) -> dict[str, Any]:
+    """The per-layer table of ``ssmtools analyze`` as a versioned, JSON-ready document.
+
+    Parameters
+    ----------
+    model : SSMModel
+        The layers to summarise.
+    rtol : float
+        Relative accuracy of the certified diagonal H∞.
+
+    Returns
+    -------
+    dict
+        ``{"schema": "ssmtools.analyze", "version": 1, "ssmtools_version", "source", "family", "layers": [...]}``;
+        every layer entry has the fields of :class:`LayerSummary` plus ``"norm"`` (``"Hinf"``, or ``"Linf"`` for a
+        bidirectional layer, whose ``hinf`` is its L∞ norm). Non-finite numbers are the strings ``"inf"`` /
+        ``"nan"``. Field by field in docs/cli.md#analyze-json.
+
+    Examples
+    --------
+    >>> from ssmtools import SSMModel, examples
+    >>> document = summary_document(SSMModel.from_systems({"e5": examples.s5_layer_e5()}))
+    >>> document["schema"], document["version"], round(document["layers"][0]["hinf"], 6)
+    ('ssmtools.analyze', 1, 19.733634)
+    """
+    layers = []
+    for row in summarize(model, rtol=rtol):
+        entry = {key: _json_value(value) for key, value in row.to_dict().items()}
+        entry["norm"] = "Linf" if row.bidirectional else "Hinf"
+        layers.append(entry)
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "version": SUMMARY_SCHEMA_VERSION,
+        "ssmtools_version": __version__,
+        "source": model.source,
+        "family": model.family,
+        "layers": layers,
+    }
+
+
+def summary_json(model: SSMModel, *, rtol: float = 1e-8, indent: int | None = 2) -> str:
+    """:func:`summary_document` as JSON text (strict JSON: no ``Infinity`` / ``NaN`` literals).
+
+    Parameters
+    ----------
+    model : SSMModel
+        The layers to summarise.
+    rtol : float
+        Relative accuracy of the certified diagonal H∞.
+    indent : int or None
+        JSON indentation.
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(summary_document(model, rtol=rtol), indent=indent, allow_nan=False) + "\n"

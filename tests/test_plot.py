@@ -431,3 +431,68 @@ def test_sigma_of_a_bidirectional_layer_is_the_two_sided_response():
     np.testing.assert_allclose(
         10 ** (line.get_ydata()[::60] / 20), np.abs(two_sided(line.get_xdata()[::60])[:, 1, 0]), rtol=1e-10
     )
+
+
+# ------------------------------------------------------------------------ SSM pole maps, legends, unstable marks
+def test_pole_margin_view_plots_angle_against_the_exact_distance_to_the_circle():
+    import mpmath
+
+    mpmath.mp.dps = 50
+    # poles crowding the circle as trained SSMs do, one within 1e-14 of it (plain 1 - abs(λ) keeps ~2 digits there)
+    radii, angles = np.array([0.95, 0.999, 0.9999, 1 - 1e-14]), np.array([0.3, -1.2, 2.9, 0.01])
+    poles = radii * np.exp(1j * angles)
+    sys = DiagonalSSM(poles, np.ones((4, 1)), np.ones((1, 4)), dt=True)
+    ax = st.plot.pole_map(sys, scores="hinf", view="margin")
+    (drawn,) = by_gid(ax, "poles")
+    exact = [float(1 - mpmath.sqrt(mpmath.mpf(p.real) ** 2 + mpmath.mpf(p.imag) ** 2)) for p in poles]
+    np.testing.assert_allclose(drawn.get_offsets()[:, 0], np.angle(poles), rtol=1e-15)
+    np.testing.assert_allclose(drawn.get_offsets()[:, 1], exact, rtol=1e-12)
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "distance to the unit circle 1 − |λ|"
+    assert not by_gid(ax, "unstable-poles")
+
+
+@pytest.mark.parametrize("view", ["plane", "margin"])
+def test_pole_maps_ring_unstable_and_marginal_states(view):
+    poles = np.array([0.9 * np.exp(0.5j), 1.0 + 0j, 1.01 * np.exp(-2j)])  # stable, marginal, unstable
+    sys = DiagonalSSM(poles, np.ones((3, 1)), np.ones((1, 3)), dt=True)
+    ax = st.plot.pole_map(sys, view=view)
+    (ring,) = by_gid(ax, "unstable-poles")
+    np.testing.assert_allclose(ring.get_offsets()[:, 0], (poles[1:].real if view == "plane" else np.angle(poles[1:])))
+    assert "unstable/marginal, |λ| ≥ 1 (2)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    if view == "margin":  # drawn on a line below every stable state
+        (line,) = by_gid(ax, "instability-line")
+        floor = line.get_ydata()[0]
+        assert np.all(ring.get_offsets()[:, 1] == floor) and floor < 0.1
+
+
+def test_sigma_legend_states_the_norm_in_db_and_stays_outside_with_several_layers():
+    sys = st.examples.s5_layer_e5()
+    value, _ = linfnorm(sys)
+    (marker,) = by_gid(st.plot.sigma(sys), "hinf-peak")
+    assert marker.get_label().startswith(f"‖G‖∞ = {20 * np.log10(value):.4g} dB ({value:.4g})")
+    (marker,) = by_gid(st.plot.sigma(sys, db=False), "hinf-peak")
+    assert marker.get_label().startswith(f"‖G‖∞ = {value:.4g} at")
+    ax = st.plot.sigma({"a": sys, "b": random_system(2, n=3, m=2, p=2)})
+    plt.gcf().canvas.draw()
+    legend_box, axes_box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend_box.x0 >= axes_box.x1  # right of the axes: covers no curve
+
+
+def test_sigma_and_bode_label_unstable_responses():
+    sys = DiagonalSSM(np.array([0.5, 1.05]), np.ones((2, 1)), np.ones((1, 2)), dt=True)
+    ax = st.plot.sigma({"bad": sys})
+    (curve,) = by_gid(ax, "unstable-response")
+    assert curve.get_label() == "bad (unstable: ‖G‖∞ = ∞)" and not by_gid(ax, "hinf-peak")
+    fig = st.plot.bode({"bad": sys})
+    assert fig.axes[0].lines[0].get_label() == "bad (unstable: ‖G‖∞ = ∞)"
+
+
+def test_bode_defaults_to_the_channel_that_attains_the_peak():
+    sys = random_system(7, n=5, m=3, p=2, with_d=False)
+    value, peak = linfnorm(sys)
+    gains = np.abs(sys.to_control()(np.exp(1j * peak)))  # python-control's evaluation at the AB13DD peak
+    i, j = np.unravel_index(np.argmax(gains), gains.shape)
+    fig = st.plot.bode(sys)
+    assert fig.axes[0].get_ylabel() == f"|G_{i}{j}| (dB)"
+    (marker,) = by_gid(fig.axes[0], "hinf-peak")
+    assert marker.get_ydata()[0] == pytest.approx(20 * np.log10(gains[i, j]), rel=1e-6)

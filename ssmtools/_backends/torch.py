@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, missing_dependency
 
 Precision = Literal["float64", "float32"]
 NAME = "torch"
@@ -26,10 +26,7 @@ def torch_module():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise ImportError(
-            'backend="torch" needs PyTorch: pip install "ssmtools[torch]" (install the torch build for your '
-            "platform first, e.g. pip install torch==2.13.0 for the CPU build)"
-        ) from exc
+        raise missing_dependency("torch", 'backend="torch"') from exc
     return torch
 
 

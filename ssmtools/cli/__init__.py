@@ -6,7 +6,7 @@ input (with a one-line message on stderr).
 
 from __future__ import annotations
 
-from . import analyze, demo, prune  # noqa: F401  (importing a command module registers it)
+from . import analyze, demo, plot, prune, report  # noqa: F401  (importing a command module registers it)
 from ._app import app
 
 __all__ = ["app", "main"]

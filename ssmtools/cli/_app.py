@@ -8,21 +8,32 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .._version import __version__
 from ..adapters import available_families
 from ..model import SSMModel
 from ..report import summarize
+from ._text import SafeConsole
 
 FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
-console = Console(width=None if sys.stdout.isatty() else 120)
-errors = Console(stderr=True)
+console = SafeConsole("stdout", width=None if sys.stdout.isatty() else 120)
+errors = SafeConsole("stderr")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"ssmtools {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the ssmtools version and exit"
+    ),
+) -> None:
     """ssmtools command-line interface."""
 
 

@@ -6,14 +6,21 @@ from pathlib import Path
 
 import typer
 
+from ..errors import SSMToolsError
 from ..io import load
+from ..report import summary_json
 from ._app import FAMILY_HELP, app, console, fail, norm_table
+from ._outputs import check_outputs, text_writer, write_all
 
 
 @app.command(help="Print the exact norms of every SSM layer of a checkpoint.")
 def analyze(
     path: Path = typer.Argument(..., help="checkpoint: .safetensors, .pt/.pth, .npz or flax .msgpack"),
     family: str = typer.Option("auto", help=FAMILY_HELP),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="also write the table as JSON here (versioned schema, see docs/cli.md)"
+    ),
+    force: bool = typer.Option(False, help="replace the --json file if it exists (never the input)"),
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint.
 
@@ -23,9 +30,17 @@ def analyze(
         The checkpoint (.safetensors, .pt/.pth, .npz or flax .msgpack).
     family : str
         Model family, or ``"auto"`` to detect it from the parameter names.
+    json_path : Path or None
+        Also write the per-layer table there as JSON (:func:`ssmtools.report.summary_document`).
+    force : bool
+        Replace an existing ``--json`` file.
     """
     try:
+        if json_path is not None:
+            check_outputs({"--json": json_path}, {"the input": path}, force=force)
         model = load(path, family)
-    except (ValueError, TypeError, OSError) as exc:
+        if json_path is not None:
+            write_all([(json_path, text_writer(summary_json(model)))])
+    except (SSMToolsError, ValueError, TypeError, OSError) as exc:
         raise fail(exc) from None
     console.print(norm_table(f"{path} ({model.family}): layer norms", model))

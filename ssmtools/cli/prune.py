@@ -12,14 +12,18 @@ from ..pruning import available_criteria, available_reductions, last_prune
 from ._app import FAMILY_HELP, app, console, fail
 
 
-@app.command(help="Prune a checkpoint with LAST (or another criterion) and write it in the same format.")
+@app.command(
+    help="Prune a checkpoint with LAST (or another criterion) and write it in the same format.",
+    epilog=f"Criteria (--criterion): {', '.join(available_criteria())}.  "  # full width: never cut off
+    f"Reductions (--reduction): {', '.join(available_reductions())}.",
+)
 def prune(
     path: Path = typer.Argument(..., help="checkpoint to prune (never overwritten)"),
     ratio: float = typer.Option(..., help="fraction of stored states removed model-wide, in [0, 1)"),
     output: Path = typer.Option(..., "--output", "-o", help="where to write the pruned checkpoint (same format)"),
-    criterion: str = typer.Option("last", help="scores the states: " + ", ".join(available_criteria())),
+    criterion: str = typer.Option("last", help="scores the states: one of the criteria listed below"),
     reduction: str | None = typer.Option(
-        None, help="what is done to each layer: " + ", ".join(available_reductions()) + " (default: the criterion's)"
+        None, help="what is done to each layer (listed below; default: the criterion's)"
     ),
     family: str = typer.Option("auto", help=FAMILY_HELP),
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
@@ -67,7 +71,7 @@ def prune(
 
             files.append((plan_json, write_plan))
         atomic_write_all(files)  # every output, or none
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         raise fail(exc) from None
     console.print(plan)
     console.print(f"wrote {output}")

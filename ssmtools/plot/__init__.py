@@ -14,6 +14,13 @@ Frequencies are rad/sample in discrete time (Nyquist frequency π) and rad per t
 continuous time, as everywhere in ssmtools.
 """
 
+from .figures import (
+    FIGURE_FORMATS as FIGURE_FORMATS,
+    FIGURE_KINDS as FIGURE_KINDS,
+    figure_bytes as figure_bytes,
+    figure_writer as figure_writer,
+    model_figure as model_figure,
+)
 from .frequency import bode as bode, sigma as sigma
 from .poles import pole_map as pole_map
 from .pruning import (
@@ -33,4 +40,9 @@ __all__ = [
     "state_allocation",
     "plan_scores",
     "plan_allocation",
+    "model_figure",
+    "figure_bytes",
+    "figure_writer",
+    "FIGURE_KINDS",
+    "FIGURE_FORMATS",
 ]

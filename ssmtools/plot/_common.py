@@ -81,10 +81,17 @@ def _new_axes(ax: Axes | None) -> Axes:
     return plt.subplots()[1]
 
 
-def _legend(ax: Axes, max_entries: int = 24) -> None:
-    """A legend when something is labelled (matplotlib warns on an empty one) and it stays readable."""
+def _legend(ax: Axes, max_entries: int = 24, *, outside: bool = False) -> None:
+    """A legend when something is labelled (matplotlib warns on an empty one) and it stays readable.
+
+    ``outside``: right of the axes, so that it never covers a curve (several layers overlaid); save such figures
+    with ``bbox_inches="tight"``.
+    """
     if 0 < len(ax.get_legend_handles_labels()[0]) <= max_entries:
-        ax.legend(fontsize="small")
+        if outside:
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        else:
+            ax.legend(fontsize="small")
 
 
 def _layer_axis(ax: Axes, names: list[str]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, BatchIndexError, ShapeError, check_choice
+from ..errors import ArgumentError, BatchIndexError, ShapeError, check_choice, silence_unstable
 from ..norms import hinf_result
 from ..systems import BidirectionalSSM, LTISystem, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
@@ -100,7 +100,8 @@ def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
         return [(np.nan, np.nan)] * len(named)
     peaks = []
     for _, system in named:
-        result = hinf_result(system)
+        with silence_unstable():  # unstable curves are labelled as such (inf norm, no peak)
+            result = hinf_result(system)
         value, peak = result.value, result.peak
         if system.output == "real":
             peak = abs(peak)  # real-output responses are conjugate-symmetric
@@ -108,10 +109,17 @@ def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
     return peaks
 
 
-def _peak_label(value: float, peak: float, bidirectional: bool) -> str:
+def _peak_label(value: float, peak: float, bidirectional: bool, db: bool) -> str:
+    """The norm in the unit of the magnitude axis (dB on a dB axis, the gain in brackets) and its frequency."""
+    amount = f"{20.0 * np.log10(value):.4g} dB ({value:.4g})" if db and value > 0 else f"{value:.4g}"
     if bidirectional:
-        return f"‖G‖_L∞ = {value:.4g} (non-causal) at ω = {peak:.4g}"
-    return f"‖G‖∞ = {value:.4g} at ω = {peak:.4g}"
+        return f"‖G‖_L∞ = {amount} (non-causal) at ω = {peak:.4g}"
+    return f"‖G‖∞ = {amount} at ω = {peak:.4g}"
+
+
+def _unstable_suffix(system: LTISystem) -> str:
+    """Legend note of an unstable system: its curve is a frequency response but not a gain (‖G‖∞ = ∞)."""
+    return "" if bool(np.all(system.is_stable)) else " (unstable: ‖G‖∞ = ∞)"
 
 
 def _paired(systems: Systems, reduced: Systems | None) -> tuple[list[Named], list[Named] | None]:
@@ -227,7 +235,15 @@ def sigma(
     for index, (label, system) in enumerate(named):
         color = _color(index)
         values = _singular_values(system, omega)
-        ax.plot(omega, _magnitude(values[:, 0], db), color=color, label=label or None)
+        unstable = _unstable_suffix(system)
+        ax.plot(
+            omega,
+            _magnitude(values[:, 0], db),
+            color=color,
+            label=(label + unstable).strip() or None,
+            linestyle="-." if unstable else "-",
+            gid="unstable-response" if unstable else None,
+        )
         if singular_values == "all" and values.shape[1] > 1:
             ax.plot(omega, _magnitude(values[:, 1:], db), color=color, linewidth=0.6, alpha=0.6)
         value, peak = peaks[index]
@@ -237,7 +253,7 @@ def sigma(
                 _visible(peak, omega, scale),
                 _magnitude(np.array([value]), db),
                 color,
-                _peak_label(value, peak, isinstance(system, BidirectionalSSM)),
+                _peak_label(value, peak, isinstance(system, BidirectionalSSM), db),
             )
         if named_reduced is not None:
             reduced_entry = named_reduced[index][1]
@@ -265,15 +281,32 @@ def sigma(
     ax.set_xlabel(_frequency_label(discrete))
     ax.set_ylabel("σ_max (dB)" if db else "σ_max (gain)")
     ax.grid(True, which="both", alpha=0.3)
-    _legend(ax)
+    _legend(ax, outside=len(named) > 1)
     return ax
+
+
+def _attaining_channel(
+    system: LTISystem, peak: tuple[float, float], output_index: int | None, input_index: int | None
+) -> tuple[int, int]:
+    """The (output, input) channel of the largest ``|G_ij|`` at the H∞ peak frequency (ω = 0 without a finite peak);
+    an index already given is kept."""
+    value, frequency = peak
+    frequency = frequency if np.isfinite(value) and np.isfinite(frequency) else 0.0
+    gains = np.abs(freqresp(system, np.array([frequency]))[0])
+    rows = range(gains.shape[0]) if output_index is None else [output_index]
+    columns = range(gains.shape[1]) if input_index is None else [input_index]
+    candidates = [(i, j) for i in rows for j in columns if -gains.shape[0] <= i < gains.shape[0]]
+    candidates = [(i, j) for i, j in candidates if -gains.shape[1] <= j < gains.shape[1]]
+    if not candidates:
+        return (output_index or 0, input_index or 0)  # out of range: the caller's check names the channel
+    return max(candidates, key=lambda channel: gains[channel])
 
 
 def bode(
     systems: Systems,
     *,
-    output_index: int = 0,
-    input_index: int = 0,
+    output_index: int | None = None,
+    input_index: int | None = None,
     reduced: Systems | None = None,
     omega: ArrayLike | None = None,
     axes: Sequence[Axes] | None = None,
@@ -283,19 +316,21 @@ def bode(
 ) -> Figure | SubFigure:
     """Bode plot (magnitude in dB and phase in degrees) of one input→output channel of each system.
 
-    Plots ``G_ij(e^{jω})`` (DT) or ``G_ij(jω)`` (CT) with ``i = output_index``, ``j = input_index``.
-    With ``mark_peak`` the frequency of each system's H∞ peak (of the whole MIMO layer, from
-    :func:`ssmtools.hinf_norm`) is marked by a vertical line on both panels and a star on the
-    magnitude at that frequency (``gid="hinf-peak"``); the Nyquist frequency π is marked in DT.
+    Plots ``G_ij(e^{jω})`` (DT) or ``G_ij(jω)`` (CT) with ``i = output_index``, ``j = input_index``; by default
+    the channel that attains the H∞ peak: the largest entry ``|G_ij|`` of the first system at its peak frequency
+    (for a SISO layer ``|G(ω*)| = ‖G‖∞``). With ``mark_peak`` the frequency of each system's H∞ peak (of the
+    whole MIMO layer, from :func:`ssmtools.hinf_norm`) is marked by a vertical line on both panels and a star on
+    the plotted channel's magnitude at that frequency (``gid="hinf-peak"``); the Nyquist frequency π is marked in
+    DT. Unstable systems are labelled as such (their norm is infinite; no peak is marked).
 
     Parameters
     ----------
     systems : DiagonalSSM, SSMLayer, SSMModel, dict or list of them
         One curve per (unbatched) system, as in :func:`sigma` (bidirectional layers included).
-    output_index : int
-        Output (row of G) to plot.
-    input_index : int
-        Input (column of G) to plot.
+    output_index : int, optional
+        Output (row of G) to plot; default: that of the channel attaining the H∞ peak.
+    input_index : int, optional
+        Input (column of G) to plot; default: that of the channel attaining the H∞ peak.
     reduced : same structure as ``systems``, optional
         Reduced/pruned counterparts, drawn dashed in the same colour.
     omega : array_like, optional
@@ -323,6 +358,9 @@ def bode(
     ['|G_10| (dB)', 'phase (deg)']
     """
     named, named_reduced = _paired(systems, reduced)
+    scale, peaks, omega = _frequency_axis(named, named_reduced, omega, xscale, mark_peak, n_points)
+    if output_index is None or input_index is None:
+        output_index, input_index = _attaining_channel(named[0][1], peaks[0], output_index, input_index)
     for label, system in named + (named_reduced or []):
         if not (
             -system.n_outputs <= output_index < system.n_outputs and -system.n_inputs <= input_index < system.n_inputs
@@ -331,7 +369,6 @@ def bode(
                 f"channel (output {output_index}, input {input_index}) does not exist in system {label!r} with "
                 f"{system.n_outputs} outputs and {system.n_inputs} inputs"
             )
-    scale, peaks, omega = _frequency_axis(named, named_reduced, omega, xscale, mark_peak, n_points)
     if axes is None:
         import matplotlib.pyplot as plt
 
@@ -353,13 +390,22 @@ def bode(
     for index, (label, system) in enumerate(named):
         color = _color(index)
         response = channel(system, omega)
-        ax_mag.plot(omega, _magnitude(np.abs(response), True), color=color, label=label or None)
+        ax_mag.plot(
+            omega,
+            _magnitude(np.abs(response), True),
+            color=color,
+            label=(label + _unstable_suffix(system)).strip() or None,
+        )
         ax_phase.plot(omega, np.degrees(np.unwrap(np.angle(response))), color=color)
         value, peak = peaks[index]
         if mark_peak and np.isfinite(value):
             at_peak = np.abs(channel(system, np.array([peak])))
             _mark_peak(
-                ax_mag, _visible(peak, omega, scale), _magnitude(at_peak, True), color, f"H∞ peak ω = {peak:.4g}"
+                ax_mag,
+                _visible(peak, omega, scale),
+                _magnitude(at_peak, True),
+                color,
+                f"|G_{output_index}{input_index}| at the H∞ peak ω = {peak:.4g}",
             )
             for panel in (ax_mag, ax_phase):
                 panel.axvline(_visible(peak, omega, scale), color=color, linestyle="-.", linewidth=0.8, alpha=0.7)

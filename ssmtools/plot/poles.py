@@ -1,13 +1,18 @@
-"""Pole maps: the poles of a layer in the complex plane, coloured by a per-state score, kept vs pruned."""
+"""Pole maps: the poles of a layer, coloured by a per-state score, kept vs pruned, unstable states marked.
+
+Two views: ``"plane"`` (the complex plane with the stability boundary) and ``"margin"``, made for trained SSMs,
+whose poles crowd against the boundary (|λ| between 0.95 and 0.9999 is one blob in the plane): the angle of each
+pole on x and its distance to the boundary on a log-scale y.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, check_choice
 from ..model import SSMLayer
 from ..norms import hankel_singular_values, state_h2_norms, state_hinf_norms
 from ..pruning import available_criteria, get_criterion
@@ -60,22 +65,47 @@ def _state_hsv(system: LTISystem) -> np.ndarray:
     return hankel_singular_values(_causal(system).states())[..., 0]
 
 
+def _coordinates(system: LTISystem, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """(x, y, stability margin, x label, y label) of every pole, flattened, for ``view``."""
+    poles = system.poles.ravel()
+    margin = np.asarray(system.stability_margin, dtype=float).ravel()  # compensated: exact sign, relative digits
+    if view == "plane":
+        return poles.real, poles.imag, margin, "Re λ", "Im λ"
+    if system.is_discrete:
+        return np.angle(poles), margin, margin, "pole angle arg λ (rad/sample)", "distance to the unit circle 1 − |λ|"
+    return poles.imag, margin, margin, "Im λ (rad/s)", "distance to the imaginary axis −Re λ"
+
+
+def _margin_floor(margin: np.ndarray) -> float:
+    """Where states with no positive margin (unstable or marginal) are drawn on the log axis: below every stable one."""
+    positive = margin[margin > 0]
+    return float(positive.min()) / 10.0 if positive.size else 1e-16
+
+
 def pole_map(
     system: Any,
     *,
     scores: str | ArrayLike | None = None,
     keep: ArrayLike | None = None,
     ax: Axes | None = None,
+    view: Literal["plane", "margin"] = "plane",
     score_label: str | None = None,
     log_color: bool = True,
     show_conjugates: bool = False,
     cmap: str = "viridis",
 ) -> Axes:
-    """Poles of a layer in the complex plane, coloured by a per-state score, kept vs pruned marked.
+    """Poles of a layer, coloured by a per-state score, kept vs pruned and unstable states marked.
 
-    Discrete time: the unit circle |λ| = 1 is drawn (``gid="stability-boundary"``); continuous
-    time: the imaginary axis Re λ = 0. Kept states are filled circles (``gid="kept-poles"``), pruned
-    states crosses (``gid="pruned-poles"``); without a mask all poles share ``gid="poles"``.
+    ``view="plane"``: the complex plane; discrete time draws the unit circle |λ| = 1, continuous time the
+    imaginary axis Re λ = 0 (``gid="stability-boundary"``). ``view="margin"`` (made for trained SSMs, whose
+    poles crowd against the boundary): the angle arg λ (DT) or Im λ (CT) on x and the distance to the boundary,
+    1 − |λ| (DT) or −Re λ (CT), on a log-scale y; the distance is the compensated
+    :attr:`~ssmtools.DiagonalSSM.stability_margin` (exact sign and full relative accuracy one ulp from the
+    circle, where a plain ``1 - abs(λ)`` loses every digit). Kept states are filled circles
+    (``gid="kept-poles"``), pruned states crosses (``gid="pruned-poles"``); without a mask all poles share
+    ``gid="poles"``. Unstable or marginal states (|λ| ≥ 1, Re λ ≥ 0) are ringed in red (``gid="unstable-poles"``);
+    in the margin view, where they have no positive distance, they are drawn on a red line below every
+    stable state (``gid="instability-line"``).
 
     Parameters
     ----------
@@ -92,6 +122,8 @@ def pole_map(
         Keep mask (e.g. one entry of ``PruningPlan.keep``); True = kept.
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure when omitted.
+    view : {"plane", "margin"}
+        The complex plane, or angle against distance to the stability boundary (log scale).
     score_label : str, optional
         Colour-bar label; defaults to the score's name.
     log_color : bool
@@ -112,12 +144,20 @@ def pole_map(
     >>> ax = st.plot.pole_map(st.examples.s5_layer_e5(), scores="hinf", keep=[False, True])
     >>> [len(c.get_offsets()) for c in ax.collections if c.get_gid() in ("kept-poles", "pruned-poles")]
     [1, 1]
+    >>> ax = st.plot.pole_map(st.examples.s5_layer_e5(), view="margin")
+    >>> ax.get_yscale(), ax.get_ylabel()
+    ('log', 'distance to the unit circle 1 − |λ|')
     """
     import matplotlib.collections as mcollections
     import matplotlib.colors as mcolors
 
+    check_choice("view", view, ("plane", "margin"))
     layer, system = system, _system_of(system, "system")
-    poles = system.poles.ravel()
+    x, y, margin, xlabel, ylabel = _coordinates(system, view)
+    unstable = ~(margin > 0)
+    if view == "margin" and np.any(unstable):
+        floor = _margin_floor(margin)
+        y = np.where(unstable, floor, y)
     label = score_label
     values = None
     if scores is not None:
@@ -145,14 +185,18 @@ def pole_map(
             )
         mask = mask.ravel()
     ax = _new_axes(ax)
-    if system.is_discrete:
+    if view == "margin":
+        ax.set_yscale("log")
+        if np.any(unstable):
+            ax.axhline(floor, color="red", linewidth=0.8, linestyle="--", gid="instability-line")
+    elif system.is_discrete:
         theta = np.linspace(0, 2 * np.pi, 400)
         ax.plot(np.cos(theta), np.sin(theta), color="0.5", linewidth=0.8, gid="stability-boundary")
         ax.set_aspect("equal", adjustable="datalim")
     else:
         ax.axvline(0.0, color="0.5", linewidth=0.8, gid="stability-boundary")
     norm: mcolors.Normalize | None = None
-    finite = np.ones(poles.shape, bool) if values is None else np.isfinite(values)
+    finite = np.ones(x.shape, bool) if values is None else np.isfinite(values)
     if values is not None and np.any(finite):
         low, high = values[finite].min(), values[finite].max()
         if log_color and low > 0 and high > low:
@@ -160,7 +204,7 @@ def pole_map(
         else:
             norm = mcolors.Normalize(low, high if high > low else low + 1)
     groups = (
-        [("poles", np.ones(poles.shape, bool), "o")]
+        [("poles", np.ones(x.shape, bool), "o")]
         if mask is None
         else [("kept-poles", mask, "o"), ("pruned-poles", ~mask, "X")]
     )
@@ -177,29 +221,52 @@ def pole_map(
         )
         if values is not None:
             kwargs.update(c=values[chosen], cmap=cmap, norm=norm)
-        collection = ax.scatter(poles.real[chosen], poles.imag[chosen], **kwargs)
+        collection = ax.scatter(x[chosen], y[chosen], **kwargs)
         if values is not None:
             mappable = collection
         if np.any(selected & ~finite):
             ax.scatter(
-                poles.real[selected & ~finite],
-                poles.imag[selected & ~finite],
+                x[selected & ~finite],
+                y[selected & ~finite],
                 marker=marker,
                 s=36,
                 color="red",
                 gid=f"{gid}-unstable",
                 label="non-finite score",
             )
+    if np.any(unstable):
+        boundary = "|λ| ≥ 1" if system.is_discrete else "Re λ ≥ 0"
+        ax.scatter(
+            x[unstable],
+            y[unstable],
+            marker="o",
+            s=110,
+            facecolors="none",
+            edgecolors="red",
+            linewidths=1.4,
+            gid="unstable-poles",
+            label=f"unstable/marginal, {boundary} ({int(unstable.sum())})",
+        )
     if show_conjugates and system.output == "real":
         ax.scatter(
-            poles.real, -poles.imag, marker="o", s=20, facecolors="none", edgecolors="0.6", gid="conjugate-poles"
+            x if view == "plane" else -x,
+            -y if view == "plane" else y,
+            marker="o",
+            s=20,
+            facecolors="none",
+            edgecolors="0.6",
+            gid="conjugate-poles",
         )
     if mappable is not None:
         ax.figure.colorbar(mappable, ax=ax, label=label or "score")
-    ax.set_xlabel("Re λ")
-    ax.set_ylabel("Im λ")
-    ax.set_title("poles (unit circle)" if system.is_discrete else "poles (imaginary axis)", fontsize="medium")
-    if mask is not None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if view == "margin":
+        title = "poles: angle vs distance to the unit circle" if system.is_discrete else "poles: distance to Re λ = 0"
+    else:
+        title = "poles (unit circle)" if system.is_discrete else "poles (imaginary axis)"
+    ax.set_title(title, fontsize="medium")
+    if mask is not None or np.any(unstable):
         _legend(ax)
         legend = ax.get_legend()
         if legend is not None and values is not None:  # neutral markers: colour encodes the score
