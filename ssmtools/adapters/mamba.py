@@ -37,7 +37,7 @@ _SUPPORTED = (
     "supported: Hugging Face MambaForCausalLM/MambaModel and Mamba2ForCausalLM/Mamba2Model, mambapy Mamba, "
     "mamba_ssm MambaLMHeadModel (pure Mamba / Mamba-2 stacks)"
 )
-_ATTENTION_MARKERS = ("self_attn", "q_proj", "attention.", "attn.")
+_ATTENTION_MARKERS = ("self_attn.", "q_proj.", ".attention.")
 _INNER_NORMS = ("dt_layernorm", "b_layernorm", "c_layernorm", "B_layernorm", "C_layernorm")
 
 
@@ -79,7 +79,7 @@ class _Selective(Adapter):
         return [prefix for prefix, group in groups.items() if _kind(groups, group) in self.kinds]
 
     def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
-        """Refuse hybrid models (attention layers beside the mixers) and mixers of the other Mamba version.
+        """Refuse look-alike layers (by name) and hybrid models (attention layers beside the mixers).
 
         Parameters
         ----------
@@ -95,6 +95,8 @@ class _Selective(Adapter):
         dict
             ``config`` unchanged.
         """
+        for prefix in prefixes:
+            self._refuse_lookalike(ctx, ctx.groups[prefix])
         attention = [key for key in ctx.leaves if any(marker in key for marker in _ATTENTION_MARKERS)]
         if attention:
             raise FormatError(
