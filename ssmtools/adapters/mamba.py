@@ -140,6 +140,8 @@ class _Selective(Adapter):
         return value
 
     def _refuse_lookalike(self, ctx: Context, group: Group) -> None:
+        if _kind(ctx.groups, group) == "mamba2":
+            return
         found = sorted(group.keys) + sorted(
             p[len(group.prefix) + 1 :] for p in ctx.groups if p.startswith(group.prefix + group.sep)
         )
