@@ -237,3 +237,42 @@ def test_refuses_lookalikes():
     bad["layers.0.mixer.x_proj.weight"] = np.zeros((8, 8))  # 2N = 8 rows, no room for dt_rank
     with pytest.raises(FormatError, match="dt_rank"):
         ssmtools.load(bad)
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        out = model(ids)
+    return (out.logits if hasattr(out, "logits") else out).numpy()
+
+
+@pytest.mark.parametrize("family", ["mamba", "mamba2", "mambapy"])
+def test_prune_d_state_reloads_strictly_and_equals_masked(family):
+    kept = [0, 2, 3, 5]
+    if family == "mambapy":
+        build, name = (lambda n: mambapy_model(d_state=n)), "layers.{}.mixer"
+    else:
+        build = hf_mamba if family == "mamba" else hf_mamba2
+        name = "backbone.layers.{}.mixer"
+    original = build(N)
+    model = ssmtools.load(original.state_dict(), **({"n_groups": 2} if family == "mamba2" else {}))
+    keep = np.zeros(N, dtype=bool)
+    keep[kept] = True
+    masks = {name.format(i): np.broadcast_to(keep, model[name.format(i)].system.poles.shape) for i in range(2)}
+    pruned, masked = model.apply(masks), model.apply(masks, mask=True)
+    assert pruned[name.format(0)].params.d_state == len(kept)
+    small, same = build(len(kept)), build(N)
+    small.load_state_dict(pruned.params, strict=True)
+    same.load_state_dict(masked.params, strict=True)
+    if family == "mambapy":
+        x = torch.randn(2, T, D_MODEL, dtype=torch.float64)
+        np.testing.assert_allclose(_logits(small, x), _logits(same, x), rtol=0, atol=1e-12)
+        return
+    ids = torch.randint(0, 40, (2, T))
+    a, b = _logits(small, ids), _logits(same, ids)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.abs(b).max())
+    # and ssmtools' masked scan is the masked model: the pruned mixer's forward equals it
+    x = np.random.default_rng(4).standard_normal((T, D_MODEL))
+    layer, pruned_layer = model[name.format(0)], pruned[name.format(0)]
+    np.testing.assert_allclose(
+        mixer_forward(pruned_layer.params, x), mixer_forward(layer.params, x, keep=keep), rtol=0, atol=1e-12
+    )
