@@ -71,13 +71,20 @@ class Calibration:
     tokens: int
 
 
+def _is_hf(module: Any) -> bool:
+    """A ``transformers`` model (its config is a ``PretrainedConfig``), which takes ``input_ids=``/``inputs_embeds=``."""
+    return callable(getattr(getattr(module, "config", None), "to_dict", None))
+
+
 def _forward(module: Any, batch: Any) -> Any:
     import torch
 
     with torch.no_grad():
+        if not _is_hf(module):
+            return module(batch)
         if batch.dtype in (torch.int32, torch.int64):
-            return module(input_ids=batch) if hasattr(module, "config") else module(batch)
-        return module(inputs_embeds=batch) if hasattr(module, "config") else module(batch)
+            return module(input_ids=batch)
+        return module(inputs_embeds=batch)
 
 
 def _as_batch(inputs: ArrayLike, module: Any) -> Any:
@@ -247,7 +254,7 @@ class LayerEffect:
 def _loss(module: Any, batch: Any) -> float | None:
     import torch
 
-    if batch.dtype != torch.int64 or not hasattr(module, "config"):
+    if batch.dtype != torch.int64 or not _is_hf(module):
         return None
     with torch.no_grad():
         out = module(input_ids=batch, labels=batch)

@@ -525,4 +525,3 @@ def with_view(
             raise ArgumentError(f"sample={sample} is not one of the {len(stats.samples)} frozen tokens recorded")
         system = frozen_view(p, *stats.samples[sample])
     return replace(layer, system=system, view=view, stats=stats)
-

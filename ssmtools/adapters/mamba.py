@@ -195,8 +195,6 @@ class _Selective(Adapter):
         raise NotImplementedError  # pragma: no cover - each family defines it
 
 
-
-
 @register_adapter
 class Mamba(_Selective):
     """Mamba-1 mixers (HF ``MambaMixer``, mambapy ``MambaBlock``, ``mamba_ssm`` ``Mamba``); refuses look-alikes."""
