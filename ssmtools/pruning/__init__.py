@@ -10,6 +10,7 @@
 - :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
 - :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
 - :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
+- :mod:`~ssmtools.pruning.selective` — ``"gramian"`` and :func:`selective_prune_plan` (Mamba d_state pruning);
 - :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
 """
 
@@ -37,3 +38,4 @@ from .reductions import (
 )
 from .results import LayerPruning as LayerPruning, PruningPlan as PruningPlan
 from .scoring import LayerScores as LayerScores, ModelScores as ModelScores, score_model as score_model
+from .selective import EmpiricalGramian as EmpiricalGramian, selective_prune_plan as selective_prune_plan

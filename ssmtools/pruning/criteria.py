@@ -20,6 +20,7 @@ name                   raw score of stored state i                              
 ``"lamp-magnitude"``   ``|λ̄_i|²``                                                       LAMP, global
 ``"random"``           uniform on [0, 1), seeded per layer                              none, global
 ``"balanced"``         Hankel-slot energy (``balanced.py``; balanced-truncation orders)  LAMP, global
+``"gramian"``          Mamba: √(mean h²·mean q) from calibration (``selective.py``)     LAMP, global
 =====================  ==============================================================  ================
 
 s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;

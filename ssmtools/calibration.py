@@ -1,0 +1,309 @@
+"""Calibration of selective (Mamba / Mamba-2) layers: run the real model on a user batch and collect statistics.
+
+:func:`calibrate` registers a forward *pre*-hook on every mixer module (``transformers`` ``MambaMixer`` /
+``Mamba2Mixer``, ``mambapy`` ``MambaBlock``) — the mixer's input is all it takes, so no reliance on a code path
+inside the mixer (fused kernels, the removed ``slow_forward``) — recomputes Δ_t, B_t, C_t and u_t from the
+mixer's parameters as read by the adapter (:func:`ssmtools.selective.scan_inputs`), and streams them into one
+:class:`~ssmtools.selective.SelectiveStats` per layer (memory O(d_inner·N), ``max_tokens`` per layer). The first
+sequence of every layer is checked against the module's own output, so a model whose mixer does something else
+is refused instead of analysed wrongly. :func:`calibrated` gives the model with a chosen view;
+:func:`evaluate_keep` the effect of keep masks on the batch (per-layer output error, next-token loss).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .adapters import read
+from .errors import ArgumentError, ArgumentTypeError, FormatError
+from .model import SSMModel
+from .selective import SelectiveLayer, SelectiveStats, mixer_forward, scan_inputs, with_view
+
+__all__ = ["Calibration", "calibrate", "calibrated", "read_module", "evaluate_keep", "LayerEffect"]
+
+_CHECK_RTOL = 1e-3  # the module's float32 internals (Mamba-2's chunked scan) agree to ~1e-6
+
+
+def read_module(module: Any) -> SSMModel:
+    """The ``mamba`` / ``mamba2`` model of a torch module (its state dict; n_groups and ε from its config).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        ``MambaForCausalLM``, ``MambaModel``, ``Mamba2ForCausalLM``, ``Mamba2Model`` or mambapy ``Mamba``.
+
+    Returns
+    -------
+    SSMModel
+    """
+    if not hasattr(module, "state_dict") or not hasattr(module, "named_modules"):
+        raise ArgumentTypeError(f"expected a torch module, got {type(module).__name__}")
+    state = module.state_dict()
+    config = getattr(module, "config", None)
+    settings: dict[str, Any] = {}
+    if config is not None and hasattr(config, "n_groups") and any(k.endswith("dt_bias") for k in state):
+        settings = {"n_groups": int(config.n_groups), "norm_eps": float(config.layer_norm_epsilon)}
+    model = read(state, **settings)
+    if model.family not in ("mamba", "mamba2"):
+        raise FormatError(f"module {type(module).__name__} holds {model.family} layers, not Mamba / Mamba-2 mixers")
+    return model
+
+
+@dataclass
+class Calibration:
+    """Statistics of every layer after :func:`calibrate`.
+
+    Parameters
+    ----------
+    stats : dict[str, SelectiveStats]
+        Layer name -> statistics.
+    tokens : int
+        Tokens seen per layer (≤ ``max_tokens``).
+    """
+
+    stats: dict[str, SelectiveStats]
+    tokens: int
+
+
+def _is_hf(module: Any) -> bool:
+    """A ``transformers`` model (its config is a ``PretrainedConfig``), which takes ``input_ids=``/``inputs_embeds=``."""
+    return callable(getattr(getattr(module, "config", None), "to_dict", None))
+
+
+def _forward(module: Any, batch: Any) -> Any:
+    import torch
+
+    with torch.no_grad():
+        if not _is_hf(module):
+            return module(batch)
+        if batch.dtype in (torch.int32, torch.int64):
+            return module(input_ids=batch)
+        return module(inputs_embeds=batch)
+
+
+def _as_batch(inputs: ArrayLike, module: Any) -> Any:
+    import torch
+
+    array = np.asarray(inputs)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.ndim == 1:
+            array = array[None]
+        if array.ndim != 2:
+            raise ArgumentError(f"token ids must be (batch, T), got shape {array.shape}")
+        return torch.as_tensor(array, dtype=torch.int64)
+    if not np.issubdtype(array.dtype, np.floating) or array.ndim != 3:
+        raise ArgumentError(
+            f"calibration inputs must be token ids (batch, T) or embeddings (batch, T, d_model), got {array.dtype} "
+            f"{array.shape}"
+        )
+    dtype = next(module.parameters()).dtype
+    return torch.as_tensor(array).to(dtype)
+
+
+def calibrate(
+    module: Any,
+    inputs: ArrayLike,
+    *,
+    model: SSMModel | None = None,
+    max_tokens: int | None = 4096,
+    batch_size: int = 8,
+    n_samples: int = 16,
+    progress: bool = False,
+    seed: int = 0,
+) -> Calibration:
+    """Run ``module`` on ``inputs`` and stream every mixer's Δ_t, B_t, C_t, u_t into statistics.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The real model (see :func:`read_module`).
+    inputs : array_like
+        Token ids ``(batch, T)`` (int) or embeddings ``(batch, T, d_model)`` (float).
+    model : SSMModel, optional
+        The model read from ``module``'s parameters (default :func:`read_module`).
+    max_tokens : int or None
+        Token budget per layer (sequences are consumed in order, the last one cut); None: all.
+    batch_size : int
+        Sequences per forward pass.
+    n_samples : int
+        Frozen tokens kept per layer (reservoir sampling).
+    progress : bool
+        Show a progress bar (rich).
+    seed : int
+        Seed of the reservoir sampling.
+
+    Returns
+    -------
+    Calibration
+    """
+    model = read_module(module) if model is None else model
+    batch = _as_batch(inputs, module)
+    if max_tokens is not None and (isinstance(max_tokens, bool) or int(max_tokens) < 1):
+        raise ArgumentError(f"max_tokens={max_tokens!r} must be a positive integer or None")
+    modules = dict(module.named_modules())
+    missing = [name for name in model if name not in modules]
+    if missing:
+        raise ArgumentError(f"layers {missing[:3]} of the model are not submodules of {type(module).__name__}")
+    stats = {
+        name: SelectiveStats(layer.params.d_inner, layer.params.d_state, layer.params.n_groups, n_samples, seed)
+        for name, layer in model.items()
+        if isinstance(layer, SelectiveLayer) and layer.params is not None
+    }
+    checked: set[str] = set()
+    handles = []
+
+    def hook(name: str):
+        params = model[name].params  # type: ignore[attr-defined]
+
+        def pre(mod: Any, args: tuple, kwargs: dict) -> None:
+            x = (args[0] if args else kwargs["hidden_states"]).detach().double().cpu().numpy()
+            for sequence in x:
+                left = None if max_tokens is None else int(max_tokens) - stats[name].tokens
+                if left is not None and left <= 0:
+                    return
+                stats[name].update(params, scan_inputs(params, sequence), left)
+
+        def post(mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
+            if name in checked:
+                return
+            checked.add(name)
+            x = (args[0] if args else kwargs["hidden_states"]).detach().double().cpu().numpy()[0]
+            mine, theirs = mixer_forward(params, x), output.detach().double().cpu().numpy()[0]
+            scale = max(float(np.abs(theirs).max()), 1e-30)
+            if float(np.abs(mine - theirs).max()) > _CHECK_RTOL * scale:
+                raise FormatError(
+                    f"layer {name!r}: the module's output differs from the {model.family} recurrence ssmtools reads "
+                    f"(max |Δ| = {np.abs(mine - theirs).max():.3g} vs output scale {scale:.3g}); the checkpoint or "
+                    "the mixer is not the layout ssmtools supports (settings n_groups / norm_eps?)"
+                )
+
+        return pre, post
+
+    for name in stats:
+        pre, post = hook(name)
+        handles.append(modules[name].register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(modules[name].register_forward_hook(post, with_kwargs=True))
+    starts = range(0, int(batch.shape[0]), int(batch_size))
+    try:
+        if progress:
+            from rich.progress import track
+
+            starts = track(starts, description="calibrating")  # type: ignore[assignment]
+        for start in starts:
+            if max_tokens is not None and all(s.tokens >= max_tokens for s in stats.values()):
+                break
+            _forward(module, batch[start : start + int(batch_size)])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return Calibration(stats, min((s.tokens for s in stats.values()), default=0))
+
+
+def calibrated(model: SSMModel, calibration: Calibration, view: str = "averaged", *, sample: int = 0) -> SSMModel:
+    """``model`` with every selective layer's ``system`` replaced by ``view`` and its statistics attached.
+
+    Parameters
+    ----------
+    model : SSMModel
+        A ``mamba`` / ``mamba2`` model.
+    calibration : Calibration
+        From :func:`calibrate`.
+    view : {"bias", "frozen", "averaged"}
+        The LTI view (docs/concepts/selective.md#views).
+    sample : int
+        The frozen token of view ``"frozen"``.
+
+    Returns
+    -------
+    SSMModel
+        Same adapter and parameters: ``apply(keep)`` writes pruned checkpoints as usual.
+    """
+    layers = {}
+    for name, layer in model.items():
+        if not isinstance(layer, SelectiveLayer) or name not in calibration.stats:
+            raise ArgumentError(f"layer {name!r} is not a calibrated selective layer")
+        layers[name] = with_view(layer, view, calibration.stats[name], sample=sample)
+    return replace(model, layers=layers)
+
+
+@dataclass(frozen=True)
+class LayerEffect:
+    """What keep masks do on the calibration batch.
+
+    Parameters
+    ----------
+    output_error : dict[str, float]
+        Per layer, ‖y_pruned − y‖ / ‖y‖ of the mixer output on the original model's mixer inputs.
+    loss : float or None
+        Next-token cross-entropy of the pruned model (None for models without a language-model head).
+    loss_before : float or None
+        The same for the original model.
+    """
+
+    output_error: dict[str, float]
+    loss: float | None
+    loss_before: float | None
+
+
+def _loss(module: Any, batch: Any) -> float | None:
+    import torch
+
+    if batch.dtype != torch.int64 or not _is_hf(module):
+        return None
+    with torch.no_grad():
+        out = module(input_ids=batch, labels=batch)
+    return None if getattr(out, "loss", None) is None else float(out.loss)
+
+
+def evaluate_keep(module: Any, model: SSMModel, keep: Mapping[str, Any], inputs: ArrayLike) -> LayerEffect:
+    """Per-layer output error and next-token loss of ``module`` with the states ``keep`` drops masked out.
+
+    The masked model equals the physically pruned one (tests/adapters/test_mamba.py checks it), so this is the
+    effect of the pruned checkpoint.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The original model (left unchanged).
+    model : SSMModel
+        Its ``mamba`` / ``mamba2`` model.
+    keep : Mapping[str, array_like of bool]
+        Keep masks (``plan.keep``).
+    inputs : array_like
+        Token ids or embeddings, as for :func:`calibrate`.
+
+    Returns
+    -------
+    LayerEffect
+    """
+    import torch
+
+    batch = _as_batch(inputs, module)
+    pruned = copy.deepcopy(module)
+    pruned.load_state_dict(model.apply(keep, mask=True).params, strict=True)
+    mods, pmods = dict(module.named_modules()), dict(pruned.named_modules())
+    captured: dict[str, tuple[Any, Any]] = {}
+    handles = []
+    for name in model:
+
+        def post(mod: Any, args: tuple, kwargs: dict, output: Any, name: str = name) -> None:
+            captured[name] = (args[0] if args else kwargs["hidden_states"], output)
+
+        handles.append(mods[name].register_forward_hook(post, with_kwargs=True))
+    try:
+        _forward(module, batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    errors = {}
+    with torch.no_grad():
+        for name, (x, y) in captured.items():
+            y_pruned = pmods[name](x)
+            errors[name] = float(torch.linalg.norm(y_pruned - y) / torch.linalg.norm(y).clamp_min(1e-30))
+    return LayerEffect(errors, _loss(pruned, batch), _loss(module, batch))
