@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .. import _kernels as _numpy_annotated_kernels, norms
+from ..systems import DiagonalSSM, freqresp
 from ._system import TorchSSM
 
 #: the kernels are namespace-generic but annotated with NumPy arrays; here they run on tensors
@@ -90,7 +91,7 @@ def state_hinf_norms(sys: TorchSSM) -> torch.Tensor:
     -----
     Complex output: the closed form ``‖c_i‖‖b_i‖/(1 − |λ_i|)`` (DT) or ``/|Re λ_i|`` (CT), differentiated as
     written. Real output: ½ of the exact conjugate-pair norm ``max_ω σ_max(G_i(ω))``; the peak ω* is found
-    without grad (``_kernels.pair_hinf``) and the gradient is that of σ_max(G_i(ω*)) at fixed ω* (envelope
+    without grad (``_kernels.pair_hinf`` on the host, in float64) and the gradient is that of σ_max(G_i(ω*)) at fixed ω* (envelope
     theorem: ∂ω*/∂θ does not enter because ∂σ/∂ω = 0 at an interior maximum). Where the pair's two singular
     values coincide at ω* the norm is not differentiable and the returned gradient is one of its one-sided
     derivatives (docs/concepts/derivations.md#differentiable-norms).
@@ -99,8 +100,11 @@ def state_hinf_norms(sys: TorchSSM) -> torch.Tensor:
     if sys.output == "complex":
         gain = _kernels.single_pole_gain(sys.B, sys.C)
         return _kernels.single_pole_hinf(sys.poles, gain, discrete=discrete)
-    with torch.no_grad():
-        values, peaks = _kernels.pair_hinf(sys.poles.detach(), sys.B.detach(), sys.C.detach(), discrete=discrete)
+    host = [t.detach().cpu().to(torch.complex128).numpy() for t in (sys.poles, sys.B, sys.C)]
+    values_host, peaks_host = _kernels.pair_hinf(*host, discrete=discrete)  # the search, on the host, without grad
+    values, peaks = (
+        torch.as_tensor(a, device=sys.poles.device).to(sys.poles.real.dtype) for a in (values_host, peaks_host)
+    )
     stable, lam = _stable_poles(sys)
     omega = torch.where(stable, peaks, torch.zeros_like(peaks))
     sigma = _pair_sigma_max(omega, lam, sys.B, sys.C, discrete=discrete)
@@ -207,7 +211,33 @@ def response_at(sys: TorchSSM, omega: torch.Tensor) -> torch.Tensor:
     return G + sys.D
 
 
-def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8) -> torch.Tensor:
+def _refine_peaks(sys: DiagonalSSM, peaks: np.ndarray) -> np.ndarray:
+    """Polish every finite certified peak by golden-section search on σ_max(ω) in a multi-scale window around it.
+
+    The certified search brackets the *value* to ``rtol``; its peak frequency is then known only to about
+    sqrt(rtol) relative, which would cost the envelope gradient digits. The window (offsets 1e-12 … 1e-3 of
+    max(1, |ω|) on both sides) resolves resonances of any width; the refined σ_max is never below the certified one.
+    """
+    refined = np.array(peaks, dtype=float)
+    offsets = np.concatenate([-np.logspace(-3, -12, 19), [0.0], np.logspace(-12, -3, 19)])
+    for index in np.ndindex(*sys.batch_shape):
+        omega = float(refined[index])
+        if not np.isfinite(omega):
+            continue
+        one = sys[index] if index else sys
+        grid = omega + max(1.0, abs(omega)) * offsets
+        if sys.is_discrete:
+            grid = np.clip(grid, -np.pi, np.pi)
+
+        def sigma(w: np.ndarray, one: DiagonalSSM = one) -> np.ndarray:
+            return np.linalg.norm(freqresp(one, w), ord=2, axis=(-2, -1))
+
+        _, best = _kernels.maximize_on_grid(sigma, grid)
+        refined[index] = float(best)
+    return refined
+
+
+def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8, return_peak: bool = False):
     """Layer H∞ norm with its envelope-theorem (sub)gradient, shape ``batch_shape``.
 
     Parameters
@@ -216,32 +246,38 @@ def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8) -> torch.Tensor:
         Any batch shape, DT or CT.
     rtol : float
         Relative accuracy of the certified peak search (:func:`ssmtools.hinf_result`, ``method="diagonal"``).
+    return_peak : bool
+        Also return the peak frequencies ω* (a tensor without grad; ``nan`` where unstable, ``inf`` for a CT
+        supremum approached as ω → ∞).
 
     Returns
     -------
-    torch.Tensor
-        ``σ_max(G(ω*))`` with ω* the certified peak, ``inf`` (no gradient) for unstable systems.
+    torch.Tensor or tuple of torch.Tensor
+        ``σ_max(G(ω*))`` with ω* the certified peak, ``inf`` (no gradient) for unstable systems; with
+        ``return_peak=True`` the pair ``(value, peak)``.
 
     Notes
     -----
-    The peak ω* is found on the host, without grad, by the certified branch and bound; the value is then
-    evaluated in torch at fixed ω*, so its gradient is ``Re(u₁ᴴ (∂G(ω*)/∂θ) v₁)`` with u₁, v₁ the top singular
-    vectors — the derivative of the norm wherever the peak is unique and σ₁(G(ω*)) is simple (envelope
-    theorem). At a repeated peak (two frequencies, or a multiple σ₁, attaining the norm) the norm is a
-    maximum of smooth branches: the gradient returned is that of the branch at the returned ω*, one element
-    of the Clarke subdifferential, i.e. a valid subgradient for descent but not the directional derivative
-    in every direction (docs/concepts/derivations.md#differentiable-norms). Cost per call: one certified
-    search (host) plus one O(n(m + p)) response and a p×m SVD per system.
+    The peak ω* is found on the host, without grad, by the certified branch and bound, then polished by a
+    golden-section search; the value is evaluated in torch at fixed ω*, so its gradient is
+    ``Re(u₁ᴴ (∂G(ω*)/∂θ) v₁)`` with u₁, v₁ the top singular vectors — the derivative of the norm wherever the
+    peak is unique and σ₁(G(ω*)) is simple (envelope theorem). At a repeated peak (two frequencies, or a
+    multiple σ₁, attaining the norm) the norm is a maximum of smooth branches: the gradient returned is that
+    of the branch at the returned ω*, one element of the Clarke subdifferential, i.e. a valid subgradient for
+    descent but not the directional derivative in every direction (docs/concepts/derivations.md#differentiable-norms).
+    Cost per call: the host search plus one O(n(m + p)) response and a p×m SVD per system.
     """
-    with torch.no_grad():
-        result = norms.hinf_result(sys.to_numpy(), method="diagonal", rtol=rtol)
-    peak = torch.as_tensor(np.asarray(result.peak, dtype=float), device=sys.poles.device)
-    stable = torch.isfinite(torch.as_tensor(np.asarray(result.value, dtype=float), device=sys.poles.device))
+    host = sys.to_numpy()
+    result = norms.hinf_result(host, method="diagonal", rtol=rtol)
+    peaks = _refine_peaks(host, np.asarray(result.peak, dtype=float))
+    peak = torch.as_tensor(peaks, device=sys.poles.device)
+    stable = torch.as_tensor(np.isfinite(np.asarray(result.value, dtype=float)), device=sys.poles.device)
     omega = torch.where(stable, peak, torch.zeros_like(peak))
     _, safe = _stable_poles(sys)
     G = response_at(sys.__class__(safe, sys.B, sys.C, sys.D, **_conventions(sys)), omega)
     sigma = torch.linalg.matrix_norm(G, ord=2)
-    return torch.where(stable, sigma, torch.full_like(sigma, torch.inf))
+    value = torch.where(stable, sigma, torch.full_like(sigma, torch.inf))
+    return (value, peak) if return_peak else value
 
 
 # ---------------------------------------------------------------------------------------------- Hankel
