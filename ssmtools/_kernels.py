@@ -89,6 +89,25 @@ def stability_margin(lam: np.ndarray, *, discrete: bool) -> np.ndarray:
     return one_minus_abs_squared(lam) / (1.0 + xp.abs(lam)) if discrete else -xp.real(lam)
 
 
+def discretize_modes(lam, step, *, method: str):
+    """``(λ̄, g)`` of continuous-time poles ``lam`` with steps ``step`` (broadcast), where ``B̄ = g·B̃`` row-wise.
+
+    ZOH: ``λ̄ = exp(λΔ)``, ``g = (λ̄ − 1)/λ = Δ·expm1(λΔ)/(λΔ)`` (limit Δ at λΔ = 0, series for small |λΔ|);
+    bilinear (S5's): ``λ̄ = (1 + Δλ/2)/(1 − Δλ/2)``, ``g = Δ/(1 − Δλ/2)`` (docs/concepts/derivations.md#discretization).
+    NumPy or torch (differentiable in ``lam`` and ``step``).
+    """
+    xp = array_namespace(lam, step)
+    if method == "zoh":
+        z = lam * step
+        lam_bar = xp.exp(z)
+        small = xp.abs(z) < 1e-5
+        safe = xp.where(small, xp.ones_like(z), z)
+        series = 1.0 + z / 2.0 + z * z / 6.0  # expm1(z)/z
+        return lam_bar, step * xp.where(small, series, (lam_bar - 1.0) / safe)
+    half = step * lam / 2.0
+    return (1.0 + half) / (1.0 - half), step / (1.0 - half)
+
+
 def frequency_variable(omega: np.ndarray, *, discrete: bool) -> np.ndarray:
     """z = e^{jω} (DT, ω in rad/sample) or s = jω (CT, ω in rad/s); ``omega`` a real array or tensor."""
     xp = array_namespace(omega)

@@ -18,32 +18,16 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import _kernels
 from ..errors import ArgumentError, check_choice
 
 Method = Literal["zoh", "bilinear"]
 
 
 def _input_gain(lam: ArrayLike, step: ArrayLike, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(λ̄, g)`` with B̄ = g·B̃, elementwise over the broadcast of ``lam`` and ``step``."""
-    lam = np.asarray(lam, dtype=complex)
-    step = np.asarray(step, dtype=float)
-    if method == "zoh":
-        z = lam * step
-        lam_bar = np.exp(z)
-        # (e^z − 1)/λ = Δ·expm1(z)/z, with the limit Δ at z = 0
-        small = np.abs(z) < 1e-300
-        safe = np.where(small, 1.0, z)
-        gain = np.where(small, step, step * _expm1(safe) / safe)
-        return lam_bar, gain
-    half = step * lam / 2
-    return (1 + half) / (1 - half), step / (1 - half)
-
-
-def _expm1(z: np.ndarray) -> np.ndarray:
-    """Complex expm1, accurate for small |z| (numpy's expm1 is real-only)."""
-    out = np.exp(z) - 1
-    small = np.abs(z) < 1e-5
-    return np.where(small, z + z * z / 2 + z * z * z / 6, out)
+    """``(λ̄, g)`` with B̄ = g·B̃, elementwise over the broadcast of ``lam`` and ``step`` (the formula:
+    :func:`ssmtools._kernels.discretize_modes`, shared with the differentiable torch read path)."""
+    return _kernels.discretize_modes(np.asarray(lam, dtype=complex), np.asarray(step, dtype=float), method=method)
 
 
 def discretize(

@@ -1,0 +1,395 @@
+"""Differentiable system norms of :class:`TorchSSM` systems (docs/concepts/derivations.md#differentiable-norms).
+
+Every value is a torch tensor in the graph of the system's parameters. The closed forms (per-state H∞ of
+complex output, per-state H2, layer H2 from the diagonal Gramian) are the formulas of ``ssmtools._kernels``
+run on tensors, so autograd differentiates the very expressions the NumPy functions evaluate. Quantities
+defined by a maximisation (the H∞ of a conjugate pair, the layer H∞) or by a spectral decomposition (Hankel
+singular values) are located without grad by the existing certified methods and differentiated at the
+optimum: envelope theorem for the maxima, first-order eigenvalue perturbation for the HSVs — never a
+gradient through a search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _kernels as _numpy_annotated_kernels, norms
+from ..systems import DiagonalSSM, freqresp
+from ._system import TorchSSM
+
+#: the kernels are namespace-generic but annotated with NumPy arrays; here they run on tensors
+_kernels: Any = _numpy_annotated_kernels
+
+
+def _augmented(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Λ_a, B_a, C_a)`` of :func:`ssmtools.systems.augmented_realization`, as tensors in the graph."""
+    if sys.output == "complex":
+        return sys.poles, sys.B, sys.C
+    lam = torch.cat([sys.poles, sys.poles.conj()], dim=-1)
+    B = torch.cat([sys.B, sys.B.conj()], dim=-2)
+    C = 0.5 * torch.cat([sys.C, sys.C.conj()], dim=-1)
+    return lam, B, C
+
+
+def _stable_poles(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(stable, poles)`` with unstable poles replaced by a harmless stable one (their entries become inf later),
+    so that no inf or NaN enters the graph of the entries that are kept."""
+    margin = _kernels.stability_margin(sys.poles, discrete=sys.is_discrete)
+    stable = margin > 0
+    safe = torch.where(stable, sys.poles, torch.full_like(sys.poles, 0.5 if sys.is_discrete else -0.5))
+    return stable, safe
+
+
+def _with_value(value: torch.Tensor, differentiable: torch.Tensor) -> torch.Tensor:
+    """``value`` (computed without grad) carrying the gradient of ``differentiable`` (equal to it to first order)."""
+    return value + (differentiable - differentiable.detach())
+
+
+# ---------------------------------------------------------------------------------------------- per state
+def _pair_sigma_max(omega: torch.Tensor, lam: torch.Tensor, B: torch.Tensor, C: torch.Tensor, *, discrete: bool):
+    """σ_max of the conjugate pair ``α c bᵀ + β conj(c) conj(b)ᵀ`` at ``omega`` (..., n), differentiable.
+
+    With ``c = x + jy``, ``b = u + jv`` the pair is ``[x, y] K [u, v]ᵀ`` (``_kernels.pair_sigma_max_squared``);
+    its σ² are the eigenvalues of the 2×2 ``Kᴴ G_c K G_b``, ``G_c = [x, y]ᵀ[x, y]``, ``G_b = [u, v]ᵀ[u, v]``:
+    ``σ_max² = t/2 + sqrt(t²/4 − 16|αβ|² det G_c det G_b)``, ``t = tr(Kᴴ G_c K G_b)`` (smooth where σ₁ > σ₂).
+    """
+    alpha = _kernels.resolvent(omega, lam, discrete=discrete)
+    beta = _kernels.resolvent(omega, lam.conj(), discrete=discrete)
+    s, d = alpha + beta, 1j * (alpha - beta)
+    x, y, u, v = C.real, C.imag, B.real, B.imag
+    c11, c12, c22 = (x * x).sum(-2), (x * y).sum(-2), (y * y).sum(-2)
+    b11, b12, b22 = (u * u).sum(-1), (u * v).sum(-1), (v * v).sum(-1)
+    t11, t12 = c11 * s + c12 * d, c11 * d - c12 * s
+    t21, t22 = c12 * s + c22 * d, c12 * d - c22 * s
+    w11 = s.conj() * t11 + d.conj() * t21
+    w12 = s.conj() * t12 + d.conj() * t22
+    w22 = d.conj() * t12 - s.conj() * t22
+    trace = w11.real * b11 + w22.real * b22 + 2.0 * w12.real * b12
+    det = 16.0 * (alpha * beta).abs() ** 2 * (c11 * c22 - c12 * c12) * (b11 * b22 - b12 * b12)
+    discriminant = (0.25 * trace * trace - det).clamp(min=torch.finfo(trace.dtype).tiny)
+    return (0.5 * trace + discriminant.sqrt()).clamp(min=0.0).sqrt()
+
+
+def state_hinf_norms(sys: TorchSSM) -> torch.Tensor:
+    """H∞ norm of every one-state subsystem, differentiable, shape ``(*batch, n)``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape, DT or CT, complex or real output.
+
+    Returns
+    -------
+    torch.Tensor
+        Real, ``inf`` where a state is not asymptotically stable (no gradient there). The values equal
+        :func:`ssmtools.state_hinf_norms` of ``sys.to_numpy()``.
+
+    Notes
+    -----
+    Complex output: the closed form ``‖c_i‖‖b_i‖/(1 − |λ_i|)`` (DT) or ``/|Re λ_i|`` (CT), differentiated as
+    written. Real output: ½ of the exact conjugate-pair norm ``max_ω σ_max(G_i(ω))``; the peak ω* is found
+    without grad (``_kernels.pair_hinf`` on the host, in float64) and the gradient is that of σ_max(G_i(ω*)) at fixed ω* (envelope
+    theorem: ∂ω*/∂θ does not enter because ∂σ/∂ω = 0 at an interior maximum). Where the pair's two singular
+    values coincide at ω* the norm is not differentiable and the returned gradient is one of its one-sided
+    derivatives (docs/concepts/derivations.md#differentiable-norms).
+    """
+    discrete = sys.is_discrete
+    if sys.output == "complex":
+        gain = _kernels.single_pole_gain(sys.B, sys.C)
+        return _kernels.single_pole_hinf(sys.poles, gain, discrete=discrete)
+    host = [t.detach().cpu().to(torch.complex128).numpy() for t in (sys.poles, sys.B, sys.C)]
+    values_host, peaks_host = _kernels.pair_hinf(*host, discrete=discrete)  # the search, on the host, without grad
+    values, peaks = (
+        torch.as_tensor(a, device=sys.poles.device).to(sys.poles.real.dtype) for a in (values_host, peaks_host)
+    )
+    stable, lam = _stable_poles(sys)
+    omega = torch.where(stable, peaks, torch.zeros_like(peaks))
+    sigma = _pair_sigma_max(omega, lam, sys.B, sys.C, discrete=discrete)
+    return torch.where(stable, 0.5 * _with_value(values, sigma), torch.full_like(values, torch.inf))
+
+
+def state_h2_norms(sys: TorchSSM) -> torch.Tensor:
+    """H2 norm of every one-state subsystem, differentiable, shape ``(*batch, n)``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``inf`` where a state is unstable; equals :func:`ssmtools.state_h2_norms` of ``sys.to_numpy()``.
+
+    Notes
+    -----
+    The closed forms of ``_kernels`` (complex output: ``s_i/sqrt(1 − |λ_i|²)`` DT, ``s_i/sqrt(2|Re λ_i|)`` CT;
+    real output: ½ of the exact pair H2 with its cross term), differentiated as written. The square root makes
+    the gradient infinite at a state whose H2 is exactly 0; penalise the squared value there.
+    """
+    if sys.output == "complex":
+        gain = _kernels.single_pole_gain(sys.B, sys.C)
+        return _kernels.single_pole_h2_squared(sys.poles, gain, discrete=sys.is_discrete).sqrt()
+    return 0.5 * _kernels.pair_h2_squared(sys.poles, sys.B, sys.C, discrete=sys.is_discrete).sqrt()
+
+
+# ---------------------------------------------------------------------------------------------- layer H2
+def h2_squared(sys: TorchSSM) -> torch.Tensor:
+    """Squared layer H2 norm ``‖G‖²_H2``, differentiable everywhere it is finite, shape ``batch_shape``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``tr(C_a P_a C_aᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ C_a B_a)]`` from the closed-form diagonal Gramian
+        (docs/concepts/derivations.md#layer-h2); ``inf`` for unstable systems and CT systems with D ≠ 0.
+    """
+    stable, safe = _stable_poles(sys)
+    lam, B, C = _augmented(sys.__class__(safe, sys.B, sys.C, sys.D, **_conventions(sys)))
+    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
+    cross = C @ B if sys.state_includes_input else None
+    value2 = _kernels.h2_squared_from_gramian(P, C, sys.D, feedthrough_cross=cross)
+    infinite = ~stable.all(dim=-1)
+    if not sys.is_discrete:
+        infinite = infinite | (sys.D != 0).any(dim=-1).any(dim=-1)
+    return torch.where(infinite, torch.full_like(value2, torch.inf), value2)
+
+
+def h2_norm(sys: TorchSSM) -> torch.Tensor:
+    """Layer H2 norm, differentiable, shape ``batch_shape``: ``sqrt(h2_squared(sys))``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Equals :func:`ssmtools.h2_norm` of ``sys.to_numpy()``.
+    """
+    return h2_squared(sys).sqrt()
+
+
+def _conventions(sys: TorchSSM) -> dict:
+    return dict(dt=sys.dt, output=sys.output, state_includes_input=sys.state_includes_input)
+
+
+# ---------------------------------------------------------------------------------------------- layer H∞
+def response_at(sys: TorchSSM, omega: torch.Tensor) -> torch.Tensor:
+    """``G`` at one frequency per system, ``omega`` of shape ``batch_shape``; result ``(*batch, p, m)``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape.
+    omega : torch.Tensor
+        Real, rad/sample (DT) or rad/s (CT); ``inf`` gives D (CT).
+
+    Returns
+    -------
+    torch.Tensor
+        Complex; the resolvent is ``_kernels.resolvent`` (accurate next to the boundary).
+    """
+    at_infinity = torch.isinf(omega)
+    omega = torch.where(at_infinity, torch.zeros_like(omega), omega).to(sys.poles.real.dtype)
+    r = _kernels.resolvent(omega[..., None], sys.poles, discrete=sys.is_discrete)
+    G = torch.einsum("...pn,...n,...nm->...pm", sys.C, r, sys.B)
+    if sys.output == "real":
+        r_conj = _kernels.resolvent(omega[..., None], sys.poles.conj(), discrete=sys.is_discrete)
+        G = 0.5 * (G + torch.einsum("...pn,...n,...nm->...pm", sys.C.conj(), r_conj, sys.B.conj()))
+    if sys.state_includes_input:
+        G = G * torch.exp(1j * omega)[..., None, None]
+    G = torch.where(at_infinity[..., None, None], torch.zeros_like(G), G)
+    return G + sys.D
+
+
+def _refine_peaks(sys: DiagonalSSM, peaks: np.ndarray) -> np.ndarray:
+    """Polish every finite certified peak by golden-section search on σ_max(ω) in a multi-scale window around it.
+
+    The certified search brackets the *value* to ``rtol``; its peak frequency is then known only to about
+    sqrt(rtol) relative, which would cost the envelope gradient digits. The window (offsets 1e-12 … 1e-3 of
+    max(1, |ω|) on both sides) resolves resonances of any width; the refined σ_max is never below the certified one.
+    """
+    refined = np.array(peaks, dtype=float)
+    offsets = np.concatenate([-np.logspace(-3, -12, 19), [0.0], np.logspace(-12, -3, 19)])
+    for index in np.ndindex(*sys.batch_shape):
+        omega = float(refined[index])
+        if not np.isfinite(omega):
+            continue
+        one = sys[index] if index else sys
+        grid = omega + max(1.0, abs(omega)) * offsets
+        if sys.is_discrete:
+            grid = np.clip(grid, -np.pi, np.pi)
+
+        def sigma(w: np.ndarray, one: DiagonalSSM = one) -> np.ndarray:
+            return np.linalg.norm(freqresp(one, w), ord=2, axis=(-2, -1))
+
+        _, best = _kernels.maximize_on_grid(sigma, grid)
+        refined[index] = float(best)
+    return refined
+
+
+def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8, return_peak: bool = False):
+    """Layer H∞ norm with its envelope-theorem (sub)gradient, shape ``batch_shape``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Any batch shape, DT or CT.
+    rtol : float
+        Relative accuracy of the certified peak search (:func:`ssmtools.hinf_result`, ``method="diagonal"``).
+    return_peak : bool
+        Also return the peak frequencies ω* (a tensor without grad; ``nan`` where unstable, ``inf`` for a CT
+        supremum approached as ω → ∞).
+
+    Returns
+    -------
+    torch.Tensor or tuple of torch.Tensor
+        ``σ_max(G(ω*))`` with ω* the certified peak, ``inf`` (no gradient) for unstable systems; with
+        ``return_peak=True`` the pair ``(value, peak)``.
+
+    Notes
+    -----
+    The peak ω* is found on the host, without grad, by the certified branch and bound, then polished by a
+    golden-section search; the value is evaluated in torch at fixed ω*, so its gradient is
+    ``Re(u₁ᴴ (∂G(ω*)/∂θ) v₁)`` with u₁, v₁ the top singular vectors — the derivative of the norm wherever the
+    peak is unique and σ₁(G(ω*)) is simple (envelope theorem). At a repeated peak (two frequencies, or a
+    multiple σ₁, attaining the norm) the norm is a maximum of smooth branches: the gradient returned is that
+    of the branch at the returned ω*, one element of the Clarke subdifferential, i.e. a valid subgradient for
+    descent but not the directional derivative in every direction (docs/concepts/derivations.md#differentiable-norms).
+    Cost per call: the host search plus one O(n(m + p)) response and a p×m SVD per system.
+    """
+    host = sys.to_numpy()
+    result = norms.hinf_result(host, method="diagonal", rtol=rtol)
+    peaks = _refine_peaks(host, np.asarray(result.peak, dtype=float))
+    peak = torch.as_tensor(peaks, device=sys.poles.device)
+    stable = torch.as_tensor(np.isfinite(np.asarray(result.value, dtype=float)), device=sys.poles.device)
+    omega = torch.where(stable, peak, torch.zeros_like(peak))
+    _, safe = _stable_poles(sys)
+    G = response_at(sys.__class__(safe, sys.B, sys.C, sys.D, **_conventions(sys)), omega)
+    sigma = torch.linalg.matrix_norm(G, ord=2)
+    value = torch.where(stable, sigma, torch.full_like(sigma, torch.inf))
+    return (value, peak) if return_peak else value
+
+
+# ---------------------------------------------------------------------------------------------- Hankel
+def hankel_singular_values(sys: TorchSSM) -> torch.Tensor:
+    """Hankel singular values, descending, differentiable, shape ``(*batch, N)`` (N = n, or 2n for real output).
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        Asymptotically stable (an unstable system raises :class:`ssmtools.ArgumentError`).
+
+    Returns
+    -------
+    torch.Tensor
+        The values of :func:`ssmtools.hankel_singular_values` (graded square-root method, accurate to each σ)
+        carrying the gradient of σ_j = sqrt(eig_j(PQ)).
+
+    Notes
+    -----
+    With Gramian factors ``P = L_P L_Pᴴ``, ``Q = L_Q L_Qᴴ`` and the SVD ``L_Qᴴ L_P = U Σ Vᴴ``, the right and left
+    eigenvectors of PQ are ``x_j = L_P v_j`` and ``y_j = L_Q u_j`` with ``y_jᴴ x_j = σ_j``, so
+    ``dσ_j = Re(y_jᴴ (dP·Q + P·dQ) x_j)/(2σ_j²)``. The factors and vectors are computed on the host without grad;
+    P and Q are the differentiable closed-form Gramians. A simple σ_j gets its exact gradient. In a cluster of
+    equal values the individual σ_j are not differentiable: their gradients depend on the basis the SVD
+    picked, but their **sum** gets its exact gradient, so a penalty on the sum beyond an order k is exact
+    unless k splits a cluster. Values below 1e-12·σ₁ get no gradient (docs/concepts/derivations.md#differentiable-norms).
+    """
+    values = torch.as_tensor(norms.hankel_singular_values(sys.to_numpy()), device=sys.poles.device)
+    values = values.to(sys.poles.real.dtype)
+    lam, B, C = _augmented(sys)
+    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
+    Q = _kernels.diagonal_observability_gramian(lam, C, discrete=sys.is_discrete)
+    P0 = P.detach().cpu().to(torch.complex128).numpy()
+    Q0 = Q.detach().cpu().to(torch.complex128).numpy()
+    L_P, L_Q = _kernels.psd_factor(P0), _kernels.psd_factor(Q0)
+    U, S, Vh = np.linalg.svd(np.conj(np.swapaxes(L_Q, -1, -2)) @ L_P)
+    X = torch.as_tensor(L_P @ np.conj(np.swapaxes(Vh, -1, -2)), device=P.device).to(P.dtype)
+    Y = torch.as_tensor(L_Q @ U, device=P.device).to(P.dtype)
+    S_t = torch.as_tensor(S, device=P.device).to(values.dtype)
+    live = S_t > 1e-12 * S_t[..., :1].clamp(min=torch.finfo(S_t.dtype).tiny)
+    sigma2 = (Y.conj() * (P @ (Q @ X))).sum(dim=-2).real / torch.where(live, S_t, torch.ones_like(S_t))
+    first_order = (sigma2 - sigma2.detach()) / (2.0 * torch.where(live, S_t, torch.ones_like(S_t)))
+    return values + torch.where(live, first_order, torch.zeros_like(first_order))
+
+
+# ---------------------------------------------------------------------------------------------- scores
+def lamp_normalize(scores: torch.Tensor, *, dim: int = -1) -> torch.Tensor:
+    """LAMP / LAST normalisation ``s_(k)/Σ_{j≥k} s_(j)`` along ``dim``, differentiable (equal ties, as NumPy).
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        Non-negative raw scores (``inf`` allowed: kept as ``inf`` and left out of the sums).
+    dim : int
+        The axis of one layer's units.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape, in [0, 1]; equals :func:`ssmtools.pruning.normalize.lamp_normalize` slice by slice. The
+        ranking is piecewise constant, so the gradient is that of the ratio for the current order.
+    """
+    x = scores.movedim(dim, -1)
+    ascending, order = torch.sort(x, dim=-1, stable=True)  # inf last
+    finite = torch.isfinite(ascending)
+    values = torch.where(finite, ascending, torch.zeros_like(ascending))
+    tail = values.flip(-1).cumsum(-1).flip(-1)
+    keys = ascending.detach().contiguous()
+    run_last = torch.searchsorted(keys, keys, right=True) - 1  # ties: the run's last member
+    numerator = torch.take_along_dim(values, run_last, dim=-1)
+    denominator = torch.take_along_dim(tail, run_last, dim=-1)
+    positive = denominator > 0
+    ratio = torch.where(positive, numerator / torch.where(positive, denominator, torch.ones_like(denominator)), 0.0)
+    ratio = torch.where(finite, ratio, torch.full_like(ratio, torch.inf))
+    out = torch.empty_like(ratio).scatter(-1, order, ratio)
+    return out.movedim(-1, dim)
+
+
+def last_scores(sys: TorchSSM, *, exact: bool = False) -> torch.Tensor:
+    """LAST scores of every stored state, LAMP-normalised over the state axis, shape ``(*batch, n)``.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        The layer (for S4D-style multi-SISO layers every channel of the batch is normalised on its own).
+    exact : bool
+        ``False`` (criterion ``"last"``): raw score ``(‖c_i‖‖b_i‖/(1 − |λ_i|))²``, the single-pole bound;
+        ``True`` (``"last-exact"``): the exact ``‖G_i‖∞²`` (:func:`state_hinf_norms`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``inf`` for unstable states, as in :mod:`ssmtools.pruning.criteria`.
+    """
+    if exact:
+        raw = state_hinf_norms(sys)
+    else:
+        raw = _kernels.single_pole_hinf(sys.poles, _kernels.single_pole_gain(sys.B, sys.C), discrete=sys.is_discrete)
+    return lamp_normalize(raw**2)
+
+
+def aire_scores(sys: TorchSSM) -> torch.Tensor:
+    """AIRE scores (criterion ``"aire"``, ``form="exact"``): exact ``‖G_i‖₂²`` LAMP-normalised over the states.
+
+    Parameters
+    ----------
+    sys : TorchSSM
+        The layer.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, n)``; ``inf`` for unstable states.
+    """
+    return lamp_normalize(state_h2_norms(sys) ** 2)

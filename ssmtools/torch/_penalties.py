@@ -1,0 +1,174 @@
+"""Regularisers to add to a training loss: H∞, H2, Hankel tail and LAST sparsity of every SSM layer.
+
+Each penalty takes a model (any ``torch.nn.Module`` that :func:`ssmtools.torch.systems` reads), a
+:class:`TorchSSM`, or a mapping/sequence of them, computes one **term per system** — every system of every
+layer's batch (an S4D layer of H channels gives H terms) — and reduces the terms with ``reduction``:
+``"sum"`` (default), ``"mean"``, ``"max"`` or ``"none"`` (the 1-D tensor of terms, layer by layer in module
+order). Typical use::
+
+    loss = task_loss + 1e-3 * ssmtools.torch.hankel_nuclear_penalty(model, order=k)
+
+Formulas and scales (docs/concepts/derivations.md#differentiable-norms): ``hinf_penalty`` ‖G‖∞ (a gain, same
+units as the layer's output per input); ``h2_penalty`` ‖G‖²_H2 (an energy, squared so that it is smooth at
+0); ``hankel_nuclear_penalty`` Σ_{j>k} σ_j, the Hankel tail: half of balanced truncation's error bound at order k
+(2Σ_{j>k} σ_j) and at least σ_{k+1}, the error floor of every order-k approximation; ``last_sparsity_penalty`` Σ_i ŝ_i − 1
+with ŝ the LAMP-normalised LAST scores, scale-free, in [0, H_n − 1] (0 when one state carries the layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+
+from ..errors import ArgumentError, ArgumentTypeError, check_choice
+from ._modules import systems
+from ._norms import h2_squared, hankel_singular_values, hinf_norm, last_scores
+from ._system import TorchSSM
+
+Reduction = Literal["sum", "mean", "max", "none"]
+Model = torch.nn.Module | TorchSSM | Mapping[str, TorchSSM] | Sequence[TorchSSM]
+
+
+def _systems_of(model: Model) -> list[TorchSSM]:
+    if isinstance(model, TorchSSM):
+        return [model]
+    if isinstance(model, torch.nn.Module):
+        return list(systems(model).values())
+    items = list(model.values()) if isinstance(model, Mapping) else list(model) if isinstance(model, Sequence) else None
+    if not items or not all(isinstance(item, TorchSSM) for item in items):
+        raise ArgumentTypeError(
+            f"a penalty takes a torch.nn.Module, a TorchSSM or a non-empty mapping/sequence of TorchSSM, got "
+            f"{type(model).__name__}"
+        )
+    return items
+
+
+def _strictly_proper(sys: TorchSSM, feedthrough: bool) -> TorchSSM:
+    if feedthrough:
+        return sys
+    return TorchSSM(
+        sys.poles,
+        sys.B,
+        sys.C,
+        None,
+        dt=sys.dt,
+        output=sys.output,
+        state_includes_input=sys.state_includes_input,
+    )
+
+
+def _reduce(terms: list[torch.Tensor], reduction: Reduction) -> torch.Tensor:
+    check_choice("reduction", reduction, ("sum", "mean", "max", "none"))
+    flat = torch.cat([t.reshape(-1) for t in terms])
+    if reduction == "none":
+        return flat
+    if reduction == "sum":
+        return flat.sum()
+    return flat.mean() if reduction == "mean" else flat.max()
+
+
+def hinf_penalty(
+    model: Model, *, reduction: Reduction = "sum", feedthrough: bool = False, rtol: float = 1e-6
+) -> torch.Tensor:
+    """Layer H∞ norms ``‖G‖∞`` (envelope-theorem gradient at the certified peak), reduced.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, TorchSSM, or mapping/sequence of TorchSSM
+        The layers to penalise.
+    reduction : {"sum", "mean", "max", "none"}
+        How the per-system terms combine.
+    feedthrough : bool
+        Include D (default ``False``: the state path ``G − D``, the part state pruning acts on).
+    rtol : float
+        Relative accuracy of the peak search (looser than :func:`ssmtools.hinf_norm`'s default: the
+        gradient needs the peak frequency, not 8 digits of the value).
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, or 1-D for ``reduction="none"``; ``inf`` if a layer is unstable.
+    """
+    terms = [hinf_norm(_strictly_proper(s, feedthrough), rtol=rtol) for s in _systems_of(model)]
+    return _reduce(terms, reduction)
+
+
+def h2_penalty(model: Model, *, reduction: Reduction = "sum", feedthrough: bool = False) -> torch.Tensor:
+    """Squared layer H2 norms ``‖G‖²_H2`` (closed-form Gramian, exact gradient), reduced.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, TorchSSM, or mapping/sequence of TorchSSM
+        The layers to penalise.
+    reduction : {"sum", "mean", "max", "none"}
+        How the per-system terms combine.
+    feedthrough : bool
+        Include D (default ``False``: the energy of the impulse response through the states).
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, or 1-D for ``reduction="none"``; ``inf`` if a layer is unstable.
+    """
+    terms = [h2_squared(_strictly_proper(s, feedthrough)) for s in _systems_of(model)]
+    return _reduce(terms, reduction)
+
+
+def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction = "sum") -> torch.Tensor:
+    """Sum of the Hankel singular values beyond ``order``: ``Σ_{j>k} σ_j`` per system, reduced.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, TorchSSM, or mapping/sequence of TorchSSM
+        The layers to penalise (asymptotically stable).
+    order : int
+        k, the number of leading HSVs left free (of N = n, or 2n real dimensions for real-output layers,
+        as in :func:`ssmtools.hankel_singular_values`). ``0`` penalises the whole Hankel nuclear norm.
+    reduction : {"sum", "mean", "max", "none"}
+        How the per-system terms combine.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, or 1-D for ``reduction="none"``.
+
+    Raises
+    ------
+    ArgumentError
+        ``order`` is negative, or a layer is unstable (its HSVs do not exist).
+    """
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ArgumentError(f"order={order!r} must be an integer ≥ 0 (the number of leading HSVs kept free)")
+    terms = [hankel_singular_values(s)[..., order:].sum(dim=-1) for s in _systems_of(model)]
+    return _reduce(terms, reduction)
+
+
+def last_sparsity_penalty(model: Model, *, reduction: Reduction = "sum", exact: bool = False) -> torch.Tensor:
+    """``Σ_i ŝ_i − 1`` per system, ŝ the LAMP-normalised LAST scores: small when few states carry the layer.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, TorchSSM, or mapping/sequence of TorchSSM
+        The layers to penalise.
+    reduction : {"sum", "mean", "max", "none"}
+        How the per-system terms combine.
+    exact : bool
+        Exact per-state H∞ (``"last-exact"``) instead of the single-pole bound (``"last"``).
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, or 1-D for ``reduction="none"``.
+
+    Notes
+    -----
+    ŝ_(k) = s_(k)/Σ_{j≥k} s_(j) over the ascending raw scores s = ‖G_i‖∞² (:func:`ssmtools.torch.last_scores`);
+    the largest state has ŝ = 1, so the term is 0 when a single state carries all the importance and
+    H_n − 1 ≈ ln n when all n states are equal. It does not depend on the scale of B or C, so it does not
+    compete with the task loss by shrinking weights; it rewards a fast decay of the state importances, the
+    property that lets LAST prune more states at equal error.
+    """
+    terms = [last_scores(s, exact=exact).sum(dim=-1) - 1.0 for s in _systems_of(model)]
+    return _reduce(terms, reduction)
