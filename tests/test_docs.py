@@ -9,12 +9,16 @@ mkdocs-jupyter configuration to check that executed pages carry their figures.
 
 from __future__ import annotations
 
+import functools
 import html
+import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -192,3 +196,82 @@ def test_notebooks_are_stored_without_outputs():
             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
         ]
         assert not dirty, f"{path.name}: cells {dirty} have stored outputs; clear them before committing"
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str | None:
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+class _Site(http.server.SimpleHTTPRequestHandler):
+    """Serves the built site and records every path asked for (the browser's own log of what it loaded)."""
+
+    requested: list[str]
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        self.requested.append(self.path)
+
+
+@pytest.fixture
+def served(site):
+    """The built site on a loopback port, with the list of paths the browser requested."""
+    requested: list[str] = []
+    handler = type("Handler", (_Site,), {"requested": requested})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_formulas_render_offline_in_a_browser(served, tmp_path):
+    """Headless Chromium, with every host but the loopback unresolvable, typesets the formulas of concepts/norms.
+
+    Raw TeX is gone, every formula became a MathJax container, and the browser fetched MathJax's TeX fonts from
+    the site (containers whose glyph styles were dropped draw nothing and fetch only MathJax_Zero)."""
+    browser = find_browser()
+    if browser is None:
+        pytest.skip(f"no headless browser found (looked for {', '.join(BROWSERS)}); install Debian's chromium")
+    base, requested = served
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # offline: only the site answers
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            f"{base}/concepts/norms/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    spans = re.findall(r'<(span|div) class="arithmatex">(.*?)</\1>', dom, re.S)
+    assert len(spans) > 20
+    raw = [text for _, text in spans if "mjx-container" not in text]
+    assert not raw, f"formulas left as TeX: {raw[:3]}"
+    assert "\\(" not in html.unescape(re.sub(r"<[^>]+>", "", dom.split("<body", 1)[1]))
+    assert "/assets/mathjax/tex-chtml.js" in requested
+    fonts = {Path(p).name for p in requested if p.endswith(".woff")}
+    assert {"MathJax_Main-Regular.woff", "MathJax_Math-Italic.woff"} <= fonts, sorted(fonts)
+
+
+def test_pages_load_nothing_from_the_network(site):
+    """No page loads a script, stylesheet or font from another host (the site works offline)."""
+    external = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"[^>]*>')
+    found = {}
+    for page in site.rglob("*.html"):
+        loaded = [t for t in external.findall(page.read_text(encoding="utf-8")) if 'rel="canonical"' not in t]
+        if loaded:
+            found[page.relative_to(site).as_posix()] = loaded[:2]
+    assert not found, found
