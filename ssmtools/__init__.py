@@ -10,17 +10,20 @@ Public API (re-exported by name; importing does no work):
 - :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
   with error bounds, returning DiagonalSSM layers;
 - :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
-- :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning
-  (criteria in :mod:`ssmtools.pruning`);
+- :func:`available_families` — the checkpoint formats the adapters read (registry of :mod:`ssmtools.adapters`);
+- :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning;
+  :func:`available_criteria`, :func:`available_reductions` — the registries of :mod:`ssmtools.pruning`;
 - :mod:`ssmtools.plot` — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
   (matplotlib, imported on first use).
 """
 
 from . import (
+    adapters as adapters,
     examples as examples,
     plot as plot,  # matplotlib is imported inside the plot functions, on first use
 )
 from ._version import __version__ as __version__
+from .adapters import available_families as available_families
 from .errors import (
     ArgumentError as ArgumentError,
     ArgumentTypeError as ArgumentTypeError,
@@ -49,6 +52,8 @@ from .norms import (
 )
 from .pruning import (
     PruningPlan as PruningPlan,
+    available_criteria as available_criteria,
+    available_reductions as available_reductions,
     last_prune as last_prune,
     last_scores as last_scores,
     prune_plan as prune_plan,

@@ -275,3 +275,13 @@ def test_pages_load_nothing_from_the_network(site):
         if loaded:
             found[page.relative_to(site).as_posix()] = loaded[:2]
     assert not found, found
+
+
+def test_last_is_credited_to_its_authors():
+    """The LAST paper (NeurIPS 2024, arXiv 2411.02824) is by Minseon Gwak, Seongrok Moon, Joohwan Ko, PooGyeon Park."""
+    for page in ("concepts/pruning.md", "concepts/derivations.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        assert "M. Gwak, S. Moon, J. Ko, P. Park" in text, page
+    pruning = (DOCS / "concepts" / "pruning.md").read_text(encoding="utf-8")
+    assert "Minseon Gwak, Seongrok Moon, Joohwan Ko and PooGyeon Park" in pruning
+    assert "(0, 1]$, keep" not in pruning  # zero raw scores normalise to 0: the range is [0, 1]

@@ -86,8 +86,10 @@ class Criterion(NamedOptions, abc.ABC):
     shared by the channels of a multi-SISO layer combines its per-channel scores: ``"max"`` for
     H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
     energies), ``ranks_states`` (False when the scored units are not the stored states, e.g. Hankel
-    slots, so a state-selecting reduction cannot use them) and ``default_reduction`` (the
-    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given), and implement
+    slots, so a state-selecting reduction cannot use them), ``default_reduction`` (the
+    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given) and
+    ``default_allocation`` (the allocation rule ``prune_plan`` uses when none is given: ``"exact"``, or
+    ``"released"`` for the criterion that reproduces the released LAST code), and implement
     :meth:`raw_scores`. A criterion never changes a layer: what is done with its ranking is the
     reduction's business.
     """
@@ -97,6 +99,7 @@ class Criterion(NamedOptions, abc.ABC):
     channel_reduction: ClassVar[Literal["max", "sum"]] = "max"
     ranks_states: ClassVar[bool] = True
     default_reduction: ClassVar[str] = "modal-truncation"
+    default_allocation: ClassVar[Literal["exact", "released"]] = "exact"
 
     @abc.abstractmethod
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
@@ -354,7 +357,7 @@ class Last(Criterion):
 @register
 @dataclass(frozen=True)
 class LastOfficial(Criterion):
-    """Bit-compatible with the released LAST code (``msgwak/LAST`` ``s5/ssm.py``; docs/concepts/derivations.md#last-released-quirks).
+    """The released LAST code's scores and threshold (``msgwak/LAST`` ``s5/ssm.py``; docs/concepts/derivations.md#last-released-quirks).
 
     Parameters
     ----------
@@ -371,11 +374,16 @@ class LastOfficial(Criterion):
     the learned steps Δ_i), the single-pole formula even for a conjugate pair (drops the pair's factor
     2 and its cross term, docs/concepts/derivations.md#last-released-quirks), no stability guard (|λ̄| > 1 scores high, |λ̄| = 1 gives
     1e8·s²; the plan reports such states). LAMP normalisation with the code's sort-order tie rule
-    (``ties="stable-sort"``); the plan's ``allocation="released"`` reproduces its threshold rule.
+    (``ties="stable-sort"``), and by default (``default_allocation``) the code's threshold rule,
+    ``allocation="released"``. With that allocation the kept states are the released code's, state for
+    state, evaluated on the parameters in float64 (the adapters read every array in float64; the code's
+    own float32 arithmetic can order scores that agree to float32 rounding differently). Passing
+    ``allocation="exact"`` keeps the scores but meets the ratio exactly instead.
     Deviation: a layer of all-zero scores normalises to 0, not NaN.
     """
 
     name: ClassVar[str] = "last-official"
+    default_allocation: ClassVar[Literal["exact", "released"]] = "released"
     bidirectional_formula: BidirectionalFormula = "released"
     c_scale: float | None = None
 

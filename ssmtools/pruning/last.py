@@ -58,7 +58,7 @@ def last_prune(
     mask: bool = False,
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
-    allocation: AllocationRule = "exact",
+    allocation: AllocationRule | None = None,
     errors: bool | Literal["absolute"] = "absolute",
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
@@ -92,8 +92,9 @@ def last_prune(
     units : {"auto", "state", "channel-state"}
         Prunable units of multi-SISO (S4D) layers. ``"auto"``: ``"state"`` (a state removed from every
         channel, as physical removal requires) unless ``mask=True``, then ``"channel-state"``.
-    allocation : {"exact", "released"}
+    allocation : {"exact", "released"}, optional
         ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
+        Default: the criterion's (``"released"`` for ``"last-official"``, ``"exact"`` otherwise).
     errors : bool or "absolute"
         Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`). Default
         ``"absolute"``: ‖G − G_r‖∞, ‖G − G_r‖₂ and the relative H2 error, without the unpruned layers'

@@ -80,7 +80,7 @@ def prune_plan(
     reduction: str | Reduction | None = None,
     min_states_per_layer: int = 1,
     units: Units = "channel-state",
-    allocation: AllocationRule = "exact",
+    allocation: AllocationRule | None = None,
     errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
@@ -108,8 +108,9 @@ def prune_plan(
         state) mode on its own; ``"state"`` prunes state n in all channels at once (scores combined by
         the criterion's ``channel_reduction``: max for H∞-type, sum for energies) — needed for physical
         removal, which requires the same number of states in every channel. No effect on MIMO layers.
-    allocation : {"exact", "released"}
-        ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
+    allocation : {"exact", "released"}, optional
+        Default: the criterion's ``default_allocation`` (``"released"`` for ``"last-official"``, so that
+        it keeps the states the released code keeps; ``"exact"`` for every other criterion). ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
         released LAST code's rule, ``K = max(int(U·(100 − 100·ratio)/100), 1)`` units kept, threshold
         τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; docs/concepts/derivations.md#allocation).
     errors : bool or "absolute"
@@ -158,7 +159,8 @@ def prune_plan(
     """
     ratio = check_ratio(ratio)
     check_choice("units", units, ("channel-state", "state"))
-    check_choice("allocation", allocation, ("exact", "released"))
+    if allocation is not None:
+        check_choice("allocation", allocation, ("exact", "released"))
     check_choice("errors", errors, (True, False, "absolute"))
     model = as_model(model)
     if len(model) == 0:
@@ -171,6 +173,7 @@ def prune_plan(
             f"criterion {crit.name!r} does not score stored states, so its ranking cannot select states for the "
             f"{method.name!r} reduction; use its default reduction {crit.default_reduction!r} (reduction=None)"
         )
+    allocation = crit.default_allocation if allocation is None else allocation
     chosen = allocate(scores, ratio, allocation=allocation, min_states_per_layer=min_states_per_layer)
 
     results = []
