@@ -1,12 +1,12 @@
 """Exact system norms of diagonal and bidirectional SSMs: layer H∞/L∞ and H2/L2, per-state norms, Gramians, HSVs.
 
-Every function takes a :class:`~ssmtools.systems.DiagonalSSM` or a
-:class:`~ssmtools.systems.BidirectionalSSM` (Gramians and Hankel singular values: causal systems
+Every function takes a [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] or a
+[`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM] (Gramians and Hankel singular values: causal systems
 only) and is batched over ``sys.batch_shape``. Unstable or marginally stable systems (|λ| ≥ 1 in
 discrete time, Re λ ≥ 0 in continuous time) have infinite norms: they return ``inf`` and emit
-:class:`~ssmtools.errors.UnstableSystemWarning`, never a large finite number.
+[`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning], never a large finite number.
 
-Results come back by the one rule of :mod:`ssmtools._backends`: NumPy (0-d results as NumPy
+Results come back by the one rule of ``ssmtools._backends``: NumPy (0-d results as NumPy
 scalars) for ``backend="numpy"``, torch tensors on ``device`` for ``backend="torch"``.
 Formulas: docs/concepts/derivations.md.
 """
@@ -174,7 +174,7 @@ def hinf_result(
         Any batch shape; D and ``state_includes_input`` are honoured. For a bidirectional layer the
         value is the L∞ norm of the forward plus backward response (its ℓ2 gain).
     method : {"auto", "diagonal", "slycot"}
-        ``"auto"`` (default): :func:`auto_hinf_method` decides. ``"diagonal"``: the certified branch
+        ``"auto"`` (default): [`auto_hinf_method`][ssmtools.norms.auto_hinf_method] decides. ``"diagonal"``: the certified branch
         and bound for diagonal systems (causal only); never below the true norm by more than ``rtol``
         (relative); for a system it cannot certify within its budget (poles closer than ~1e-11 to the
         boundary) it returns the value attained at its peak with the valid, wider bracket and says how
@@ -293,13 +293,13 @@ def hinf_norm(
     sys : DiagonalSSM or BidirectionalSSM
         Any batch shape.
     method : {"auto", "diagonal", "slycot"}
-        See :func:`hinf_result`.
+        See [`hinf_result`][ssmtools.norms.hinf_result].
     tol : float
         AB13DD tolerance.
     rtol : float
         Relative accuracy certified by the diagonal algorithm.
     backend : {"numpy", "torch"}
-        Where the exact evaluations run and what the result is (see :func:`hinf_result`).
+        Where the exact evaluations run and what the result is (see [`hinf_result`][ssmtools.norms.hinf_result]).
     device : str or torch.device, optional
         Torch device for ``backend="torch"``.
 
@@ -307,7 +307,7 @@ def hinf_norm(
     -------
     float or ndarray of shape ``batch_shape`` (tensor for ``backend="torch"``)
         ``inf`` for systems that are not asymptotically stable. The peak frequency and the certified
-        bracket are in :func:`hinf_result`.
+        bracket are in [`hinf_result`][ssmtools.norms.hinf_result].
 
     Examples
     --------
@@ -509,7 +509,7 @@ def state_hinf_norms(
     Returns
     -------
     ndarray of float64, shape ``(*batch, n)`` (tensor for ``backend="torch"``)
-        ``inf`` where a state is not asymptotically stable; peaks in :func:`state_hinf_result`.
+        ``inf`` where a state is not asymptotically stable; peaks in [`state_hinf_result`][ssmtools.norms.state_hinf_result].
 
     Examples
     --------
@@ -547,7 +547,7 @@ def state_h2_norms(
     exact conjugate-pair H2 including the cross term ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole
     formulas drop (docs/concepts/derivations.md#state-h2). The squared value is accurate to
     about machine epsilon times the single-pole H2², so a pair whose H2 nearly cancels to 0 is
-    reported as ≲ 1e-8 × its single-pole H2. Bidirectional: :func:`h2_norm` of :meth:`states`.
+    reported as ≲ 1e-8 × its single-pole H2. Bidirectional: [`h2_norm`][ssmtools.norms.h2_norm] of ``states``.
 
     Examples
     --------
@@ -589,7 +589,7 @@ def _require_causal_stable(sys: Any, what: str) -> None:
 def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     """Controllability and observability Gramians ``(P, Q)`` of the diagonal realization.
 
-    The realization is ``(Λ_a, B_a, C_a)`` of :func:`ssmtools.systems.augmented_realization`:
+    The realization is ``(Λ_a, B_a, C_a)`` of [`ssmtools.systems.augmented_realization`][ssmtools.systems.augmented_realization]:
     (Λ, B, C) for complex output, the 2n-state conjugate-augmented one for real output. It is the
     strictly proper part without the factor z of ``state_includes_input``
     (docs/concepts/derivations.md#gramians).
@@ -635,7 +635,7 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     Gramians of the strictly proper part (Λ, B, C) — not of the standard form (Λ, B, CΛ) — so
     that balanced truncation keeps the ``state_includes_input`` convention. Computed by the
     square-root method on the normalised Gramians with the row/column scales kept apart and a pivoted QR
-    before the SVD (:func:`ssmtools._kernels.graded_hankel_singular_values`): each σ to ~1e-13 relative even
+    before the SVD (``ssmtools._kernels.graded_hankel_singular_values``): each σ to ~1e-13 relative even
     when B and C span 16 orders of magnitude (docs/concepts/derivations.md#hankel-singular-values).
 
     Examples

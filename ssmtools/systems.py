@@ -256,7 +256,7 @@ class DiagonalSSM:
 
         State i of system ``k`` is ``self.states()[k + (i,)]``, with pole λ_i, input row b_i and output
         column c_i, in the same conventions (``dt``, ``output``, ``state_includes_input``). The per-state
-        norms (:func:`ssmtools.state_hinf_norms`, :func:`ssmtools.state_h2_norms`) are the layer norms of
+        norms ([`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms], [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms]) are the layer norms of
         these subsystems.
 
         Returns
@@ -346,7 +346,7 @@ class DiagonalSSM:
         """Diagonalise a real ``control.StateSpace`` into a real-output ``DiagonalSSM``.
 
         Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
-        real eigenvalues keep real eigenvectors. Raises :class:`NotDiagonalizableError` when the
+        real eigenvalues keep real eigenvectors. Raises [`NotDiagonalizableError`][ssmtools.errors.NotDiagonalizableError] when the
         eigenvector matrix has condition number above ``max_condition`` (Jordan blocks, or a basis
         too ill-conditioned to give a faithful modal form).
 
@@ -557,7 +557,7 @@ class BidirectionalSSM:
         Parameters
         ----------
         **changes
-            ``C_backward`` and fields of :class:`DiagonalSSM` for the forward scan.
+            ``C_backward`` and fields of [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] for the forward scan.
 
         Returns
         -------
@@ -578,7 +578,7 @@ LTISystem = DiagonalSSM | BidirectionalSSM
 
 
 def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
-    """Raise :class:`NotDiagonalizableError` unless the eigenvector matrix ``V`` of ``what`` has a finite
+    """Raise [`NotDiagonalizableError`][ssmtools.errors.NotDiagonalizableError] unless the eigenvector matrix ``V`` of ``what`` has a finite
     condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form).
 
     Parameters
@@ -675,7 +675,7 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
     Returns
     -------
     A, B, C, D : ndarray of float64
-        Shapes as in :func:`real_realization`.
+        Shapes as in [`real_realization`][ssmtools.systems.real_realization].
     """
     A, B, C, D = real_realization(sys)
     if sys.state_includes_input:

@@ -1,6 +1,6 @@
 """The ``ssmtools`` Typer application and what every command shares: consoles, the failure exit, tables.
 
-Commands live in their own modules of this package and register themselves on :data:`app`.
+Commands live in their own modules of this package and register themselves on ``app``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """State pruning for deep SSMs as score → allocate → reduce → measure, with LAST and its relatives.
 
-- :mod:`~ssmtools.pruning.criteria` — :class:`Criterion` and its registry (:func:`available_criteria`,
-  :func:`get_criterion`); the Hankel-slot criterion ``"balanced"`` in :mod:`~ssmtools.pruning.balanced`;
-- :mod:`~ssmtools.pruning.normalize` — :func:`lamp_normalize` (the one LAMP/LAST normalisation);
-- :mod:`~ssmtools.pruning.scoring` — :func:`score_model` (step 1: units and normalised scores);
-- :mod:`~ssmtools.pruning.allocation` — :func:`allocate` (step 2: keep masks for a model-wide ratio);
-- :mod:`~ssmtools.pruning.reductions` — :class:`Reduction` and its registry (:func:`available_reductions`,
-  :func:`get_reduction`), :func:`reduce_model` (step 3: modal or balanced truncation);
-- :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
-- :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
-- :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
-- :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
+- [`criteria`][ssmtools.pruning.criteria] — [`Criterion`][ssmtools.pruning.criteria.Criterion] and its registry ([`available_criteria`][ssmtools.pruning.criteria.available_criteria],
+  [`get_criterion`][ssmtools.pruning.criteria.get_criterion]); the Hankel-slot criterion ``"balanced"`` in [`balanced`][ssmtools.pruning.balanced];
+- [`normalize`][ssmtools.pruning.normalize] — [`lamp_normalize`][ssmtools.pruning.normalize.lamp_normalize] (the one LAMP/LAST normalisation);
+- [`scoring`][ssmtools.pruning.scoring] — [`score_model`][ssmtools.pruning.scoring.score_model] (step 1: units and normalised scores);
+- [`allocation`][ssmtools.pruning.allocation] — [`allocate`][ssmtools.pruning.allocation.allocate] (step 2: keep masks for a model-wide ratio);
+- [`reductions`][ssmtools.pruning.reductions] — [`Reduction`][ssmtools.pruning.reductions.Reduction] and its registry ([`available_reductions`][ssmtools.pruning.reductions.available_reductions],
+  [`get_reduction`][ssmtools.pruning.reductions.get_reduction]), [`reduce_model`][ssmtools.pruning.reductions.reduce_model] (step 3: modal or balanced truncation);
+- [`measure`][ssmtools.pruning.measure] — [`measure`][ssmtools.pruning.measure] (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
+- [`plan`][ssmtools.pruning.plan] — [`prune_plan`][ssmtools.pruning.plan.prune_plan] (the four steps) and [`apply_plan`][ssmtools.pruning.plan.apply_plan];
+- [`results`][ssmtools.pruning.results] — [`PruningPlan`][ssmtools.pruning.results.PruningPlan], [`LayerPruning`][ssmtools.pruning.results.LayerPruning] (tables, JSON);
+- [`last`][ssmtools.pruning.last] — [`last_prune`][ssmtools.pruning.last.last_prune], [`last_scores`][ssmtools.pruning.last.last_scores] (checkpoint in, pruned checkpoint out).
 """
 
 from . import balanced as balanced  # registers "balanced"

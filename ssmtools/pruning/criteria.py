@@ -1,11 +1,11 @@
 """State-pruning criteria: small objects that score the prunable units of one layer, registered by name.
 
-A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
+A criterion maps an [`SSMLayer`][ssmtools.model.SSMLayer] to one raw score per stored state (shape
 ``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
 can be compared across layers. Allocation (how many units go, where) lives in ``allocation.py``; what
 is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass
 fields, so a criterion prints and serialises into a plan. The registered names are
-:func:`available_criteria` (a test keeps this table equal to it).
+[`available_criteria`][ssmtools.pruning.criteria.available_criteria] (a test keeps this table equal to it).
 
 =====================  ==============================================================  ================
 name                   raw score of stored state i                                     normalisation
@@ -23,7 +23,7 @@ name                   raw score of stored state i                              
 =====================  ==============================================================  ================
 
 s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;
-r_i = |λ̄_i|. LAMP: :func:`~ssmtools.pruning.normalize.lamp_normalize`. Sources: LAST, Gwak et al.,
+r_i = |λ̄_i|. LAMP: [`lamp_normalize`][ssmtools.pruning.normalize.lamp_normalize]. Sources: LAST, Gwak et al.,
 NeurIPS 2024, arXiv 2411.02824, code ``msgwak/LAST`` ``s5/ssm.py``; AIRE-Prune, Padhy et al., arXiv
 2602.00534, code ``falcon-arrow/AIRE-Prune``; LAMP, Lee et al., ICLR 2021. Derivations and the
 released code's quirks: docs/concepts/derivations.md#state-hinf, docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#aire.
@@ -87,10 +87,10 @@ class Criterion(NamedOptions, abc.ABC):
     H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
     energies), ``ranks_states`` (False when the scored units are not the stored states, e.g. Hankel
     slots, so a state-selecting reduction cannot use them), ``default_reduction`` (the
-    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given) and
+    [`reductions`][ssmtools.pruning.reductions] name ``prune_plan`` uses when none is given) and
     ``default_allocation`` (the allocation rule ``prune_plan`` uses when none is given: ``"exact"``, or
     ``"released"`` for the criterion that reproduces the released LAST code), and implement
-    :meth:`raw_scores`. A criterion never changes a layer: what is done with its ranking is the
+    [`raw_scores`][ssmtools.pruning.criteria.Criterion.raw_scores]. A criterion never changes a layer: what is done with its ranking is the
     reduction's business.
     """
 
@@ -139,7 +139,7 @@ _CRITERIA: Registry[Criterion] = Registry("criterion", Criterion)
 
 
 def register(cls: type[Criterion]) -> type[Criterion]:
-    """Class decorator: make a :class:`Criterion` subclass selectable by its ``name``.
+    """Class decorator: make a [`Criterion`][ssmtools.pruning.criteria.Criterion] subclass selectable by its ``name``.
 
     Returns
     -------
@@ -165,7 +165,7 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
     Parameters
     ----------
     criterion : str or Criterion
-        A name of :func:`available_criteria`, or an instance.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria], or an instance.
     **options
         Dataclass fields of the named criterion (e.g. ``bidirectional_formula="intended"``).
 
@@ -226,7 +226,7 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
     exact : bool
         ``False``: the single-pole value ``s_i/(1 − r_i)`` of docs/concepts/derivations.md#state-hinf-single (LAST paper), with
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
-        docs/concepts/derivations.md#bidirectional). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
+        docs/concepts/derivations.md#bidirectional). ``True``: exact — [`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms] (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
         ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidirectional.state_linf``: closed-form 2×2
         σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
@@ -255,7 +255,7 @@ def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
     Returns
     -------
     ndarray of float64
-        :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of docs/concepts/derivations.md#state-h2-pair); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
+        [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms] squared (includes the conjugate-pair cross term of docs/concepts/derivations.md#state-h2-pair); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
     """
     return _quiet(state_h2_norms, layer.system) ** 2
 
@@ -312,7 +312,7 @@ class Last(Criterion):
     Raw score: the squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²`` of every stored state (docs/concepts/derivations.md#state-hinf-single),
     ``s_i = ‖c_i‖‖b̄_i‖`` — for a bidirectional layer ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b̄_i‖``, the triangle
     bound of docs/concepts/derivations.md#bidirectional (= 4 × the code's *intended* expression; constants cancel in LAMP). LAMP
-    normalisation per layer (:func:`~ssmtools.pruning.normalize.lamp_normalize`), one global
+    normalisation per layer ([`lamp_normalize`][ssmtools.pruning.normalize.lamp_normalize]), one global
     threshold. Differences from ``"last-official"``: no ``+1e-8``, unstable states (|λ̄| ≥ 1) score
     ``inf`` (always kept, reported) instead of a large finite value, the bidirectional formula is the
     intended one, equal scores tie. The paper normalises H∞ norms, the code their squares (same order
@@ -366,7 +366,7 @@ class LastOfficial(Criterion):
         by 4 and not squared (docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#worked-example-e7: 7.99999968); ``"intended"`` squares the mean
         (E7: 31.99999872).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter (:func:`output_scale`).
+        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter ([`output_scale`][ssmtools.pruning.criteria.output_scale]).
 
     Notes
     -----
@@ -391,7 +391,7 @@ class LastOfficial(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
-        """The released LAST code's score (:func:`released_score`, ``denominator="hinf"``).
+        """The released LAST code's score ([`released_score`][ssmtools.pruning.criteria.released_score], ``denominator="hinf"``).
 
         Parameters
         ----------
@@ -430,7 +430,7 @@ class LastExact(Criterion):
     """LAST normalisation on exact one-state norms (docs/concepts/derivations.md#state-hinf-pair, docs/concepts/derivations.md#bidirectional-linf).
 
     Raw score ``‖G_i‖∞²`` with G_i the exact subsystem of stored state i: the conjugate pair for real
-    output (:func:`ssmtools.state_hinf_norms`), and for bidirectional layers the L∞ norm of the
+    output ([`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms]), and for bidirectional layers the L∞ norm of the
     non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (closed-form σ_max(ω) maximised
     over ω; cross-checked against AB13DD on the stacked realisation of docs/concepts/derivations.md#bidirectional). Unstable states
     score ``inf``: always kept and reported in the plan. LAMP, global.
@@ -481,7 +481,7 @@ class Aire(Criterion):
     form : {"official", "exact"}
         ``"official"``: the code's ``‖c̃_i‖²‖b̄_i‖²/(1 − |λ̄_i|² + 1e-8)`` (squared single-pole DT H2,
         docs/concepts/derivations.md#aire), bidirectional numerator as selected by ``bidirectional_formula``. ``"exact"``:
-        the exact subsystem ``‖G_i‖₂²`` — :func:`ssmtools.state_h2_norms` squared (the conjugate-pair
+        the exact subsystem ``‖G_i‖₂²`` — [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms] squared (the conjugate-pair
         cross term included, docs/concepts/derivations.md#state-h2-pair), two-sided energy for bidirectional layers.
     bidirectional_formula : {"released", "intended"}
         As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
@@ -551,7 +551,7 @@ class UniformHinf(Criterion):
     ----------
     exact : bool
         ``False``: single-pole value ``s_i/(1 − |λ̄_i|)``; ``True``: exact subsystem norm
-        (:func:`subsystem_hinf`). Unstable states score ``inf``.
+        ([`subsystem_hinf`][ssmtools.pruning.criteria.subsystem_hinf]). Unstable states score ``inf``.
     """
 
     name: ClassVar[str] = "uniform-hinf"

@@ -1,8 +1,8 @@
 """``last_prune`` and ``last_scores``: checkpoint in, pruned checkpoint (same format) and plan out.
 
 The one-call entry points of LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824): read the weights
-through the adapters (:func:`ssmtools.load`), score and allocate with :func:`prune_plan`, then remove
-the pruned states physically with :meth:`ssmtools.SSMModel.apply` (smaller P, loadable by the original
+through the adapters ([`ssmtools.load`][ssmtools.io.load]), score and allocate with [`prune_plan`][ssmtools.pruning.plan.prune_plan], then remove
+the pruned states physically with [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply] (smaller P, loadable by the original
 package with the smaller state size) or, with ``mask=True``, zero them as the released code does.
 """
 
@@ -71,19 +71,19 @@ def last_prune(
     ----------
     weights : str, os.PathLike, Mapping, torch.nn.Module or SSMModel
         A checkpoint file, an in-memory state dict / flax parameter tree, a module, or a model already
-        read with :func:`ssmtools.load` (S5 flax, s5-pytorch, S4D, LRU).
+        read with [`ssmtools.load`][ssmtools.io.load] (S5 flax, s5-pytorch, S4D, LRU).
     ratio : float
         Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
         ``--pruning_ratio=30``).
     criterion : str or Criterion
-        A name of :func:`~ssmtools.pruning.available_criteria` (default LAST) or an instance; see
-        :func:`~ssmtools.pruning.plan.prune_plan`.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria] (default LAST) or an instance; see
+        [`prune_plan`][ssmtools.pruning.plan.prune_plan].
     reduction : str or Reduction, optional
-        What is done to the layers (:func:`~ssmtools.pruning.available_reductions`); default: the
+        What is done to the layers ([`available_reductions`][ssmtools.pruning.reductions.available_reductions]); default: the
         criterion's ``default_reduction`` (modal truncation, except balanced truncation for the
         Hankel-slot criterion).
     family : str
-        Passed to :func:`ssmtools.load` (``"auto"`` detects it).
+        Passed to [`ssmtools.load`][ssmtools.io.load] (``"auto"`` detects it).
     mask : bool
         ``False`` (default): remove the pruned states (smaller arrays). ``True``: zero their input rows
         and output columns, shapes unchanged — the released code's behaviour (modal truncation only).
@@ -96,7 +96,7 @@ def last_prune(
         ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
         Default: the criterion's (``"released"`` for ``"last-official"``, ``"exact"`` otherwise).
     errors : bool or "absolute"
-        Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`). Default
+        Exact truncation errors in the plan (see [`prune_plan`][ssmtools.pruning.plan.prune_plan]). Default
         ``"absolute"``: ‖G − G_r‖∞, ‖G − G_r‖₂ and the relative H2 error, without the unpruned layers'
         H∞ norms — with D of full rank H those cost minutes per layer on LAST-sized bidirectional
         layers; ``True`` adds them (relative H∞ errors), ``False`` skips all norms.
@@ -105,10 +105,10 @@ def last_prune(
     reduction_options : Mapping, optional
         Options for the reduction.
     output : str or os.PathLike, optional
-        Also write the pruned weights there (:func:`ssmtools.save`: atomic, format from the extension,
+        Also write the pruned weights there ([`ssmtools.save`][ssmtools.io.save]: atomic, format from the extension,
         never over the input file).
     **config
-        Settings not stored in the weights, for :func:`ssmtools.load` (``conj_sym``, ``step_rescale``,
+        Settings not stored in the weights, for [`ssmtools.load`][ssmtools.io.load] (``conj_sym``, ``step_rescale``,
         ``discretization``, ``clip_eigs``, ...).
 
     Returns
@@ -165,16 +165,16 @@ def last_scores(
     criterion_options: Mapping[str, Any] | None = None,
     **config: Any,
 ) -> dict[str, np.ndarray]:
-    """Per-state scores of every layer (what :func:`last_prune` ranks), without pruning.
+    """Per-state scores of every layer (what [`last_prune`][ssmtools.pruning.last.last_prune] ranks), without pruning.
 
     Parameters
     ----------
     weights : str, os.PathLike, Mapping, torch.nn.Module, SSMModel, or Mapping[str, DiagonalSSM]
-        A checkpoint or parameter tree (read with :func:`ssmtools.load`), a model, or named systems.
+        A checkpoint or parameter tree (read with [`ssmtools.load`][ssmtools.io.load]), a model, or named systems.
     criterion : str or Criterion
-        As for :func:`last_prune`.
+        As for [`last_prune`][ssmtools.pruning.last.last_prune].
     family : str
-        Passed to :func:`ssmtools.load`.
+        Passed to [`ssmtools.load`][ssmtools.io.load].
     normalized : bool
         ``True``: the normalised scores compared across layers (LAMP for LAST: the top state of every
         layer scores 1); ``False``: the criterion's raw scores (squared per-state H∞ for LAST).
@@ -183,14 +183,14 @@ def last_scores(
     criterion_options : Mapping, optional
         Options for a criterion given by name.
     **config
-        Loader settings, as for :func:`last_prune`.
+        Loader settings, as for [`last_prune`][ssmtools.pruning.last.last_prune].
 
     Returns
     -------
     dict[str, ndarray]
         Layer name -> scores of shape ``layer.system.poles.shape`` (a shared state's score repeated
         over channels). Unstable states score ``inf`` under the stability-guarded criteria and raise
-        one :class:`~ssmtools.errors.UnstableSystemWarning`.
+        one [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning].
     """
     if isinstance(weights, SSMModel) or (
         isinstance(weights, Mapping)

@@ -2,15 +2,15 @@
 
 Each step is a public function that can be used (and is tested) on its own:
 
-1. :func:`~ssmtools.pruning.scoring.score_model` — a :class:`~ssmtools.pruning.criteria.Criterion`
+1. [`score_model`][ssmtools.pruning.scoring.score_model] — a [`Criterion`][ssmtools.pruning.criteria.Criterion]
    scores every stored state; scores are grouped into prunable units and normalised per layer;
-2. :func:`~ssmtools.pruning.allocation.allocate` — one global ranking (``scope="global"`` criteria) or
+2. [`allocate`][ssmtools.pruning.allocation.allocate] — one global ranking (``scope="global"`` criteria) or
    the same ratio in every layer (``scope="layer"``) gives every layer's keep mask;
-3. :func:`~ssmtools.pruning.reductions.reduce_model` — a :class:`~ssmtools.pruning.reductions.Reduction`
+3. [`reduce_model`][ssmtools.pruning.reductions.reduce_model] — a [`Reduction`][ssmtools.pruning.reductions.Reduction]
    (modal truncation, balanced truncation, ...) reduces every layer to its mask;
-4. :func:`~ssmtools.pruning.measure.measure` — the exact ``‖G − G_r‖∞``, ``‖G − G_r‖₂`` of every layer.
+4. [`measure`][ssmtools.pruning.measure.measure] — the exact ``‖G − G_r‖∞``, ``‖G − G_r‖₂`` of every layer.
 
-:func:`apply_plan` then writes a plan into the weights through the reduction the plan records.
+[`apply_plan`][ssmtools.pruning.plan.apply_plan] then writes a plan into the weights through the reduction the plan records.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["prune_plan", "apply_plan", "as_model"]
 
 # ------------------------------------------------------------------------------------------ helpers
 def as_model(model: Any) -> SSMModel:
-    """An :class:`SSMModel` from a model, a mapping of named systems/layers, or a list of systems.
+    """An [`SSMModel`][ssmtools.model.SSMModel] from a model, a mapping of named systems/layers, or a list of systems.
 
     Parameters
     ----------
@@ -95,9 +95,9 @@ def prune_plan(
         Fraction of stored states removed model-wide, in [0, 1) (``0.3``, not ``30``). A stored state
         of a conjugate-symmetric layer is a conjugate pair (two real dimensions).
     criterion : str or Criterion
-        A name of :func:`~ssmtools.pruning.available_criteria` or an instance: scores the units.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria] or an instance: scores the units.
     reduction : str or Reduction, optional
-        What is done to every layer: a name of :func:`~ssmtools.pruning.available_reductions` or an
+        What is done to every layer: a name of [`available_reductions`][ssmtools.pruning.reductions.available_reductions] or an
         instance. Default: the criterion's ``default_reduction`` (modal truncation, except balanced
         truncation for the Hankel-slot criterion; see docs/concepts/pruning.md).
     min_states_per_layer : int
@@ -143,9 +143,9 @@ def prune_plan(
     multi-SISO layers of different widths, units are removed greedily in score order while the removed
     stored-state count stays ≤ ⌊ratio·N⌋.
 
-    **Pipeline.** ``prune_plan`` is :func:`~ssmtools.pruning.scoring.score_model`,
-    :func:`~ssmtools.pruning.allocation.allocate`, :meth:`Reduction.reduce` and
-    :func:`~ssmtools.pruning.measure.measure` in sequence; call them one by one to inspect or replace
+    **Pipeline.** ``prune_plan`` is [`score_model`][ssmtools.pruning.scoring.score_model],
+    [`allocate`][ssmtools.pruning.allocation.allocate], [`Reduction.reduce`][ssmtools.pruning.reductions.Reduction.reduce] and
+    [`measure`][ssmtools.pruning.measure.measure] in sequence; call them one by one to inspect or replace
     a step.
 
     **Errors.** Removing a set S of states of a diagonal layer leaves D and the other states unchanged,
@@ -154,7 +154,7 @@ def prune_plan(
     both exact; relative errors divide by the unpruned layer's norms (D included). Multi-SISO layers
     are block-diagonal over channels: H∞ = max over channels, H2² = sum.
 
-    Unstable states (|λ̄| ≥ 1) give an :class:`~ssmtools.errors.UnstableSystemWarning` and are listed
+    Unstable states (|λ̄| ≥ 1) give an [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning] and are listed
     in ``plan.unstable``; criteria that score them ``inf`` always keep them.
     """
     ratio = check_ratio(ratio)
@@ -233,8 +233,8 @@ def apply_plan(model: SSMModel, plan: PruningPlan, *, mask: bool = False) -> SSM
     model : SSMModel
         The model the plan was made for, read from a checkpoint (its ``params`` are not modified).
     plan : PruningPlan
-        From :func:`prune_plan` or :meth:`PruningPlan.from_json`; ``plan.reduction`` must be registered
-        (:func:`~ssmtools.pruning.available_reductions`).
+        From [`prune_plan`][ssmtools.pruning.plan.prune_plan] or [`PruningPlan.from_json`][ssmtools.pruning.results.PruningPlan.from_json]; ``plan.reduction`` must be registered
+        ([`available_reductions`][ssmtools.pruning.reductions.available_reductions]).
     mask : bool
         ``True``: zero the removed states instead of deleting them (shapes unchanged); only for
         reductions that select states (modal truncation).
