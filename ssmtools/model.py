@@ -20,6 +20,9 @@ from .errors import ArgumentError, ArgumentTypeError, UnknownNameError
 from .systems import BidirectionalSSM, DiagonalSSM
 
 
+ROOT_LABEL = "(root)"  # shown for the layer whose path in the tree is empty
+
+
 @dataclass(frozen=True, eq=False)
 class SSMLayer:
     """One SSM layer viewed as an LTI system.
@@ -63,6 +66,12 @@ class SSMLayer:
     def n_states(self) -> int:
         """Stored states of the layer (per channel for multi-SISO layers)."""
         return self.system.n_states
+
+    @property
+    def label(self) -> str:
+        """The name shown in tables and figures: ``name``, or ``"(root)"`` for a layer at the root of its tree
+        (a checkpoint of one bare layer, whose path is empty)."""
+        return self.name or ROOT_LABEL
 
 
 class FamilyAdapter(Protocol):
