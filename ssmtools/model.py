@@ -19,7 +19,6 @@ import numpy as np
 from .errors import ArgumentError, ArgumentTypeError, UnknownNameError
 from .systems import BidirectionalSSM, DiagonalSSM
 
-
 ROOT_LABEL = "(root)"  # shown for the layer whose path in the tree is empty
 
 
