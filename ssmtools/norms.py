@@ -38,6 +38,7 @@ __all__ = [
 
 HinfMethod = Literal["auto", "diagonal", "slycot"]
 H2Method = Literal["gramian", "slycot"]
+FrequencyUnit = Literal["native", "rad/s"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,20 @@ class HinfResult:
     lower: Any
     upper: Any
     method: str
+
+
+def _per_sample(sys: LTISystem, frequency_unit: str) -> float:
+    """What a peak frequency in the system's own unit is divided by to give ``frequency_unit``: 1, or ``dt`` for
+    a sampled system's rad/sample → rad/s (the one place of that conversion)."""
+    check_choice("frequency_unit", frequency_unit, ("native", "rad/s"))
+    if frequency_unit == "native" or not sys.is_discrete:
+        return 1.0
+    if sys.dt is True:
+        raise OptionError(
+            "frequency_unit='rad/s' needs the sampling time, but this system has dt=True (unspecified); build it "
+            "with dt=<seconds per sample>, or use frequency_unit='native' (rad/sample)"
+        )
+    return float(sys.dt)
 
 
 def _batch_result(values: np.ndarray) -> Any:
@@ -165,6 +180,7 @@ def hinf_result(
     rtol: float = 1e-8,
     backend: Backend = "numpy",
     device: Any = None,
+    frequency_unit: FrequencyUnit = "native",
 ) -> HinfResult:
     """Layer H∞ norm with its peak frequency and bracket, ``sup_ω σ_max(G(e^{jω}))`` (DT) or ``G(jω)`` (CT).
 
@@ -191,6 +207,10 @@ def hinf_result(
         bidirectional layers need ``backend="numpy"``).
     device : str or torch.device, optional
         Torch device for ``backend="torch"`` (``None``: CPU).
+    frequency_unit : {"native", "rad/s"}
+        Unit of ``peak``. ``"native"`` (default): rad/sample in discrete time, rad/s in continuous time.
+        ``"rad/s"``: a sampled system's peak divided by its sampling time ``dt`` (as ``control.linfnorm``
+        reports it); needs a numeric ``dt`` (not ``dt=True``). No change in continuous time.
 
     Returns
     -------
@@ -212,6 +232,7 @@ def hinf_result(
     """
     _check_system(sys, "hinf_result")
     check_choice("method", method, ("auto", "diagonal", "slycot"))
+    per_sample = _per_sample(sys, frequency_unit)
     array_backend = get_backend(backend, device)
     if not 0 < tol < 1:
         raise OptionError(f"tol={tol!r} must lie in (0, 1); the default 1e-12 is usually right")
@@ -274,7 +295,7 @@ def hinf_result(
     def out(array: np.ndarray) -> Any:
         return array_backend.from_numpy(array, device=device)
 
-    return HinfResult(out(value), out(peak), out(lower), out(upper), used)
+    return HinfResult(out(value), out(peak / per_sample), out(lower), out(upper), used)
 
 
 def hinf_norm(
@@ -433,6 +454,7 @@ def state_hinf_result(
     backend: Backend = "numpy",
     device: Any = None,
     dtype: Precision = "float64",
+    frequency_unit: FrequencyUnit = "native",
 ) -> HinfResult:
     """H∞ norm and peak frequency of every one-state subsystem ``G_i = c_i b_iᵀ/(z − λ_i)`` (``s`` in CT).
 
@@ -448,6 +470,9 @@ def state_hinf_result(
         Torch device (``backend="torch"`` only); ``None`` means CPU.
     dtype : {"float64", "float32"}
         Torch precision (float32 only on request).
+    frequency_unit : {"native", "rad/s"}
+        Unit of ``peak``, as for [`hinf_result`][ssmtools.norms.hinf_result]: ``"rad/s"`` divides a sampled
+        system's rad/sample by its ``dt``.
 
     Returns
     -------
@@ -465,11 +490,12 @@ def state_hinf_result(
     single-pole value is **not** the pair norm (docs/concepts/derivations.md#state-hinf).
     """
     _check_system(sys, "state_hinf_result")
+    per_sample = _per_sample(sys, frequency_unit)
     array_backend = get_backend(backend, device)
     _warn_unstable_states(sys)
     if isinstance(sys, BidirectionalSSM):
         values, peaks = _bidirectional.state_linf(sys)
-        values, peaks = (array_backend.from_numpy(a, device=device, dtype=dtype) for a in (values, peaks))
+        values, peaks = (array_backend.from_numpy(a, device=device, dtype=dtype) for a in (values, peaks / per_sample))
         return HinfResult(values, peaks, values, values, "closed-form")
     discrete = sys.is_discrete
     lam, B, C = array_backend.asarrays(sys.poles, sys.B, sys.C, device=device, dtype=dtype)
@@ -483,7 +509,7 @@ def state_hinf_result(
         values = 0.5 * pair_values
     if backend == "numpy":
         values, peaks = np.asarray(values), np.asarray(peaks)
-    return HinfResult(values, peaks, values, values, "closed-form")
+    return HinfResult(values, peaks / per_sample, values, values, "closed-form")
 
 
 def state_hinf_norms(

@@ -343,17 +343,18 @@ class DiagonalSSM:
 
     @classmethod
     def from_control(cls, sys: Any, *, max_condition: float = 1e10) -> DiagonalSSM:
-        """Diagonalise a real ``control.StateSpace`` into a real-output ``DiagonalSSM``.
+        """Diagonalise a real ``control.StateSpace`` (or ``control.TransferFunction``) into a real-output ``DiagonalSSM``.
 
-        Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
+        A transfer function is realised first with ``control.ss`` (as python-control converts it). Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
         real eigenvalues keep real eigenvectors. Raises [`NotDiagonalizableError`][ssmtools.errors.NotDiagonalizableError] when the
         eigenvector matrix has condition number above ``max_condition`` (Jordan blocks, or a basis
         too ill-conditioned to give a faithful modal form).
 
         Parameters
         ----------
-        sys : control.StateSpace
-            A real state-space system (continuous or discrete time).
+        sys : control.StateSpace or control.TransferFunction
+            A real LTI system (continuous or discrete time); anything else raises
+            [`ArgumentTypeError`][ssmtools.errors.ArgumentTypeError].
         max_condition : float
             Largest accepted condition number of the eigenvector matrix.
 
@@ -362,6 +363,16 @@ class DiagonalSSM:
         DiagonalSSM
             ``output="real"``, same ``dt``, real poles first, then one pole per conjugate pair.
         """
+        import control
+
+        if isinstance(sys, control.TransferFunction):
+            sys = control.ss(sys)
+        elif not isinstance(sys, control.StateSpace):
+            raise ArgumentTypeError(
+                f"from_control() takes a control.StateSpace or control.TransferFunction, got {type(sys).__name__}; "
+                "build one with control.ss(A, B, C, D[, dt]) or control.tf(num, den[, dt]), or pass poles, B, C, D to "
+                "DiagonalSSM(...) directly"
+            )
         A = np.asarray(sys.A, dtype=float)
         B = np.asarray(sys.B, dtype=float)
         C = np.asarray(sys.C, dtype=float)
