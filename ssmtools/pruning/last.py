@@ -4,6 +4,8 @@ The one-call entry points of LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824):
 through the adapters ([`ssmtools.load`][ssmtools.io.load]), score and allocate with [`prune_plan`][ssmtools.pruning.plan.prune_plan], then remove
 the pruned states physically with [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply] (smaller P, loadable by the original
 package with the smaller state size) or, with ``mask=True``, zero them as the released code does.
+Given a ``torch.nn.Module``, ``last_prune`` writes the result into the module itself and returns it (the
+convention of Torch-Pruning), so the smaller module runs and trains as it is.
 """
 
 from __future__ import annotations
@@ -36,6 +38,58 @@ def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
             )
         return weights
     return load(weights, family, **config)
+
+
+def _is_module(weights: Any) -> bool:
+    """A ``torch.nn.Module`` (duck-typed: torch is imported only when one is given)."""
+    return not isinstance(weights, Mapping) and callable(getattr(weights, "named_parameters", None))
+
+
+def _write_into_module(module: Any, before: SSMModel, after: SSMModel) -> None:
+    """Make ``module`` hold the parameters of ``after`` in place (``before``: what was read from it).
+
+    A tensor of unchanged shape is copied into the existing parameter or buffer (optimisers keep their
+    references); one of a new shape replaces it by a new ``torch.nn.Parameter`` (same dtype, device and
+    ``requires_grad``) or buffer. A plain tensor attribute of a pruned layer's submodule whose size along a
+    dimension is the layer's old state count is run-time state (LRU-pytorch keeps its recurrent state so): when
+    it is all zeros it is resized to the new count; otherwise the module is refused before anything changes.
+    """
+    import torch
+
+    original = before.params
+    changed = [key for key, value in after.params.items() if value is not original[key]]
+    stale: list[tuple[Any, str, int, int, int]] = []  # submodule, attribute, dimension, old, new count
+    for name, layer in before.items():
+        old, new = layer.system.poles.shape[-1], after[name].system.poles.shape[-1]
+        if old == new:
+            continue
+        owner = module.get_submodule(name) if name else module
+        for attribute, value in vars(owner).items():
+            if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter) and old in value.shape:
+                if torch.count_nonzero(value):
+                    raise ArgumentError(
+                        f"layer {name or '(root)'!r}: the module holds a non-zero run-time tensor {attribute!r} of "
+                        f"shape {tuple(value.shape)} sized by its {old} states; reset it (e.g. run no sequence, or "
+                        "set it to zeros) before pruning the module in place, or prune module.state_dict() instead"
+                    )
+                stale.append((owner, attribute, list(value.shape).index(old), old, new))
+    for key in changed:
+        path, _, leaf = key.rpartition(".")
+        owner = module.get_submodule(path) if path else module
+        current, value = getattr(owner, leaf), after.params[key]
+        with torch.no_grad():
+            value = torch.as_tensor(value).to(device=current.device, dtype=current.dtype)
+            if value.shape == current.shape:
+                current.copy_(value)
+            elif isinstance(current, torch.nn.Parameter):
+                setattr(owner, leaf, torch.nn.Parameter(value.clone(), requires_grad=current.requires_grad))
+            else:
+                owner.register_buffer(leaf, value.clone(), persistent=leaf not in owner._non_persistent_buffers_set)
+    for owner, attribute, dim, _old, new in stale:
+        value = getattr(owner, attribute)
+        shape = list(value.shape)
+        shape[dim] = new
+        setattr(owner, attribute, value.new_zeros(shape))
 
 
 def _default_units(model: SSMModel, units: str, mask: bool) -> Units:
@@ -71,7 +125,9 @@ def last_prune(
     ----------
     weights : str, os.PathLike, Mapping, torch.nn.Module or SSMModel
         A checkpoint file, an in-memory state dict / flax parameter tree, a module, or a model already
-        read with [`ssmtools.load`][ssmtools.io.load] (S5 flax, s5-pytorch, S4D, LRU).
+        read with [`ssmtools.load`][ssmtools.io.load] (S5 flax, s5-pytorch, S4D, LRU). A module is pruned
+        in place: its SSM parameters are replaced by new, smaller ones (or masked, with ``mask=True``) and
+        the module is returned; pass ``module.state_dict()`` to leave it untouched.
     ratio : float
         Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
         ``--pruning_ratio=30``).
@@ -113,8 +169,9 @@ def last_prune(
 
     Returns
     -------
-    pruned : same type as the parameters read (nested dict / state dict)
+    pruned : same type as the parameters read (nested dict / state dict), or the module
         The pruned parameters in the original format; non-SSM entries are shared, the input is not modified.
+        For a ``torch.nn.Module``: that module, pruned in place (its output is the masked model's).
     plan : PruningPlan
         What was kept, the scores, the threshold and each layer's exact ‖G − G_r‖∞, ‖G − G_r‖₂.
 
@@ -152,6 +209,9 @@ def last_prune(
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:
         save(pruned, output)
+    if _is_module(weights):
+        _write_into_module(weights, model, pruned)
+        return weights, plan
     return pruned.params, plan
 
 
