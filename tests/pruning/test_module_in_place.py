@@ -108,3 +108,52 @@ def test_lru_run_time_state_is_resized_or_refused():
         ssmtools.last_prune(busy, 0.5)
     for key, value in busy.state_dict().items():  # refused before anything changed
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+
+
+class S4DKernel(torch.nn.Module):
+    """The minimal S4D kernel of state-spaces/s4 (``models/s4/s4d.py``), written out: parameters registered with
+    ``lr=0`` there become buffers, as here for ``log_A_real`` and ``A_imag``."""
+
+    def __init__(self, H: int, N: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(9)
+        self.log_dt = torch.nn.Parameter(torch.rand(H, generator=g, dtype=torch.float64) * 2.0 - 4.0)
+        self.C = torch.nn.Parameter(torch.randn(H, N // 2, 2, generator=g, dtype=torch.float64))
+        self.register_buffer("log_A_real", torch.log(0.5 + torch.rand(H, N // 2, generator=g, dtype=torch.float64)))
+        self.register_buffer("A_imag", torch.pi * torch.arange(N // 2, dtype=torch.float64).repeat(H, 1))
+
+    def forward(self, L: int):
+        dt = torch.exp(self.log_dt)
+        C = torch.view_as_complex(self.C)
+        A = -torch.exp(self.log_A_real) + 1j * self.A_imag
+        dtA = A * dt.unsqueeze(-1)
+        K = dtA.unsqueeze(-1) * torch.arange(L, dtype=torch.float64)
+        C = C * (torch.exp(dtA) - 1.0) / A
+        return 2 * torch.einsum("hn,hnl->hl", C, torch.exp(K)).real
+
+
+class S4D(torch.nn.Module):
+    """y = K * u + D u per channel (the FFT convolution of s4d.py, without its activation and output layer)."""
+
+    def __init__(self, H: int = 3, N: int = 8):
+        super().__init__()
+        self.kernel = S4DKernel(H, N)
+        self.D = torch.nn.Parameter(torch.linspace(-1.0, 1.0, H, dtype=torch.float64))
+
+    def forward(self, u):  # u (H, L)
+        L = u.shape[-1]
+        k = self.kernel(L)
+        y = torch.fft.irfft(torch.fft.rfft(k, n=2 * L) * torch.fft.rfft(u, n=2 * L), n=2 * L)[..., :L]
+        return y + u * self.D.unsqueeze(-1)
+
+
+def test_s4d_module_with_buffers_pruned_in_place():
+    u = torch.as_tensor(np.random.default_rng(1).standard_normal((3, L)))
+    module, masked = S4D(), S4D()
+    returned, plan = ssmtools.last_prune(module, 0.5)
+    assert returned is module and module.kernel.C.shape == (3, 2, 2) and module.kernel.A_imag.shape == (3, 2)
+    assert set(dict(module.named_buffers())) == {"kernel.log_A_real", "kernel.A_imag"}  # still buffers
+    ssmtools.last_prune(masked, 0.5, mask=True, units="state")
+    with torch.no_grad():
+        np.testing.assert_allclose(module(u).numpy(), masked(u).numpy(), atol=1e-10, rtol=0)
+        assert np.abs(S4D()(u).numpy() - masked(u).numpy()).max() > 1e-3
