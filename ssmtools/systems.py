@@ -353,7 +353,8 @@ class DiagonalSSM:
         Parameters
         ----------
         sys : control.StateSpace or control.TransferFunction
-            A real LTI system (continuous or discrete time); anything else raises
+            A real LTI system (continuous or discrete time), or any object with the attributes ``A``, ``B``,
+            ``C``, ``D`` and ``dt`` of a state-space system; anything else raises
             [`ArgumentTypeError`][ssmtools.errors.ArgumentTypeError].
         max_condition : float
             Largest accepted condition number of the eigenvector matrix.
@@ -367,7 +368,7 @@ class DiagonalSSM:
 
         if isinstance(sys, control.TransferFunction):
             sys = control.ss(sys)
-        elif not isinstance(sys, control.StateSpace):
+        elif not all(hasattr(sys, name) for name in ("A", "B", "C", "D", "dt")):  # a StateSpace, or one in kind
             raise ArgumentTypeError(
                 f"from_control() takes a control.StateSpace or control.TransferFunction, got {type(sys).__name__}; "
                 "build one with control.ss(A, B, C, D[, dt]) or control.tf(num, den[, dt]), or pass poles, B, C, D to "
