@@ -2,25 +2,28 @@
 
 Public API (re-exported by name; importing does no work):
 
-- :class:`DiagonalSSM`, :class:`BidirectionalSSM`, :func:`freqresp` — the batched diagonal LTI system and the
-  bidirectional (non-causal) layer;
-- :func:`hinf_norm`, :func:`hinf_result` (:class:`HinfResult`: value, peak, certified bracket), :func:`h2_norm`,
-  :func:`state_hinf_norms`, :func:`state_hinf_result`, :func:`state_h2_norms`, :func:`gramians`, :func:`gramian_factors`,
-  :func:`hankel_singular_values` — exact norms of either system type;
-- :func:`modal_truncation`, :func:`balanced_truncation`, :class:`ReductionResult` — model reduction
+- [`DiagonalSSM`][ssmtools.systems.DiagonalSSM], [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM], [`freqresp`][ssmtools.systems.freqresp] — the batched diagonal LTI system and the
+  bidirectional (non-causal) layer; :func:`impulse_response`, :func:`step_response` — their time responses;
+- [`hinf_norm`][ssmtools.norms.hinf_norm], [`hinf_result`][ssmtools.norms.hinf_result] ([`HinfResult`][ssmtools.norms.HinfResult]: value, peak, certified bracket), [`h2_norm`][ssmtools.norms.h2_norm],
+  [`state_hinf_norms`][ssmtools.norms.state_hinf_norms], [`state_hinf_result`][ssmtools.norms.state_hinf_result], [`state_h2_norms`][ssmtools.norms.state_h2_norms], [`gramians`][ssmtools.norms.gramians], [`gramian_factors`][ssmtools.norms.gramian_factors],
+  [`hankel_singular_values`][ssmtools.norms.hankel_singular_values] — exact norms of either system type;
+- [`modal_truncation`][ssmtools.reduction.modal_truncation], [`balanced_truncation`][ssmtools.reduction.balanced_truncation], [`ReductionResult`][ssmtools.reduction.ReductionResult] — model reduction
   with error bounds, returning DiagonalSSM layers;
-- :func:`load`, :func:`save`, :class:`SSMModel`, :class:`SSMLayer` — S5/S4D/LRU checkpoints.
-- :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning
-  (criteria in :mod:`ssmtools.pruning`);
-- :mod:`ssmtools.plot` — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
+- [`load`][ssmtools.io.load], [`save`][ssmtools.io.save], [`SSMModel`][ssmtools.model.SSMModel], [`SSMLayer`][ssmtools.model.SSMLayer] — S5/S4D/LRU checkpoints.
+- [`available_families`][ssmtools.adapters.available_families] — the checkpoint formats the adapters read (registry of [`ssmtools.adapters`][ssmtools.adapters]);
+- [`prune_plan`][ssmtools.pruning.plan.prune_plan], [`PruningPlan`][ssmtools.pruning.results.PruningPlan], [`last_prune`][ssmtools.pruning.last.last_prune], [`last_scores`][ssmtools.pruning.last.last_scores] — LAST state pruning;
+  [`available_criteria`][ssmtools.pruning.criteria.available_criteria], [`available_reductions`][ssmtools.pruning.reductions.available_reductions] — the registries of ``ssmtools.pruning``;
+- [`ssmtools.plot`][ssmtools.plot] — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
   (matplotlib, imported on first use).
 """
 
 from . import (
+    adapters as adapters,
     examples as examples,
     plot as plot,  # matplotlib is imported inside the plot functions, on first use
 )
 from ._version import __version__ as __version__
+from .adapters import available_families as available_families
 from .errors import (
     ArgumentError as ArgumentError,
     ArgumentTypeError as ArgumentTypeError,
@@ -50,6 +53,8 @@ from .norms import (
 )
 from .pruning import (
     PruningPlan as PruningPlan,
+    available_criteria as available_criteria,
+    available_reductions as available_reductions,
     last_prune as last_prune,
     last_scores as last_scores,
     prune_plan as prune_plan,
@@ -59,4 +64,5 @@ from .reduction import (
     balanced_truncation as balanced_truncation,
     modal_truncation as modal_truncation,
 )
+from .responses import impulse_response as impulse_response, step_response as step_response
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp

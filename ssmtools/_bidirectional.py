@@ -1,14 +1,14 @@
-"""Norm kernels of bidirectional (non-causal) layers, :class:`~ssmtools.systems.BidirectionalSSM`.
+"""Norm kernels of bidirectional (non-causal) layers, [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM].
 
 The layer response is ``G(e^{jω}) = out[C (I − Λe^{−jω})⁻¹ B + C_b (I − Λe^{jω})⁻¹ B] + D``
 (``out`` = Re for ``output="real"``, C and C_b already scaled by the family's κ). Two computations
-live here, called by :mod:`ssmtools.norms` (docs/concepts/derivations.md#bidirectional):
+live here, called by [`ssmtools.norms`][ssmtools.norms] (docs/concepts/derivations.md#bidirectional):
 
-- :func:`standard_form` — a real standard-form realization *without* poles on the unit circle
+- ``standard_form`` — a real standard-form realization *without* poles on the unit circle
   whose transfer function is G on the circle: the anti-causal part is realised with the poles 1/λ,
   using ``c/(1 − λz) = −(c/λ)/(z − 1/λ)``; states with λ = 0 contribute the constant ``out(c_b bᵀ)``,
   added to D. SLICOT AB13DD computes the L∞ norm of such a system.
-- :func:`state_linf` — the exact L∞ norm of every one-state subsystem from a closed-form σ_max(ω)
+- ``state_linf`` — the exact L∞ norm of every one-state subsystem from a closed-form σ_max(ω)
   maximised over ω, in a form without cancellation (see its Notes).
 """
 
@@ -95,7 +95,7 @@ def state_linf(system: BidirectionalSSM) -> tuple[np.ndarray, np.ndarray]:
     squared norm (complex output) or the largest eigenvalue of the 2×2 ``MᴴM`` written as a sum of
     non-negative terms (real output) — the entries of M are formed directly, so values far below
     ‖c‖‖b‖/(1 − |λ|) keep their relative accuracy (a quadratic form Tᴴ(WᴴW)T would lose it).
-    σ_max² is maximised over ω by :func:`ssmtools._kernels.maximize_on_grid` on a damping-adapted grid
+    σ_max² is maximised over ω by ``ssmtools._kernels.maximize_on_grid`` on a damping-adapted grid
     around arg λ ([0, π] suffices for real output, whose response is conjugate-symmetric; both signs
     for complex output).
     """

@@ -104,7 +104,7 @@ def pair_factors_real(B: np.ndarray, C: np.ndarray):
     ``conj(C[:, i])`` (real-output layers), write ``c_i = x_i + j y_i``, ``b_i = u_i + j v_i``; then
     ``Σ_i ψ_i c_i b_iᵀ + ψ_{P'+i} conj(c_i b_iᵀ) = C_r K(ψ) B_r`` with the real ``C_r = [X, Y]`` (p, 2P'),
     ``B_r = [U; V]`` (2P', m) and ``K = [[diag S, j diag Δ], [j diag Δ, −diag S]]``, ``S = ψ_i + ψ_{P'+i}``,
-    ``Δ = ψ_i − ψ_{P'+i}`` (:func:`_pair_coupling`). Products with real C_r, B_r cost half the
+    ``Δ = ψ_i − ψ_{P'+i}`` (``_pair_coupling``). Products with real C_r, B_r cost half the
     real multiplications of the complex ones. Returns ``(B_r, C_r, B_rᵀ, C_rᵀ)`` (contiguous).
     """
     N = B.shape[0]
@@ -391,7 +391,7 @@ def pair_outer_products(form: _CircleForm, *, max_elements: int = 1 << 23) -> np
     """``W = [vec Re(c_i b_iᵀ); vec Im(c_i b_iᵀ)]`` over the P' conjugate pairs, shape (2P', p·m) real,
     or ``None`` when not paired or larger than ``max_elements`` (memory).
 
-    Then ``G(ω) − D = Σ_i (S_i Re W_i + j Δ_i Im W_i)`` (S, Δ of :func:`_pair_coupling`), so the real
+    Then ``G(ω) − D = Σ_i (S_i Re W_i + j Δ_i Im W_i)`` (S, Δ of ``_pair_coupling``), so the real
     and imaginary parts of every G_k come from one real GEMM
     ``[[Re S, −Im Δ], [Im S, Re Δ]] (2K, 2P') × W`` — half the flops of the complex ``(C diag ψ_k) B``
     and no (K, p, N) temporary.
@@ -437,7 +437,7 @@ def exact_values(
     """``(lower, upper)`` from σ_max of the formed G(e^{jω}) (eigvalsh of the smaller Gram).
 
     ``use_torch``: the σ_max stage runs in torch (complex128) on ``device`` (``None``: CPU). ``outer``:
-    :func:`pair_outer_products` of the form, to build G by one real GEMM.
+    ``pair_outer_products`` of the form, to build G by one real GEMM.
     """
     phi = _resolvent(form, omega)
     p, m = form.D.shape
@@ -475,7 +475,7 @@ def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray
 def _frobenius_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """A second bound on the interpolation remainder ``‖C diag(e) B‖`` (|e_i| ≤ ε_i), shape (K,):
     ``‖C diag(e) B‖²_F = eᴴ M e ≤ εᵀ |M| ε`` with M = (CᴴC) ∘ conj(BBᴴ) (the Gram of the Frobenius
-    norm, :func:`frobenius_squared`). Off-diagonal |M_ij| = |c_iᴴc_j||b_iᴴb_j| is small for weakly
+    norm, ``frobenius_squared``). Off-diagonal |M_ij| = |c_iᴴc_j||b_iᴴb_j| is small for weakly
     coupled states, so errors of many states add like a root-sum-square instead of the plain sum
     ``Σ_i s_i ε_i`` (broadband layers). O(N²) per interval.
     """
@@ -486,7 +486,7 @@ def _frobenius_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.
 def _interpolation_remainder(form: _CircleForm, a: np.ndarray, b: np.ndarray, *, top: int = 4) -> np.ndarray:
     """Bound on ``‖G(ω) − linear interpolant of G(a), G(b)‖`` over ω ∈ [a, b], shape (K,) (step 3).
 
-    With the per-state bounds ε_i of :func:`_state_errors`,
+    With the per-state bounds ε_i of ``_state_errors``,
     ``‖Σ_i c_i b_iᵀ e_i‖ ≤ min_k (Σ_{k largest ε} s_i ε_i + ‖C‖‖B‖ · (k+1)-th largest ε)``.
     """
     error = _state_errors(form, a, b)
@@ -560,7 +560,7 @@ def _tiered_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshol
     ``threshold``: ‖G‖_F (O(N²), settles most frequencies), one Gram application, power iterations.
 
     Returns ``(lower, upper, V, tier)``; tier 0 (Frobenius only: lower = 0, V = the start vectors)
-    or 1 (:func:`cheap_bounds`).
+    or 1 (``cheap_bounds``).
     """
     fro2, floor = frobenius_squared(form, _resolvent(form, omega))
     hi = np.sqrt(np.maximum(fro2, 0.0)) * (1.0 + 1e-13) + floor
@@ -737,7 +737,7 @@ def hinf_bracket(
 ) -> HinfBracket:
     """Certified H∞ norm of one stable diagonal system (``lam`` (n,), ``B`` (n, m), ``C`` (p, n), ``D`` (p, m)).
 
-    Returns a :class:`HinfBracket`; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
+    Returns a ``HinfBracket``; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
     supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch, and
     evaluate the reported value (σ_max at the peak) there in every case.
     """

@@ -80,7 +80,7 @@ def one_minus_abs_squared(lam):
 def stability_margin(lam: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Distance to the stability boundary: ``1 − |λ|`` (DT) or ``−Re λ`` (CT); > 0 means stable.
 
-    DT: ``(1 − |λ|²)/(1 + |λ|)`` with the compensated :func:`one_minus_abs_squared`, so the margin keeps its
+    DT: ``(1 − |λ|²)/(1 + |λ|)`` with the compensated ``one_minus_abs_squared``, so the margin keeps its
     relative accuracy one ulp from the circle and its sign is the exact stability decision (|λ|, rounded,
     would misjudge poles within an ulp of the circle and lose digits near it). The one margin every closed
     form, Gramian and certificate uses.
@@ -148,7 +148,7 @@ def resolvent(omega, lam, *, discrete: bool):
     """``1/(z − λ)`` at z = e^{jω} (DT) or s = jω (CT), accurate for poles next to the boundary.
 
     DT: ``z − λ = e^{jθ}·((g − 2 sin²(δ/2)) + j sin δ)`` with θ = arg λ, δ = ω − θ and ``g = 1 − |λ|`` the
-    compensated :func:`stability_margin`: no cancellation of ``e^{jω} − λ`` at the resonance, so a pole
+    compensated ``stability_margin``: no cancellation of ``e^{jω} − λ`` at the resonance, so a pole
     1e-12 from the circle keeps full relative accuracy (the plain difference would lose ~4 digits).
     CT: ``jω − λ = −Re λ + j(ω − Im λ)``, exact as formed.
     """
@@ -217,7 +217,7 @@ def pair_factors(B: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     With c = x + jy and b = u + jv (real vectors), ``[x, y] = Q_c R_c`` and ``[u, v] = Q_b R_b``
     (QR), so the pair ``α c bᵀ + β conj(c) conj(b)ᵀ = [x, y] K [u, v]ᵀ`` has the singular values of
-    ``R_c K R_bᵀ`` (see :func:`pair_sigma_max_squared`). Costs O(n·(p + m)).
+    ``R_c K R_bᵀ`` (see ``pair_sigma_max_squared``). Costs O(n·(p + m)).
     """
     xp = array_namespace(B, C)
     columns_c = xp.stack([xp.real(C), xp.imag(C)], axis=-1)  # (..., p, n, 2)
@@ -242,7 +242,7 @@ def pair_sigma_max_squared(
 
     α = 1/(z − λ), β = 1/(z − conj λ). Writing c = x + jy, b = u + jv gives
     ``G = [x, y] K [u, v]ᵀ`` with ``K = [[α + β, j(α − β)], [j(α − β), −(α + β)]]``, hence
-    σ(G) = σ(M), ``M = R_c K R_bᵀ`` (2×2, :func:`pair_factors`). With ``MᴴM = [[a, h], [conj h, d]]``:
+    σ(G) = σ(M), ``M = R_c K R_bᵀ`` (2×2, ``pair_factors``). With ``MᴴM = [[a, h], [conj h, d]]``:
     ``σ_max² = (a + d)/2 + sqrt(((a − d)/2)² + |h|²)`` — a sum of non-negative terms, accurate
     even where σ_max is tiny (a trace/determinant form loses half the digits there;
     docs/concepts/derivations.md#state-hinf-pair-stable).
@@ -255,7 +255,7 @@ def pair_sigma_max_squared(
 
 
 def _pair_sigma2(alpha, beta, R_c, R_b):
-    """σ_max² of ``α c bᵀ + β conj(c) conj(b)ᵀ`` from the 2×2 factors (see :func:`pair_sigma_max_squared`)."""
+    """σ_max² of ``α c bᵀ + β conj(c) conj(b)ᵀ`` from the 2×2 factors (see ``pair_sigma_max_squared``)."""
     xp = array_namespace(alpha, beta)
     s, d = alpha + beta, 1j * (alpha - beta)
     (c11, c12), (c21, c22) = (R_c[..., 0, 0], R_c[..., 0, 1]), (R_c[..., 1, 0], R_c[..., 1, 1])
@@ -342,7 +342,7 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
 def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
     """Exact H∞ of every conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` and its peak frequency, shapes (..., n).
 
-    One-dimensional maximisation of the closed-form σ_max(ω) of :func:`pair_sigma_max_squared`
+    One-dimensional maximisation of the closed-form σ_max(ω) of ``pair_sigma_max_squared``
     over ω ∈ [0, π] (DT) or [0, ∞) (CT) — the response is conjugate-symmetric, so negative
     frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``. NumPy or torch.
     """

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by ssmtools.
 
-Every exception derives from :class:`SSMToolsError` *and* from the built-in
+Every exception derives from [`SSMToolsError`][ssmtools.errors.SSMToolsError] *and* from the built-in
 exception users already catch (``ValueError``, ``TypeError``), as
 python-control's ``control/exception.py`` does.
 """
@@ -90,7 +90,7 @@ class UnstableSystemWarning(UserWarning):
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """Raise :class:`OptionError` (a ``ValueError``) unless ``value`` is one of ``choices``.
+    """Raise [`OptionError`][ssmtools.errors.OptionError] (a ``ValueError``) unless ``value`` is one of ``choices``.
 
     Parameters
     ----------
@@ -111,7 +111,7 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
 
 
 def warn_unstable(what: str, count: int, total: int) -> None:
-    """Emit one :class:`UnstableSystemWarning` for ``count`` of ``total`` unstable items.
+    """Emit one [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning] for ``count`` of ``total`` unstable items.
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ def warn_unstable(what: str, count: int, total: int) -> None:
 
 @contextlib.contextmanager
 def silence_unstable() -> Iterator[None]:
-    """Suppress :class:`UnstableSystemWarning` inside the block.
+    """Suppress [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning] inside the block.
 
     For callers that report unstable states themselves (e.g. a pruning plan counts them once per layer).
 

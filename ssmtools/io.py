@@ -49,7 +49,7 @@ class OverwriteError(SSMToolsError, ValueError):
 
 # ---------------------------------------------------------------------------------------------- public API
 def load(source: Any, family: str | adapters.Adapter = "auto", **config: Any) -> SSMModel:
-    """Read a checkpoint of a registered model family (S5, S4D, LRU, ...) into an :class:`SSMModel`.
+    """Read a checkpoint of a registered model family (S5, S4D, LRU, ...) into an [`SSMModel`][ssmtools.model.SSMModel].
 
     Parameters
     ----------
@@ -58,8 +58,8 @@ def load(source: Any, family: str | adapters.Adapter = "auto", **config: Any) ->
         in-memory state dict / nested parameter tree of arrays, or a module (its ``state_dict()``).
     family : str or ssmtools.adapters.Adapter
         ``"auto"`` (default) detects the family from the parameter names (each adapter's
-        ``detection_keys``); ambiguous or unknown trees raise :class:`~ssmtools.errors.FormatError`
-        listing what was found. Otherwise a name of :func:`ssmtools.adapters.available_families`
+        ``detection_keys``); ambiguous or unknown trees raise [`FormatError`][ssmtools.errors.FormatError]
+        listing what was found. Otherwise a name of [`ssmtools.adapters.available_families`][ssmtools.adapters.available_families]
         (shipped: ``"s5"``, ``"s5-pytorch"``, ``"s4d"``, ``"s4d-full"``, ``"lru"``), or an adapter instance.
     **config
         Settings not stored in the weights: the family's ``get_adapter(family).defaults``; unknown names
@@ -72,7 +72,7 @@ def load(source: Any, family: str | adapters.Adapter = "auto", **config: Any) ->
     Returns
     -------
     SSMModel
-        One :class:`~ssmtools.model.SSMLayer` per SSM layer, named by its path in the tree, each a
+        One [`SSMLayer`][ssmtools.model.SSMLayer] per SSM layer, named by its path in the tree, each a
         discrete-time ``DiagonalSSM`` (``state_includes_input=True``, ``output="real"``) in the
         family's exact convention (docs/concepts/conventions.md); ``model.adapter`` is the family's adapter.
 
@@ -308,7 +308,7 @@ def _unchunk(node: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------- writing
 def params_writer(params: Any, fmt: Format) -> Callable[[BinaryIO], None]:
-    """The function that writes ``params`` in format ``fmt`` to a binary file (for :func:`atomic_write_all`).
+    """The function that writes ``params`` in format ``fmt`` to a binary file (for [`atomic_write_all`][ssmtools.io.atomic_write_all]).
 
     Parameters
     ----------

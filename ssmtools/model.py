@@ -1,10 +1,10 @@
 """``SSMLayer`` and ``SSMModel``: named collections of diagonal LTI layers read from real checkpoints.
 
 An ``SSMModel`` is what ``ssmtools.load`` returns and what pruning/reduction work on: an ordered
-mapping from layer name (the path of the layer in the parameter tree) to :class:`SSMLayer`, plus
+mapping from layer name (the path of the layer in the parameter tree) to [`SSMLayer`][ssmtools.model.SSMLayer], plus
 the original parameters and the family adapter that read them, so that pruned weights can be
 written back in the same format. This module knows adapters only through the small
-:class:`FamilyAdapter` protocol (``ssmtools.adapters.Adapter`` implements it); it imports nothing
+[`FamilyAdapter`][ssmtools.model.FamilyAdapter] protocol (``ssmtools.adapters.Adapter`` implements it); it imports nothing
 from ``ssmtools.adapters``.
 """
 
@@ -19,6 +19,8 @@ import numpy as np
 from .errors import ArgumentError, ArgumentTypeError, UnknownNameError
 from .systems import BidirectionalSSM, DiagonalSSM
 
+ROOT_LABEL = "(root)"  # shown for the layer whose path in the tree is empty
+
 
 @dataclass(frozen=True, eq=False)
 class SSMLayer:
@@ -32,7 +34,7 @@ class SSMLayer:
         Discretised poles, B̄, C̃ and D in the family's output convention. ``batch_shape == ()`` for a
         MIMO layer (S5, LRU); ``(H,)`` for H SISO channels (S4D, Mamba), in which case prunable units
         are (channel, state) pairs or states shared across channels. Bidirectional S5 layers are a
-        :class:`~ssmtools.systems.BidirectionalSSM` (a causal and an anti-causal scan sharing poles and B).
+        [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM] (a causal and an anti-causal scan sharing poles and B).
     output_scale : float
         κ with ``system.C = κ·C̃``, C̃ the C parameter the family stores (2 for the ``2·Re`` output of
         conjugate-symmetric S5 and of S4D, 1 otherwise); set by the family's adapter. Criteria that
@@ -63,6 +65,12 @@ class SSMLayer:
     def n_states(self) -> int:
         """Stored states of the layer (per channel for multi-SISO layers)."""
         return self.system.n_states
+
+    @property
+    def label(self) -> str:
+        """The name shown in tables and figures: ``name``, or ``"(root)"`` for a layer at the root of its tree
+        (a checkpoint of one bare layer, whose path is empty)."""
+        return self.name or ROOT_LABEL
 
 
 class FamilyAdapter(Protocol):

@@ -1,12 +1,12 @@
 """Exact system norms of diagonal and bidirectional SSMs: layer H∞/L∞ and H2/L2, per-state norms, Gramians, HSVs.
 
-Every function takes a :class:`~ssmtools.systems.DiagonalSSM` or a
-:class:`~ssmtools.systems.BidirectionalSSM` (Gramians and Hankel singular values: causal systems
+Every function takes a [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] or a
+[`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM] (Gramians and Hankel singular values: causal systems
 only) and is batched over ``sys.batch_shape``. Unstable or marginally stable systems (|λ| ≥ 1 in
 discrete time, Re λ ≥ 0 in continuous time) have infinite norms: they return ``inf`` and emit
-:class:`~ssmtools.errors.UnstableSystemWarning`, never a large finite number.
+[`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning], never a large finite number.
 
-Results come back by the one rule of :mod:`ssmtools._backends`: NumPy (0-d results as NumPy
+Results come back by the one rule of ``ssmtools._backends``: NumPy (0-d results as NumPy
 scalars) for ``backend="numpy"``, torch tensors on ``device`` for ``backend="torch"``.
 Formulas: docs/concepts/derivations.md.
 """
@@ -39,6 +39,7 @@ __all__ = [
 
 HinfMethod = Literal["auto", "diagonal", "slycot"]
 H2Method = Literal["gramian", "slycot"]
+FrequencyUnit = Literal["native", "rad/s"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,20 @@ class HinfResult:
     lower: Any
     upper: Any
     method: str
+
+
+def _per_sample(sys: LTISystem, frequency_unit: str) -> float:
+    """What a peak frequency in the system's own unit is divided by to give ``frequency_unit``: 1, or ``dt`` for
+    a sampled system's rad/sample → rad/s (the one place of that conversion)."""
+    check_choice("frequency_unit", frequency_unit, ("native", "rad/s"))
+    if frequency_unit == "native" or not sys.is_discrete:
+        return 1.0
+    if sys.dt is True:
+        raise OptionError(
+            "frequency_unit='rad/s' needs the sampling time, but this system has dt=True (unspecified); build it "
+            "with dt=<seconds per sample>, or use frequency_unit='native' (rad/sample)"
+        )
+    return float(sys.dt)
 
 
 def _batch_result(values: np.ndarray) -> Any:
@@ -166,6 +181,7 @@ def hinf_result(
     rtol: float = 1e-8,
     backend: Backend = "numpy",
     device: Any = None,
+    frequency_unit: FrequencyUnit = "native",
 ) -> HinfResult:
     """Layer H∞ norm with its peak frequency and bracket, ``sup_ω σ_max(G(e^{jω}))`` (DT) or ``G(jω)`` (CT).
 
@@ -175,7 +191,7 @@ def hinf_result(
         Any batch shape; D and ``state_includes_input`` are honoured. For a bidirectional layer the
         value is the L∞ norm of the forward plus backward response (its ℓ2 gain).
     method : {"auto", "diagonal", "slycot"}
-        ``"auto"`` (default): :func:`auto_hinf_method` decides. ``"diagonal"``: the certified branch
+        ``"auto"`` (default): [`auto_hinf_method`][ssmtools.norms.auto_hinf_method] decides. ``"diagonal"``: the certified branch
         and bound for diagonal systems (causal only); never below the true norm by more than ``rtol``
         (relative); for a system it cannot certify within its budget (poles closer than ~1e-11 to the
         boundary) it returns the value attained at its peak with the valid, wider bracket and says how
@@ -192,6 +208,10 @@ def hinf_result(
         bidirectional layers need ``backend="numpy"``).
     device : str or torch.device, optional
         Torch device for ``backend="torch"`` (``None``: CPU).
+    frequency_unit : {"native", "rad/s"}
+        Unit of ``peak``. ``"native"`` (default): rad/sample in discrete time, rad/s in continuous time.
+        ``"rad/s"``: a sampled system's peak divided by its sampling time ``dt`` (as ``control.linfnorm``
+        reports it); needs a numeric ``dt`` (not ``dt=True``). No change in continuous time.
 
     Returns
     -------
@@ -213,6 +233,7 @@ def hinf_result(
     """
     _check_system(sys, "hinf_result")
     check_choice("method", method, ("auto", "diagonal", "slycot"))
+    per_sample = _per_sample(sys, frequency_unit)
     array_backend = get_backend(backend, device)
     if not 0 < tol < 1:
         raise OptionError(f"tol={tol!r} must lie in (0, 1); the default 1e-12 is usually right")
@@ -275,7 +296,7 @@ def hinf_result(
     def out(array: np.ndarray) -> Any:
         return array_backend.from_numpy(array, device=device)
 
-    return HinfResult(out(value), out(peak), out(lower), out(upper), used)
+    return HinfResult(out(value), out(peak / per_sample), out(lower), out(upper), used)
 
 
 def hinf_norm(
@@ -294,13 +315,13 @@ def hinf_norm(
     sys : DiagonalSSM or BidirectionalSSM
         Any batch shape.
     method : {"auto", "diagonal", "slycot"}
-        See :func:`hinf_result`.
+        See [`hinf_result`][ssmtools.norms.hinf_result].
     tol : float
         AB13DD tolerance.
     rtol : float
         Relative accuracy certified by the diagonal algorithm.
     backend : {"numpy", "torch"}
-        Where the exact evaluations run and what the result is (see :func:`hinf_result`).
+        Where the exact evaluations run and what the result is (see [`hinf_result`][ssmtools.norms.hinf_result]).
     device : str or torch.device, optional
         Torch device for ``backend="torch"``.
 
@@ -308,7 +329,7 @@ def hinf_norm(
     -------
     float or ndarray of shape ``batch_shape`` (tensor for ``backend="torch"``)
         ``inf`` for systems that are not asymptotically stable. The peak frequency and the certified
-        bracket are in :func:`hinf_result`.
+        bracket are in [`hinf_result`][ssmtools.norms.hinf_result].
 
     Examples
     --------
@@ -434,6 +455,7 @@ def state_hinf_result(
     backend: Backend = "numpy",
     device: Any = None,
     dtype: Precision = "float64",
+    frequency_unit: FrequencyUnit = "native",
 ) -> HinfResult:
     """H∞ norm and peak frequency of every one-state subsystem ``G_i = c_i b_iᵀ/(z − λ_i)`` (``s`` in CT).
 
@@ -449,6 +471,9 @@ def state_hinf_result(
         Torch device (``backend="torch"`` only); ``None`` means CPU.
     dtype : {"float64", "float32"}
         Torch precision (float32 only on request).
+    frequency_unit : {"native", "rad/s"}
+        Unit of ``peak``, as for [`hinf_result`][ssmtools.norms.hinf_result]: ``"rad/s"`` divides a sampled
+        system's rad/sample by its ``dt``.
 
     Returns
     -------
@@ -466,11 +491,12 @@ def state_hinf_result(
     single-pole value is **not** the pair norm (docs/concepts/derivations.md#state-hinf).
     """
     _check_system(sys, "state_hinf_result")
+    per_sample = _per_sample(sys, frequency_unit)
     array_backend = get_backend(backend, device)
     _warn_unstable_states(sys)
     if isinstance(sys, BidirectionalSSM):
         values, peaks = _bidirectional.state_linf(sys)
-        values, peaks = (array_backend.from_numpy(a, device=device, dtype=dtype) for a in (values, peaks))
+        values, peaks = (array_backend.from_numpy(a, device=device, dtype=dtype) for a in (values, peaks / per_sample))
         return HinfResult(values, peaks, values, values, "closed-form")
     discrete = sys.is_discrete
     lam, B, C = array_backend.asarrays(sys.poles, sys.B, sys.C, device=device, dtype=dtype)
@@ -484,7 +510,7 @@ def state_hinf_result(
         values = 0.5 * pair_values
     if backend == "numpy":
         values, peaks = np.asarray(values), np.asarray(peaks)
-    return HinfResult(values, peaks, values, values, "closed-form")
+    return HinfResult(values, peaks / per_sample, values, values, "closed-form")
 
 
 def state_hinf_norms(
@@ -510,7 +536,7 @@ def state_hinf_norms(
     Returns
     -------
     ndarray of float64, shape ``(*batch, n)`` (tensor for ``backend="torch"``)
-        ``inf`` where a state is not asymptotically stable; peaks in :func:`state_hinf_result`.
+        ``inf`` where a state is not asymptotically stable; peaks in [`state_hinf_result`][ssmtools.norms.state_hinf_result].
 
     Examples
     --------
@@ -548,7 +574,7 @@ def state_h2_norms(
     exact conjugate-pair H2 including the cross term ``2 Re((cᵀc)(bᵀb)/(1 − λ²))`` that single-pole
     formulas drop (docs/concepts/derivations.md#state-h2). The squared value is accurate to
     about machine epsilon times the single-pole H2², so a pair whose H2 nearly cancels to 0 is
-    reported as ≲ 1e-8 × its single-pole H2. Bidirectional: :func:`h2_norm` of :meth:`states`.
+    reported as ≲ 1e-8 × its single-pole H2. Bidirectional: [`h2_norm`][ssmtools.norms.h2_norm] of ``states``.
 
     Examples
     --------
@@ -590,7 +616,7 @@ def _require_causal_stable(sys: Any, what: str) -> None:
 def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     """Controllability and observability Gramians ``(P, Q)`` of the diagonal realization.
 
-    The realization is ``(Λ_a, B_a, C_a)`` of :func:`ssmtools.systems.augmented_realization`:
+    The realization is ``(Λ_a, B_a, C_a)`` of [`ssmtools.systems.augmented_realization`][ssmtools.systems.augmented_realization]:
     (Λ, B, C) for complex output, the 2n-state conjugate-augmented one for real output. It is the
     strictly proper part without the factor z of ``state_includes_input``
     (docs/concepts/derivations.md#gramians).

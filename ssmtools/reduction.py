@@ -1,6 +1,6 @@
 """Model reduction of diagonal SSMs with error bounds: modal truncation and balanced truncation.
 
-Both return a :class:`ReductionResult` whose systems are again :class:`~ssmtools.DiagonalSSM`
+Both return a [`ReductionResult`][ssmtools.reduction.ReductionResult] whose systems are again [`DiagonalSSM`][ssmtools.systems.DiagonalSSM]
 layers with the input's output convention, feedthrough D and ``state_includes_input`` flag, so
 they can be written back into S5 / S4D / LRU weights. Formulas: ``docs/concepts/derivations.md#hankel-singular-values``,
 ``#modal-truncation-error`` and ``#balanced-truncation-bound``; overview in ``docs/concepts/reduction.md``.
@@ -35,22 +35,22 @@ _MAX_CONDITION = 1e10
 
 @dataclass(frozen=True)
 class ReductionResult:
-    """Outcome of :func:`modal_truncation` or :func:`balanced_truncation` (immutable).
+    """Outcome of [`modal_truncation`][ssmtools.reduction.modal_truncation] or [`balanced_truncation`][ssmtools.reduction.balanced_truncation] (immutable).
 
     Parameters
     ----------
     systems : tuple of DiagonalSSM
         One *unbatched* reduced system per batch element of the input, in ``np.ndindex(batch_shape)``
         (C) order; a 1-tuple for an unbatched input. Always a tuple, even when the reduced systems
-        have the same number of states (then :attr:`system` stacks them).
+        have the same number of states (then [`system`][ssmtools.reduction.ReductionResult.system] stacks them).
     batch_shape : tuple of int
         Batch shape of the reduced input system.
     bound : float or ndarray of shape ``batch_shape``
         A-priori H∞ bound on ``G − G_r``: Σ_removed ‖G_i‖∞ (modal) or 2·Σ_{j>r} σ_j (balanced).
     order : int or ndarray of int, shape ``batch_shape``
-        Order kept, in the unit of the method: stored states for :func:`modal_truncation`; Hankel
+        Order kept, in the unit of the method: stored states for [`modal_truncation`][ssmtools.reduction.modal_truncation]; Hankel
         singular values (McMillan degree, i.e. *real* state dimensions for ``output="real"``) for
-        :func:`balanced_truncation`. The stored-state count of each system is :attr:`n_states`.
+        [`balanced_truncation`][ssmtools.reduction.balanced_truncation]. The stored-state count of each system is [`n_states`][ssmtools.reduction.ReductionResult.n_states].
     hsv : ndarray of shape ``(*batch_shape, N)`` or None
         Hankel singular values of the input's strictly proper part, descending (balanced truncation
         only; N = n for complex output, 2n real dimensions for real output).
@@ -77,13 +77,13 @@ class ReductionResult:
 
     @property
     def system(self) -> DiagonalSSM:
-        """The reduced systems as one :class:`DiagonalSSM` with the input's batch shape.
+        """The reduced systems as one [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] with the input's batch shape.
 
         Raises
         ------
         ShapeError
             When the batch elements kept different numbers of stored states: DiagonalSSM arrays are
-            rectangular, so use :attr:`systems` (one system per batch element) instead.
+            rectangular, so use [`systems`][ssmtools.systems] (one system per batch element) instead.
         """
         if not self.batch_shape:
             return self.systems[0]
@@ -176,14 +176,14 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
         states, because DiagonalSSM arrays are rectangular; reduce layers of different sizes one
         by one (``sys[i]``). Kept states stay in their original order.
     exact_error : bool
-        Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂
-        (:func:`~ssmtools.h2_norm`) of the error system.
+        Also compute the exact ‖G − G_r‖∞ ([`hinf_norm`][ssmtools.norms.hinf_norm]) and ‖G − G_r‖₂
+        ([`h2_norm`][ssmtools.norms.h2_norm]) of the error system.
 
     Returns
     -------
     ReductionResult
         ``system``: the kept states with D, ``dt``, ``output`` and ``state_includes_input``
-        unchanged; ``bound`` = Σ_{i removed} ‖G_i‖∞ (:func:`~ssmtools.state_hinf_norms`, the exact
+        unchanged; ``bound`` = Σ_{i removed} ‖G_i‖∞ ([`state_hinf_norms`][ssmtools.norms.state_hinf_norms], the exact
         conjugate-pair norm for ``output="real"``); ``order`` = number of kept stored states;
         ``hsv`` = None.
 
@@ -200,7 +200,7 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
     The error system is diagonal: the removed states with D = 0 (and the same factor z under
     ``state_includes_input``), so ΔG = Σ_{i removed} G_i and ‖ΔG‖∞ ≤ Σ_{i removed} ‖G_i‖∞ by the
     triangle inequality (docs/concepts/derivations.md#modal-truncation-error). The bound is ``inf`` (with an
-    :class:`~ssmtools.UnstableSystemWarning`) when a removed state is unstable.
+    [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning]) when a removed state is unstable.
 
     Examples
     --------
@@ -326,7 +326,7 @@ def _rediagonalize_complex(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
 def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     """A DiagonalSSM with the convention of ``like`` from a dense reduced (A, B, C, D).
 
-    ``output="real"``: A is real; :meth:`DiagonalSSM.from_control` keeps each complex-conjugate
+    ``output="real"``: A is real; [`DiagonalSSM.from_control`][ssmtools.systems.DiagonalSSM.from_control] keeps each complex-conjugate
     eigenvalue pair once with C doubled (y = Re(2 c x)) and each real eigenvalue as a state with
     real parameters. ``output="complex"``: complex eigendecomposition. The ``state_includes_input``
     flag of ``like`` is restored (A, B, C are the strictly proper part).
@@ -394,7 +394,7 @@ def balanced_truncation(
         ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D, so it is not available for
         ``state_includes_input=True`` (see Notes).
     exact_error : bool
-        Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂ of each
+        Also compute the exact ‖G − G_r‖∞ ([`hinf_norm`][ssmtools.norms.hinf_norm]) and ‖G − G_r‖₂ of each
         batch element (the error system stacks the original and the reduced states).
 
     Returns
@@ -415,7 +415,7 @@ def balanced_truncation(
     Notes
     -----
     *Hankel singular values.* σ_j = sqrt(eig_j(PQ)) with the closed-form Gramians of the strictly
-    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
+    proper part (Λ, B, C) ([`gramians`][ssmtools.norms.gramians], docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
     square-root method ``svd(L_Qᴴ L_P)`` with eigh factors (robust when the Gramians are nearly
     singular). For ``output="real"`` they are the HSVs of the real realization (2n real states);
     for ``output="complex"`` those of the complex system.
@@ -436,7 +436,7 @@ def balanced_truncation(
     *Re-diagonalisation.* The dense A_r is diagonalised again. ``output="real"``: A_r is real, so its
     eigenvalues are real or conjugate pairs; each pair becomes one stored state with C doubled
     (y = Re(Cx)) and each real eigenvalue one stored state with real parameters, exactly as
-    :meth:`DiagonalSSM.from_control`. A real order r therefore gives between ⌈r/2⌉ and r stored
+    [`DiagonalSSM.from_control`][ssmtools.systems.DiagonalSSM.from_control]. A real order r therefore gives between ⌈r/2⌉ and r stored
     states (r/2 when all reduced poles are complex); no conjugate pair is ever split because the
     reduction is done in real arithmetic. ``result.n_states`` reports the stored counts.
 

@@ -26,7 +26,7 @@ class LayerSummary:
     n_states : int
         Stored states (all channels together for multi-SISO layers).
     bidirectional : bool
-        Whether the layer is a :class:`~ssmtools.systems.BidirectionalSSM` (non-causal).
+        Whether the layer is a [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM] (non-causal).
     hinf : float
         Layer H∞ norm (L∞ for bidirectional layers: forward plus backward scan,
         docs/concepts/derivations.md#bidirectional-linf); max over channels for multi-SISO layers.
@@ -95,7 +95,7 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
 
 
 def summarize(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
-    """:func:`summarize_layer` for every layer of ``model``, in order.
+    """[`summarize_layer`][ssmtools.report.summarize_layer] for every layer of ``model``, in order.
 
     Parameters
     ----------

@@ -256,7 +256,7 @@ class DiagonalSSM:
 
         State i of system ``k`` is ``self.states()[k + (i,)]``, with pole λ_i, input row b_i and output
         column c_i, in the same conventions (``dt``, ``output``, ``state_includes_input``). The per-state
-        norms (:func:`ssmtools.state_hinf_norms`, :func:`ssmtools.state_h2_norms`) are the layer norms of
+        norms ([`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms], [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms]) are the layer norms of
         these subsystems.
 
         Returns
@@ -343,17 +343,19 @@ class DiagonalSSM:
 
     @classmethod
     def from_control(cls, sys: Any, *, max_condition: float = 1e10) -> DiagonalSSM:
-        """Diagonalise a real ``control.StateSpace`` into a real-output ``DiagonalSSM``.
+        """Diagonalise a real ``control.StateSpace`` (or ``control.TransferFunction``) into a real-output ``DiagonalSSM``.
 
-        Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
-        real eigenvalues keep real eigenvectors. Raises :class:`NotDiagonalizableError` when the
+        A transfer function is realised first with ``control.ss`` (as python-control converts it). Complex eigenvalues are kept once per conjugate pair with C doubled (``y = Re(2 c z)``);
+        real eigenvalues keep real eigenvectors. Raises [`NotDiagonalizableError`][ssmtools.errors.NotDiagonalizableError] when the
         eigenvector matrix has condition number above ``max_condition`` (Jordan blocks, or a basis
         too ill-conditioned to give a faithful modal form).
 
         Parameters
         ----------
-        sys : control.StateSpace
-            A real state-space system (continuous or discrete time).
+        sys : control.StateSpace or control.TransferFunction
+            A real LTI system (continuous or discrete time), or any object with the attributes ``A``, ``B``,
+            ``C``, ``D`` and ``dt`` of a state-space system; anything else raises
+            [`ArgumentTypeError`][ssmtools.errors.ArgumentTypeError].
         max_condition : float
             Largest accepted condition number of the eigenvector matrix.
 
@@ -362,6 +364,16 @@ class DiagonalSSM:
         DiagonalSSM
             ``output="real"``, same ``dt``, real poles first, then one pole per conjugate pair.
         """
+        import control
+
+        if isinstance(sys, control.TransferFunction):
+            sys = control.ss(sys)
+        elif not all(hasattr(sys, name) for name in ("A", "B", "C", "D", "dt")):  # a StateSpace, or one in kind
+            raise ArgumentTypeError(
+                f"from_control() takes a control.StateSpace or control.TransferFunction, got {type(sys).__name__}; "
+                "build one with control.ss(A, B, C, D[, dt]) or control.tf(num, den[, dt]), or pass poles, B, C, D to "
+                "DiagonalSSM(...) directly"
+            )
         A = np.asarray(sys.A, dtype=float)
         B = np.asarray(sys.B, dtype=float)
         C = np.asarray(sys.C, dtype=float)
@@ -557,7 +569,7 @@ class BidirectionalSSM:
         Parameters
         ----------
         **changes
-            ``C_backward`` and fields of :class:`DiagonalSSM` for the forward scan.
+            ``C_backward`` and fields of [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] for the forward scan.
 
         Returns
         -------
@@ -578,7 +590,7 @@ LTISystem = DiagonalSSM | BidirectionalSSM
 
 
 def check_eigenbasis(V: np.ndarray, max_condition: float, what: str) -> None:
-    """Raise :class:`NotDiagonalizableError` unless the eigenvector matrix ``V`` of ``what`` has a finite
+    """Raise [`NotDiagonalizableError`][ssmtools.errors.NotDiagonalizableError] unless the eigenvector matrix ``V`` of ``what`` has a finite
     condition number ≤ ``max_condition`` (Jordan blocks or near-repeated poles have no faithful modal form).
 
     Parameters
@@ -675,7 +687,7 @@ def real_standard_form(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray, np.nda
     Returns
     -------
     A, B, C, D : ndarray of float64
-        Shapes as in :func:`real_realization`.
+        Shapes as in [`real_realization`][ssmtools.systems.real_realization].
     """
     A, B, C, D = real_realization(sys)
     if sys.state_includes_input:

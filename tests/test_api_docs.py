@@ -50,3 +50,12 @@ def test_public_callable_documents_its_parameters(name):
         return
     missing = [p.name for p in parameters if p.name not in documented_parameters(doc)]
     assert not missing, f"{name}: parameters {missing} are not documented in its docstring's Parameters section"
+
+
+def test_registries_are_reachable_from_the_top_level_package():
+    """The names users pass as strings can be listed from ``import ssmtools`` alone."""
+    assert ssmtools.available_criteria() == ssmtools.pruning.available_criteria()
+    assert {"last", "last-official", "last-exact"} <= set(ssmtools.available_criteria())
+    assert ssmtools.available_reductions() == ssmtools.pruning.available_reductions()
+    assert set(ssmtools.available_families()) >= {"s5", "s5-pytorch", "s4d", "lru"}
+    assert ssmtools.available_families() == ssmtools.adapters.available_families()

@@ -74,6 +74,23 @@ def test_analyze_prints_the_library_norms(s5_checkpoint):
         assert f"{ssmtools.hinf_norm(layer.system):.6g}" in result.output
 
 
+def test_analyze_marks_bidirectional_values_as_linf_and_names_a_root_layer(tmp_path):
+    """A bidirectional layer's peak gain is an L∞ norm; a checkpoint of one bare layer shows it as ``(root)``."""
+    from .pruning.reference import s5_tree
+
+    tree = s5_tree(np.random.default_rng(4), n_layers=1, P=4, H=3, bidirectional=True)
+    seq = tree["params"]["encoder"]["layers_0"]["seq"]
+    path = tmp_path / "bare.npz"
+    ssmtools.save(ssmtools.load(seq, bidirectional=True), path)
+    result = CliRunner().invoke(app, ["analyze", str(path), "--family", "s5"])
+    assert result.exit_code == 0, result.output
+    (layer,) = ssmtools.load(path, "s5", bidirectional=True).values()
+    assert layer.bidirectional and layer.name == ""
+    row = next(line for line in result.output.splitlines() if "(root)" in line)
+    assert f"{ssmtools.hinf_norm(layer.system):.6g} L∞" in row
+    assert "yes" in row
+
+
 def test_prune_writes_a_smaller_checkpoint_and_the_plan(s5_checkpoint, tmp_path):
     before = s5_checkpoint.read_bytes()
     out, plan_path = tmp_path / "pruned.npz", tmp_path / "plan.json"

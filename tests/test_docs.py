@@ -9,12 +9,16 @@ mkdocs-jupyter configuration to check that executed pages carry their figures.
 
 from __future__ import annotations
 
+import functools
 import html
+import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,7 +108,8 @@ def test_every_public_name_appears_in_the_api_reference(site):
     ids = api_anchor_ids(site)
     missing = []
     for qualified, canonical in public_objects().items():
-        if qualified not in ids and canonical not in ids:
+        public = ".".join(part for part in canonical.split(".") if not part.startswith("_"))  # via its package
+        if qualified not in ids and canonical not in ids and public not in ids:
             missing.append(qualified)
     assert not missing, f"not in the API reference (docs/api/*.md): {sorted(missing)}"
     assert {"ssmtools.norms.hinf_norm", "ssmtools.plot.sigma", "ssmtools.systems.DiagonalSSM"} <= ids
@@ -192,3 +197,107 @@ def test_notebooks_are_stored_without_outputs():
             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
         ]
         assert not dirty, f"{path.name}: cells {dirty} have stored outputs; clear them before committing"
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_browser() -> str | None:
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+class _Site(http.server.SimpleHTTPRequestHandler):
+    """Serves the built site and records every path asked for (the browser's own log of what it loaded)."""
+
+    requested: list[str]
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        self.requested.append(self.path)
+
+
+@pytest.fixture
+def served(site):
+    """The built site on a loopback port, with the list of paths the browser requested."""
+    requested: list[str] = []
+    handler = type("Handler", (_Site,), {"requested": requested})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_formulas_render_offline_in_a_browser(served, tmp_path):
+    """Headless Chromium, with every host but the loopback unresolvable, typesets the formulas of concepts/norms.
+
+    Raw TeX is gone, every formula became a MathJax container, and the browser fetched MathJax's TeX fonts from
+    the site (containers whose glyph styles were dropped draw nothing and fetch only MathJax_Zero)."""
+    browser = find_browser()
+    if browser is None:
+        pytest.skip(f"no headless browser found (looked for {', '.join(BROWSERS)}); install Debian's chromium")
+    base, requested = served
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # offline: only the site answers
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            f"{base}/concepts/norms/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    spans = re.findall(r'<(span|div) class="arithmatex">(.*?)</\1>', dom, re.S)
+    assert len(spans) > 20
+    raw = [text for _, text in spans if "mjx-container" not in text]
+    assert not raw, f"formulas left as TeX: {raw[:3]}"
+    assert "\\(" not in html.unescape(re.sub(r"<[^>]+>", "", dom.split("<body", 1)[1]))
+    assert "/assets/mathjax/tex-chtml.js" in requested
+    fonts = {Path(p).name for p in requested if p.endswith(".woff")}
+    assert {"MathJax_Main-Regular.woff", "MathJax_Math-Italic.woff"} <= fonts, sorted(fonts)
+
+
+def test_pages_load_nothing_from_the_network(site):
+    """No page loads a script, stylesheet or font from another host (the site works offline)."""
+    external = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"[^>]*>')
+    found = {}
+    for page in site.rglob("*.html"):
+        loaded = [t for t in external.findall(page.read_text(encoding="utf-8")) if 'rel="canonical"' not in t]
+        if loaded:
+            found[page.relative_to(site).as_posix()] = loaded[:2]
+    assert not found, found
+
+
+def test_last_is_credited_to_its_authors():
+    """The LAST paper (NeurIPS 2024, arXiv 2411.02824) is by Minseon Gwak, Seongrok Moon, Joohwan Ko, PooGyeon Park."""
+    for page in ("concepts/pruning.md", "concepts/derivations.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        assert "M. Gwak, S. Moon, J. Ko, P. Park" in text, page
+    pruning = (DOCS / "concepts" / "pruning.md").read_text(encoding="utf-8")
+    assert "Minseon Gwak, Seongrok Moon, Joohwan Ko and PooGyeon Park" in pruning
+    assert "(0, 1]$, keep" not in pruning  # zero raw scores normalise to 0: the range is [0, 1]
+
+
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|exc|obj):(?:<code>|`)")
+
+
+def test_api_reference_has_no_literal_sphinx_roles(site):
+    """mkdocstrings does not render Sphinx roles: docstrings use its cross-references (``[name][ssmtools.x.name]``)."""
+    found = {}
+    for page in (site / "api").rglob("index.html"):
+        roles = SPHINX_ROLE.findall(page.read_text(encoding="utf-8"))
+        if roles:
+            found[page.parent.name] = len(roles)
+    assert not found, f"literal Sphinx roles on the API pages: {found}"
+    norms = (site / "api" / "norms" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<a[^>]+href="[^"]*#ssmtools\.norms\.hinf_result"', norms)  # cross-references became links

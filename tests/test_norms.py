@@ -11,6 +11,7 @@ import slycot
 
 from ssmtools import (
     DiagonalSSM,
+    OptionError,
     UnstableSystemWarning,
     freqresp,
     gramians,
@@ -385,3 +386,24 @@ def test_slicot_failures_become_library_errors(monkeypatch):
     monkeypatch.setattr(slycot_module, "ab13dd", fail)
     with pytest.raises(ArgumentError, match="SLICOT AB13DD failed .* use method='diagonal'"):
         hinf_norm(s5_layer_e5(), method="slycot")
+
+
+def test_peak_frequency_in_rad_per_second_as_control_linfnorm_reports_it():
+    """``frequency_unit="rad/s"`` divides a sampled system's peak by dt, as python-control's linfnorm does."""
+    rng = np.random.default_rng(11)
+    A = rng.standard_normal((4, 4))
+    A = A / (1.3 * np.max(np.abs(np.linalg.eigvals(A))))
+    plant = control.ss(A, rng.standard_normal((4, 2)), rng.standard_normal((2, 4)), 0, 0.05)
+    sys = DiagonalSSM.from_control(plant)
+    value, peak = control.linfnorm(plant, tol=1e-12)
+    result = hinf_result(sys, frequency_unit="rad/s")
+    assert result.value == pytest.approx(value, rel=1e-9)
+    assert result.peak == pytest.approx(peak, rel=1e-5) and result.peak == hinf_result(sys).peak / 0.05
+    per_state = state_hinf_result(sys, frequency_unit="rad/s")
+    np.testing.assert_allclose(per_state.peak, state_hinf_result(sys).peak / 0.05)
+    ct = DiagonalSSM([-0.1 + 2j], [[1.0]], [[1.0]], dt=0)
+    assert hinf_result(ct, frequency_unit="rad/s").peak == hinf_result(ct).peak  # already rad/s
+    with pytest.raises(OptionError, match="dt=True"):
+        hinf_result(s5_layer_e5(), frequency_unit="rad/s")
+    with pytest.raises(OptionError, match="frequency_unit"):
+        hinf_result(sys, frequency_unit="Hz")

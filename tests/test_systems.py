@@ -179,3 +179,22 @@ def test_truthy_strings_and_string_sampling_times_are_refused():
         DiagonalSSM([0.5], [[1.0]], [[1.0]], dt="0.1")
     with pytest.raises(ArgumentTypeError, match="state_includes_input must be True or False"):
         DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True, state_includes_input="no")
+
+
+@pytest.mark.parametrize("dt", [0, 0.1])
+def test_from_control_accepts_a_transfer_function(dt):
+    """A TransferFunction is realised with control.ss; the diagonal system has the same frequency response."""
+    tf = control.tf([[[1.0, 0.5]], [[2.0, -0.3, 0.1]]], [[[1.0, -0.9, 0.2]], [[1.0, 0.1, 0.3, 0.05]]], dt)
+    if not dt:
+        tf = control.tf([[[1.0, 0.5]], [[2.0, -0.3, 0.1]]], [[[1.0, 3.0, 2.0]], [[1.0, 2.0, 3.0, 1.0]]])
+    sys = DiagonalSSM.from_control(tf)
+    assert sys.n_outputs == 2 and sys.n_inputs == 1 and sys.dt == dt
+    omega = np.array([0.05, 0.4, 1.3])
+    for k, w in enumerate(omega):
+        z = np.exp(1j * w) if dt else 1j * w
+        np.testing.assert_allclose(freqresp(sys, omega)[k], np.reshape(tf(z), (2, 1)), rtol=1e-9, atol=1e-11)
+
+
+def test_from_control_rejects_other_objects_with_a_hint():
+    with pytest.raises(TypeError, match=r"control.StateSpace or control.TransferFunction, got ndarray.*control.ss"):
+        DiagonalSSM.from_control(np.eye(2))

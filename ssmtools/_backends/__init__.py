@@ -1,14 +1,14 @@
 """Array backends: where a computation runs, and in which namespace its results come back.
 
 **The one rule.** A function with a ``backend=`` argument converts its inputs once, with
-:func:`get_backend` ``(backend).asarrays``, runs its formulas (written once, in ``ssmtools._kernels``,
+``get_backend`` ``(backend).asarrays``, runs its formulas (written once, in ``ssmtools._kernels``,
 against the array namespace of their inputs) in that library, and returns arrays of that library:
 ``"numpy"`` gives NumPy arrays (0-d results as NumPy scalars), ``"torch"`` gives torch tensors on
 ``device`` (CPU when ``None``). Stages that exist only on the host (SLICOT, golden-section
 bookkeeping) say so in the function's docstring.
 
 **Adding a backend** (CuPy, JAX, ...) is one module in this package defining ``NAME`` and the
-four functions of :class:`ArrayBackend` (``asarrays``, ``to_numpy``, ``from_numpy``, ``check_device``);
+four functions of ``ArrayBackend`` (``asarrays``, ``to_numpy``, ``from_numpy``, ``check_device``);
 modules are discovered automatically. Third-party imports happen inside those functions, so
 discovering a backend never imports its library.
 """
@@ -31,7 +31,7 @@ Precision = Literal["float64", "float32"]
 
 @dataclass(frozen=True)
 class ArrayBackend:
-    """One array library, as the functions of its module in :mod:`ssmtools._backends`."""
+    """One array library, as the functions of its module in ``ssmtools._backends``."""
 
     name: str
     module: ModuleType
@@ -77,7 +77,7 @@ def get_backend(name: str, device: Any = None) -> ArrayBackend:
     Parameters
     ----------
     name : str
-        One of :func:`available_backends`.
+        One of ``available_backends``.
     device : optional
         Device for the library (``None``: its default; NumPy accepts only ``None``).
 

@@ -54,7 +54,7 @@ def linf_norm(
     """AB13DD: ``(sup_ω σ_max(G), ω_peak)`` of one real standard-form system (rad/sample for DT).
 
     The system is first reduced to its smallest equivalent input/output dimensions
-    (:func:`compress_io`), which leaves every singular value of G unchanged. A system without states
+    (``compress_io``), which leaves every singular value of G unchanged. A system without states
     returns ``(σ_max(D), 0)``; G ≡ 0 returns ``(0, 0)``.
     """
     if A.shape[0] == 0:

@@ -2,7 +2,7 @@
 
 The formulas themselves live once, in ``ssmtools._kernels``, written against the array namespace
 of their inputs; this module only converts arrays to tensors on a device, holds the one
-torch-specific stage of the diagonal H∞ algorithm (:func:`sigma_max_circle`) and reports a
+torch-specific stage of the diagonal H∞ algorithm (``sigma_max_circle``) and reports a
 missing torch. Computations
 run in float64/complex128 unless ``dtype="float32"`` is requested (complex64; relative error
 about 1e-6 for well-separated poles and up to ~1e-7/margin near the stability boundary, because
@@ -54,7 +54,7 @@ def check_device(device: Any) -> None:
 
 
 def asarrays(*arrays: np.ndarray, device: Any = None, dtype: Precision = "float64") -> list:
-    """The backend seam's conversion: see :func:`as_tensors`."""
+    """The backend seam's conversion: see ``as_tensors``."""
     return as_tensors(*arrays, device=device, dtype=dtype)
 
 

@@ -1,10 +1,10 @@
-"""Family adapters: read SSM checkpoints into an :class:`~ssmtools.model.SSMModel` and write pruned
+"""Family adapters: read SSM checkpoints into an [`SSMModel`][ssmtools.model.SSMModel] and write pruned
 or reduced layers back in the same format.
 
-A family is one subclass of :class:`Adapter` (declared detection keys, :class:`Capabilities`,
+A family is one subclass of [`Adapter`][ssmtools.adapters.Adapter] (declared detection keys, [`Capabilities`][ssmtools.adapters.Capabilities],
 read-only ``defaults``; ``read_layer``, ``prune_layer``, ``replace_layer``) in one public module of
-this package, decorated with :func:`register_adapter`. The modules are found automatically
-(``pkgutil`` over the package, on first import); :func:`available_families` lists what is
+this package, decorated with [`register_adapter`][ssmtools.adapters.register_adapter]. The modules are found automatically
+(``pkgutil`` over the package, on first import); [`available_families`][ssmtools.adapters.available_families] lists what is
 registered. Shipped: ``s5.py`` (``"s5"``: official flax tree; ``"s5-pytorch"``), ``s4d.py``
 (``"s4d"``: minimal ``S4DKernel``; ``"s4d-full"``: ``SSMKernelDiag``), ``lru.py`` (``"lru"``).
 Parameter layouts: docs/concepts/conventions.md. Recipe for a new family: CONTRIBUTING.md.
@@ -50,14 +50,14 @@ def _adapter_of(model: SSMModel, what: str) -> Adapter:
 
 
 def prune(model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
-    """New parameters of ``model`` without the states where ``keep`` is False (:meth:`Adapter.prune`).
+    """New parameters of ``model`` without the states where ``keep`` is False ([`Adapter.prune`][ssmtools.adapters.Adapter.prune]).
 
     Parameters
     ----------
     model : SSMModel
-        A model read by :func:`read` / :func:`ssmtools.load`.
+        A model read by [`read`][ssmtools.adapters.read] / [`ssmtools.load`][ssmtools.io.load].
     keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping
-        See :func:`normalize_keep`; layers not named are kept whole.
+        See [`normalize_keep`][ssmtools.adapters.normalize_keep]; layers not named are kept whole.
     mask : bool
         ``True``: zero the pruned states' input rows and output columns instead (shapes unchanged).
 
@@ -72,12 +72,12 @@ def prune(model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
 def replace(
     model: SSMModel, systems: Mapping[str, DiagonalSSM | BidirectionalSSM | SSMLayer], *, check: bool = True
 ) -> Any:
-    """New parameters realising the given systems in ``model``'s family (:meth:`Adapter.replace`).
+    """New parameters realising the given systems in ``model``'s family ([`Adapter.replace`][ssmtools.adapters.Adapter.replace]).
 
     Parameters
     ----------
     model : SSMModel
-        A model read by :func:`read` / :func:`ssmtools.load`.
+        A model read by [`read`][ssmtools.adapters.read] / [`ssmtools.load`][ssmtools.io.load].
     systems : Mapping[str, DiagonalSSM, BidirectionalSSM or SSMLayer]
         Replacement layers in each layer's convention (a BidirectionalSSM for
         bidirectional layers).

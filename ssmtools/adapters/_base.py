@@ -1,12 +1,12 @@
 """The adapter base class, its capability flags, and the helpers every family shares.
 
 An adapter turns the leaves of one layer (grouped by prefix, see ``_tree.py``) into an
-:class:`~ssmtools.model.SSMLayer` and writes pruned or replaced layers back as new leaves with the
-same names, dtypes and container types. A family is one subclass of :class:`Adapter`, registered
-with :func:`~ssmtools.adapters.register_adapter`; the tree-level work (detection by the declared
+[`SSMLayer`][ssmtools.model.SSMLayer] and writes pruned or replaced layers back as new leaves with the
+same names, dtypes and container types. A family is one subclass of [`Adapter`][ssmtools.adapters.Adapter], registered
+with [`register_adapter`][ssmtools.adapters.register_adapter]; the tree-level work (detection by the declared
 keys, config validation, reading every layer, pruning, replacing with a response check) is done
 here, once, for all families. Checking is strict: a missing key, a wrong shape or a complex/real
-mix-up raises :class:`~ssmtools.errors.FormatError` naming the source and the key.
+mix-up raises [`FormatError`][ssmtools.errors.FormatError] naming the source and the key.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ._tree import Group, flatten, group_leaves, join_key, like, replace_leaves,
 
 
 class CapabilityError(SSMToolsError, ValueError):
-    """The model's family cannot do what was asked (see :attr:`Adapter.capabilities`)."""
+    """The model's family cannot do what was asked (see ``Adapter.capabilities``)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Context:
         """Leaf ``key`` as a numpy array in double precision (float64 / complex128).
 
         Every derived quantity (Δ = exp(log_step), the discretised poles, the scores) is then computed in float64,
-        whatever the checkpoint stores; values written back are cast to the leaf's own dtype (:meth:`new`).
+        whatever the checkpoint stores; values written back are cast to the leaf's own dtype ([`new`][ssmtools.adapters.Context.new]).
         """
         array = to_numpy(self.leaves[key], key=key, where=self.where)
         if np.iscomplexobj(array):
@@ -91,20 +91,20 @@ class Context:
 class Adapter(abc.ABC):
     """One model family: how its parameters map to diagonal LTI layers and back.
 
-    Subclasses set the class variables and implement :meth:`read_layer` and, as their
-    :attr:`capabilities` promise, :meth:`prune_layer` / :meth:`replace_layer`; then decorate the
-    class with :func:`~ssmtools.adapters.register_adapter`. Adapters hold no state: one instance per
+    Subclasses set the class variables and implement [`read_layer`][ssmtools.adapters.Adapter.read_layer] and, as their
+    ``capabilities`` promise, [`prune_layer`][ssmtools.adapters.Adapter.prune_layer] / [`replace_layer`][ssmtools.adapters.Adapter.replace_layer]; then decorate the
+    class with [`register_adapter`][ssmtools.adapters.register_adapter]. Adapters hold no state: one instance per
     family serves every model of that family.
 
     Attributes
     ----------
     family : str
-        Registry name (``family=`` of :func:`ssmtools.load`, ``model.family``).
+        Registry name (``family=`` of [`ssmtools.load`][ssmtools.io.load], ``model.family``).
     detection_keys : tuple of frozenset of str
         A parameter group (the leaves sharing one prefix) is a layer of this family when it holds all
         names of one of these sets. Detection uses nothing else.
     capabilities : Capabilities
-        What :meth:`prune` and :meth:`replace` can do for this family.
+        What [`prune`][ssmtools.adapters.prune] and [`replace`][ssmtools.adapters.replace] can do for this family.
     defaults : Mapping[str, Any]
         Settings not stored in the weights, with their defaults (read-only: a ``dict`` given by a
         subclass is frozen into a ``types.MappingProxyType``).
@@ -137,7 +137,7 @@ class Adapter(abc.ABC):
         self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
         """New leaves (full key -> value) keeping the states where ``keep`` is True (zeroing the others
-        when ``mask``). Only called when :attr:`capabilities` allows it."""
+        when ``mask``). Only called when ``capabilities`` allows it."""
         raise CapabilityError(f"family {self.family!r} cannot prune layers")  # pragma: no cover - guarded
 
     def replace_layer(self, ctx: Context, layer: SSMLayer, new: SSMLayer, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +146,7 @@ class Adapter(abc.ABC):
         raise CapabilityError(f"family {self.family!r} cannot write replacement layers")  # pragma: no cover
 
     def check_config(self, config: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Validate setting values (names are checked against :attr:`defaults` already). Default: none."""
+        """Validate setting values (names are checked against ``defaults`` already). Default: none."""
 
     def resolve_config(self, ctx: Context, prefixes: list[str], config: dict[str, Any]) -> dict[str, Any]:
         """Fill settings inferred from the whole tree (e.g. a layout), so that re-reading written
@@ -159,7 +159,7 @@ class Adapter(abc.ABC):
 
         A setting whose default is a bool (or None, meaning "infer": ``bidirectional``, ``transposed``) takes
         True/False only — a truthy string such as ``"no"`` is refused —, one whose default is a float takes a
-        positive finite number (the steps and scales of the shipped families); :meth:`check_config` adds the rest.
+        positive finite number (the steps and scales of the shipped families); [`check_config`][ssmtools.adapters.Adapter.check_config] adds the rest.
         """
         unknown = sorted(set(config) - set(self.defaults))
         if unknown:
@@ -174,7 +174,7 @@ class Adapter(abc.ABC):
         return out
 
     def find(self, groups: Mapping[str, Group]) -> list[str]:
-        """Prefixes of the groups holding one of :attr:`detection_keys` (unsorted)."""
+        """Prefixes of the groups holding one of ``detection_keys`` (unsorted)."""
         return [p for p, g in groups.items() if any(keys <= g.keys.keys() for keys in self.detection_keys)]
 
     def describe_keys(self) -> str:
@@ -182,7 +182,7 @@ class Adapter(abc.ABC):
         return " or ".join("+".join(sorted(keys)) for keys in self.detection_keys)
 
     def read(self, params: Any, *, source: str | None = None, **config: Any) -> SSMModel:
-        """Every layer of this family in ``params``, as an :class:`~ssmtools.model.SSMModel` holding this adapter.
+        """Every layer of this family in ``params``, as an [`SSMModel`][ssmtools.model.SSMModel] holding this adapter.
 
         Parameters
         ----------
@@ -191,7 +191,7 @@ class Adapter(abc.ABC):
         source : str, optional
             File the parameters came from (error messages; ``save`` refuses to overwrite it).
         **config
-            Settings of :attr:`defaults`.
+            Settings of ``defaults``.
 
         Returns
         -------
@@ -226,7 +226,7 @@ class Adapter(abc.ABC):
         model : SSMModel
             A model read by this adapter.
         keep : Mapping[str, array_like of bool] or object with a ``.keep`` mapping
-            See :func:`~ssmtools.adapters.normalize_keep`; layers not named are kept whole.
+            See [`normalize_keep`][ssmtools.adapters.normalize_keep]; layers not named are kept whole.
         mask : bool
             ``True``: zero the pruned states' input rows and output columns instead (shapes unchanged).
 
@@ -304,7 +304,7 @@ def _natural(key: str) -> list:
 
 
 def _check_setting_type(family: str, name: str, value: Any, default: Any) -> None:
-    """Refuse a setting value of the wrong type (see :meth:`Adapter.settings`)."""
+    """Refuse a setting value of the wrong type (see [`Adapter.settings`][ssmtools.adapters.Adapter.settings])."""
     where = f"family {family!r}: setting {name}={value!r}"
     if isinstance(default, bool) or default is None:
         if default is None and value is None:

@@ -42,7 +42,7 @@ def discretize(
 def undiscretize(
     lam_bar: ArrayLike, B_bar: ArrayLike, step: ArrayLike, method: Method = "zoh"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`discretize`: ``(λ, B̃)`` from ``(λ̄, B̄)`` for the given steps."""
+    """Inverse of ``discretize``: ``(λ, B̃)`` from ``(λ̄, B̄)`` for the given steps."""
     check_choice("discretization", method, ("zoh", "bilinear"))
     lam_bar = np.asarray(lam_bar, dtype=complex)
     step = np.asarray(step, dtype=float)

@@ -1,10 +1,10 @@
 """The one registry of model families: registration, discovery, lookup and detection.
 
-Every public module of ``ssmtools.adapters`` is imported once by :func:`discover` (``pkgutil``
+Every public module of ``ssmtools.adapters`` is imported once by ``discover`` (``pkgutil``
 over the package), so a family registers itself by being a module there whose adapter class is
-decorated with :func:`register_adapter`: there is no hand-kept list of families anywhere. Family
+decorated with [`register_adapter`][ssmtools.adapters.register_adapter]: there is no hand-kept list of families anywhere. Family
 lists in error messages, in ``load``'s ``family=`` check and in the CLI help come from
-:func:`available_families`.
+[`available_families`][ssmtools.adapters.available_families].
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _discovered = False
 
 
 def register_adapter(cls: A) -> A:
-    """Class decorator: make an :class:`Adapter` subclass selectable as ``family=cls.family``.
+    """Class decorator: make an [`Adapter`][ssmtools.adapters.Adapter] subclass selectable as ``family=cls.family``.
 
     Parameters
     ----------
@@ -71,7 +71,7 @@ def unregister_adapter(family: str) -> None:
     Parameters
     ----------
     family : str
-        A name of :func:`available_families`.
+        A name of [`available_families`][ssmtools.adapters.available_families].
     """
     get_adapter(family)
     del _ADAPTERS[family]
@@ -96,12 +96,12 @@ def available_families() -> tuple[str, ...]:
 
 
 def get_adapter(family: str | Adapter) -> Adapter:
-    """The registered adapter of ``family`` (an :class:`Adapter` instance is returned as is).
+    """The registered adapter of ``family`` (an [`Adapter`][ssmtools.adapters.Adapter] instance is returned as is).
 
     Parameters
     ----------
     family : str or Adapter
-        A name of :func:`available_families`.
+        A name of [`available_families`][ssmtools.adapters.available_families].
 
     Returns
     -------
@@ -128,7 +128,7 @@ def detect_family(params: Any, *, source: str | None = None) -> str:
     Returns
     -------
     str
-        One of :func:`available_families`. Raises :class:`~ssmtools.errors.FormatError` listing the keys
+        One of [`available_families`][ssmtools.adapters.available_families]. Raises [`FormatError`][ssmtools.errors.FormatError] listing the keys
         found and every family's detection keys when no family matches, or the families found when
         several do.
     """
@@ -158,18 +158,18 @@ def _detect(ctx: Context) -> str:
 
 
 def read(params: Any, family: str | Adapter = "auto", *, source: str | None = None, **config: Any) -> SSMModel:
-    """Read every layer of ``family`` from a parameter tree into an :class:`~ssmtools.model.SSMModel`.
+    """Read every layer of ``family`` from a parameter tree into an [`SSMModel`][ssmtools.model.SSMModel].
 
     Parameters
     ----------
     params : Mapping
         State dict or nested parameter tree (kept, unmodified, as ``model.params``).
     family : str or Adapter
-        ``"auto"`` (detect with :func:`detect_family`), a name of :func:`available_families`, or an adapter.
+        ``"auto"`` (detect with [`detect_family`][ssmtools.adapters.detect_family]), a name of [`available_families`][ssmtools.adapters.available_families], or an adapter.
     source : str, optional
         File the parameters came from (error messages; ``save`` refuses to overwrite it).
     **config
-        Family settings not stored in the weights (the adapter's ``defaults``; see :func:`ssmtools.load`).
+        Family settings not stored in the weights (the adapter's ``defaults``; see [`ssmtools.load`][ssmtools.io.load]).
 
     Returns
     -------

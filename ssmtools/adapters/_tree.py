@@ -65,7 +65,7 @@ def split_key(key: str) -> tuple[str, str, str]:
 
 
 def join_key(prefix: str, sep: str, leaf: str) -> str:
-    """Inverse of :func:`split_key`."""
+    """Inverse of ``split_key``."""
     return f"{prefix}{sep or '.'}{leaf}" if prefix else leaf
 
 

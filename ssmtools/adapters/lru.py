@@ -97,7 +97,7 @@ class LRU(Adapter):
         return array.shape[states_axis] != N
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
-        """Read the ``lru`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+        """Read the ``lru`` layer at ``prefix`` into an [`SSMLayer`][ssmtools.model.SSMLayer].
 
         Parameters
         ----------

@@ -50,7 +50,7 @@ def _transform(name: str, x: np.ndarray) -> np.ndarray:
 
 
 def _inverse(name: str, p: np.ndarray, what: str) -> np.ndarray:
-    """Inverse of :func:`_transform`; ValueError outside its range."""
+    """Inverse of ``_transform``; ValueError outside its range."""
     if name in ("exp", "softplus", "sigmoid") and np.any(p <= 0):
         raise ArgumentError(f"{what}: a value ≤ 0 cannot be written under transform {name!r} (pole with |λ̄| ≥ 1?)")
     if name == "exp":
@@ -119,7 +119,7 @@ class S4D(Adapter):
         return _with_d(ctx, group, require(ctx, group, ["log_dt", "log_A_real", "A_imag", "C"], "S4D"))
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
-        """Read the ``s4d`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+        """Read the ``s4d`` layer at ``prefix`` into an [`SSMLayer`][ssmtools.model.SSMLayer].
 
         Parameters
         ----------
@@ -281,7 +281,7 @@ class S4DFull(Adapter):
         return _with_d(ctx, group, require(ctx, group, ["inv_dt", "A_real", "A_imag", "B", "C"], "S4D"))
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
-        """Read the ``s4d-full`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+        """Read the ``s4d-full`` layer at ``prefix`` into an [`SSMLayer`][ssmtools.model.SSMLayer].
 
         Parameters
         ----------

@@ -11,7 +11,7 @@ when bidirectional], ``D`` (H,), ``log_step`` (P, 1)::
 s5-pytorch 0.2.1 (``i404788/s5-pytorch``; docs/concepts/conventions.md): ``Lambda`` (P,) complex, ``B``
 (P, H, 2), ``C`` (H, P) or (H, 2P) complex, ``D`` (H,), ``log_step`` (P,); Δ = step_scale·exp(log_step),
 output ``Re(C̃x) + D ⊙ u`` (κ = 1, no conjugate symmetry). Bidirectional layers (docs/concepts/derivations.md#bidirectional) share
-(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into the layer's :class:`~ssmtools.systems.BidirectionalSSM`.
+(λ̄, B̄); the forward columns go into ``system.C``, the backward ones into the layer's [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM].
 
 ssmtools' ``system`` is ``DiagonalSSM(λ̄, B̄, κ·C̃_forward, diag(D), dt=True, output="real",
 state_includes_input=True)``.
@@ -117,7 +117,7 @@ class S5Flax(Adapter):
         return require(ctx, group, names, "S5")
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
-        """Read the ``s5`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+        """Read the ``s5`` layer at ``prefix`` into an [`SSMLayer`][ssmtools.model.SSMLayer].
 
         Parameters
         ----------
@@ -303,7 +303,7 @@ class S5PyTorch(Adapter):
         return require(ctx, group, ["Lambda", "B", "C", "D", "log_step"], "s5-pytorch")
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SSMLayer:
-        """Read the ``s5-pytorch`` layer at ``prefix`` into an :class:`~ssmtools.model.SSMLayer`.
+        """Read the ``s5-pytorch`` layer at ``prefix`` into an [`SSMLayer`][ssmtools.model.SSMLayer].
 
         Parameters
         ----------

@@ -1,6 +1,6 @@
 """Command-line interface: argument parsing and printing only; the work lives in the library.
 
-One module per command; each registers itself on the shared Typer :data:`app`. Exit codes: 0 on success, 2 on bad
+One module per command; each registers itself on the shared Typer ``app``. Exit codes: 0 on success, 2 on bad
 input (with a one-line message on stderr).
 """
 

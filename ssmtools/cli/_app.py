@@ -1,6 +1,6 @@
 """The ``ssmtools`` Typer application and what every command shares: consoles, the failure exit, tables.
 
-Commands live in their own modules of this package and register themselves on :data:`app`.
+Commands live in their own modules of this package and register themselves on ``app``.
 """
 
 from __future__ import annotations
@@ -44,19 +44,24 @@ def fail(exc: Exception) -> typer.Exit:
 
 
 def norm_table(title: str, model: SSMModel) -> Table:
-    """The per-layer norm table of ``analyze`` and ``demo``."""
+    """The per-layer norm table of ``analyze`` and ``demo``.
+
+    A bidirectional layer's peak gain is an L∞ norm (non-causal), so its values are marked ``L∞``; the layer at the
+    root of its tree is shown as ``(root)``.
+    """
     table = Table(title=title)
-    for column in ("layer", "states", "bidir", "H∞", "peak ω", "H2", "max state H∞", "stable"):
+    for column in ("layer", "states", "bidir", "H∞ (L∞ if bidir)", "peak ω", "H2", "max state H∞ (L∞)", "stable"):
         table.add_column(column, justify="right")
-    for row in summarize(model):
+    for layer, row in zip(model.values(), summarize(model), strict=True):
+        mark = " L∞" if layer.bidirectional else ""
         table.add_row(
-            row.name,
+            layer.label,
             str(row.n_states),
             "yes" if row.bidirectional else "no",
-            f"{row.hinf:.6g}",
+            f"{row.hinf:.6g}{mark}",
             "—" if row.peak is None else f"{row.peak:.4f}",
             "—" if row.h2 is None else f"{row.h2:.6g}",
-            f"{row.max_state_hinf:.6g}",
+            f"{row.max_state_hinf:.6g}{mark}",
             str(row.stable),
         )
     return table

@@ -41,9 +41,9 @@ def prune(
     output : Path
         Where to write the pruned checkpoint (same format; written atomically).
     criterion : str
-        A registered criterion (:func:`ssmtools.pruning.available_criteria`).
+        A registered criterion ([`ssmtools.pruning.available_criteria`][ssmtools.pruning.criteria.available_criteria]).
     reduction : str or None
-        A registered reduction (:func:`ssmtools.pruning.available_reductions`); ``None``: the criterion's default.
+        A registered reduction ([`ssmtools.pruning.available_reductions`][ssmtools.pruning.reductions.available_reductions]); ``None``: the criterion's default.
     family : str
         Model family, or ``"auto"``.
     mask : bool

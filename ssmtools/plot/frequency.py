@@ -1,4 +1,4 @@
-"""Frequency-response plots: :func:`sigma` (singular values, H∞ peaks) and :func:`bode` (one channel).
+"""Frequency-response plots: [`sigma`][ssmtools.plot.sigma] (singular values, H∞ peaks) and [`bode`][ssmtools.plot.bode] (one channel).
 
 Frequencies are rad/sample in discrete time (Nyquist frequency π) and rad per time unit in
 continuous time. Bidirectional S5 layers are drawn with their full non-causal response.
@@ -183,7 +183,7 @@ def sigma(
 
     Draws σ_max(G(e^{jω})) (DT) or σ_max(G(jω)) (CT) against ω, where G is the layer's transfer
     matrix including D and the ``state_includes_input`` factor z. The H∞ norm
-    ``‖G‖∞ = sup_ω σ_max(G)`` computed by :func:`ssmtools.hinf_norm` (default method) is marked at
+    ``‖G‖∞ = sup_ω σ_max(G)`` computed by [`ssmtools.hinf_norm`][ssmtools.norms.hinf_norm] (default method) is marked at
     its peak frequency with a star (``gid="hinf-peak"``). Discrete time: the Nyquist frequency
     π rad/sample is marked (``gid="nyquist"``).
 
@@ -205,7 +205,7 @@ def sigma(
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure when omitted.
     mark_peak : bool
-        Mark each system's H∞ peak (one :func:`ssmtools.hinf_norm` call per system).
+        Mark each system's H∞ peak (one [`ssmtools.hinf_norm`][ssmtools.norms.hinf_norm] call per system).
     singular_values : {"max", "all"}
         ``"all"`` also draws the smaller singular values, thinner.
     db : bool
@@ -334,13 +334,13 @@ def bode(
     reduced : same structure as ``systems``, optional
         Reduced/pruned counterparts, drawn dashed in the same colour.
     omega : array_like, optional
-        Frequencies; default as in :func:`sigma`.
+        Frequencies; default as in [`sigma`][ssmtools.plot.sigma].
     axes : pair of matplotlib Axes, optional
         (magnitude, phase) axes to draw on; a new two-panel figure when omitted.
     mark_peak : bool
         Mark each system's H∞ peak frequency.
     xscale : {"log", "linear"}, optional
-        As in :func:`sigma`.
+        As in [`sigma`][ssmtools.plot.sigma].
     n_points : int
         Size of the default frequency grid.
 

@@ -60,7 +60,7 @@ def _state_hsv(system: LTISystem) -> np.ndarray:
 
     The HSVs of a layer belong to its balanced realization, not to individual diagonal states, so a
     per-state "HSV" score is the largest HSV of the state's own subsystem (computed by
-    :func:`ssmtools.hankel_singular_values` on each one-state system; D does not enter the HSVs).
+    [`ssmtools.hankel_singular_values`][ssmtools.norms.hankel_singular_values] on each one-state system; D does not enter the HSVs).
     """
     return hankel_singular_values(_causal(system).states())[..., 0]
 
@@ -112,10 +112,10 @@ def pole_map(
     system : DiagonalSSM or SSMLayer
         Any batch shape; all poles are drawn (e.g. every channel of a multi-SISO layer).
     scores : str or array_like of shape ``(*batch, n)``, optional
-        Colour of each pole. ``"hinf"``: :func:`ssmtools.state_hinf_norms`; ``"h2"``:
-        :func:`ssmtools.state_h2_norms`; ``"hsv"``: the Hankel singular value of each state's
+        Colour of each pole. ``"hinf"``: [`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms]; ``"h2"``:
+        [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms]; ``"hsv"``: the Hankel singular value of each state's
         one-state subsystem; ``"last"`` or any other name of
-        :func:`ssmtools.pruning.available_criteria`: that criterion's per-layer normalised score
+        [`ssmtools.pruning.available_criteria`][ssmtools.pruning.criteria.available_criteria]: that criterion's per-layer normalised score
         (LAST: LAMP-normalised squared per-state H∞). Non-finite scores (unstable states) are drawn
         in red.
     keep : array_like of bool, shape ``(*batch, n)``, optional

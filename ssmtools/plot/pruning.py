@@ -146,7 +146,7 @@ def state_allocation(
 def plan_allocation(plans: Any, *, ax: Axes | None = None) -> Axes:
     """Kept states per layer of one or several pruning plans, against the stored states.
 
-    :func:`state_allocation` applied to ``layer.n_kept`` and ``layer.n_total`` of every plan layer.
+    [`state_allocation`][ssmtools.plot.state_allocation] applied to ``layer.n_kept`` and ``layer.n_total`` of every plan layer.
 
     Parameters
     ----------

@@ -131,7 +131,7 @@ def hsv_decay(
     Parameters
     ----------
     systems : DiagonalSSM, SSMModel, dict or list of systems, dict {name: HSV array}, or ReductionResult
-        Systems (HSVs computed by :func:`ssmtools.hankel_singular_values`), precomputed HSVs, or a
+        Systems (HSVs computed by [`ssmtools.hankel_singular_values`][ssmtools.norms.hankel_singular_values]), precomputed HSVs, or a
         balanced-truncation result (its ``hsv``).
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure when omitted.
@@ -183,13 +183,13 @@ def hsv_decay(
 def plan_scores(plan: Any, *, ax: Axes | None = None, log: bool = True) -> Axes:
     """The normalised scores of a pruning plan per layer, kept vs pruned, with its global threshold.
 
-    :func:`score_distributions` applied to ``plan.layers[i].scores`` (the values the criterion
+    [`score_distributions`][ssmtools.plot.score_distributions] applied to ``plan.layers[i].scores`` (the values the criterion
     ranked), ``plan.keep`` and ``plan.threshold``.
 
     Parameters
     ----------
     plan : PruningPlan
-        Result of :func:`ssmtools.pruning.prune_plan`.
+        Result of [`ssmtools.pruning.prune_plan`][ssmtools.pruning.plan.prune_plan].
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure when omitted.
     log : bool

@@ -1,6 +1,6 @@
 """``allocate``: which units of every layer stay, for a model-wide pruning ratio.
 
-The second step of :func:`~ssmtools.prune_plan`. Units are ranked ascending by (normalised score,
+The second step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]. Units are ranked ascending by (normalised score,
 raw score, layer position, unit index) and removed from the front, never taking a layer's (channel's)
 ``min_states_per_layer`` best units. ``scope="layer"`` criteria prune every layer by the same ratio;
 ``allocation="released"`` reproduces the released LAST code's threshold rule instead (docs/concepts/derivations.md#allocation).
@@ -57,7 +57,7 @@ def _kept_count_released(n_units: int, ratio: float) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Allocation:
-    """What :func:`allocate` decided.
+    """What [`allocate`][ssmtools.pruning.allocation.allocate] decided.
 
     Parameters
     ----------
@@ -87,12 +87,12 @@ def allocate(
     allocation: AllocationRule = "exact",
     min_states_per_layer: int = 1,
 ) -> Allocation:
-    """Keep masks for a model-wide pruning ratio (the second step of :func:`~ssmtools.prune_plan`).
+    """Keep masks for a model-wide pruning ratio (the second step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]).
 
     Parameters
     ----------
     scores : ModelScores
-        From :func:`~ssmtools.pruning.scoring.score_model`; its criterion's ``scope`` decides between
+        From [`score_model`][ssmtools.pruning.scoring.score_model]; its criterion's ``scope`` decides between
         one global ranking (``"global"``) and the same ratio in every layer (``"layer"``).
     ratio : float
         Fraction of units removed model-wide, in [0, 1).

@@ -5,9 +5,9 @@ and allocated are *Hankel slots*: slot j of a layer (or channel) stands for one 
 Hankel singular values — the pair (σ_{2j−1}, σ_{2j}) of the real realization for ``output="real"`` (a
 stored state is a conjugate pair, two real dimensions), σ_j for ``output="complex"`` — with energy
 ``σ_{2j−1}² + σ_{2j}²``. The criterion only scores; its default reduction,
-:class:`~ssmtools.pruning.reductions.BalancedTruncation` (``"balanced-truncation"``), truncates every
+[`BalancedTruncation`][ssmtools.pruning.reductions.BalancedTruncation] (``"balanced-truncation"``), truncates every
 layer to the number of slots it keeps, re-diagonalises and writes back with
-:meth:`ssmtools.SSMModel.replace_systems`. Bound: ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (Enns 1984;
+[`ssmtools.SSMModel.replace_systems`][ssmtools.model.SSMModel.replace_systems]. Bound: ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (Enns 1984;
 Glover 1984; Al-Saggaf & Franklin 1987; docs/concepts/reduction.md).
 """
 
@@ -46,10 +46,10 @@ class Balanced(Criterion):
     -----
     The units are Hankel slots, not stored states (``ranks_states = False``), so the plan's reduction
     must not select states; the default is ``"balanced-truncation"``, whose plans mark kept *slots*
-    (a prefix: the k largest) and are applied with :func:`~ssmtools.pruning.apply_plan` or
-    :func:`~ssmtools.pruning.last.last_prune`, not ``SSMModel.apply``. ``plan.n_kept`` reports the
+    (a prefix: the k largest) and are applied with [`apply_plan`][ssmtools.pruning.plan.apply_plan] or
+    [`last_prune`][ssmtools.pruning.last.last_prune], not ``SSMModel.apply``. ``plan.n_kept`` reports the
     stored count after re-diagonalisation (it can exceed k, see
-    :class:`~ssmtools.pruning.reductions.BalancedTruncation`). Bidirectional (non-causal) and unstable
+    [`BalancedTruncation`][ssmtools.pruning.reductions.BalancedTruncation]). Bidirectional (non-causal) and unstable
     layers are refused (ValueError): balanced truncation needs a stable causal system. Multi-SISO
     layers: slot j of every channel; ``units="state"`` keeps the same order in all channels (slot
     energies summed over channels).

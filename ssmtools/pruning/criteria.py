@@ -1,11 +1,11 @@
 """State-pruning criteria: small objects that score the prunable units of one layer, registered by name.
 
-A criterion maps an :class:`~ssmtools.model.SSMLayer` to one raw score per stored state (shape
+A criterion maps an [`SSMLayer`][ssmtools.model.SSMLayer] to one raw score per stored state (shape
 ``layer.system.poles.shape``; higher = more important) and normalises a layer's unit scores so they
 can be compared across layers. Allocation (how many units go, where) lives in ``allocation.py``; what
 is done to a layer in ``reductions.py`` (physical removal in the adapters). Options are dataclass
 fields, so a criterion prints and serialises into a plan. The registered names are
-:func:`available_criteria` (a test keeps this table equal to it).
+[`available_criteria`][ssmtools.pruning.criteria.available_criteria] (a test keeps this table equal to it).
 
 =====================  ==============================================================  ================
 name                   raw score of stored state i                                     normalisation
@@ -24,7 +24,7 @@ name                   raw score of stored state i                              
 =====================  ==============================================================  ================
 
 s_i = ‖c_i‖‖b_i‖ with c_i the column of ``system.C`` (κ·C̃ for 2Re families) and b_i the row of B̄;
-r_i = |λ̄_i|. LAMP: :func:`~ssmtools.pruning.normalize.lamp_normalize`. Sources: LAST, Gwak et al.,
+r_i = |λ̄_i|. LAMP: [`lamp_normalize`][ssmtools.pruning.normalize.lamp_normalize]. Sources: LAST, Gwak et al.,
 NeurIPS 2024, arXiv 2411.02824, code ``msgwak/LAST`` ``s5/ssm.py``; AIRE-Prune, Padhy et al., arXiv
 2602.00534, code ``falcon-arrow/AIRE-Prune``; LAMP, Lee et al., ICLR 2021. Derivations and the
 released code's quirks: docs/concepts/derivations.md#state-hinf, docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#aire.
@@ -87,9 +87,11 @@ class Criterion(NamedOptions, abc.ABC):
     shared by the channels of a multi-SISO layer combines its per-channel scores: ``"max"`` for
     H∞-type scores — the H∞ norm of a block-diagonal system is the largest block's — ``"sum"`` for
     energies), ``ranks_states`` (False when the scored units are not the stored states, e.g. Hankel
-    slots, so a state-selecting reduction cannot use them) and ``default_reduction`` (the
-    :mod:`~ssmtools.pruning.reductions` name ``prune_plan`` uses when none is given), and implement
-    :meth:`raw_scores`. A criterion never changes a layer: what is done with its ranking is the
+    slots, so a state-selecting reduction cannot use them), ``default_reduction`` (the
+    [`reductions`][ssmtools.pruning.reductions] name ``prune_plan`` uses when none is given) and
+    ``default_allocation`` (the allocation rule ``prune_plan`` uses when none is given: ``"exact"``, or
+    ``"released"`` for the criterion that reproduces the released LAST code), and implement
+    [`raw_scores`][ssmtools.pruning.criteria.Criterion.raw_scores]. A criterion never changes a layer: what is done with its ranking is the
     reduction's business.
     """
 
@@ -98,6 +100,7 @@ class Criterion(NamedOptions, abc.ABC):
     channel_reduction: ClassVar[Literal["max", "sum"]] = "max"
     ranks_states: ClassVar[bool] = True
     default_reduction: ClassVar[str] = "modal-truncation"
+    default_allocation: ClassVar[Literal["exact", "released"]] = "exact"
 
     @abc.abstractmethod
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
@@ -137,7 +140,7 @@ _CRITERIA: Registry[Criterion] = Registry("criterion", Criterion)
 
 
 def register(cls: type[Criterion]) -> type[Criterion]:
-    """Class decorator: make a :class:`Criterion` subclass selectable by its ``name``.
+    """Class decorator: make a [`Criterion`][ssmtools.pruning.criteria.Criterion] subclass selectable by its ``name``.
 
     Returns
     -------
@@ -163,7 +166,7 @@ def get_criterion(criterion: str | Criterion, **options: Any) -> Criterion:
     Parameters
     ----------
     criterion : str or Criterion
-        A name of :func:`available_criteria`, or an instance.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria], or an instance.
     **options
         Dataclass fields of the named criterion (e.g. ``bidirectional_formula="intended"``).
 
@@ -224,7 +227,7 @@ def subsystem_hinf(layer: SSMLayer, *, exact: bool) -> np.ndarray:
     exact : bool
         ``False``: the single-pole value ``s_i/(1 − r_i)`` of docs/concepts/derivations.md#state-hinf-single (LAST paper), with
         ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b_i‖`` for a bidirectional layer (triangle-inequality bound of
-        docs/concepts/derivations.md#bidirectional). ``True``: exact — :func:`ssmtools.state_hinf_norms` (the conjugate pair's
+        docs/concepts/derivations.md#bidirectional). ``True``: exact — [`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms] (the conjugate pair's
         exact norm for real output) or, for bidirectional layers, the L∞ norm of
         ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (``_bidirectional.state_linf``: closed-form 2×2
         σ_max² maximised over ω; agrees with AB13DD on the stacked realisation to ~1e-13).
@@ -253,7 +256,7 @@ def subsystem_h2_squared(layer: SSMLayer) -> np.ndarray:
     Returns
     -------
     ndarray of float64
-        :func:`ssmtools.state_h2_norms` squared (includes the conjugate-pair cross term of docs/concepts/derivations.md#state-h2-pair); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
+        [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms] squared (includes the conjugate-pair cross term of docs/concepts/derivations.md#state-h2-pair); bidirectional: ``ssmtools.h2_norm`` of every one-state subsystem, squared.
     """
     return _quiet(state_h2_norms, layer.system) ** 2
 
@@ -310,7 +313,7 @@ class Last(Criterion):
     Raw score: the squared single-pole H∞ ``(s_i/(1 − |λ̄_i|))²`` of every stored state (docs/concepts/derivations.md#state-hinf-single),
     ``s_i = ‖c_i‖‖b̄_i‖`` — for a bidirectional layer ``s_i = (‖c1_i‖ + ‖c2_i‖)‖b̄_i‖``, the triangle
     bound of docs/concepts/derivations.md#bidirectional (= 4 × the code's *intended* expression; constants cancel in LAMP). LAMP
-    normalisation per layer (:func:`~ssmtools.pruning.normalize.lamp_normalize`), one global
+    normalisation per layer ([`lamp_normalize`][ssmtools.pruning.normalize.lamp_normalize]), one global
     threshold. Differences from ``"last-official"``: no ``+1e-8``, unstable states (|λ̄| ≥ 1) score
     ``inf`` (always kept, reported) instead of a large finite value, the bidirectional formula is the
     intended one, equal scores tie. The paper normalises H∞ norms, the code their squares (same order
@@ -355,7 +358,7 @@ class Last(Criterion):
 @register
 @dataclass(frozen=True)
 class LastOfficial(Criterion):
-    """Bit-compatible with the released LAST code (``msgwak/LAST`` ``s5/ssm.py``; docs/concepts/derivations.md#last-released-quirks).
+    """The released LAST code's scores and threshold (``msgwak/LAST`` ``s5/ssm.py``; docs/concepts/derivations.md#last-released-quirks).
 
     Parameters
     ----------
@@ -364,7 +367,7 @@ class LastOfficial(Criterion):
         by 4 and not squared (docs/concepts/derivations.md#last-released-quirks, docs/concepts/derivations.md#worked-example-e7: 7.99999968); ``"intended"`` squares the mean
         (E7: 31.99999872).
     c_scale : float, optional
-        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter (:func:`output_scale`).
+        κ with ``system.C = κ·C̃``; default: the layer's ``output_scale``, set by its adapter ([`output_scale`][ssmtools.pruning.criteria.output_scale]).
 
     Notes
     -----
@@ -372,11 +375,16 @@ class LastOfficial(Criterion):
     the learned steps Δ_i), the single-pole formula even for a conjugate pair (drops the pair's factor
     2 and its cross term, docs/concepts/derivations.md#last-released-quirks), no stability guard (|λ̄| > 1 scores high, |λ̄| = 1 gives
     1e8·s²; the plan reports such states). LAMP normalisation with the code's sort-order tie rule
-    (``ties="stable-sort"``); the plan's ``allocation="released"`` reproduces its threshold rule.
+    (``ties="stable-sort"``), and by default (``default_allocation``) the code's threshold rule,
+    ``allocation="released"``. With that allocation the kept states are the released code's, state for
+    state, evaluated on the parameters in float64 (the adapters read every array in float64; the code's
+    own float32 arithmetic can order scores that agree to float32 rounding differently). Passing
+    ``allocation="exact"`` keeps the scores but meets the ratio exactly instead.
     Deviation: a layer of all-zero scores normalises to 0, not NaN.
     """
 
     name: ClassVar[str] = "last-official"
+    default_allocation: ClassVar[Literal["exact", "released"]] = "released"
     bidirectional_formula: BidirectionalFormula = "released"
     c_scale: float | None = None
 
@@ -384,7 +392,7 @@ class LastOfficial(Criterion):
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
-        """The released LAST code's score (:func:`released_score`, ``denominator="hinf"``).
+        """The released LAST code's score ([`released_score`][ssmtools.pruning.criteria.released_score], ``denominator="hinf"``).
 
         Parameters
         ----------
@@ -423,7 +431,7 @@ class LastExact(Criterion):
     """LAST normalisation on exact one-state norms (docs/concepts/derivations.md#state-hinf-pair, docs/concepts/derivations.md#bidirectional-linf).
 
     Raw score ``‖G_i‖∞²`` with G_i the exact subsystem of stored state i: the conjugate pair for real
-    output (:func:`ssmtools.state_hinf_norms`), and for bidirectional layers the L∞ norm of the
+    output ([`ssmtools.state_hinf_norms`][ssmtools.norms.state_hinf_norms]), and for bidirectional layers the L∞ norm of the
     non-causal ``out[c1 bᵀ/(1 − λ̄e^{−jω}) + c2 bᵀ/(1 − λ̄e^{jω})]`` (closed-form σ_max(ω) maximised
     over ω; cross-checked against AB13DD on the stacked realisation of docs/concepts/derivations.md#bidirectional). Unstable states
     score ``inf``: always kept and reported in the plan. LAMP, global.
@@ -474,7 +482,7 @@ class Aire(Criterion):
     form : {"official", "exact"}
         ``"official"``: the code's ``‖c̃_i‖²‖b̄_i‖²/(1 − |λ̄_i|² + 1e-8)`` (squared single-pole DT H2,
         docs/concepts/derivations.md#aire), bidirectional numerator as selected by ``bidirectional_formula``. ``"exact"``:
-        the exact subsystem ``‖G_i‖₂²`` — :func:`ssmtools.state_h2_norms` squared (the conjugate-pair
+        the exact subsystem ``‖G_i‖₂²`` — [`ssmtools.state_h2_norms`][ssmtools.norms.state_h2_norms] squared (the conjugate-pair
         cross term included, docs/concepts/derivations.md#state-h2-pair), two-sided energy for bidirectional layers.
     bidirectional_formula : {"released", "intended"}
         As for ``"last-official"`` (the AIRE fork keeps the ``(a + b)/2 **2`` expression).
@@ -544,7 +552,7 @@ class UniformHinf(Criterion):
     ----------
     exact : bool
         ``False``: single-pole value ``s_i/(1 − |λ̄_i|)``; ``True``: exact subsystem norm
-        (:func:`subsystem_hinf`). Unstable states score ``inf``.
+        ([`subsystem_hinf`][ssmtools.pruning.criteria.subsystem_hinf]). Unstable states score ``inf``.
     """
 
     name: ClassVar[str] = "uniform-hinf"

@@ -1,9 +1,11 @@
 """``last_prune`` and ``last_scores``: checkpoint in, pruned checkpoint (same format) and plan out.
 
 The one-call entry points of LAST (Gwak et al., NeurIPS 2024, arXiv 2411.02824): read the weights
-through the adapters (:func:`ssmtools.load`), score and allocate with :func:`prune_plan`, then remove
-the pruned states physically with :meth:`ssmtools.SSMModel.apply` (smaller P, loadable by the original
+through the adapters ([`ssmtools.load`][ssmtools.io.load]), score and allocate with [`prune_plan`][ssmtools.pruning.plan.prune_plan], then remove
+the pruned states physically with [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply] (smaller P, loadable by the original
 package with the smaller state size) or, with ``mask=True``, zero them as the released code does.
+Given a ``torch.nn.Module``, ``last_prune`` writes the result into the module itself and returns it (the
+convention of Torch-Pruning), so the smaller module runs and trains as it is.
 """
 
 from __future__ import annotations
@@ -38,6 +40,58 @@ def _read(weights: Any, family: str, config: Mapping[str, Any]) -> SSMModel:
     return load(weights, family, **config)
 
 
+def _is_module(weights: Any) -> bool:
+    """A ``torch.nn.Module`` (duck-typed: torch is imported only when one is given)."""
+    return not isinstance(weights, Mapping) and callable(getattr(weights, "named_parameters", None))
+
+
+def _write_into_module(module: Any, before: SSMModel, after: SSMModel) -> None:
+    """Make ``module`` hold the parameters of ``after`` in place (``before``: what was read from it).
+
+    A tensor of unchanged shape is copied into the existing parameter or buffer (optimisers keep their
+    references); one of a new shape replaces it by a new ``torch.nn.Parameter`` (same dtype, device and
+    ``requires_grad``) or buffer. A plain tensor attribute of a pruned layer's submodule whose size along a
+    dimension is the layer's old state count is run-time state (LRU-pytorch keeps its recurrent state so): when
+    it is all zeros it is resized to the new count; otherwise the module is refused before anything changes.
+    """
+    import torch
+
+    original = before.params
+    changed = [key for key, value in after.params.items() if value is not original[key]]
+    stale: list[tuple[Any, str, int, int, int]] = []  # submodule, attribute, dimension, old, new count
+    for name, layer in before.items():
+        old, new = layer.system.poles.shape[-1], after[name].system.poles.shape[-1]
+        if old == new:
+            continue
+        owner = module.get_submodule(name) if name else module
+        for attribute, value in vars(owner).items():
+            if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter) and old in value.shape:
+                if torch.count_nonzero(value):
+                    raise ArgumentError(
+                        f"layer {name or '(root)'!r}: the module holds a non-zero run-time tensor {attribute!r} of "
+                        f"shape {tuple(value.shape)} sized by its {old} states; reset it (e.g. run no sequence, or "
+                        "set it to zeros) before pruning the module in place, or prune module.state_dict() instead"
+                    )
+                stale.append((owner, attribute, list(value.shape).index(old), old, new))
+    for key in changed:
+        path, _, leaf = key.rpartition(".")
+        owner = module.get_submodule(path) if path else module
+        current, value = getattr(owner, leaf), after.params[key]
+        with torch.no_grad():
+            value = torch.as_tensor(value).to(device=current.device, dtype=current.dtype)
+            if value.shape == current.shape:
+                current.copy_(value)
+            elif isinstance(current, torch.nn.Parameter):
+                setattr(owner, leaf, torch.nn.Parameter(value.clone(), requires_grad=current.requires_grad))
+            else:
+                owner.register_buffer(leaf, value.clone(), persistent=leaf not in owner._non_persistent_buffers_set)
+    for owner, attribute, dim, _old, new in stale:
+        value = getattr(owner, attribute)
+        shape = list(value.shape)
+        shape[dim] = new
+        setattr(owner, attribute, value.new_zeros(shape))
+
+
 def _default_units(model: SSMModel, units: str, mask: bool) -> Units:
     check_choice("units", units, ("auto", "state", "channel-state"))
     if units == "state":
@@ -58,7 +112,7 @@ def last_prune(
     mask: bool = False,
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
-    allocation: AllocationRule = "exact",
+    allocation: AllocationRule | None = None,
     errors: bool | Literal["absolute"] = "absolute",
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
@@ -71,19 +125,21 @@ def last_prune(
     ----------
     weights : str, os.PathLike, Mapping, torch.nn.Module or SSMModel
         A checkpoint file, an in-memory state dict / flax parameter tree, a module, or a model already
-        read with :func:`ssmtools.load` (S5 flax, s5-pytorch, S4D, LRU).
+        read with [`ssmtools.load`][ssmtools.io.load] (S5 flax, s5-pytorch, S4D, LRU). A module is pruned
+        in place: its SSM parameters are replaced by new, smaller ones (or masked, with ``mask=True``) and
+        the module is returned; pass ``module.state_dict()`` to leave it untouched.
     ratio : float
         Fraction of stored states removed model-wide, in [0, 1) (``0.3`` for the released code's
         ``--pruning_ratio=30``).
     criterion : str or Criterion
-        A name of :func:`~ssmtools.pruning.available_criteria` (default LAST) or an instance; see
-        :func:`~ssmtools.pruning.plan.prune_plan`.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria] (default LAST) or an instance; see
+        [`prune_plan`][ssmtools.pruning.plan.prune_plan].
     reduction : str or Reduction, optional
-        What is done to the layers (:func:`~ssmtools.pruning.available_reductions`); default: the
+        What is done to the layers ([`available_reductions`][ssmtools.pruning.reductions.available_reductions]); default: the
         criterion's ``default_reduction`` (modal truncation, except balanced truncation for the
         Hankel-slot criterion).
     family : str
-        Passed to :func:`ssmtools.load` (``"auto"`` detects it).
+        Passed to [`ssmtools.load`][ssmtools.io.load] (``"auto"`` detects it).
     mask : bool
         ``False`` (default): remove the pruned states (smaller arrays). ``True``: zero their input rows
         and output columns, shapes unchanged — the released code's behaviour (modal truncation only).
@@ -92,10 +148,11 @@ def last_prune(
     units : {"auto", "state", "channel-state"}
         Prunable units of multi-SISO (S4D) layers. ``"auto"``: ``"state"`` (a state removed from every
         channel, as physical removal requires) unless ``mask=True``, then ``"channel-state"``.
-    allocation : {"exact", "released"}
+    allocation : {"exact", "released"}, optional
         ``"exact"`` meets the ratio exactly; ``"released"`` uses the released code's threshold rule.
+        Default: the criterion's (``"released"`` for ``"last-official"``, ``"exact"`` otherwise).
     errors : bool or "absolute"
-        Exact truncation errors in the plan (see :func:`~ssmtools.pruning.plan.prune_plan`). Default
+        Exact truncation errors in the plan (see [`prune_plan`][ssmtools.pruning.plan.prune_plan]). Default
         ``"absolute"``: ‖G − G_r‖∞, ‖G − G_r‖₂ and the relative H2 error, without the unpruned layers'
         H∞ norms — with D of full rank H those cost minutes per layer on LAST-sized bidirectional
         layers; ``True`` adds them (relative H∞ errors), ``False`` skips all norms.
@@ -104,16 +161,17 @@ def last_prune(
     reduction_options : Mapping, optional
         Options for the reduction.
     output : str or os.PathLike, optional
-        Also write the pruned weights there (:func:`ssmtools.save`: atomic, format from the extension,
+        Also write the pruned weights there ([`ssmtools.save`][ssmtools.io.save]: atomic, format from the extension,
         never over the input file).
     **config
-        Settings not stored in the weights, for :func:`ssmtools.load` (``conj_sym``, ``step_rescale``,
+        Settings not stored in the weights, for [`ssmtools.load`][ssmtools.io.load] (``conj_sym``, ``step_rescale``,
         ``discretization``, ``clip_eigs``, ...).
 
     Returns
     -------
-    pruned : same type as the parameters read (nested dict / state dict)
+    pruned : same type as the parameters read (nested dict / state dict), or the module
         The pruned parameters in the original format; non-SSM entries are shared, the input is not modified.
+        For a ``torch.nn.Module``: that module, pruned in place (its output is the masked model's).
     plan : PruningPlan
         What was kept, the scores, the threshold and each layer's exact ‖G − G_r‖∞, ‖G − G_r‖₂.
 
@@ -151,6 +209,9 @@ def last_prune(
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:
         save(pruned, output)
+    if _is_module(weights):
+        _write_into_module(weights, model, pruned)
+        return weights, plan
     return pruned.params, plan
 
 
@@ -164,16 +225,16 @@ def last_scores(
     criterion_options: Mapping[str, Any] | None = None,
     **config: Any,
 ) -> dict[str, np.ndarray]:
-    """Per-state scores of every layer (what :func:`last_prune` ranks), without pruning.
+    """Per-state scores of every layer (what [`last_prune`][ssmtools.pruning.last.last_prune] ranks), without pruning.
 
     Parameters
     ----------
     weights : str, os.PathLike, Mapping, torch.nn.Module, SSMModel, or Mapping[str, DiagonalSSM]
-        A checkpoint or parameter tree (read with :func:`ssmtools.load`), a model, or named systems.
+        A checkpoint or parameter tree (read with [`ssmtools.load`][ssmtools.io.load]), a model, or named systems.
     criterion : str or Criterion
-        As for :func:`last_prune`.
+        As for [`last_prune`][ssmtools.pruning.last.last_prune].
     family : str
-        Passed to :func:`ssmtools.load`.
+        Passed to [`ssmtools.load`][ssmtools.io.load].
     normalized : bool
         ``True``: the normalised scores compared across layers (LAMP for LAST: the top state of every
         layer scores 1); ``False``: the criterion's raw scores (squared per-state H∞ for LAST).
@@ -182,14 +243,14 @@ def last_scores(
     criterion_options : Mapping, optional
         Options for a criterion given by name.
     **config
-        Loader settings, as for :func:`last_prune`.
+        Loader settings, as for [`last_prune`][ssmtools.pruning.last.last_prune].
 
     Returns
     -------
     dict[str, ndarray]
         Layer name -> scores of shape ``layer.system.poles.shape`` (a shared state's score repeated
         over channels). Unstable states score ``inf`` under the stability-guarded criteria and raise
-        one :class:`~ssmtools.errors.UnstableSystemWarning`.
+        one [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning].
     """
     if isinstance(weights, SSMModel) or (
         isinstance(weights, Mapping)

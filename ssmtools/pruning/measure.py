@@ -1,6 +1,6 @@
 """``measure``: the exact cost of a reduction, ‖G − G_r‖∞ and ‖G − G_r‖₂, and the layer's own norms.
 
-The last step of :func:`~ssmtools.prune_plan`. Multi-SISO layers are block-diagonal over channels, so
+The last step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]. Multi-SISO layers are block-diagonal over channels, so
 a layer's H∞ (L∞) norm is the largest channel's and its H2 (L2) norm squared is the sum over channels.
 """
 
@@ -47,7 +47,7 @@ def layer_norms(system: LTISystem, *, hinf: bool = True) -> tuple[float | None, 
     system : DiagonalSSM or BidirectionalSSM
         A layer or an error system.
     hinf : bool
-        Compute the H∞ / L∞ norm (else None). The engine is :func:`ssmtools.hinf_norm`'s
+        Compute the H∞ / L∞ norm (else None). The engine is [`ssmtools.hinf_norm`][ssmtools.norms.hinf_norm]'s
         ``method="auto"`` choice (AB13DD on the I/O-compressed standard form for error systems and
         bidirectional layers, the certified diagonal algorithm at relative accuracy 1e-10 otherwise).
 
@@ -69,7 +69,7 @@ def measure(layer: SSMLayer, reduced: ReducedLayer, *, relative_hinf: bool = Tru
     layer : SSMLayer
         The unreduced layer.
     reduced : ReducedLayer
-        Its reduction (:meth:`~ssmtools.pruning.reductions.Reduction.reduce`, :func:`reduce_model`).
+        Its reduction ([`reduce`][ssmtools.pruning.reductions.Reduction.reduce], [`reduce_model`][ssmtools.pruning.reductions.reduce_model]).
     relative_hinf : bool
         Also compute ``‖G‖∞`` of the unreduced layer — on wide layers (H ≫ P, D of full rank) the
         dominant cost. ``False`` leaves ``hinf_norm`` None.
@@ -83,7 +83,7 @@ def measure(layer: SSMLayer, reduced: ReducedLayer, *, relative_hinf: bool = Tru
     -----
     The error system comes from the reduction: for modal truncation the removed states alone with
     D = 0 (docs/concepts/reduction.md), so ``hinf_error`` is AB13DD on its I/O-compressed standard
-    form (:func:`ssmtools.hinf_norm`, ``method="auto"``) and ``h2_error`` the closed-form Gramian
+    form ([`ssmtools.hinf_norm`][ssmtools.norms.hinf_norm], ``method="auto"``) and ``h2_error`` the closed-form Gramian
     value — both exact, with no cancellation between kept and removed states.
     """
     if reduced.error is None:

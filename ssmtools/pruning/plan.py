@@ -2,15 +2,15 @@
 
 Each step is a public function that can be used (and is tested) on its own:
 
-1. :func:`~ssmtools.pruning.scoring.score_model` — a :class:`~ssmtools.pruning.criteria.Criterion`
+1. [`score_model`][ssmtools.pruning.scoring.score_model] — a [`Criterion`][ssmtools.pruning.criteria.Criterion]
    scores every stored state; scores are grouped into prunable units and normalised per layer;
-2. :func:`~ssmtools.pruning.allocation.allocate` — one global ranking (``scope="global"`` criteria) or
+2. [`allocate`][ssmtools.pruning.allocation.allocate] — one global ranking (``scope="global"`` criteria) or
    the same ratio in every layer (``scope="layer"``) gives every layer's keep mask;
-3. :func:`~ssmtools.pruning.reductions.reduce_model` — a :class:`~ssmtools.pruning.reductions.Reduction`
+3. [`reduce_model`][ssmtools.pruning.reductions.reduce_model] — a [`Reduction`][ssmtools.pruning.reductions.Reduction]
    (modal truncation, balanced truncation, ...) reduces every layer to its mask;
-4. :func:`~ssmtools.pruning.measure.measure` — the exact ``‖G − G_r‖∞``, ``‖G − G_r‖₂`` of every layer.
+4. [`measure`][ssmtools.pruning.measure.measure] — the exact ``‖G − G_r‖∞``, ``‖G − G_r‖₂`` of every layer.
 
-:func:`apply_plan` then writes a plan into the weights through the reduction the plan records.
+[`apply_plan`][ssmtools.pruning.plan.apply_plan] then writes a plan into the weights through the reduction the plan records.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["prune_plan", "apply_plan", "as_model"]
 
 # ------------------------------------------------------------------------------------------ helpers
 def as_model(model: Any) -> SSMModel:
-    """An :class:`SSMModel` from a model, a mapping of named systems/layers, or a list of systems.
+    """An [`SSMModel`][ssmtools.model.SSMModel] from a model, a mapping of named systems/layers, or a list of systems.
 
     Parameters
     ----------
@@ -80,7 +80,7 @@ def prune_plan(
     reduction: str | Reduction | None = None,
     min_states_per_layer: int = 1,
     units: Units = "channel-state",
-    allocation: AllocationRule = "exact",
+    allocation: AllocationRule | None = None,
     errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
@@ -95,9 +95,9 @@ def prune_plan(
         Fraction of stored states removed model-wide, in [0, 1) (``0.3``, not ``30``). A stored state
         of a conjugate-symmetric layer is a conjugate pair (two real dimensions).
     criterion : str or Criterion
-        A name of :func:`~ssmtools.pruning.available_criteria` or an instance: scores the units.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria] or an instance: scores the units.
     reduction : str or Reduction, optional
-        What is done to every layer: a name of :func:`~ssmtools.pruning.available_reductions` or an
+        What is done to every layer: a name of [`available_reductions`][ssmtools.pruning.reductions.available_reductions] or an
         instance. Default: the criterion's ``default_reduction`` (modal truncation, except balanced
         truncation for the Hankel-slot criterion; see docs/concepts/pruning.md).
     min_states_per_layer : int
@@ -108,8 +108,9 @@ def prune_plan(
         state) mode on its own; ``"state"`` prunes state n in all channels at once (scores combined by
         the criterion's ``channel_reduction``: max for H∞-type, sum for energies) — needed for physical
         removal, which requires the same number of states in every channel. No effect on MIMO layers.
-    allocation : {"exact", "released"}
-        ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
+    allocation : {"exact", "released"}, optional
+        Default: the criterion's ``default_allocation`` (``"released"`` for ``"last-official"``, so that
+        it keeps the states the released code keeps; ``"exact"`` for every other criterion). ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
         released LAST code's rule, ``K = max(int(U·(100 − 100·ratio)/100), 1)`` units kept, threshold
         τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; docs/concepts/derivations.md#allocation).
     errors : bool or "absolute"
@@ -142,9 +143,9 @@ def prune_plan(
     multi-SISO layers of different widths, units are removed greedily in score order while the removed
     stored-state count stays ≤ ⌊ratio·N⌋.
 
-    **Pipeline.** ``prune_plan`` is :func:`~ssmtools.pruning.scoring.score_model`,
-    :func:`~ssmtools.pruning.allocation.allocate`, :meth:`Reduction.reduce` and
-    :func:`~ssmtools.pruning.measure.measure` in sequence; call them one by one to inspect or replace
+    **Pipeline.** ``prune_plan`` is [`score_model`][ssmtools.pruning.scoring.score_model],
+    [`allocate`][ssmtools.pruning.allocation.allocate], [`Reduction.reduce`][ssmtools.pruning.reductions.Reduction.reduce] and
+    [`measure`][ssmtools.pruning.measure.measure] in sequence; call them one by one to inspect or replace
     a step.
 
     **Errors.** Removing a set S of states of a diagonal layer leaves D and the other states unchanged,
@@ -153,12 +154,13 @@ def prune_plan(
     both exact; relative errors divide by the unpruned layer's norms (D included). Multi-SISO layers
     are block-diagonal over channels: H∞ = max over channels, H2² = sum.
 
-    Unstable states (|λ̄| ≥ 1) give an :class:`~ssmtools.errors.UnstableSystemWarning` and are listed
+    Unstable states (|λ̄| ≥ 1) give an [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning] and are listed
     in ``plan.unstable``; criteria that score them ``inf`` always keep them.
     """
     ratio = check_ratio(ratio)
     check_choice("units", units, ("channel-state", "state"))
-    check_choice("allocation", allocation, ("exact", "released"))
+    if allocation is not None:
+        check_choice("allocation", allocation, ("exact", "released"))
     check_choice("errors", errors, (True, False, "absolute"))
     model = as_model(model)
     if len(model) == 0:
@@ -171,6 +173,7 @@ def prune_plan(
             f"criterion {crit.name!r} does not score stored states, so its ranking cannot select states for the "
             f"{method.name!r} reduction; use its default reduction {crit.default_reduction!r} (reduction=None)"
         )
+    allocation = crit.default_allocation if allocation is None else allocation
     chosen = allocate(scores, ratio, allocation=allocation, min_states_per_layer=min_states_per_layer)
 
     results = []
@@ -230,8 +233,8 @@ def apply_plan(model: SSMModel, plan: PruningPlan, *, mask: bool = False) -> SSM
     model : SSMModel
         The model the plan was made for, read from a checkpoint (its ``params`` are not modified).
     plan : PruningPlan
-        From :func:`prune_plan` or :meth:`PruningPlan.from_json`; ``plan.reduction`` must be registered
-        (:func:`~ssmtools.pruning.available_reductions`).
+        From [`prune_plan`][ssmtools.pruning.plan.prune_plan] or [`PruningPlan.from_json`][ssmtools.pruning.results.PruningPlan.from_json]; ``plan.reduction`` must be registered
+        ([`available_reductions`][ssmtools.pruning.reductions.available_reductions]).
     mask : bool
         ``True``: zero the removed states instead of deleting them (shapes unchanged); only for
         reductions that select states (modal truncation).

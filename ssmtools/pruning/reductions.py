@@ -1,8 +1,8 @@
 """What is done to a layer once its keep mask is decided: reduction objects, registered by name.
 
-A :class:`~ssmtools.pruning.criteria.Criterion` only scores units and
-:func:`~ssmtools.pruning.allocation.allocate` only decides how many (and which) units every layer keeps.
-A :class:`Reduction` turns one layer and its keep mask into a :class:`ReducedLayer` (the reduced layer
+A [`Criterion`][ssmtools.pruning.criteria.Criterion] only scores units and
+[`allocate`][ssmtools.pruning.allocation.allocate] only decides how many (and which) units every layer keeps.
+A [`Reduction`][ssmtools.pruning.reductions.Reduction] turns one layer and its keep mask into a [`ReducedLayer`][ssmtools.pruning.reductions.ReducedLayer] (the reduced layer
 and the error system ``G − G_r``) and writes the reductions of a whole model back into its weights.
 
 =========================  ===================================================================  ==============
@@ -10,15 +10,15 @@ name                       what happens to layer ℓ with keep mask k           
 =========================  ===================================================================  ==============
 ``"modal-truncation"``     the stored states where k is True stay, unchanged; the others go      True
 ``"balanced-truncation"``  balanced truncation to ``k.sum(-1)`` stored states' worth of Hankel  False
-                           singular values, re-diagonalised (:func:`ssmtools.balanced_truncation`)
+                           singular values, re-diagonalised ([`ssmtools.balanced_truncation`][ssmtools.reduction.balanced_truncation])
 =========================  ===================================================================  ==============
 
 ``selects_states`` says whether the keep masks are masks of *original* stored states: only then can
-:meth:`ssmtools.SSMModel.apply` (physical removal or ``mask=True``) realise them. Other reductions (and
+[`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply] (physical removal or ``mask=True``) realise them. Other reductions (and
 variants such as singular perturbation or residual-compensated truncation, which change D) write new
-systems with :meth:`ssmtools.SSMModel.replace_systems`; the base class does that by default.
+systems with [`ssmtools.SSMModel.replace_systems`][ssmtools.model.SSMModel.replace_systems]; the base class does that by default.
 Options are dataclass fields, so a reduction prints and serialises into a plan, as criteria do. The
-registered names are :func:`available_reductions` (a test keeps this table equal to it).
+registered names are [`available_reductions`][ssmtools.pruning.reductions.available_reductions] (a test keeps this table equal to it).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class ReducedLayer:
         ------
         ShapeError
             When the batch elements kept different numbers of stored states (arrays are rectangular):
-            use :attr:`systems` instead.
+            use [`systems`][ssmtools.systems] instead.
         """
         if not self.batch_shape:
             return self.systems[0]
@@ -174,10 +174,10 @@ class Reduction(NamedOptions, abc.ABC):
     """Reduces one layer to a keep mask; writes a model's reductions back into its weights.
 
     Subclasses set ``name`` (registry key) and ``selects_states`` (True when the keep masks are
-    masks of original stored states, realisable by :meth:`ssmtools.SSMModel.apply`), and implement
-    :meth:`reduce_layer`. The default :meth:`error` is the difference of the original and the reduced
-    layer (both state sets side by side); :meth:`apply` writes the reduced layers with
-    :meth:`ssmtools.SSMModel.replace_systems`.
+    masks of original stored states, realisable by [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply]), and implement
+    [`reduce_layer`][ssmtools.pruning.reductions.Reduction.reduce_layer]. The default [`error`][ssmtools.pruning.reductions.Reduction.error] is the difference of the original and the reduced
+    layer (both state sets side by side); [`apply`][ssmtools.pruning.reductions.Reduction.apply] writes the reduced layers with
+    [`ssmtools.SSMModel.replace_systems`][ssmtools.model.SSMModel.replace_systems].
     """
 
     name: ClassVar[str]
@@ -215,7 +215,7 @@ class Reduction(NamedOptions, abc.ABC):
         keep : ndarray of bool
             The realised keep mask.
         reduced : tuple of DiagonalSSM or BidirectionalSSM
-            The reduced systems from :meth:`reduce_layer`.
+            The reduced systems from [`reduce_layer`][ssmtools.pruning.reductions.Reduction.reduce_layer].
 
         Returns
         -------
@@ -288,7 +288,7 @@ _REDUCTIONS: Registry[Reduction] = Registry("reduction", Reduction)
 
 
 def register_reduction(cls: type[Reduction]) -> type[Reduction]:
-    """Class decorator: make a :class:`Reduction` subclass selectable by its ``name``.
+    """Class decorator: make a [`Reduction`][ssmtools.pruning.reductions.Reduction] subclass selectable by its ``name``.
 
     Returns
     -------
@@ -314,7 +314,7 @@ def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
     Parameters
     ----------
     reduction : str or Reduction
-        A name of :func:`available_reductions`, or an instance.
+        A name of [`available_reductions`][ssmtools.pruning.reductions.available_reductions], or an instance.
     **options
         Dataclass fields of the named reduction.
 
@@ -328,7 +328,7 @@ def get_reduction(reduction: str | Reduction, **options: Any) -> Reduction:
 def reduce_model(
     model: SSMModel, keep: Mapping[str, ArrayLike], reduction: str | Reduction = "modal-truncation"
 ) -> dict[str, ReducedLayer]:
-    """Reduce every named layer of a model to its keep mask (the third step of :func:`~ssmtools.prune_plan`).
+    """Reduce every named layer of a model to its keep mask (the third step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]).
 
     Parameters
     ----------
@@ -337,7 +337,7 @@ def reduce_model(
     keep : Mapping[str, array_like of bool]
         Layer name -> keep mask of shape ``layer.system.poles.shape`` (e.g. ``allocation.keep``).
     reduction : str or Reduction
-        A name of :func:`available_reductions` or an instance.
+        A name of [`available_reductions`][ssmtools.pruning.reductions.available_reductions] or an instance.
 
     Returns
     -------
@@ -355,7 +355,7 @@ class ModalTruncation(Reduction):
     """Modal truncation (state selection): the kept stored states stay unchanged, the others are deleted.
 
     The error system is the removed states alone with D = 0 (docs/concepts/reduction.md), so its
-    norms are exact and cheap. Written back by :meth:`ssmtools.SSMModel.apply`, physically (smaller
+    norms are exact and cheap. Written back by [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply], physically (smaller
     arrays) or, with ``mask=True``, by zeroing the removed states' input rows and output columns.
     """
 
@@ -406,7 +406,7 @@ class ModalTruncation(Reduction):
         return _padded(layer.system, parts)
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
-        """Remove (or, with ``mask=True``, zero) the states through :meth:`ssmtools.SSMModel.apply`.
+        """Remove (or, with ``mask=True``, zero) the states through [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply].
 
         Parameters
         ----------
@@ -427,7 +427,7 @@ class ModalTruncation(Reduction):
 @register_reduction
 @dataclass(frozen=True)
 class BalancedTruncation(Reduction):
-    """Balanced truncation of every reduced layer, re-diagonalised (:func:`ssmtools.balanced_truncation`).
+    """Balanced truncation of every reduced layer, re-diagonalised ([`ssmtools.balanced_truncation`][ssmtools.reduction.balanced_truncation]).
 
     A keep mask only gives the *order*: ``k = keep.sum(-1)`` kept stored states' worth of Hankel
     singular values per channel, i.e. real order 2k for ``output="real"`` (a stored state is a
@@ -435,7 +435,7 @@ class BalancedTruncation(Reduction):
     count after re-diagonalisation can exceed k (real reduced poles take a stored state each; an
     order that would split a repeated Hankel singular value is raised). Bound
     ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional and
-    unstable layers are refused (ValueError). Written back with :meth:`ssmtools.SSMModel.replace_systems`.
+    unstable layers are refused (ValueError). Written back with [`ssmtools.SSMModel.replace_systems`][ssmtools.model.SSMModel.replace_systems].
     """
 
     name: ClassVar[str] = "balanced-truncation"

@@ -1,8 +1,8 @@
-"""Result types of :func:`~ssmtools.prune_plan`: :class:`LayerPruning` and :class:`PruningPlan`, with tables and JSON.
+"""Result types of [`prune_plan`][ssmtools.pruning.plan.prune_plan]: [`LayerPruning`][ssmtools.pruning.results.LayerPruning] and [`PruningPlan`][ssmtools.pruning.results.PruningPlan], with tables and JSON.
 
 JSON format ``ssmtools.PruningPlan`` version 2 records the reduction (name and options) beside the
 criterion; version-1 files (written before reductions were separate objects) are read with the
-reduction their criterion defaults to (:attr:`~ssmtools.pruning.criteria.Criterion.default_reduction`).
+reduction their criterion defaults to (``default_reduction``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _DEFAULT_REDUCTION = "modal-truncation"
 
 @dataclass(frozen=True, eq=False)
 class LayerPruning:
-    """One layer's part of a :class:`PruningPlan` (arrays are read-only).
+    """One layer's part of a [`PruningPlan`][ssmtools.pruning.results.PruningPlan] (arrays are read-only).
 
     Parameters
     ----------
@@ -119,7 +119,7 @@ class PruningPlan:
     ratio : float
         Nominal fraction of stored states to remove, in [0, 1).
     allocation : {"exact", "released"}
-        Allocation rule used (see :func:`prune_plan`).
+        Allocation rule used (see [`prune_plan`][ssmtools.pruning.plan.prune_plan]).
     units : {"channel-state", "state"}
         Prunable unit of multi-SISO layers.
     min_states_per_layer : int
@@ -132,15 +132,15 @@ class PruningPlan:
     layers : tuple of LayerPruning
         One entry per layer, in model order.
     reduction : str
-        Name of the reduction applied to every layer (:func:`~ssmtools.pruning.available_reductions`).
+        Name of the reduction applied to every layer ([`available_reductions`][ssmtools.pruning.reductions.available_reductions]).
     reduction_options : dict
         Its options (dataclass fields).
 
     Notes
     -----
-    ``plan.keep`` is the mapping ``layer name -> bool array`` that :meth:`ssmtools.SSMModel.apply`
+    ``plan.keep`` is the mapping ``layer name -> bool array`` that [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply]
     takes (it also accepts the plan itself). ``str(plan)`` is a table; rich renders it as a table too;
-    :meth:`to_json` / :meth:`from_json` round-trip it.
+    [`to_json`][ssmtools.pruning.results.PruningPlan.to_json] / [`from_json`][ssmtools.pruning.results.PruningPlan.from_json] round-trip it.
     """
 
     criterion: str
@@ -161,7 +161,7 @@ class PruningPlan:
 
         Only for plans whose reduction ``selects_states`` (modal truncation). Other reductions (balanced
         truncation) write new, re-diagonalised states, and ``layers[i].keep`` marks kept slots rather
-        than original states: apply such a plan with :func:`~ssmtools.pruning.apply_plan` or ``last_prune``.
+        than original states: apply such a plan with [`apply_plan`][ssmtools.pruning.plan.apply_plan] or ``last_prune``.
         """
         if not get_reduction(self.reduction, **self.reduction_options).selects_states:
             raise ArgumentError(
@@ -281,7 +281,7 @@ class PruningPlan:
         Returns
         -------
         dict
-            Format ``"ssmtools.PruningPlan"``, version :data:`FORMAT_VERSION`.
+            Format ``"ssmtools.PruningPlan"``, version ``FORMAT_VERSION``.
         """
         return {
             "format": "ssmtools.PruningPlan",
@@ -337,12 +337,12 @@ class PruningPlan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PruningPlan:
-        """Inverse of :meth:`to_dict`; reads format versions 1 and 2.
+        """Inverse of [`to_dict`][ssmtools.pruning.results.PruningPlan.to_dict]; reads format versions 1 and 2.
 
         Parameters
         ----------
         data : Mapping
-            A dict written by :meth:`to_dict` (or parsed from :meth:`to_json`).
+            A dict written by [`to_dict`][ssmtools.pruning.results.PruningPlan.to_dict] (or parsed from [`to_json`][ssmtools.pruning.results.PruningPlan.to_json]).
 
         Returns
         -------
@@ -400,7 +400,7 @@ class PruningPlan:
         Parameters
         ----------
         source : str or os.PathLike
-            JSON text or a path to a file written by :meth:`to_json`.
+            JSON text or a path to a file written by [`to_json`][ssmtools.pruning.results.PruningPlan.to_json].
 
         Returns
         -------

@@ -1,9 +1,9 @@
 """``score_model``: every layer's raw per-state scores, grouped into prunable units and normalised.
 
-The first step of :func:`~ssmtools.prune_plan`. A unit is a stored state; on multi-SISO layers
+The first step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]. A unit is a stored state; on multi-SISO layers
 (``batch_shape == (H,)``) either a (channel, state) pair (``units="channel-state"``) or a state shared
 by all channels (``units="state"``), whose per-channel raw scores the criterion's ``channel_reduction``
-combines (max for H∞-type scores, sum for energies). The criterion's :meth:`normalize` then makes one
+combines (max for H∞-type scores, sum for energies). The criterion's [`normalize`][ssmtools.pruning.normalize] then makes one
 layer's unit scores comparable across layers.
 """
 
@@ -78,7 +78,7 @@ class LayerScores:
         Returns
         -------
         ndarray
-            Shape :attr:`shape`.
+            Shape [`shape`][ssmtools.pruning.scoring.LayerScores.shape].
         """
         values = np.asarray(unit_values)
         if self.units == "state" and len(self.shape) > 1:
@@ -87,7 +87,7 @@ class LayerScores:
 
     @property
     def scores(self) -> np.ndarray:
-        """Normalised unit scores broadcast to every stored state of the unit, shape :attr:`shape`."""
+        """Normalised unit scores broadcast to every stored state of the unit, shape [`shape`][ssmtools.pruning.scoring.LayerScores.shape]."""
         return self.broadcast(self.unit_scores)
 
 
@@ -98,7 +98,7 @@ class ModelScores(Mapping[str, LayerScores]):
     Parameters
     ----------
     criterion : Criterion
-        The criterion (its ``scope`` tells :func:`~ssmtools.pruning.allocation.allocate` whether to
+        The criterion (its ``scope`` tells [`allocate`][ssmtools.pruning.allocation.allocate] whether to
         rank all layers together or prune every layer by the same ratio).
     layers : tuple of LayerScores
         One entry per layer, in model order.
@@ -132,9 +132,9 @@ def layer_scores(
     criterion : Criterion
         The criterion instance.
     units : {"channel-state", "state"}
-        See :func:`score_model`.
+        See [`score_model`][ssmtools.pruning.scoring.score_model].
     model : SSMModel, optional
-        Passed to :meth:`Criterion.raw_scores` (family settings such as κ).
+        Passed to [`Criterion.raw_scores`][ssmtools.pruning.criteria.Criterion.raw_scores] (family settings such as κ).
 
     Returns
     -------
@@ -176,14 +176,14 @@ def score_model(
     units: Units = "channel-state",
     criterion_options: Mapping[str, Any] | None = None,
 ) -> ModelScores:
-    """Score every layer of a model (the first step of :func:`~ssmtools.prune_plan`).
+    """Score every layer of a model (the first step of [`prune_plan`][ssmtools.pruning.plan.prune_plan]).
 
     Parameters
     ----------
     model : SSMModel
         The layers to score, in model order.
     criterion : str or Criterion
-        A name of :func:`~ssmtools.pruning.available_criteria` or an instance.
+        A name of [`available_criteria`][ssmtools.pruning.criteria.available_criteria] or an instance.
     units : {"channel-state", "state"}
         Prunable unit of multi-SISO layers (no effect on MIMO layers): a (channel, state) mode, or a
         state shared by all channels (needed for physical removal).

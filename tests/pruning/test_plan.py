@@ -157,9 +157,9 @@ def test_ratio_met_exactly_and_ranking_respected(sizes, ratio, criterion, seed):
     removable = N - len(sizes)
     if target > removable:
         with pytest.raises(ValueError, match="largest feasible ratio"):
-            prune_plan(model, ratio, criterion, errors=False)
+            prune_plan(model, ratio, criterion, allocation="exact", errors=False)
         return
-    plan = prune_plan(model, ratio, criterion, errors=False)
+    plan = prune_plan(model, ratio, criterion, allocation="exact", errors=False)
     assert plan.n_removed == target and plan.n_total == N
     assert all(layer.n_kept >= 1 for layer in plan.layers)
     # every removed unit scores ≤ every kept unit that was not protected by the per-layer floor
@@ -302,3 +302,17 @@ def test_the_plan_says_how_many_unstable_states_it_removes():
     assert plan["layer"].n_unstable == 2 and plan["layer"].n_unstable_removed == 1
     assert "2 (1 removed)" in str(plan) and "removed by this plan: {'layer': 1}" in str(plan)
     assert PruningPlan.from_json(plan.to_json())["layer"].n_unstable_removed == 1
+
+
+def test_last_official_defaults_to_the_released_threshold_rule():
+    """``criterion="last-official"`` alone keeps what the released code keeps (its K and τ), other criteria
+    meet the ratio exactly; an explicit ``allocation=`` still wins."""
+    model = model_of([32, 32], seed=3)
+    plan = prune_plan(model, 0.3, "last-official", errors=False)
+    assert plan.allocation == "released" and plan.n_kept == 44  # K = int(64·70/100) kept: 31.25 % pruned
+    ref_keep, ref_tau = released_keep([layer.scores for layer in plan.layers], 30)
+    assert [layer.keep.tolist() for layer in plan.layers] == [k.tolist() for k in ref_keep]
+    assert plan.threshold == ref_tau
+    exact = prune_plan(model, 0.3, "last-official", allocation="exact", errors=False)
+    assert exact.allocation == "exact" and exact.n_removed == 19
+    assert prune_plan(model, 0.3, "last", errors=False).allocation == "exact"
