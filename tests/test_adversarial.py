@@ -9,6 +9,8 @@ damaged. File-safety classes 1–4 are in ``test_cli_file_safety.py``, the bound
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import resource
@@ -288,3 +290,125 @@ def test_warnings_are_one_line_without_source(tmp_path, leaves):
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines and all(line.startswith("warning: ") for line in lines), result.stderr
+
+
+# ------------------------------------------------------------------------ class 13: API validation
+def _plan_dict():
+    from .pruning.test_results import small_model
+
+    return json.loads(ssmtools.prune_plan(small_model(), 0.5, "last").to_json())
+
+
+def _without(data, *path):
+    data = copy.deepcopy(data)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    del node[path[-1]]
+    return data
+
+
+def _with(data, value, *path):
+    data = copy.deepcopy(data)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: _without(d, "layers"), "the plan lacks the key 'layers'"),
+        (lambda d: _without(d, "criterion"), "lacks the key 'criterion'"),
+        (lambda d: _without(d, "layers", 1, "keep"), r"layers\[1\] lacks the key 'keep'"),
+        (lambda d: _without(d, "layers", 0, "n_kept"), r"layers\[0\] lacks the key 'n_kept'"),
+        (lambda d: _with(d, "0.5", "ratio"), "'ratio' must be a float, got str"),
+        (lambda d: _with(d, 1.5, "ratio"), r"ratio 1.5 is not in \[0, 1\)"),
+        (lambda d: _with(d, "a", "layers"), "'layers' must be a list"),
+        (lambda d: _with(d, [1], "layers"), r"layers\[0\] must be a JSON object"),
+        (lambda d: _with(d, 3.5, "layers", 0, "n_total"), "'n_total' must be a int"),
+        (lambda d: _with(d, 99, "layers", 0, "n_total"), r"layer 'a'\): inconsistent counts: n_total=99"),
+        (lambda d: _with(d, 3, "layers", 0, "n_kept"), "n_kept=3 but keep marks 1 states kept"),
+        (lambda d: _with(d, 5, "layers", 0, "n_unstable"), "n_unstable=5 ≤ n_total=4"),
+        (lambda d: _with(d, [4, 1], "layers", 0, "keep", "shape"), r"4 values for shape \(4, 1\)|keep \(4, 1\)"),
+        (lambda d: _with(d, [1, 0, 0, 0], "layers", 0, "keep", "data"), "values must all be booleans"),
+        (lambda d: _with(d, [2], "layers", 0, "scores", "shape"), r"scores: 4 values for shape \(2,\)"),
+        (lambda d: _with(d, "b", "layers", 0, "name"), "names a layer twice"),
+        (lambda d: _with(d, 3, "version"), "version 3 is not supported"),
+        (lambda d: [d], "not a serialised PruningPlan.*a JSON list"),
+    ],
+)
+def test_malformed_or_inconsistent_plans_are_format_errors(tmp_path, edit, message):
+    text = json.dumps(edit(_plan_dict()))
+    with pytest.raises(FormatError, match=message):
+        ssmtools.PruningPlan.from_json(text)
+    (tmp_path / "plan.json").write_text(text)
+    with pytest.raises(FormatError, match="plan.json: "):  # a file: its name leads the message
+        ssmtools.PruningPlan.from_json(tmp_path / "plan.json")
+
+
+def test_plan_json_text_is_never_taken_for_a_path(tmp_path):
+    for text in ("[]", '  \n ["x"]', '"plan"', "null", '\t{"format": 1}'):
+        with pytest.raises(FormatError, match="the JSON text: not a serialised PruningPlan"):
+            ssmtools.PruningPlan.from_json(text)
+    with pytest.raises(FormatError, match=r"the JSON text: is not valid JSON \(.* line 1, column"):
+        ssmtools.PruningPlan.from_json("{not json")
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(FormatError, match="bad.json: is not valid JSON"):
+        ssmtools.PruningPlan.from_json(tmp_path / "bad.json")
+    with pytest.raises(io.InputFileError, match="gone.json: no such"):
+        ssmtools.PruningPlan.from_json(tmp_path / "gone.json")
+    plan = ssmtools.PruningPlan.from_json(json.dumps(_plan_dict()))  # a valid plan still reads
+    assert plan.n_removed == 5
+
+
+@pytest.mark.parametrize(
+    "name, options, error",
+    [
+        ("random", {"seed": 1.5}, "must be an integer"),
+        ("random", {"seed": True}, "must be an integer"),
+        ("random", {"seed": -1}, "must be ≥ 0"),
+        ("last-official", {"c_scale": 0.0}, "positive finite"),
+        ("aire", {"c_scale": -2.0}, "positive finite"),
+        ("aire", {"c_scale": float("nan")}, "positive finite"),
+        ("last-official", {"c_scale": "2"}, "must be a number"),
+        ("uniform-hinf", {"exact": "no"}, "True or False"),
+    ],
+)
+def test_criterion_options_are_checked_against_their_types(name, options, error):
+    from ssmtools.pruning import get_criterion
+
+    with pytest.raises(ssmtools.SSMToolsError, match=error):
+        get_criterion(name, **options)
+
+
+@pytest.mark.parametrize("setting", [{"step_rescale": 0.0}, {"step_rescale": -1.0}, {"conj_sym": "no"}])
+def test_family_settings_are_checked(leaves, setting):
+    with pytest.raises(ssmtools.SSMToolsError, match="setting"):
+        ssmtools.load(leaves, "s5", **setting)
+
+
+@pytest.mark.parametrize("argument", [{"seed": 1.5}, {"seed": -1}, {"n_states": 0}, {"width": 2.0}])
+def test_example_models_check_their_counts(argument):
+    with pytest.raises(ssmtools.SSMToolsError, match=next(iter(argument))):
+        ssmtools.examples.random_s5_model(**argument)
+
+
+@pytest.mark.parametrize("norm", ["hinf_norm", "h2_norm"])
+def test_slycot_failures_become_library_errors_with_a_fix(monkeypatch, norm):
+    import slycot
+
+    def raising(*args, **kwargs):
+        raise slycot.exceptions.SlycotArithmeticError("The computation did not converge", 2)
+
+    monkeypatch.setattr(slycot, "ab13dd", raising)
+    monkeypatch.setattr(slycot, "ab13bd", raising)
+    poles = np.array([-1e-9 + 1j, -1e-9 - 1j])
+    system = ssmtools.DiagonalSSM(poles, np.ones((2, 1)), np.ones((1, 2)), np.zeros((1, 1)), dt=0)
+    with pytest.raises(ssmtools.SSMToolsError, match="SLICOT AB13.D failed.*use method="):
+        getattr(ssmtools, norm)(system, method="slycot")
+    empty = ssmtools.DiagonalSSM(np.zeros(0), np.ones((0, 1)), np.ones((1, 0)), np.full((1, 1), 2.0), dt=True)
+    monkeypatch.undo()
+    assert getattr(ssmtools, norm)(empty, method="slycot") == pytest.approx(2.0)  # n = 0: ‖D‖, no raw error
