@@ -412,3 +412,53 @@ def test_slycot_failures_become_library_errors_with_a_fix(monkeypatch, norm):
     empty = ssmtools.DiagonalSSM(np.zeros(0), np.ones((0, 1)), np.ones((1, 0)), np.full((1, 1), 2.0), dt=True)
     monkeypatch.undo()
     assert getattr(ssmtools, norm)(empty, method="slycot") == pytest.approx(2.0)  # n = 0: ‖D‖, no raw error
+
+
+# ------------------------------------------------------------------------ class 5: training state is refused
+def _training_checkpoint(leaves, *, optimizer=True, ema=True):
+    model = {key.replace("/", "."): torch.from_numpy(value) for key, value in leaves.items()}
+    checkpoint = {"model": model, "epoch": 3}
+    if optimizer:
+        checkpoint["optimizer"] = {
+            "state": {
+                i: {"step": torch.tensor(3.0), "exp_avg": torch.zeros_like(t)} for i, t in enumerate(model.values())
+            },
+            "param_groups": [{"lr": 1e-3, "params": list(range(len(model)))}],
+        }
+    if ema:
+        checkpoint["ema"] = {key: value.clone() for key, value in model.items()}
+    return checkpoint
+
+
+def test_the_cli_refuses_to_prune_a_checkpoint_with_optimizer_state_or_ema(tmp_path, leaves):
+    torch.save(_training_checkpoint(leaves), tmp_path / "train.pt")
+    result = run_cli("prune", "train.pt", "--ratio", "0.5", "-o", "out.pt", cwd=tmp_path)
+    one_error_line(result, "train.pt", "training state", "['ema', 'optimizer']", "optimizer/state/0/exp_avg")
+    assert not (tmp_path / "out.pt").exists()
+
+
+@pytest.mark.parametrize("optimizer, ema", [(True, False), (False, True)])
+def test_every_kind_of_training_state_is_refused_by_every_write_back(leaves, optimizer, ema):
+    model = ssmtools.load(_training_checkpoint(leaves, optimizer=optimizer, ema=ema))
+    name = "optimizer" if optimizer else "ema"
+    with pytest.raises(FormatError, match=f"training state .*{name}"):
+        ssmtools.last_prune(model, 0.5)
+    keep = {layer: np.arange(model[layer].system.n_states) < 2 for layer in model}
+    with pytest.raises(FormatError, match="could not be resumed"):
+        model.apply(keep)
+    with pytest.raises(FormatError, match="could not be resumed"):
+        model.adapter.replace(model, {layer: model[layer] for layer in model})
+
+
+def test_flax_train_states_are_refused_and_plain_weights_are_not(leaves):
+    from ssmtools.adapters import training_state_keys
+
+    tree = s5_tree(np.random.default_rng(4), n_layers=1, P=4, H=3)
+    train_state = {"params": tree["params"], "opt_state": {"0": {"mu": tree["params"], "count": np.zeros(())}}}
+    assert training_state_keys(train_state)[0].startswith("opt_state/0/mu/")
+    with pytest.raises(FormatError, match="'opt_state'"):
+        ssmtools.last_prune(train_state, 0.5)
+    model_only = _training_checkpoint(leaves, optimizer=False, ema=False)  # {"model": ..., "epoch": 3}
+    pruned, plan = ssmtools.last_prune(model_only, 0.5)
+    assert plan.n_removed == 2 and pruned["epoch"] == 3
+    assert training_state_keys({"layers.0.emb": np.zeros(1), "emanuel": np.zeros(1)}) == []

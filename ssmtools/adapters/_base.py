@@ -27,6 +27,60 @@ from ..systems import BidirectionalSSM, DiagonalSSM
 from ._checks import _check_convention, _check_same_response, normalize_keep
 from ._tree import Group, flatten, group_leaves, join_key, like, replace_leaves, to_numpy
 
+TRAINING_STATE = re.compile(
+    r"(?i)^(optim|optimi[sz]ers?|optimi[sz]er_?states?|opt_?states?|ema|ema_\w+|\w+_ema|swa_\w+|averaged_model|shadow)$"
+)
+"""Top-level names of a checkpoint's training state (optimizer moments, EMA/SWA copies): a leaf whose first key
+component matches is not part of the model weights that pruning rewrites (docs/concepts/file-safety.md#training-state)."""
+
+
+def training_state_keys(params: Any) -> list[str]:
+    """Keys of the leaves of ``params`` that belong to training state (optimizer, EMA/SWA copies), not the model.
+
+    Parameters
+    ----------
+    params : Mapping
+        A checkpoint's parameter tree.
+
+    Returns
+    -------
+    list of str
+        The ``"/"``-joined keys whose first component matches :data:`TRAINING_STATE` (e.g. ``"optimizer/state/0/
+        exp_avg"``, ``"ema/layers.0.B"``, ``"opt_state/0/mu/..."``), in tree order.
+    """
+    _, paths = flatten(params)
+    return [key for key, path in paths.items() if TRAINING_STATE.match(re.split(r"[./]", path[0], maxsplit=1)[0])]
+
+
+def refuse_training_state(params: Any, where: str) -> None:
+    """Refuse to rewrite the states of a checkpoint that also holds training state (see :data:`TRAINING_STATE`).
+
+    Pruning the model's layers would leave optimizer moments and EMA copies at the old number of states, and a
+    checkpoint that cannot be resumed would be written without a word; so the keys are named and nothing is done.
+
+    Parameters
+    ----------
+    params : Mapping
+        The checkpoint's parameter tree.
+    where : str
+        The file (or ``"<in-memory parameters>"``), named in the message.
+
+    Raises
+    ------
+    FormatError
+        Naming the training-state keys found.
+    """
+    keys = training_state_keys(params)
+    if keys:
+        roots = sorted({re.split(r"[./]", key, maxsplit=1)[0] for key in keys})
+        shown = ", ".join(repr(key) for key in keys[:4]) + (f", ... ({len(keys)} keys)" if len(keys) > 4 else "")
+        raise FormatError(
+            f"{where}: holds training state besides the model weights (under {roots}: {shown}); pruning would leave "
+            "the optimizer moments / EMA copies at the old number of states, and the checkpoint could not be resumed. "
+            "Prune the model weights alone (e.g. checkpoint['model'] or the params subtree) and re-create the "
+            "optimizer state; see docs/concepts/file-safety.md#training-state"
+        )
+
 
 class CapabilityError(SSMToolsError, ValueError):
     """The model's family cannot do what was asked (see :attr:`Adapter.capabilities`)."""
@@ -265,6 +319,7 @@ class Adapter(abc.ABC):
             other = " (try mask=True)" if not mask and self.capabilities.can_mask else ""
             raise CapabilityError(f"family {self.family!r} cannot {'mask' if mask else 'remove'} states{other}")
         ctx = Context.of(model.params, model.source)
+        refuse_training_state(model.params, ctx.where)
         masks = normalize_keep(model, keep)
         updates: dict[str, Any] = {}
         for name, k in masks.items():
@@ -305,6 +360,7 @@ class Adapter(abc.ABC):
                 "prune states with model.apply(keep) instead"
             )
         ctx = Context.of(model.params, model.source)
+        refuse_training_state(model.params, ctx.where)
         updates: dict[str, Any] = {}
         new_layers: dict[str, SSMLayer] = {}
         for name, value in systems.items():
