@@ -110,6 +110,32 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
         raise OptionError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
 
 
+def check_integer(name: str, value: object, minimum: int = 0) -> int:
+    """``value`` as an int, or an error: ArgumentTypeError unless it is an integer (``1.5``, ``True``, ``"3"`` are
+    refused), OptionError if it is below ``minimum``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the argument, quoted in the message.
+    value : object
+        The value passed.
+    minimum : int
+        The smallest accepted value.
+
+    Returns
+    -------
+    int
+        The value.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ArgumentTypeError(f"{name}={value!r} must be an integer (got {type(value).__name__})")
+    number = int(value)  # type: ignore[call-overload,unused-ignore]
+    if number < minimum:
+        raise OptionError(f"{name}={number} must be ≥ {minimum}")
+    return number
+
+
 def warn_unstable(what: str, count: int, total: int) -> None:
     """Emit one [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning] for ``count`` of ``total`` unstable items.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import check_integer
 from .systems import DiagonalSSM
 
 
@@ -77,6 +78,8 @@ def random_s5_model(n_layers: int = 4, n_states: int = 16, width: int = 8, *, se
     dict of str to DiagonalSSM
         ``{"layers_0": ..., "layers_1": ...}``, each discrete time with ``output="real"`` and ``C = 2C̃``.
     """
+    n_layers, n_states = check_integer("n_layers", n_layers), check_integer("n_states", n_states, 1)
+    width, seed = check_integer("width", width, 1), check_integer("seed", seed)
     rng = np.random.default_rng(seed)
     layers = {}
     for index in range(n_layers):

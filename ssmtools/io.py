@@ -15,9 +15,13 @@ overwrite the file a model was read from.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
@@ -45,6 +49,25 @@ _MAX_CHUNK_BYTES = 2**30
 
 class OverwriteError(SSMToolsError, ValueError):
     """Refused to write over an input (the checkpoint a model was read from) or over another output of the same command."""
+
+
+class OutputError(SSMToolsError, OSError):
+    """An output could not be written (full disk, quota, I/O error); nothing of the commit was left in place."""
+
+
+class InputFileError(SSMToolsError, OSError):
+    """An input path is not a readable regular file (missing, a directory, a FIFO or device, permission denied)."""
+
+
+class MissingInputError(InputFileError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived during an atomic write: the temporaries were removed, no destination was changed."""
+
+
+_UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle", "unpickl")
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -223,14 +246,21 @@ def read_params(path: str | os.PathLike) -> tuple[Any, str]:
         raise FormatError(
             f"{path}: unknown checkpoint extension {Path(path).suffix!r}; supported: {sorted(EXTENSIONS)}"
         )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    check_input_file(path)
     reader = {"safetensors": _read_safetensors, "torch": _read_torch, "npz": _read_npz, "msgpack": _read_msgpack}[fmt]
     try:
         params = reader(path)
     except (FormatError, ImportError):
         raise
+    except PermissionError as exc:
+        raise InputFileError(f"{path}: permission denied ({exc.strerror}); make the file readable") from exc
     except Exception as exc:
+        if any(word in str(exc).lower() for word in _UNSAFE_ADVICE):
+            raise FormatError(
+                f"{path}: holds pickled Python objects, not only arrays; ssmtools never unpickles a checkpoint (that "
+                "could run code from the file). Save the weights alone: torch.save(model.state_dict(), ...) with "
+                "tensors only, numpy arrays of numbers, or .safetensors"
+            ) from None
         raise FormatError(
             f"{path}: could not be read as a {fmt} checkpoint ({type(exc).__name__}: {exc}); is the file complete "
             "and of the type its extension says?"
@@ -238,6 +268,44 @@ def read_params(path: str | os.PathLike) -> tuple[Any, str]:
     if not isinstance(params, Mapping):
         raise FormatError(f"{path}: holds a {type(params).__name__}, not a state dict / parameter tree")
     return params, fmt
+
+
+def check_input_file(path: str | os.PathLike) -> None:
+    """Refuse an input that is not a readable regular file, saying what it is instead.
+
+    A missing path, a directory, a FIFO/socket/device (which a reader would block on or misread) and a file the
+    user may not read get distinct messages; nothing is opened except to probe readability.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The input path.
+
+    Raises
+    ------
+    InputFileError
+        Naming the path and what it is.
+    """
+    text = os.fspath(path)
+    try:
+        mode = os.stat(text).st_mode
+    except FileNotFoundError:
+        raise MissingInputError(f"{text}: no such checkpoint file") from None
+    except PermissionError as exc:
+        raise InputFileError(f"{text}: permission denied ({exc.strerror}) on the path; check its directories") from None
+    except OSError as exc:
+        raise InputFileError(f"{text}: cannot be inspected ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise InputFileError(f"{text}: is a directory, not a checkpoint file; name the file inside it")
+    if not stat.S_ISREG(mode):
+        raise InputFileError(
+            f"{text}: is not a regular file (a FIFO, socket or device); ssmtools reads checkpoint files only"
+        )
+    try:
+        with open(text, "rb"):
+            pass
+    except PermissionError as exc:
+        raise InputFileError(f"{text}: permission denied ({exc.strerror}); make the file readable") from None
 
 
 def _read_safetensors(path: str) -> dict:
@@ -373,24 +441,64 @@ def atomic_write_all(items: Sequence[tuple[str | os.PathLike, Callable[[BinaryIO
         Destination and the function that writes its content to a binary file.
     """
     staged: list[tuple[Path, str]] = []
+    with _terminate_as_exception():
+        try:
+            for raw, write in items:
+                path = Path(os.fspath(raw))
+                if not path.parent.is_dir():
+                    raise FileNotFoundError(f"{path.parent}: output directory of {str(path)!r} does not exist")
+                try:
+                    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                except OSError as exc:
+                    raise _output_error(path, exc) from None
+                staged.append((path, tmp))
+                try:
+                    with os.fdopen(fd, "wb") as file:
+                        write(file)
+                        file.flush()
+                        os.fsync(file.fileno())
+                    os.chmod(tmp, _mode_for(path))
+                except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+                    raise _output_error(path, exc) from None
+        except BaseException:
+            for _, tmp in staged:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            raise
+        _commit(staged)
+
+
+def _output_error(path: Path, exc: BaseException) -> OutputError:
+    """The failure to write ``path``, naming it (never the temporary) and the cause."""
+    cause: BaseException = exc
+    while not isinstance(cause, OSError) and isinstance(cause.__context__, BaseException):
+        cause = cause.__context__  # torch.save turns the file's OSError into a RuntimeError of its own
+    if isinstance(cause, OSError) and cause.strerror:
+        reason = cause.strerror
+    else:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+    return OutputError(
+        f"could not write {str(path)!r} ({reason}); nothing was written: outputs are committed only when all are "
+        "complete. Free space or choose another directory"
+    )
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (so temporaries are removed); the handler is restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("terminated by SIGTERM during a write; its temporary files were removed")
+
+    signal.signal(signal.SIGTERM, handler)
     try:
-        for raw, write in items:
-            path = Path(os.fspath(raw))
-            if not path.parent.is_dir():
-                raise FileNotFoundError(f"{path.parent}: output directory of {str(path)!r} does not exist")
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((path, tmp))
-            with os.fdopen(fd, "wb") as file:
-                write(file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(tmp, _mode_for(path))
-    except BaseException:
-        for _, tmp in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise
-    _commit(staged)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _mode_for(path: Path) -> int:

@@ -26,6 +26,8 @@ from ._base import (
     Capabilities as Capabilities,
     CapabilityError as CapabilityError,
     Context as Context,
+    refuse_training_state as refuse_training_state,
+    training_state_keys as training_state_keys,
 )
 from ._checks import normalize_keep as normalize_keep
 from ._registry import (

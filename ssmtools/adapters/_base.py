@@ -21,11 +21,65 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ArgumentTypeError, FormatError, SSMToolsError, UnknownNameError
+from ..errors import ArgumentError, ArgumentTypeError, FormatError, NonFiniteError, SSMToolsError, UnknownNameError
 from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, DiagonalSSM
 from ._checks import _check_convention, _check_same_response, normalize_keep
 from ._tree import Group, flatten, group_leaves, join_key, like, replace_leaves, to_numpy
+
+TRAINING_STATE = re.compile(
+    r"(?i)^(optim|optimi[sz]ers?|optimi[sz]er_?states?|opt_?states?|ema|ema_\w+|\w+_ema|swa_\w+|averaged_model|shadow)$"
+)
+"""Top-level names of a checkpoint's training state (optimizer moments, EMA/SWA copies): a leaf whose first key
+component matches is not part of the model weights that pruning rewrites (docs/concepts/file-safety.md#training-state)."""
+
+
+def training_state_keys(params: Any) -> list[str]:
+    """Keys of the leaves of ``params`` that belong to training state (optimizer, EMA/SWA copies), not the model.
+
+    Parameters
+    ----------
+    params : Mapping
+        A checkpoint's parameter tree.
+
+    Returns
+    -------
+    list of str
+        The ``"/"``-joined keys whose first component matches :data:`TRAINING_STATE` (e.g. ``"optimizer/state/0/
+        exp_avg"``, ``"ema/layers.0.B"``, ``"opt_state/0/mu/..."``), in tree order.
+    """
+    _, paths = flatten(params)
+    return [key for key, path in paths.items() if TRAINING_STATE.match(re.split(r"[./]", path[0], maxsplit=1)[0])]
+
+
+def refuse_training_state(params: Any, where: str) -> None:
+    """Refuse to rewrite the states of a checkpoint that also holds training state (see :data:`TRAINING_STATE`).
+
+    Pruning the model's layers would leave optimizer moments and EMA copies at the old number of states, and a
+    checkpoint that cannot be resumed would be written without a word; so the keys are named and nothing is done.
+
+    Parameters
+    ----------
+    params : Mapping
+        The checkpoint's parameter tree.
+    where : str
+        The file (or ``"<in-memory parameters>"``), named in the message.
+
+    Raises
+    ------
+    FormatError
+        Naming the training-state keys found.
+    """
+    keys = training_state_keys(params)
+    if keys:
+        roots = sorted({re.split(r"[./]", key, maxsplit=1)[0] for key in keys})
+        shown = ", ".join(repr(key) for key in keys[:4]) + (f", ... ({len(keys)} keys)" if len(keys) > 4 else "")
+        raise FormatError(
+            f"{where}: holds training state besides the model weights (under {roots}: {shown}); pruning would leave "
+            "the optimizer moments / EMA copies at the old number of states, and the checkpoint could not be resumed. "
+            "Prune the model weights alone (e.g. checkpoint['model'] or the params subtree) and re-create the "
+            "optimizer state; see docs/concepts/file-safety.md#training-state"
+        )
 
 
 class CapabilityError(SSMToolsError, ValueError):
@@ -63,8 +117,12 @@ class Context:
     @classmethod
     def of(cls, params: Any, source: str | None = None) -> Context:
         """Flatten ``params`` (FormatError if it is not a mapping); ``source`` names it in errors."""
-        leaves, paths = flatten(params)
-        return cls(leaves, paths, group_leaves(leaves), where=source or "<in-memory parameters>")
+        where = source or "<in-memory parameters>"
+        try:
+            leaves, paths = flatten(params)
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+        return cls(leaves, paths, group_leaves(leaves), where=where)
 
     def array(self, key: str) -> np.ndarray:
         """Leaf ``key`` as a numpy array in double precision (float64 / complex128).
@@ -73,6 +131,14 @@ class Context:
         whatever the checkpoint stores; values written back are cast to the leaf's own dtype ([`new`][ssmtools.adapters.Context.new]).
         """
         array = to_numpy(self.leaves[key], key=key, where=self.where)
+        if np.issubdtype(array.dtype, np.inexact) and not np.all(np.isfinite(array)):
+            bad = ~np.isfinite(array)
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise self.error(
+                key,
+                f"holds {int(bad.sum())} NaN/Inf value(s) (the first at index {index}: {array[index]}); ssmtools needs "
+                "finite parameters: the checkpoint is corrupt or training diverged",
+            )
         if np.iscomplexobj(array):
             return array.astype(np.complex128, copy=False)
         if np.issubdtype(array.dtype, np.floating):
@@ -207,7 +273,7 @@ class Adapter(abc.ABC):
                 f"{self.describe_keys()})"
             )
         settings = self.resolve_config(ctx, prefixes, settings)
-        layers = {prefix: self.read_layer(ctx, prefix, settings) for prefix in sorted(prefixes, key=_natural)}
+        layers = {prefix: self._read_one(ctx, prefix, settings) for prefix in sorted(prefixes, key=_natural)}
         for prefix, layer in layers.items():
             system = layer.system
             if 0 in (system.n_states, system.n_inputs, system.n_outputs) or 0 in system.batch_shape:
@@ -217,6 +283,19 @@ class Adapter(abc.ABC):
                     "each; the checkpoint is empty or truncated"
                 )
         return SSMModel(layers, adapter=self, params=params, config=settings, source=source)
+
+    def _read_one(self, ctx: Context, prefix: str, settings: Mapping[str, Any]) -> SSMLayer:
+        """:meth:`read_layer`, with a derived non-finite value reported against the layer (not a bare ``B``)."""
+        with np.errstate(all="ignore"):  # a non-finite result is checked and reported below, not as a RuntimeWarning
+            try:
+                return self.read_layer(ctx, prefix, settings)
+            except NonFiniteError as exc:
+                keys = sorted(ctx.groups[prefix].keys.values())
+                raise FormatError(
+                    f"{ctx.where}: layer {prefix!r}: its stored parameters are finite but the discrete-time system "
+                    f"derived from them is not ({exc}); some parameter of {keys} is out of range (a step or pole "
+                    "magnitude that overflows float64)"
+                ) from None
 
     def prune(self, model: SSMModel, keep: Any, *, mask: bool = False) -> Any:
         """New parameters of ``model`` without the states where ``keep`` is False.
@@ -240,6 +319,7 @@ class Adapter(abc.ABC):
             other = " (try mask=True)" if not mask and self.capabilities.can_mask else ""
             raise CapabilityError(f"family {self.family!r} cannot {'mask' if mask else 'remove'} states{other}")
         ctx = Context.of(model.params, model.source)
+        refuse_training_state(model.params, ctx.where)
         masks = normalize_keep(model, keep)
         updates: dict[str, Any] = {}
         for name, k in masks.items():
@@ -280,6 +360,7 @@ class Adapter(abc.ABC):
                 "prune states with model.apply(keep) instead"
             )
         ctx = Context.of(model.params, model.source)
+        refuse_training_state(model.params, ctx.where)
         updates: dict[str, Any] = {}
         new_layers: dict[str, SSMLayer] = {}
         for name, value in systems.items():
@@ -360,6 +441,26 @@ def check_complex(ctx: Context, key: str, array: np.ndarray) -> None:
             f"is real ({array.dtype}) but this family stores it as a complex tensor; complex dtype mismatch: "
             "is this another family (s5 vs s5-pytorch, lru layouts)?",
         )
+
+
+def exp_param(ctx: Context, key: str, values: np.ndarray, meaning: str, scale: float = 1.0) -> np.ndarray:
+    """``scale · exp(values)`` of the stored log-parameter ``key``; FormatError naming the key if it overflows.
+
+    An overflow (``exp(x) = inf`` for x > 709) would otherwise surface later as NaN in a derived quantity (B̄, λ̄)
+    and be blamed on a parameter that is fine.
+    """
+    with np.errstate(over="ignore"):
+        out = scale * np.exp(values)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ctx.error(
+            key,
+            f"overflows: {meaning} = {scale:g}·exp({key.rsplit('/', 1)[-1].rsplit('.', 1)[-1]}) is inf at index "
+            f"{index} (stored value {float(np.asarray(values)[index]):.6g}; exp overflows above 709). The checkpoint "
+            "is corrupt or diverged in training",
+        )
+    return out
 
 
 def real_pair(array: ArrayLike) -> np.ndarray:

@@ -17,6 +17,9 @@ import numpy as np
 from ..errors import FormatError, UnknownNameError
 
 SEPARATORS = ("/", ".")
+MAX_DEPTH = 64
+"""Deepest nesting of a parameter tree accepted (real checkpoints nest a few levels; a deeper tree is refused with a
+FormatError rather than exhausting the interpreter's stack)."""
 
 
 def flatten(tree: Any) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
@@ -42,17 +45,26 @@ def flatten(tree: Any) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
     leaves: dict[str, Any] = {}
     paths: dict[str, tuple[str, ...]] = {}
 
-    def visit(node: Mapping, path: tuple[str, ...]) -> None:
-        for key, value in node.items():
-            sub = path + (str(key),)
-            if isinstance(value, Mapping):
-                visit(value, sub)
-            else:
-                name = "/".join(sub)
-                leaves[name] = value
-                paths[name] = sub
-
-    visit(tree, ())
+    stack: list[tuple[Any, tuple[str, ...]]] = [(iter(tree.items()), ())]
+    while stack:  # depth-first in key order, iterative and depth-limited: a hostile file cannot exhaust the stack
+        items, path = stack[-1]
+        entry = next(items, None)
+        if entry is None:
+            stack.pop()
+            continue
+        key, value = entry
+        sub = path + (str(key),)
+        if isinstance(value, Mapping):
+            if len(sub) > MAX_DEPTH:
+                raise FormatError(
+                    f"the parameter tree is nested more than {MAX_DEPTH} levels deep (at {'/'.join(sub[:3])}/...); "
+                    "this is not a model checkpoint"
+                )
+            stack.append((iter(value.items()), sub))
+        else:
+            name = "/".join(sub)
+            leaves[name] = value
+            paths[name] = sub
     return leaves, paths
 
 
@@ -96,6 +108,11 @@ def group_leaves(leaves: Mapping[str, Any]) -> dict[str, Group]:
 def to_numpy(value: Any, *, key: str, where: str) -> np.ndarray:
     """A leaf as a numpy array (torch tensors, jax arrays, lists); FormatError naming the key otherwise."""
     if hasattr(value, "detach"):
+        if getattr(getattr(value, "device", None), "type", None) == "meta":
+            raise FormatError(
+                f"{where}: parameter {key!r} is a meta-device tensor (shape {tuple(value.shape)}, no data): the "
+                "checkpoint was saved from a model that was never materialised; save it after loading real weights"
+            )
         value = value.detach().cpu()
         if str(value.dtype) == "torch.bfloat16":
             value = value.float()

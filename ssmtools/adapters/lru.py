@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ArgumentError
 from ..model import SSMLayer
 from ..systems import DiagonalSSM
-from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, require
+from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, exp_param, require
 from ._registry import register_adapter
 
 
@@ -130,7 +130,7 @@ class LRU(Adapter):
         if "gamma_log" in keys:
             gamma_log = ctx.array(keys["gamma_log"])
             check_shape(ctx, keys["gamma_log"], gamma_log, (N,), "log γ, one value per state")
-            gamma = np.exp(gamma_log)
+            gamma = exp_param(ctx, keys["gamma_log"], gamma_log, "γ")
         B, C = self._matrix(ctx, keys, "B"), self._matrix(ctx, keys, "C")
         b_key = keys["B"] if "B" in keys else keys["B_re"]
         c_key = keys["C"] if "C" in keys else keys["C_re"]
@@ -151,7 +151,9 @@ class LRU(Adapter):
                 D = np.diag(d)
             else:
                 check_shape(ctx, keys["D"], d, (p, m), f"feedthrough as ({p},) (diagonal) or ({p}, {m}) (full)")
-        lam = np.exp(-np.exp(nu) + 1j * np.exp(theta))
+        lam = np.exp(
+            -exp_param(ctx, keys["nu_log"], nu, "−log|λ|") + 1j * exp_param(ctx, keys["theta_log"], theta, "arg λ")
+        )
         system = DiagonalSSM(lam, gamma[:, None] * B, C, D, dt=True, output="real", state_includes_input=True)
         return SSMLayer(prefix, system, output_scale=1.0)
 

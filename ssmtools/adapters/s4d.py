@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import ArgumentError, check_choice
 from ..model import SSMLayer
 from ..systems import DiagonalSSM
-from ._base import Adapter, Context, check_real, check_shape, real_pair, require, to_pair
+from ._base import Adapter, Context, check_real, check_shape, exp_param, real_pair, require, to_pair
 from ._discretize import discretize, undiscretize
 from ._registry import register_adapter
 from ._tree import Group, join_key
@@ -149,8 +149,8 @@ class S4D(Adapter):
         check_shape(ctx, keys["log_dt"], a["log_dt"], (H,), "log Δ, one step per channel")
         check_shape(ctx, keys["A_imag"], a["A_imag"], (H, N2), "Im A, (H, N/2)")
         check_shape(ctx, keys["C"], a["C"], (H, N2, 2), "C as (H, N/2, 2) real/imag")
-        A = -np.exp(a["log_A_real"]) + 1j * a["A_imag"]
-        step = np.exp(a["log_dt"])[:, None] * np.ones(N2)
+        A = -exp_param(ctx, keys["log_A_real"], a["log_A_real"], "−Re A") + 1j * a["A_imag"]
+        step = exp_param(ctx, keys["log_dt"], a["log_dt"], "Δ")[:, None] * np.ones(N2)
         B_tilde = np.ones((H, N2), dtype=complex)
         if "B" in a:
             check_shape(ctx, keys["B"], a["B"], (H, N2, 2), "B as (H, N/2, 2) real/imag")

@@ -27,7 +27,18 @@ import numpy as np
 from ..errors import ArgumentError, check_choice
 from ..model import SSMLayer
 from ..systems import BidirectionalSSM, DiagonalSSM
-from ._base import Adapter, Context, check_complex, check_real, check_shape, diagonal_of, real_pair, require, to_pair
+from ._base import (
+    Adapter,
+    Context,
+    check_complex,
+    check_real,
+    check_shape,
+    diagonal_of,
+    exp_param,
+    real_pair,
+    require,
+    to_pair,
+)
 from ._discretize import Method, discretize, undiscretize
 from ._registry import register_adapter
 
@@ -176,7 +187,7 @@ class S5Flax(Adapter):
         lam = lam_re + 1j * lam_im
         if config["clip_eigs"]:
             lam = np.minimum(lam_re, CLIP) + 1j * lam_im
-        step = float(config["step_rescale"]) * np.exp(log_step.reshape(P))
+        step = exp_param(ctx, keys["log_step"], log_step.reshape(P), "Δ", float(config["step_rescale"]))
         kappa = 2.0 if config["conj_sym"] else 1.0
         system = _system(lam, real_pair(B), C_tilde, arrays["D"], step, config["discretization"], kappa)
         return SSMLayer(prefix, system, output_scale=kappa)
@@ -343,7 +354,7 @@ class S5PyTorch(Adapter):
         bidirectional = C.shape[1] == 2 * P
         if config["bidirectional"] is not None and bool(config["bidirectional"]) != bidirectional:
             raise ctx.error(keys["C"], f"has width {C.shape[1]} for P={P} but bidirectional={config['bidirectional']}")
-        step = float(config["step_scale"]) * np.exp(arrays["log_step"])
+        step = exp_param(ctx, keys["log_step"], arrays["log_step"], "Δ", float(config["step_scale"]))
         system = _system(lam, real_pair(arrays["B"]), C, arrays["D"], step, config["discretization"], 1.0)
         return SSMLayer(prefix, system, output_scale=1.0)
 

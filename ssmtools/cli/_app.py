@@ -1,23 +1,92 @@
 """The ``ssmtools`` Typer application and what every command shares: consoles, the failure exit, tables.
 
-Commands live in their own modules of this package and register themselves on ``app``.
+Commands live in their own modules of this package and register themselves on :data:`app`. Every command runs
+inside :class:`GuardedGroup`, the one place of the CLI's failure policy: an anticipated failure (bad input, an
+unreadable or unwritable file, a full disk, an interrupt, a resource limit) is one ``error:`` line on stderr and
+exit 2; anything else is one ``internal error`` line and exit 1. ``--debug`` shows the traceback instead, and
+warnings are printed as one ``warning:`` line each (no source lines).
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .._version import __version__
 from ..adapters import available_families
+from ..errors import SSMToolsError
 from ..model import SSMModel
 from ..report import summarize
 from ._text import SafeConsole
 
 FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.")
+ANTICIPATED: tuple[type[BaseException], ...] = (
+    SSMToolsError,
+    ValueError,
+    TypeError,
+    OSError,
+    RecursionError,
+    MemoryError,
+)
+"""Failures the CLI reports as one ``error:`` line with exit 2 (bad input, files, resources)."""
+_REPORTED: tuple[type[BaseException], ...] = (*ANTICIPATED, KeyboardInterrupt)
+_state = {"debug": False, "quiet": False}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; nothing was written (outputs are committed only when complete)"
+    if isinstance(exc, RecursionError):
+        return f"the input is nested too deeply to be a checkpoint ({text})"
+    if isinstance(exc, MemoryError):
+        return "out of memory; the input is too large for this machine (see docs/concepts/file-safety.md#memory-budget)"
+    return text or type(exc).__name__
+
+
+def _show_warning(
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    errors.print(f"warning: {' '.join(str(message).split())}", markup=False, highlight=False, soft_wrap=True)
+
+
+class GuardedGroup(typer.core.TyperGroup):
+    """The command group that applies the CLI's failure policy around every command (see the module docstring)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; anticipated failures become one line and exit 2, others exit 1 (``--debug``: raise)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):  # usage errors, --help: typer's own
+            raise
+        except _REPORTED as exc:
+            if _state["debug"]:
+                raise
+            raise fail(exc) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            errors.print(
+                f"internal error: {type(exc).__name__}: {_one_line(exc)}; rerun with --debug for the traceback and "
+                "please report it",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Control theory for deep state-space models.", cls=GuardedGroup
+)
 console = SafeConsole("stdout", width=None if sys.stdout.isatty() else 120)
 errors = SafeConsole("stderr")
 
@@ -33,14 +102,36 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="print the ssmtools version and exit"
     ),
+    debug: bool = typer.Option(False, "--debug", help="show the full traceback of a failure instead of one line"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """ssmtools command-line interface."""
+    _state["debug"] = debug
+    _state["quiet"] = quiet
 
 
-def fail(exc: Exception) -> typer.Exit:
-    """Print ``exc`` as one ``error:`` line on stderr and return the exit (code 2) to raise."""
-    errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
+def fail(exc: BaseException) -> typer.Exit:
+    """Print ``exc`` as one ``error:`` line on stderr and return the exit (code 2) to raise.
+
+    With ``--debug`` the exception is raised again instead, so that its traceback is shown.
+    """
+    if _state["debug"]:
+        raise exc
+    errors.print(f"error: {_one_line(exc)}", markup=False, highlight=False, soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=2)
+
+
+def progress(items: list[Any], what: str) -> Iterator[Any]:
+    """Iterate ``items`` with a progress bar on stderr (none when stderr is not a terminal, or with ``--quiet``)."""
+    if _state["quiet"] or not errors.is_terminal or len(items) < 2:
+        yield from items
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task(what, total=len(items))
+        for item in items:
+            yield item
+            bar.advance(task)
 
 
 def norm_table(title: str, model: SSMModel) -> Table:

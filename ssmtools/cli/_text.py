@@ -4,11 +4,15 @@ a Windows code page) the symbols become ASCII spellings (H∞ -> H-inf) instead 
 from __future__ import annotations
 
 import copy
+import errno
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from ..errors import SSMToolsError
 
 #: ASCII spellings of the symbols the tables and messages print; anything else unencodable becomes "?".
 ASCII_SYMBOLS = {
@@ -56,6 +60,10 @@ def to_ascii(text: str) -> str:
     return text
 
 
+class OutputStreamError(SSMToolsError, OSError):
+    """Standard output cannot be written (a full device)."""
+
+
 class SafeStream:
     """``sys.stdout`` or ``sys.stderr`` (looked up at every write, so redirections are followed) that falls back to
     ASCII spellings of the symbols when the stream's encoding cannot hold them.
@@ -93,14 +101,37 @@ class SafeStream:
             Characters written.
         """
         try:
-            return self.stream.write(text)
-        except UnicodeEncodeError:
-            encoding = self.encoding
-            return self.stream.write(to_ascii(text).encode(encoding, "replace").decode(encoding))
+            try:
+                return self.stream.write(text)
+            except UnicodeEncodeError:
+                encoding = self.encoding
+                return self.stream.write(to_ascii(text).encode(encoding, "replace").decode(encoding))
+        except OSError as exc:
+            self._unwritable(exc)
+            raise  # pragma: no cover - _unwritable always raises
 
     def flush(self) -> None:
         """Flush the stream."""
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self._unwritable(exc)
+
+    def _unwritable(self, exc: OSError) -> None:
+        """Raise :class:`OutputStreamError` naming the stream; a broken pipe is passed on as it is.
+
+        The descriptor is pointed at ``/dev/null`` first, so that the interpreter's final flush does not print a
+        second, unformatted error.
+        """
+        if exc.errno == errno.EPIPE or isinstance(exc, BrokenPipeError):
+            raise exc
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # pragma: no cover - not a real fd (CliRunner)
+            pass
+        raise OutputStreamError(
+            f"cannot write to standard {'output' if self.name == 'stdout' else 'error'} ({exc.strerror or exc})"
+        ) from None
 
     def isatty(self) -> bool:
         """Whether the stream is a terminal.

@@ -7,15 +7,30 @@ instance prints (``describe``) and serialises (``options``) into a pruning plan.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..errors import ArgumentError, ArgumentTypeError
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, check_integer
 
 
 class NamedOptions:
-    """Mixin: a registry ``name`` and options taken from the dataclass fields."""
+    """Mixin: a registry ``name`` and options taken from the dataclass fields.
+
+    The fields are checked against their annotations when an instance is made (:meth:`__post_init__`): ``bool``
+    takes True/False only (not a truthy string), ``int`` a non-negative integer (not ``1.5``, not a bool),
+    ``float`` a positive finite number (scales, steps, tolerances), ``None`` where the annotation allows it.
+    """
 
     name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        """Check every dataclass field against its annotation (see the class docstring)."""
+        if not dataclasses.is_dataclass(self):
+            return
+        for field in dataclasses.fields(self):
+            _check_field(self.name, field.name, str(field.type), getattr(self, field.name))
 
     def options(self) -> dict[str, Any]:
         """The options (dataclass fields) as a plain dict.
@@ -35,6 +50,23 @@ class NamedOptions:
         """
         options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
         return f"{self.name}({options})" if options else self.name
+
+
+def _check_field(owner: str, name: str, annotation: str, value: Any) -> None:
+    kinds = {part.strip() for part in annotation.split("|")}
+    if value is None and "None" in kinds:
+        return
+    where = f"{owner!r} option {name}={value!r}"
+    if kinds <= {"bool", "None"}:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{where} must be True or False")
+    elif kinds <= {"int", "None"}:
+        check_integer(f"{owner!r} option {name}", value)
+    elif kinds <= {"float", "None"}:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(f"{where} must be a number")
+        if not (math.isfinite(value) and value > 0):
+            raise ArgumentError(f"{where} must be a positive finite number")
 
 
 T = TypeVar("T", bound=NamedOptions)

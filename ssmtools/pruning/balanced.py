@@ -62,6 +62,7 @@ class Balanced(Criterion):
     order_allocation: Literal["global", "uniform"] = "global"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("order_allocation", self.order_allocation, ("global", "uniform"))
 
     @property

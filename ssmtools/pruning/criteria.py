@@ -389,6 +389,7 @@ class LastOfficial(Criterion):
     c_scale: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
@@ -503,6 +504,7 @@ class Aire(Criterion):
     c_scale: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_choice("form", self.form, ("official", "exact"))
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..adapters import refuse_training_state
 from ..errors import ArgumentError, check_choice
 from ..io import load, save
 from ..model import SSMModel
@@ -194,6 +195,8 @@ def last_prune(
     ((2,), 2)
     """
     model = _read(weights, family, config)
+    if model.params is not None:  # before the work: the write-back would refuse it anyway
+        refuse_training_state(model.params, model.source or "<in-memory parameters>")
     plan = prune_plan(
         model,
         ratio,
@@ -262,5 +265,7 @@ def last_scores(
         model = as_model(weights)
     else:
         model = _read(weights, family, config)
+    if model.params is not None:  # before the work: the write-back would refuse it anyway
+        refuse_training_state(model.params, model.source or "<in-memory parameters>")
     plan = prune_plan(model, 0.0, criterion, units=units, errors=False, criterion_options=criterion_options)
     return {layer.name: (layer.scores if normalized else layer.raw_scores) for layer in plan.layers}

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, UnknownNameError
-from ..io import atomic_write
+from ..errors import ArgumentError, FormatError, UnknownNameError
+from ..io import atomic_write, check_input_file
 from .criteria import available_criteria, get_criterion
-from .reductions import get_reduction
+from .reductions import available_reductions, get_reduction
 
 __all__ = ["LayerPruning", "PruningPlan", "FORMAT_VERSION"]
 
@@ -349,45 +349,41 @@ class PruningPlan:
         PruningPlan
         """
         if not isinstance(data, Mapping) or data.get("format") != "ssmtools.PruningPlan":
-            raise ArgumentError(
-                "not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan'"
+            raise FormatError(
+                "not a serialised PruningPlan: expected a JSON object with format='ssmtools.PruningPlan', got "
+                + (f"format={data.get('format')!r}" if isinstance(data, Mapping) else f"a JSON {type(data).__name__}")
             )
         version = data.get("version", 1)
         if version not in (1, FORMAT_VERSION):
-            raise ArgumentError(
+            raise FormatError(
                 f"PruningPlan format version {version!r} is not supported (this ssmtools reads versions 1 and "
                 f"{FORMAT_VERSION}); upgrade ssmtools"
             )
+        plan = _Fields(data, "the plan")
         if version == 1:  # no reduction recorded: the one the criterion defaults to
-            name = data["criterion"]
+            name = plan.get("criterion", str)
             known = name in available_criteria()
             reduction = get_criterion(name).default_reduction if known else _DEFAULT_REDUCTION
             reduction_options: dict[str, Any] = {}
         else:
-            reduction, reduction_options = data["reduction"], dict(_decode(data["reduction_options"]))
-        layers = tuple(
-            LayerPruning(
-                name=entry["name"],
-                keep=_decode_array(entry["keep"], bool),
-                scores=_decode_array(entry["scores"], float),
-                raw_scores=_decode_array(entry["raw_scores"], float),
-                n_total=int(entry["n_total"]),
-                n_kept=int(entry["n_kept"]),
-                n_unstable=int(entry["n_unstable"]),
-                n_unstable_removed=int(entry.get("n_unstable_removed", 0)),
-                bidirectional=bool(entry["bidirectional"]),
-                **{key: _decode(entry[key]) for key in ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")},
-            )
-            for entry in data["layers"]
-        )
+            reduction, reduction_options = plan.get("reduction", str), dict(plan.get("reduction_options", dict))
+        entries = plan.get("layers", list)
+        exact = reduction in available_reductions() and get_reduction(reduction).selects_states  # n_kept = Σ keep
+        layers = tuple(_layer_from_dict(_Fields(entry, f"layers[{i}]"), exact) for i, entry in enumerate(entries))
+        names = [layer.name for layer in layers]
+        if len(set(names)) != len(names):
+            raise FormatError(f"the plan names a layer twice: {sorted({n for n in names if names.count(n) > 1})}")
+        ratio = plan.get("ratio", float)
+        if not 0 <= ratio < 1:
+            raise FormatError(f"the plan's ratio {ratio!r} is not in [0, 1)")
         return cls(
-            criterion=data["criterion"],
-            criterion_options=dict(_decode(data["criterion_options"])),
-            ratio=float(_decode(data["ratio"])),
-            allocation=data["allocation"],
-            units=data["units"],
-            min_states_per_layer=int(data["min_states_per_layer"]),
-            threshold=_decode(data["threshold"]),
+            criterion=plan.get("criterion", str),
+            criterion_options=dict(plan.get("criterion_options", dict)),
+            ratio=ratio,
+            allocation=plan.get("allocation", str),
+            units=plan.get("units", str),
+            min_states_per_layer=plan.get("min_states_per_layer", int),
+            threshold=plan.get("threshold", float, optional=True),
             layers=layers,
             reduction=reduction,
             reduction_options=reduction_options,
@@ -395,7 +391,10 @@ class PruningPlan:
 
     @classmethod
     def from_json(cls, source: str | os.PathLike) -> PruningPlan:
-        """Read a plan from JSON text (a string starting with ``{``) or from a file path.
+        """Read a plan from JSON text or from a file path.
+
+        A string whose first non-blank character is ``{``, ``[`` or ``"`` (or that is ``null``/``true``/``false``)
+        is JSON text, never a file name; anything else is a path.
 
         Parameters
         ----------
@@ -405,12 +404,115 @@ class PruningPlan:
         Returns
         -------
         PruningPlan
+
+        Raises
+        ------
+        FormatError
+            Invalid JSON, not a plan, a missing key, a value of the wrong type, or counts that contradict the
+            layer's keep mask; the message names the file (or "the JSON text"), the layer and the key.
         """
-        if isinstance(source, str) and source.lstrip().startswith("{"):
-            text = source
+        if isinstance(source, str) and (source.lstrip()[:1] in ("{", "[", '"') or source.strip() in _JSON_WORDS):
+            text, where = str(source), "the JSON text"  # JSON text, never taken for a file name
         else:
-            text = Path(os.fspath(source)).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
+            path = os.fspath(source)
+            check_input_file(path)
+            text, where = Path(path).read_text(encoding="utf-8", errors="replace"), str(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FormatError(
+                f"{where}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except FormatError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+
+
+class _Fields:
+    """Typed access to the keys of one JSON object of a plan; FormatError naming the key and where it is."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise FormatError(f"{where} must be a JSON object, got {type(data).__name__}")
+        self.data, self.where = data, where
+
+    def get(self, key: str, kind: type, *, optional: bool = False, default: Any = None) -> Any:
+        if key not in self.data:
+            if optional or default is not None:
+                return default
+            raise FormatError(f"{self.where} lacks the key {key!r}; is the plan complete?")
+        value = _decode(self.data[key])
+        if value is None and optional:
+            return None
+        ok = {
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            int: isinstance(value, int) and not isinstance(value, bool),
+        }.get(kind, isinstance(value, kind))
+        if not ok:
+            raise FormatError(
+                f"{self.where}: {key!r} must be a {kind.__name__}, got {type(value).__name__} {value!r:.40}"
+            )
+        return float(value) if kind is float else value
+
+    def array(self, key: str, dtype: type) -> np.ndarray:
+        entry = _Fields(self.data.get(key), f"{self.where}.{key}") if key in self.data else None
+        if entry is None:
+            raise FormatError(f"{self.where} lacks the key {key!r}; is the plan complete?")
+        shape, data = entry.get("shape", list), entry.get("data", list)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise FormatError(f"{entry.where}: shape {shape!r} must be a list of non-negative integers")
+        if len(data) != math.prod(shape):
+            raise FormatError(
+                f"{entry.where}: {len(data)} values for shape {tuple(shape)} ({math.prod(shape)} expected)"
+            )
+        values = [_decode(v) for v in data]
+        kind: tuple[type, ...] = (bool,) if dtype is bool else (int, float)
+        if not all(isinstance(v, kind) and (dtype is bool or not isinstance(v, bool)) for v in values):
+            raise FormatError(f"{entry.where}: values must all be {'booleans' if dtype is bool else 'numbers'}")
+        return np.asarray(values, dtype=dtype).reshape(tuple(shape))
+
+
+def _layer_from_dict(entry: _Fields, exact_kept: bool) -> LayerPruning:
+    """One layer of a plan, its counts checked against its mask (``n_kept`` = kept states when ``exact_kept``)."""
+    keep = entry.array("keep", bool)
+    scores, raw = entry.array("scores", float), entry.array("raw_scores", float)
+    name = entry.get("name", str)
+    where = f"{entry.where} (layer {name!r})"
+    if scores.shape != keep.shape or raw.shape != keep.shape:
+        raise FormatError(f"{where}: keep {keep.shape}, scores {scores.shape}, raw_scores {raw.shape} must agree")
+    counts = {key: entry.get(key, int, default=0 if key == "n_unstable_removed" else None) for key in _COUNTS}
+    n_total, n_kept, n_unstable, n_removed = (counts[key] for key in _COUNTS)
+    problems = []
+    if n_total != keep.size:
+        problems.append(f"n_total={n_total} but keep has {keep.size} states")
+    if exact_kept and n_kept != int(keep.sum()):
+        problems.append(f"n_kept={n_kept} but keep marks {int(keep.sum())} states kept")
+    if not 0 <= n_removed <= n_unstable <= n_total:
+        problems.append(f"need 0 ≤ n_unstable_removed={n_removed} ≤ n_unstable={n_unstable} ≤ n_total={n_total}")
+    if not 0 <= n_kept:
+        problems.append(f"n_kept={n_kept} is negative")
+    if problems:
+        raise FormatError(f"{where}: inconsistent counts: {'; '.join(problems)}")
+    return LayerPruning(
+        name=name,
+        keep=keep,
+        scores=scores,
+        raw_scores=raw,
+        n_total=n_total,
+        n_kept=n_kept,
+        n_unstable=n_unstable,
+        n_unstable_removed=n_removed,
+        bidirectional=entry.get("bidirectional", bool),
+        **{
+            key: entry.get(key, float, optional=True)
+            for key in ("threshold", "hinf_error", "h2_error", "hinf_norm", "h2_norm")
+        },
+    )
+
+
+_COUNTS = ("n_total", "n_kept", "n_unstable", "n_unstable_removed")
+_JSON_WORDS = ("null", "true", "false")
 
 
 def _encode(value: Any) -> Any:

@@ -175,7 +175,7 @@ def test_failed_write_leaves_target_and_directory_untouched(tmp_path, monkeypatc
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(ssm_io, "_write_npz", broken)
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(ssm_io.OutputError, match="out.npz.*disk full"):
         ssmtools.save(model, target)
     assert target.read_bytes() == b"previous content"
     assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
