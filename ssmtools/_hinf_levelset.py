@@ -120,10 +120,10 @@ def applicable(form: _CircleForm) -> bool:
 
 def _xtol(form: _CircleForm, omega: float, rtol: float) -> float:
     """Frequency resolution of a local search at ``omega``: σ_max varies on the scale of the distance to the
-    nearest pole, so ``0.25·sqrt(rtol)·distance`` leaves a value error well below ``rtol``."""
+    nearest pole, so ``0.01·sqrt(rtol)·distance`` leaves a value error far below ``rtol`` (the reported value is accurate)."""
     delta = np.angle(np.exp(1j * (omega - form.theta)))
     distance = float(np.min(np.hypot(form.gap, delta)))
-    return max(0.25 * np.sqrt(rtol) * distance, 1e-15 * max(1.0, abs(omega)))
+    return max(0.01 * np.sqrt(rtol) * distance, 1e-15 * max(1.0, abs(omega)))
 
 
 def _refine(form: _CircleForm, fs: Any, omega: np.ndarray, values: np.ndarray, rtol: float) -> tuple[float, float]:

@@ -57,7 +57,8 @@ class HinfResult:
         ``lower = upper = value``. A system the diagonal algorithm could not certify keeps its (valid,
         wider) bracket.
     method : str
-        Engine used: ``"diagonal"``, ``"slycot"`` or ``"closed-form"``.
+        Engine used: ``"diagonal"``, ``"slycot"`` or ``"closed-form"``; ``"diagonal+slycot"`` for a batch where
+        ``method="auto"`` switched some systems to AB13DD (see :func:`hinf_result`).
     """
 
     value: Any
@@ -124,6 +125,14 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
     return "diagonal"
 
 
+def _switch_budget(sys: DiagonalSSM) -> float:
+    """Flops the diagonal algorithm may spend on one system of ``sys`` before ``method="auto"`` switches to
+    AB13DD: half of AB13DD's expected cost on the real standard form (:func:`ssmtools._backends.slycot.linf_work`),
+    so that an exact H∞ never costs much more than AB13DD would."""
+    real_states = sys.n_states * (2 if sys.output == "real" else 1)
+    return 0.5 * _slycot.linf_work(real_states, sys.n_inputs, sys.n_outputs)
+
+
 def _slycot_linf(sys: LTISystem, index: tuple[int, ...], tol: float, forms: Any) -> tuple[float, float]:
     """AB13DD on one system of the batch; for complex output the sign of the peak frequency is restored."""
     one = sys[index] if index else sys
@@ -174,7 +183,9 @@ def hinf_result(
         Any batch shape; D and ``state_includes_input`` are honoured. For a bidirectional layer the
         value is the L∞ norm of the forward plus backward response (its ℓ2 gain).
     method : {"auto", "diagonal", "slycot"}
-        ``"auto"`` (default): :func:`auto_hinf_method` decides. ``"diagonal"``: the certified branch
+        ``"auto"`` (default): :func:`auto_hinf_method` decides; when it picks the diagonal algorithm, a
+        system on which that algorithm's work passes half of AB13DD's expected cost is handed to AB13DD
+        (never-slower guarantee; ``HinfResult.method`` then says ``"slycot"``). ``"diagonal"``: the certified branch
         and bound for diagonal systems (causal only); never below the true norm by more than ``rtol``
         (relative); for a system it cannot certify within its budget (poles closer than ~1e-11 to the
         boundary) it returns the value attained at its peak with the valid, wider bracket and says how
@@ -232,7 +243,8 @@ def hinf_result(
     value, peak = np.full(shape, np.inf), np.full(shape, np.nan)
     lower, upper = np.full(shape, np.inf), np.full(shape, np.inf)
     forms = real_standard_form(sys) if chosen == "slycot" and isinstance(sys, DiagonalSSM) else None
-    uncertified = []
+    budget = _switch_budget(sys) if method == "auto" and chosen == "diagonal" and backend == "numpy" else None
+    uncertified, switched = [], []
     for index in np.ndindex(*shape):
         if unstable[index]:
             continue
@@ -240,18 +252,28 @@ def hinf_result(
             value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
             lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
             continue
-        bracket = _hinf_diagonal.hinf_bracket(
-            sys.poles[index],
-            sys.B[index],
-            sys.C[index],
-            sys.D[index],
-            discrete=sys.is_discrete,
-            real_output=sys.output == "real",
-            state_includes_input=sys.state_includes_input,
-            rtol=rtol,
-            use_torch=backend == "torch",
-            device=device,
-        )
+        try:
+            bracket = _hinf_diagonal.hinf_bracket(
+                sys.poles[index],
+                sys.B[index],
+                sys.C[index],
+                sys.D[index],
+                discrete=sys.is_discrete,
+                real_output=sys.output == "real",
+                state_includes_input=sys.state_includes_input,
+                rtol=rtol,
+                use_torch=backend == "torch",
+                device=device,
+                budget=budget,
+            )
+        except _hinf_diagonal.WorkBudgetExceeded as stop:  # the never-slower guarantee: AB13DD costs less from here
+            forms = real_standard_form(sys) if forms is None else forms
+            value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
+            if stop.value > value[index]:  # the branch and bound had attained more (AB13DD next to the circle)
+                value[index], peak[index] = stop.value, stop.peak
+            lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
+            switched.append(index)
+            continue
         value[index], peak[index], lower[index], upper[index] = (
             bracket.value,
             bracket.peak,
@@ -270,6 +292,8 @@ def hinf_result(
             stacklevel=2,
         )
     used = chosen
+    if switched:
+        used = "slycot" if len(switched) == int(np.count_nonzero(~unstable)) else "diagonal+slycot"
 
     def out(array: np.ndarray) -> Any:
         return array_backend.from_numpy(array, device=device)
