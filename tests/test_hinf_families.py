@@ -119,7 +119,7 @@ def test_auto_switches_to_ab13dd_before_the_branch_and_bound_costs_more():
 
 
 def test_a_batch_reports_which_engines_ran():
-    easy = init_layer("S4D-Lin", 12, 24, seed=0)
+    easy = init_layer("S4D-Lin", 24, 24, seed=0)
     hard = _defeating_layer()
     batch = DiagonalSSM(
         np.stack([easy.poles, hard.poles]),
