@@ -118,12 +118,13 @@ def applicable(form: _CircleForm) -> bool:
     return bool(form.gain.size) and float(np.min(form.gap)) >= _MIN_GAP
 
 
-def _xtol(form: _CircleForm, omega: float, rtol: float) -> float:
-    """Frequency resolution of a local search at ``omega``: σ_max varies on the scale of the distance to the
-    nearest pole, so ``0.01·sqrt(rtol)·distance`` leaves a value error far below ``rtol`` (the reported value is accurate)."""
+def _scale(form: _CircleForm, omega: float, rtol: float) -> tuple[float, float]:
+    """``(distance, xtol)`` of a local search at ``omega``: σ_max varies on the scale of the distance from
+    e^{jω} to the nearest pole, so a resolution ``0.01·sqrt(rtol)·distance`` leaves a value error far below
+    ``rtol`` (the reported value is accurate)."""
     delta = np.angle(np.exp(1j * (omega - form.theta)))
     distance = float(np.min(np.hypot(form.gap, delta)))
-    return max(0.01 * np.sqrt(rtol) * distance, 1e-15 * max(1.0, abs(omega)))
+    return distance, max(0.01 * np.sqrt(rtol) * distance, 1e-15 * max(1.0, abs(omega)))
 
 
 def _refine(form: _CircleForm, fs: Any, omega: np.ndarray, values: np.ndarray, rtol: float) -> tuple[float, float]:
@@ -141,7 +142,8 @@ def _refine(form: _CircleForm, fs: Any, omega: np.ndarray, values: np.ndarray, r
         b = w[k + 1] if k + 1 < n else w[0] + 2.0 * np.pi
         if n == 1:
             a, b = w[k] - np.pi, w[k] + np.pi
-        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=_xtol(form, float(w[k]), rtol))
+        distance, xtol = _scale(form, float(w[k]), rtol)
+        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance)
         if fx > best[1]:
             best = (x, fx)
     return best
@@ -192,12 +194,12 @@ def certify(form: _CircleForm, omega: np.ndarray, lower: np.ndarray, *, rtol: fl
     return None
 
 
-def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, budget: int = 12) -> tuple[float, float]:
+def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, budget: int = 16) -> tuple[float, float]:
     """Local maximum of σ_max on [a, b] from ``x``: safeguarded secant steps on the slope.
 
-    ``fs(ω) -> (σ_max, slope)``. The maximum searched for is kept bracketed by the signs of the slope (a
-    bisection where the secant leaves the bracket); stops at a step below ``xtol`` or after ``budget``
-    evaluations. Returns the best ``(ω, σ_max)`` evaluated.
+    ``fs(ω) -> (σ_max, slope)``. The first step goes ``first`` uphill (the scale of the peak); then the
+    maximum searched for is kept bracketed by the signs of the slope (a bisection where the secant leaves the
+    bracket); stops at a step below ``xtol`` or after ``budget`` evaluations. Returns the best ``(ω, σ_max)``.
     """
     fx, gx = fs(x)
     best = (x, fx)
@@ -214,7 +216,10 @@ def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, budget: int = 1
         if previous is not None and gx != previous[1]:
             step = x - gx * (x - previous[0]) / (gx - previous[1])
         if step is None or not lo < step < hi:
-            step = x + 0.1 * ((hi - x) if gx > 0 else (lo - x)) if previous is None else 0.5 * (lo + hi)
+            if previous is None:
+                step = x + (min(first, 0.5 * (hi - x)) if gx > 0 else -min(first, 0.5 * (x - lo)))
+            else:
+                step = 0.5 * (lo + hi)
         if abs(step - x) < xtol:
             step = x + np.copysign(xtol, step - x)
             if not lo < step < hi:
