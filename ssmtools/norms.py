@@ -267,7 +267,8 @@ def hinf_result(
     value, peak = np.full(shape, np.inf), np.full(shape, np.nan)
     lower, upper = np.full(shape, np.inf), np.full(shape, np.inf)
     forms = real_standard_form(sys) if chosen == "slycot" and isinstance(sys, DiagonalSSM) else None
-    budget = _switch_budget(sys) if method == "auto" and chosen == "diagonal" and backend == "numpy" else None
+    auto_switch = method == "auto" and chosen == "diagonal" and backend == "numpy" and isinstance(sys, DiagonalSSM)
+    budget = _switch_budget(sys) if auto_switch and isinstance(sys, DiagonalSSM) else None
     uncertified, switched = [], []
     for index in np.ndindex(*shape):
         if unstable[index]:
@@ -291,7 +292,7 @@ def hinf_result(
                 budget=budget,
             )
         except _hinf_diagonal.WorkBudgetExceeded as stop:  # the never-slower guarantee: AB13DD costs less from here
-            forms = real_standard_form(sys) if forms is None else forms
+            forms = real_standard_form(sys) if forms is None and isinstance(sys, DiagonalSSM) else forms
             value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
             if stop.value > value[index]:  # the branch and bound had attained more (AB13DD next to the circle)
                 value[index], peak[index] = stop.value, stop.peak
@@ -315,7 +316,7 @@ def hinf_result(
             RuntimeWarning,
             stacklevel=2,
         )
-    used = chosen
+    used: str = chosen
     if switched:
         used = "slycot" if len(switched) == int(np.count_nonzero(~unstable)) else "diagonal+slycot"
 
