@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
+from . import _hinf_levelset
 from ._backends import torch as _torch
 from ._kernels import one_minus_abs_squared
 
@@ -49,6 +51,7 @@ _LONG = 32  # power iterations used to sharpen the few best frequencies before f
 _POINTS_PER_LEVEL = 16  # cheap-tier splits: aim for this many new frequencies per level ...
 _MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
 _PAIRS_MIN_WORK = 8192  # N·(p + m) from which cheap_bounds uses the real pair factors
+_CALL_WORK = 2e6  # flop-equivalent of the fixed cost of one exact evaluation (~0.5 ms of Python and NumPy calls)
 _SETTLED = 0.75  # a frequency whose one-pass upper bound is below this fraction of the target skips power iterations
 
 
@@ -58,7 +61,8 @@ class HinfBracket:
 
     ``value`` is σ_max(G) at ``peak`` (rad/sample DT, rad/s CT; ``inf`` for a CT peak at infinity),
     ``certified`` tells whether ``upper ≤ (1 + rtol)·value + atol`` was reached, and
-    ``evaluations`` counts (cheap, exact) frequency evaluations.
+    ``evaluations`` counts (cheap, exact) frequency evaluations and ``route`` names the certificate:
+    ``"level-set"`` (:mod:`ssmtools._hinf_levelset`) or ``"branch-and-bound"``.
     """
 
     value: float
@@ -67,6 +71,7 @@ class HinfBracket:
     peak: float
     certified: bool
     evaluations: tuple[int, int]
+    route: str = "branch-and-bound"
 
 
 @dataclass(frozen=True)
@@ -414,6 +419,14 @@ def pair_outer_products(form: _CircleForm, *, max_elements: int = 1 << 23) -> np
 
 def _formed_responses(form: _CircleForm, phi: np.ndarray, outer: np.ndarray | None) -> np.ndarray:
     """``G_k = C diag(ψ_k) B + D`` for the rows ψ_k of ``phi`` (K, N), shape (K, p, m)."""
+    if outer is None and form.pairs is not None and phi.shape[0] == 1:  # C_r (K B_r): two real GEMMs
+        Br, Cr, _, _ = form.pairs
+        S, Delta = _pair_coupling(phi)
+        half = S.shape[1]
+        U, V = Br[:half], Br[half:]
+        S, Delta = S[0][:, None], Delta[0][:, None]
+        KB = np.concatenate([S * U + 1j * Delta * V, 1j * Delta * U - S * V], axis=0)
+        return ((Cr @ np.ascontiguousarray(KB.real)) + 1j * (Cr @ np.ascontiguousarray(KB.imag)) + form.D)[None]
     if outer is None:
         return (form.C[None] * phi[:, None, :]) @ form.B + form.D
     S, Delta = _pair_coupling(phi)
@@ -456,6 +469,32 @@ def exact_values(
         values[start:stop] = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
     floor = _floor(form, phi)
     return values, values * (1.0 + 8.0 * _EPS * (p + m)) + floor
+
+
+def value_and_slope(form: _CircleForm, omega: float) -> tuple[float, float]:
+    """σ_max(G(e^{jω})) (G formed, eigh of the smaller Gram) and its derivative ``Re(u₁ᴴ G'(ω) v₁)``.
+
+    ``φ_i = 1/(e^{jδ} − r_i)`` gives ``φ_i' = −j e^{jδ} φ_i²``; the slope is that of a simple largest singular
+    value (a one-sided derivative where it is multiple), used only to steer local searches.
+    """
+    psi = _resolvent(form, np.array([omega]))
+    G = _formed_responses(form, psi, None)[0]
+    p, m = G.shape
+    Gh = np.ascontiguousarray(np.conj(G.T))
+    gram = Gh @ G if m <= p else G @ Gh
+    top = gram.shape[0] - 1  # the largest eigenpair only (MRRR): about the cost of the eigenvalues alone
+    eigenvalues, vectors = scipy.linalg.eigh(gram, subset_by_index=[top, top], driver="evr", check_finite=False)
+    sigma = float(np.sqrt(max(eigenvalues[-1], 0.0)))
+    if m <= p:
+        v = vectors[:, -1]
+        u = G @ v / max(sigma, 1e-300)
+    else:
+        u = vectors[:, -1]
+        v = Gh @ u / max(sigma, 1e-300)
+    phi = psi[0] - form.offset
+    dphi = -1j * (1.0 / phi + form.radius) * phi**2
+    slope = float(np.real(np.sum((np.conj(u) @ form.C) * dphi * (form.B @ v))))
+    return sigma, slope
 
 
 def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -573,6 +612,31 @@ def _tiered_bounds(form: _CircleForm, omega: np.ndarray, V: np.ndarray, threshol
     return lo, hi, V, tier
 
 
+class WorkBudgetExceeded(RuntimeError):
+    """Raised by :func:`certify` when its work passes the ``budget`` (the caller switches engines).
+
+    ``value`` is the largest σ_max lower bound attained so far, at ``peak`` (rad/sample of the circle form
+    from :func:`certify`; the caller's frequency from :func:`hinf_bracket`).
+    """
+
+    def __init__(self, message: str, value: float = 0.0, peak: float = 0.0):
+        super().__init__(message)
+        self.value, self.peak = value, peak
+
+
+def exact_work(form: _CircleForm) -> float:
+    """Flops of one exact evaluation: G formed (``4·N·p·m``), the smaller Gram and its eigenvalues (``~16k³``),
+    plus ``_CALL_WORK`` for the interpreter and bookkeeping around it (what dominates on small layers)."""
+    p, m = form.D.shape
+    k = min(p, m)
+    return 4.0 * form.gain.size * p * m + 8.0 * k * k * max(p, m) + 16.0 * k**3 + _CALL_WORK
+
+
+def levelset_work(form: _CircleForm) -> float:
+    """Flops of one level-set eigenproblem: the nonsymmetric QR algorithm on ``2N`` (``~25·(2N)³``)."""
+    return 25.0 * (2.0 * form.gain.size) ** 3
+
+
 def certify(
     form: _CircleForm,
     *,
@@ -581,27 +645,53 @@ def certify(
     uniform: int = 33,
     use_torch: bool = False,
     device: Any = None,
-) -> tuple[float, float, float, float, bool, tuple[int, int]]:
-    """Branch and bound on the unit circle (step 4).
+    level_set: bool = True,
+    budget: float | None = None,
+) -> tuple[float, float, float, float, bool, tuple[int, int], str]:
+    """Branch and bound on the unit circle (step 4), or the level-set certificate when it decides.
 
-    Returns ``(value, lower, upper, peak_dt, certified, (cheap, exact evaluations))``.
-    ``use_torch``: run the exact σ_max stage in torch on ``device`` (``None``: CPU).
+    Returns ``(value, lower, upper, peak_dt, certified, (cheap, exact evaluations), route)``.
+    ``use_torch``: run the exact σ_max stage in torch on ``device`` (``None``: CPU). ``level_set``: try
+    :mod:`ssmtools._hinf_levelset` first (seeded by the first grid of cheap bounds). ``budget``: flops
+    (:func:`exact_work` per exact evaluation, :func:`levelset_work` per eigenproblem) after which
+    :class:`WorkBudgetExceeded` is raised — the caller's cue to switch to a cheaper engine.
     """
 
     outer: list[np.ndarray] = []  # the pair outer products, built once the layer turns out broadband
+    p, m = form.D.shape
+    spent = [0.0]
+
+    def check_budget():
+        if budget is not None and spent[0] > budget:
+            k = int(np.argmax(lo))  # the latest bounds of the enclosing scope
+            raise WorkBudgetExceeded(f"{spent[0]:.3g} flops of {budget:.3g}", float(lo[k]), float(omega[k]))
 
     def evaluate(omega):
+        spent[0] += omega.size * exact_work(form)
+        check_budget()
         return exact_values(form, omega, use_torch=use_torch, device=device, outer=outer[0] if outer else None)
 
-    p, m = form.D.shape
+    def slope(w):
+        spent[0] += exact_work(form)
+        check_budget()
+        return value_and_slope(form, w)
+
     if form.gain.size == 0:  # G ≡ D
         value = float(np.linalg.norm(form.D, 2)) if form.D.size else 0.0
-        return value, value, value, 0.0, True, (0, 0)
+        return value, value, value, 0.0, True, (0, 0), "closed-form"
     omega = _initial_grid(form, uniform=uniform)
     lo, hi, V = cheap_bounds(form, omega, _start_vectors(form, omega), iterations=0)
     lo_best = np.max(lo)  # a lower bound already: refine only frequencies that could matter
     redo = np.flatnonzero(hi > _SETTLED * lo_best)
     lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
+    if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
+        spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
+        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope)
+        if found is not None:
+            value, peak, exact, _ = found
+            floor = float(_floor(form, _resolvent(form, np.array([peak])))[0])
+            lower, upper = max(value - floor, 0.0), value * (1.0 + 0.5 * rtol) + 16.0 * floor
+            return value, lower, upper, peak, True, (omega.size, exact), "level-set"
     tier = np.ones(omega.size, dtype=np.int8)  # 0: ‖G‖_F only, 1: cheap_bounds, 2: G formed (exact)
     counts = [omega.size, 0]
     # sharpen the best candidates at once: a good lower bound prunes most intervals
@@ -719,7 +809,7 @@ def certify(
         unresolved_upper = max(unresolved_upper, float(np.max(np.maximum(hi[ia], hi[ib]) + rem)))
     certified = unresolved_upper <= target
     upper = max(target, unresolved_upper)
-    return value, lower, upper, float(omega[k]), bool(certified), (counts[0], counts[1])
+    return value, lower, upper, float(omega[k]), bool(certified), (counts[0], counts[1]), "branch-and-bound"
 
 
 def hinf_bracket(
@@ -734,23 +824,37 @@ def hinf_bracket(
     rtol: float = 1e-8,
     use_torch: bool = False,
     device: Any = None,
+    level_set: bool = True,
+    budget: float | None = None,
 ) -> HinfBracket:
     """Certified H∞ norm of one stable diagonal system (``lam`` (n,), ``B`` (n, m), ``C`` (p, n), ``D`` (p, m)).
 
     Returns a ``HinfBracket``; the peak is in rad/sample (DT) or rad/s (CT, ``inf`` when the
     supremum is approached as ω → ∞). ``use_torch``/``device``: run the exact σ_max stage in torch, and
-    evaluate the reported value (σ_max at the peak) there in every case.
+    evaluate the reported value (σ_max at the peak) there in every case. ``level_set``: try the level-set
+    certificate first; ``budget``: see :func:`certify` (raises :class:`WorkBudgetExceeded`).
     """
     form, alpha = circle_form(
         lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=state_includes_input
     )
-    value, lower, upper, peak, certified, counts = certify(form, rtol=rtol, use_torch=use_torch, device=device)
+    try:
+        value, lower, upper, peak, certified, counts, route = certify(
+            form, rtol=rtol, use_torch=use_torch, device=device, level_set=level_set, budget=budget
+        )
+    except WorkBudgetExceeded as stop:
+        stop.peak = _user_frequency(stop.peak, alpha, real_output or form.half)
+        raise
+
     if use_torch and form.gain.size:  # the reported value is always σ_max at the peak, evaluated in torch
         at_peak, _ = exact_values(form, np.array([peak]), use_torch=True, device=device)
         value = float(at_peak[0])
         lower = max(lower, value)
-    if alpha is not None:  # ω_ct = α tan(ω_dt/2)
-        peak = np.inf if abs(peak) >= np.pi * (1 - 1e-15) else alpha * np.tan(0.5 * peak)
-    elif real_output or form.half:
-        peak = abs(peak)
-    return HinfBracket(value, lower, upper, float(peak), certified, counts)
+    peak = _user_frequency(peak, alpha, real_output or form.half)
+    return HinfBracket(value, lower, upper, peak, certified, counts, route)
+
+
+def _user_frequency(peak: float, alpha: float | None, symmetric: bool) -> float:
+    """The circle form's frequency as the caller's: ω_ct = α tan(ω_dt/2) (``inf`` at π), |ω| when symmetric."""
+    if alpha is not None:
+        return float(np.inf if abs(peak) >= np.pi * (1 - 1e-15) else alpha * np.tan(0.5 * peak))
+    return float(abs(peak) if symmetric else peak)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import check_integer
+from .errors import UnknownNameError, check_integer
 from .systems import DiagonalSSM
 
 
@@ -103,3 +103,57 @@ def random_s5_model(n_layers: int = 4, n_states: int = 16, width: int = 8, *, se
             state_includes_input=True,
         )
     return layers
+
+
+INITIALISATIONS = ("S4D-Lin", "S4D-Inv", "HiPPO-LegS", "D-dominated flat")
+
+
+def _hippo_legs_normal(P: int, H: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (one per conjugate pair) of the normal part of HiPPO-LegS and a B̃ projected on its eigenvectors."""
+    N = 2 * P
+    q = np.sqrt(1.0 + 2.0 * np.arange(N))
+    normal = -0.5 * np.eye(N) - 0.5 * (np.tril(np.outer(q, q), -1) - np.triu(np.outer(q, q), 1))
+    lam, V = np.linalg.eig(normal)
+    order = np.argsort(-lam.imag)[:P]
+    return lam[order], np.conj(V.T)[order] @ (q[:, None] * rng.standard_normal((N, H)) / np.sqrt(N))
+
+
+def init_layer(kind: str, n_states: int, width: int, *, seed: int = 0) -> DiagonalSSM:
+    """One S5-shaped layer (real output, state includes input) with a published pole initialisation.
+
+    Parameters
+    ----------
+    kind : {"S4D-Lin", "S4D-Inv", "HiPPO-LegS", "D-dominated flat"}
+        ``"S4D-Lin"``: λ_n = −1/2 + jπn; ``"S4D-Inv"``: λ_n = −1/2 + j(P/π)(P/(2n + 1) − 1);
+        ``"HiPPO-LegS"``: the eigenvalues of the normal part of HiPPO-LegS, B̃ projected on its eigenvectors;
+        ``"D-dominated flat"``: S4D-Lin poles, C̃ scaled by 1e-3 and D = I + 1e-2·N(0, 1) on the diagonal.
+    n_states : int
+        P, the stored conjugate pairs (2P real states).
+    width : int
+        H inputs and outputs.
+    seed : int
+        Seed of the steps (log-uniform in [1e-3, 1e-1], ZOH), the lecun-normal B̃, C̃ and D ~ N(0, 1) (diagonal).
+
+    Returns
+    -------
+    DiagonalSSM
+        ``dt=True, output="real", state_includes_input=True``.
+    """
+    if kind not in INITIALISATIONS:
+        raise UnknownNameError(f"kind={kind!r} is not one of {', '.join(INITIALISATIONS)}")
+    rng = np.random.default_rng(seed)
+    P, H, n = n_states, width, np.arange(n_states)
+    B_tilde = (rng.standard_normal((P, H)) + 1j * rng.standard_normal((P, H))) / np.sqrt(2 * H)
+    C_tilde = (rng.standard_normal((H, P)) + 1j * rng.standard_normal((H, P))) * np.sqrt(0.5 / P)
+    D = np.diag(rng.standard_normal(H))
+    step = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), P))
+    if kind == "S4D-Inv":
+        lam = -0.5 + 1j * (P / np.pi) * (P / (2 * n + 1) - 1)
+    elif kind == "HiPPO-LegS":
+        lam, B_tilde = _hippo_legs_normal(P, H, rng)
+    else:
+        lam = -0.5 + 1j * np.pi * n
+    if kind == "D-dominated flat":
+        C_tilde, D = 1e-3 * C_tilde, np.diag(1.0 + 1e-2 * rng.standard_normal(H))
+    lam_bar, B_bar = zoh_discretize(lam, B_tilde, step)
+    return DiagonalSSM(lam_bar, B_bar, C_tilde, D, dt=True, output="real", state_includes_input=True)

@@ -59,7 +59,8 @@ class HinfResult:
         ``lower = upper = value``. A system the diagonal algorithm could not certify keeps its (valid,
         wider) bracket.
     method : str
-        Engine used: ``"diagonal"``, ``"slycot"`` or ``"closed-form"``.
+        Engine used: ``"diagonal"``, ``"slycot"`` or ``"closed-form"``; ``"diagonal+slycot"`` for a batch where
+        ``method="auto"`` switched some systems to AB13DD (see :func:`hinf_result`).
     """
 
     value: Any
@@ -110,6 +111,10 @@ def _check_system(sys: Any, what: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- H∞ / L∞
+_TINY_STATES = 32  # real states up to which AB13DD is the faster engine (benchmarks/bench_hinf_families.py)
+_TINY_MARGIN = 1e-6  # ... provided every pole is this far inside the boundary (AB13DD loses digits closer)
+
+
 def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["diagonal", "slycot"]:
     """The H∞ engine ``hinf_norm(method="auto")`` uses for ``sys`` — the one place of that policy.
 
@@ -126,9 +131,10 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
         ``"slycot"`` (AB13DD on the I/O-compressed real standard form) for bidirectional layers, which
         the diagonal algorithm does not handle, and for causal systems without feedthrough whose real
         state dimension is below their input or output count (truncation-error systems, one-state
-        subsystems: the compression leaves at most 2n inputs and outputs). ``"diagonal"`` (the
-        certified branch and bound) otherwise — full layers, whose D of full rank defeats the
-        compression.
+        subsystems: the compression leaves at most 2n inputs and outputs), and for tiny layers (at most 32
+        real states, every pole at least 1e-6 inside the stability boundary), where AB13DD's fixed cost is
+        below the diagonal algorithm's. ``"diagonal"`` (the certified level-set / branch-and-bound algorithm)
+        otherwise — full layers, whose D of full rank defeats the compression, and poles next to the boundary.
     """
     if isinstance(sys, BidirectionalSSM):
         return "slycot"
@@ -137,7 +143,18 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
     real_states = sys.n_states * (2 if sys.output == "real" else 1)
     if not sys.has_feedthrough and real_states < min(sys.n_inputs, sys.n_outputs):
         return "slycot"
+    margin = sys.stability_margin
+    if real_states <= _TINY_STATES and (margin.size == 0 or float(np.min(margin)) >= _TINY_MARGIN):
+        return "slycot"
     return "diagonal"
+
+
+def _switch_budget(sys: DiagonalSSM) -> float:
+    """Flops the diagonal algorithm may spend on one system of ``sys`` before ``method="auto"`` switches to
+    AB13DD: half of AB13DD's expected cost on the real standard form (:func:`ssmtools._backends.slycot.linf_work`),
+    so that an exact H∞ never costs much more than AB13DD would."""
+    real_states = sys.n_states * (2 if sys.output == "real" else 1)
+    return 0.5 * _slycot.linf_work(real_states, sys.n_inputs, sys.n_outputs)
 
 
 def _slycot_linf(sys: LTISystem, index: tuple[int, ...], tol: float, forms: Any) -> tuple[float, float]:
@@ -156,13 +173,29 @@ def _slycot_linf(sys: LTISystem, index: tuple[int, ...], tol: float, forms: Any)
     candidates = _pole_frequencies(one)
     if np.isfinite(peak):
         candidates = np.concatenate([[peak, -peak], candidates])
-    sigma = np.linalg.norm(freqresp(one, candidates), ord=2, axis=(-2, -1))
+    sigma = _sigma_max(one, candidates)
     best = int(np.argmax(sigma))
     if np.isfinite(peak) and sigma[1] > sigma[0]:
         peak = -peak
     if sigma[best] > value:
         value, peak = float(sigma[best]), float(candidates[best])
     return value, peak
+
+
+def _sigma_max(sys: LTISystem, omega: np.ndarray) -> np.ndarray:
+    """σ_max of the frequency response at ``omega``; a causal system's G_k = C_a diag(r_k) B_a [·z] + D by batched
+    matrix products and the smaller Gram's largest eigenvalue (the cross-check's cost stays below AB13DD's)."""
+    if isinstance(sys, BidirectionalSSM):
+        return np.linalg.norm(freqresp(sys, omega), ord=2, axis=(-2, -1))
+    lam, B, C = augmented_realization(sys)
+    z = np.exp(1j * omega) if sys.is_discrete else 1j * omega
+    r = _kernels.resolvent(omega[:, None], lam, discrete=sys.is_discrete)  # (k, N)
+    if sys.state_includes_input:
+        r = r * z[:, None]
+    G = (C[None] * r[:, None, :]) @ B + sys.D
+    Gh = np.conj(np.swapaxes(G, -1, -2))
+    gram = Gh @ G if G.shape[-1] <= G.shape[-2] else G @ Gh
+    return np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
 
 
 def _pole_frequencies(sys: LTISystem) -> np.ndarray:
@@ -191,8 +224,10 @@ def hinf_result(
         Any batch shape; D and ``state_includes_input`` are honoured. For a bidirectional layer the
         value is the L∞ norm of the forward plus backward response (its ℓ2 gain).
     method : {"auto", "diagonal", "slycot"}
-        ``"auto"`` (default): [`auto_hinf_method`][ssmtools.norms.auto_hinf_method] decides. ``"diagonal"``: the certified branch
-        and bound for diagonal systems (causal only); never below the true norm by more than ``rtol``
+        ``"auto"`` (default): :func:`auto_hinf_method` decides; when it picks the diagonal algorithm, a
+        system on which that algorithm's work passes half of AB13DD's expected cost is handed to AB13DD
+        (never-slower guarantee; ``HinfResult.method`` then says ``"slycot"``). ``"diagonal"``: the certified diagonal
+        algorithm (level-set certificate, or branch and bound next to the boundary; causal only); never below the true norm by more than ``rtol``
         (relative); for a system it cannot certify within its budget (poles closer than ~1e-11 to the
         boundary) it returns the value attained at its peak with the valid, wider bracket and says how
         wide in a ``RuntimeWarning`` (AB13DD is less accurate there). ``"slycot"``: SLICOT AB13DD
@@ -229,7 +264,7 @@ def hinf_result(
     >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
     >>> result = hinf_result(sys)
     >>> round(float(result.value), 12), float(result.peak), result.method
-    (2.0, 0.0, 'diagonal')
+    (2.0, 0.0, 'slycot')
     """
     _check_system(sys, "hinf_result")
     check_choice("method", method, ("auto", "diagonal", "slycot"))
@@ -254,7 +289,9 @@ def hinf_result(
     value, peak = np.full(shape, np.inf), np.full(shape, np.nan)
     lower, upper = np.full(shape, np.inf), np.full(shape, np.inf)
     forms = real_standard_form(sys) if chosen == "slycot" and isinstance(sys, DiagonalSSM) else None
-    uncertified = []
+    auto_switch = method == "auto" and chosen == "diagonal" and backend == "numpy" and isinstance(sys, DiagonalSSM)
+    budget = _switch_budget(sys) if auto_switch and isinstance(sys, DiagonalSSM) else None
+    uncertified, switched = [], []
     for index in np.ndindex(*shape):
         if unstable[index]:
             continue
@@ -262,18 +299,28 @@ def hinf_result(
             value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
             lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
             continue
-        bracket = _hinf_diagonal.hinf_bracket(
-            sys.poles[index],
-            sys.B[index],
-            sys.C[index],
-            sys.D[index],
-            discrete=sys.is_discrete,
-            real_output=sys.output == "real",
-            state_includes_input=sys.state_includes_input,
-            rtol=rtol,
-            use_torch=backend == "torch",
-            device=device,
-        )
+        try:
+            bracket = _hinf_diagonal.hinf_bracket(
+                sys.poles[index],
+                sys.B[index],
+                sys.C[index],
+                sys.D[index],
+                discrete=sys.is_discrete,
+                real_output=sys.output == "real",
+                state_includes_input=sys.state_includes_input,
+                rtol=rtol,
+                use_torch=backend == "torch",
+                device=device,
+                budget=budget,
+            )
+        except _hinf_diagonal.WorkBudgetExceeded as stop:  # the never-slower guarantee: AB13DD costs less from here
+            forms = real_standard_form(sys) if forms is None and isinstance(sys, DiagonalSSM) else forms
+            value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
+            if stop.value > value[index]:  # the branch and bound had attained more (AB13DD next to the circle)
+                value[index], peak[index] = stop.value, stop.peak
+            lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
+            switched.append(index)
+            continue
         value[index], peak[index], lower[index], upper[index] = (
             bracket.value,
             bracket.peak,
@@ -291,7 +338,9 @@ def hinf_result(
             RuntimeWarning,
             stacklevel=2,
         )
-    used = chosen
+    used: str = chosen
+    if switched:
+        used = "slycot" if len(switched) == int(np.count_nonzero(~unstable)) else "diagonal+slycot"
 
     def out(array: np.ndarray) -> Any:
         return array_backend.from_numpy(array, device=device)

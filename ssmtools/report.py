@@ -132,7 +132,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def summary_document(model: SSMModel, *, rtol: float = 1e-8) -> dict[str, Any]:
+def summary_document(model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None) -> dict[str, Any]:
     """The per-layer table of ``ssmtools analyze`` as a versioned, JSON-ready document.
 
     Parameters
@@ -141,6 +141,8 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8) -> dict[str, Any]:
         The layers to summarise.
     rtol : float
         Relative accuracy of the certified diagonal H∞.
+    rows : list of LayerSummary, optional
+        The layers' summaries (:func:`summarize`) when already computed.
 
     Returns
     -------
@@ -158,7 +160,7 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8) -> dict[str, Any]:
     ('ssmtools.analyze', 1, 19.733634)
     """
     layers = []
-    for row in summarize(model, rtol=rtol):
+    for row in summarize(model, rtol=rtol) if rows is None else rows:
         entry = {key: _json_value(value) for key, value in row.to_dict().items()}
         entry["norm"] = "Linf" if row.bidirectional else "Hinf"
         layers.append(entry)
@@ -172,7 +174,9 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8) -> dict[str, Any]:
     }
 
 
-def summary_json(model: SSMModel, *, rtol: float = 1e-8, indent: int | None = 2) -> str:
+def summary_json(
+    model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None, indent: int | None = 2
+) -> str:
     """:func:`summary_document` as JSON text (strict JSON: no ``Infinity`` / ``NaN`` literals).
 
     Parameters
@@ -181,6 +185,8 @@ def summary_json(model: SSMModel, *, rtol: float = 1e-8, indent: int | None = 2)
         The layers to summarise.
     rtol : float
         Relative accuracy of the certified diagonal H∞.
+    rows : list of LayerSummary, optional
+        The layers' summaries (:func:`summarize`) when already computed.
     indent : int or None
         JSON indentation.
 
@@ -188,4 +194,4 @@ def summary_json(model: SSMModel, *, rtol: float = 1e-8, indent: int | None = 2)
     -------
     str
     """
-    return json.dumps(summary_document(model, rtol=rtol), indent=indent, allow_nan=False) + "\n"
+    return json.dumps(summary_document(model, rtol=rtol, rows=rows), indent=indent, allow_nan=False) + "\n"

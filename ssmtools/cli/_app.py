@@ -22,7 +22,7 @@ from .._version import __version__
 from ..adapters import available_families
 from ..errors import SSMToolsError
 from ..model import SSMModel
-from ..report import summarize
+from ..report import LayerSummary, summarize
 from ._text import SafeConsole
 
 FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
@@ -134,8 +134,9 @@ def progress(items: list[Any], what: str) -> Iterator[Any]:
             bar.advance(task)
 
 
-def norm_table(title: str, model: SSMModel) -> Table:
-    """The per-layer norm table of ``analyze`` and ``demo``.
+def norm_table(title: str, model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None) -> Table:
+    """The per-layer norm table of ``analyze`` and ``demo`` (H∞ certified to relative accuracy ``rtol``; ``rows``:
+    the layers' summaries when already computed).
 
     A bidirectional layer's peak gain is an L∞ norm (non-causal), so its values are marked ``L∞``; the layer at the
     root of its tree is shown as ``(root)``.
@@ -143,7 +144,8 @@ def norm_table(title: str, model: SSMModel) -> Table:
     table = Table(title=title)
     for column in ("layer", "states", "bidir", "H∞ (L∞ if bidir)", "peak ω", "H2", "max state H∞ (L∞)", "stable"):
         table.add_column(column, justify="right")
-    for layer, row in zip(model.values(), summarize(model), strict=True):
+    rows = summarize(model, rtol=rtol) if rows is None else rows
+    for layer, row in zip(model.values(), rows, strict=True):
         mark = " L∞" if layer.bidirectional else ""
         table.add_row(
             layer.label,

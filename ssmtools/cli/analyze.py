@@ -8,7 +8,8 @@ import typer
 
 from ..errors import SSMToolsError
 from ..io import load
-from ..report import summary_json
+from ..pruning.measure import PLAN_RTOL
+from ..report import summarize, summary_json
 from ._app import FAMILY_HELP, app, console, fail, norm_table
 from ._outputs import check_outputs, text_writer, write_all
 
@@ -21,6 +22,7 @@ def analyze(
         None, "--json", help="also write the table as JSON here (versioned schema, see docs/cli.md)"
     ),
     force: bool = typer.Option(False, help="replace the --json file if it exists (never the input)"),
+    rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the H∞ norms (1e-8: all digits)"),
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint.
 
@@ -34,13 +36,17 @@ def analyze(
         Also write the per-layer table there as JSON (:func:`ssmtools.report.summary_document`).
     force : bool
         Replace an existing ``--json`` file.
+    rtol : float
+        Relative accuracy certified for the layer H∞ norms (default 1e-4, ``ssmtools.pruning.measure.PLAN_RTOL``).
     """
     try:
         if json_path is not None:
             check_outputs({"--json": json_path}, {"the input": path}, force=force)
         model = load(path, family)
+        rows = summarize(model, rtol=rtol)
+        table = norm_table(f"{path} ({model.family}): layer norms", model, rtol=rtol, rows=rows)
         if json_path is not None:
-            write_all([(json_path, text_writer(summary_json(model)))])
+            write_all([(json_path, text_writer(summary_json(model, rtol=rtol, rows=rows)))])
     except (SSMToolsError, ValueError, TypeError, OSError) as exc:
         raise fail(exc) from None
-    console.print(norm_table(f"{path} ({model.family}): layer norms", model))
+    console.print(table)

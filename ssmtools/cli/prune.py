@@ -9,6 +9,7 @@ import typer
 
 from ..io import OverwriteError, atomic_write_all, check_output_paths, output_format, params_writer
 from ..pruning import available_criteria, available_reductions, last_prune
+from ..pruning.measure import PLAN_RTOL
 from ._app import FAMILY_HELP, app, console, fail
 
 
@@ -29,6 +30,7 @@ def prune(
     mask: bool = typer.Option(False, help="zero pruned states instead of removing them (released LAST behaviour)"),
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
     force: bool = typer.Option(False, help="replace outputs that already exist (never the input)"),
+    rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the plan's H∞ errors"),
 ) -> None:
     """Prune a checkpoint with LAST (or another criterion) and write it in the same format.
 
@@ -53,6 +55,8 @@ def prune(
     force : bool
         Replace outputs that already exist. Without it an existing output is refused (exit 2). All outputs are
         written as one commit: every file, or none.
+    rtol : float
+        Relative accuracy certified for the plan's H∞ norms (default 1e-4).
     """
     try:
         outputs = {"--output": output, **({"--plan-json": plan_json} if plan_json is not None else {})}
@@ -61,7 +65,9 @@ def prune(
         if existing and not force:
             raise OverwriteError(f"{', '.join(existing)} already exists; pass --force to replace it")
         fmt = output_format(output, source=path)
-        params, plan = last_prune(str(path), ratio, criterion, reduction=reduction, family=family, mask=mask)
+        params, plan = last_prune(
+            str(path), ratio, criterion, reduction=reduction, family=family, mask=mask, hinf_rtol=rtol
+        )
         files = [(output, params_writer(params, fmt))]
         if plan_json is not None:
             text = plan.to_json().encode("utf-8")

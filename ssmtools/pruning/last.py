@@ -22,6 +22,7 @@ from ..io import load, save
 from ..model import SSMModel
 from .allocation import AllocationRule
 from .criteria import Criterion
+from .measure import PLAN_RTOL
 from .plan import apply_plan, as_model, prune_plan
 from .reductions import Reduction
 from .results import PruningPlan
@@ -118,6 +119,7 @@ def last_prune(
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
     output: str | os.PathLike | None = None,
+    hinf_rtol: float = PLAN_RTOL,
     **config: Any,
 ) -> tuple[Any, PruningPlan]:
     """Prune a fraction ``ratio`` of the stored states of an SSM checkpoint with LAST (or another criterion).
@@ -164,6 +166,9 @@ def last_prune(
     output : str or os.PathLike, optional
         Also write the pruned weights there ([`ssmtools.save`][ssmtools.io.save]: atomic, format from the extension,
         never over the input file).
+    hinf_rtol : float
+        Relative accuracy certified for the plan's H∞ norms (default
+        :data:`~ssmtools.pruning.measure.PLAN_RTOL` = 1e-4).
     **config
         Settings not stored in the weights, for [`ssmtools.load`][ssmtools.io.load] (``conj_sym``, ``step_rescale``,
         ``discretization``, ``clip_eigs``, ...).
@@ -208,6 +213,7 @@ def last_prune(
         criterion_options=criterion_options,
         reduction=reduction,
         reduction_options=reduction_options,
+        hinf_rtol=hinf_rtol,
     )
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:

@@ -26,7 +26,7 @@ from ..model import SSMLayer, SSMModel
 from ..systems import BidirectionalSSM, DiagonalSSM
 from .allocation import AllocationRule, allocate, check_ratio
 from .criteria import Criterion
-from .measure import measure
+from .measure import PLAN_RTOL, measure
 from .reductions import Reduction, get_reduction
 from .results import LayerPruning, PruningPlan
 from .scoring import Units, score_model
@@ -84,6 +84,7 @@ def prune_plan(
     errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
+    hinf_rtol: float = PLAN_RTOL,
 ) -> PruningPlan:
     """Decide which stored states to remove so that a fraction ``ratio`` of the model's states goes.
 
@@ -123,6 +124,9 @@ def prune_plan(
         Options for a criterion given by name (e.g. ``{"bidirectional_formula": "intended"}``).
     reduction_options : Mapping, optional
         Options for the reduction (its dataclass fields).
+    hinf_rtol : float
+        Relative accuracy certified for the plan's H∞ norms (default
+        :data:`~ssmtools.pruning.measure.PLAN_RTOL` = 1e-4; 1e-8 for publication-grade digits).
 
     Returns
     -------
@@ -179,7 +183,7 @@ def prune_plan(
     results = []
     for layer, layer_scores in zip(model.values(), scores.layers):
         reduced = method.reduce(layer, chosen.keep[layer.name])
-        cost = measure(layer, reduced, relative_hinf=errors is True) if errors else None
+        cost = measure(layer, reduced, relative_hinf=errors is True, rtol=hinf_rtol) if errors else None
         results.append(
             LayerPruning(
                 name=layer.name,

@@ -1,0 +1,232 @@
+"""Level-set certificate of a diagonal layer's H∞ norm: local optimisation, then one Hamiltonian eigenproblem.
+
+Pure functions on the unit-circle form of :mod:`ssmtools._hinf_diagonal` (docs/benchmarks.md, "How the
+diagonal H∞ works"). The branch and bound there certifies a bracket with interval bounds; on layers whose
+response is D-dominated with ripples at every frequency (s5-pytorch and S4D initialisations) its cheap bounds
+cannot settle anything and it forms G at hundreds of frequencies. This route replaces that by:
+
+1. **Seeding**: Rayleigh lower bounds (a few power iterations, no G formed) on the pole angles and a uniform
+   grid; the best few local maxima are refined by a bounded Brent search on the exact σ_max (G formed).
+2. **Level-set test** at ``γ = (1 + rtol/2)·L`` (L the best value attained): the system is mapped by the
+   Cayley transform ``z = ±(1 + s)/(1 − s)`` to continuous time, which keeps it diagonal
+   (``a_i = (μ_i − 1)/(μ_i + 1)``) and σ_max pointwise; γ is a singular value of G at a frequency iff the
+   Hamiltonian matrix ``H(γ)`` (Bruinsma–Steinbuch) has an eigenvalue ``j t`` there. A conjugate-paired
+   (real-output) layer is taken to real 2×2 blocks first, so the eigenproblem is real of size 4P.
+3. **No crossing**: σ_max < γ on the whole circle (it is below γ at the seed and continuous), so the bracket
+   is ``[L − floor, (1 + rtol)·L + atol]``. **Crossings**: σ_max is evaluated at them and between them, the
+   best is refined (step 1) and the test repeated — the Bruinsma–Steinbuch iteration from a near-optimal
+   start, usually one or two eigenproblems in all.
+
+The test's verdict rests on a backward-stable eigensolver: an eigenvalue is taken as a crossing when its real
+part is within ``1e-9·‖H‖`` of the axis; a crossing that does not lead to a larger value (a tangency at the
+tested level, or rounding) hands the system back to the branch and bound (``None``), as does a layer with a
+pole within ``_MIN_GAP`` of the circle, where the eigenvalues of H cannot be told from the axis.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # the circle form's type only; _hinf_diagonal imports this module
+    from ._hinf_diagonal import _CircleForm
+
+_MIN_GAP = 1e-7  # smallest 1 − |μ| the level-set test is used for (closer poles: branch and bound)
+_AXIS = 1e-9  # |Re λ| ≤ _AXIS·‖H‖: the eigenvalue is a crossing of the level
+_ROUNDS = 6  # level-set tests before handing back to the branch and bound
+_SEEDS = 3  # local maxima refined exactly per round
+
+
+def realization(form: _CircleForm) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Continuous-time realization ``(A, B, C, D, shift)`` with ``G_form(e^{jω}) = G_c(j tan((ω − shift)/2))``.
+
+    From ``G = D + C diag(κ) B + Σ_i c_i (e^{jθ_i} b_i)ᵀ/(z − μ_i)`` (the form's B rows carry e^{−jθ_i}), the
+    Cayley map ``z = e^{j·shift}(1 + s)/(1 − s)`` gives ``a_i = (μ'_i − 1)/(μ'_i + 1)``, ``B_c = √2 (A' + I)⁻¹B'``,
+    ``C_c = √2 C(A' + I)⁻¹``, ``D_c = D' − C(A' + I)⁻¹B'`` with ``μ' = e^{−j·shift}μ``; shift ∈ {0, π} is chosen
+    to keep the poles away from the map's pole ``μ' = −1``. A is diagonal (complex) or, for conjugate-paired
+    states, real block-diagonal in the permuted basis [Re x; Im x] (B, C, D real then).
+    """
+    mu = form.radius * np.exp(1j * form.theta)
+    B_hat = np.exp(1j * form.theta)[:, None] * form.B
+    D_eff = form.D + (form.C * form.offset) @ form.B
+    shift = 0.0
+    if np.min(np.abs(mu + 1.0)) < np.min(np.abs(mu - 1.0)):
+        mu, B_hat, shift = -mu, -B_hat, np.pi
+    inv = 1.0 / (mu + 1.0)
+    a = (mu - 1.0) * inv
+    B_c = np.sqrt(2.0) * inv[:, None] * B_hat
+    C_c = np.sqrt(2.0) * form.C * inv
+    D_c = D_eff - (form.C * inv) @ B_hat
+    half = a.size // 2
+    paired = (
+        a.size % 2 == 0
+        and np.array_equal(a[half:], np.conj(a[:half]))
+        and np.array_equal(B_c[half:], np.conj(B_c[:half]))
+        and np.array_equal(C_c[:, half:], np.conj(C_c[:, :half]))
+        and not np.any(np.iscomplex(form.D))
+    )
+    if not paired:
+        return np.diag(a), B_c, C_c, D_c, shift
+    # x = u + jv for the first state of each pair: u' = Re(a)u − Im(a)v + Re(b)w, v' = Im(a)u + Re(a)v + Im(b)w,
+    # and the pair's output c x + conj(c x) = 2(Re c·u − Im c·v)
+    alpha, beta = np.diag(a[:half].real), np.diag(a[:half].imag)
+    A_r = np.block([[alpha, -beta], [beta, alpha]])
+    B_r = np.concatenate([B_c[:half].real, B_c[:half].imag], axis=0)
+    C_r = 2.0 * np.concatenate([C_c[:, :half].real, -C_c[:, :half].imag], axis=1)
+    return A_r, B_r, C_r, D_c.real, shift
+
+
+def hamiltonian(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, gamma: float) -> np.ndarray:
+    """Bruinsma–Steinbuch ``H(γ)``: ``j t`` is an eigenvalue iff γ is a singular value of ``G_c(jt)``.
+
+    ``H = [[A − BR⁻¹DᴴC, −γBR⁻¹Bᴴ], [γCᴴS⁻¹C, −Aᴴ + CᴴDR⁻¹Bᴴ]]``, ``R = DᴴD − γ²I``, ``S = DDᴴ − γ²I``
+    (γ above σ_max(D) = σ_max(G_c(j∞)), which the seeds include, so R and S are definite).
+    """
+    p, m = D.shape
+    Dh = np.conj(D.T)
+    R = Dh @ D - gamma**2 * np.eye(m)
+    S = D @ Dh - gamma**2 * np.eye(p)
+    Bh, Ch = np.conj(B.T), np.conj(C.T)
+    RBh = np.linalg.solve(R, Bh)  # R⁻¹Bᴴ (m, n)
+    SC = np.linalg.solve(S, C)  # S⁻¹C (p, n)
+    H11 = A - (B @ np.linalg.solve(R, Dh @ C))
+    H12 = -gamma * (B @ RBh)
+    H21 = gamma * (Ch @ SC)
+    H22 = -np.conj(A.T) + (Ch @ D) @ RBh
+    return np.block([[H11, H12], [H21, H22]])
+
+
+def crossings(realized: tuple, gamma: float) -> np.ndarray:
+    """Frequencies t ≥ … (sorted) of the eigenvalues ``j t`` of ``H(γ)`` on the imaginary axis (see ``_AXIS``)."""
+    A, B, C, D, _ = realized
+    H = hamiltonian(A, B, C, D, gamma)
+    eig = np.linalg.eigvals(H)
+    scale = max(float(np.max(np.abs(eig))), 1.0)
+    on_axis = np.abs(eig.real) <= _AXIS * scale
+    return np.sort(eig.imag[on_axis])
+
+
+def to_circle(t: np.ndarray, shift: float) -> np.ndarray:
+    """Frequencies ω of the circle form for CT frequencies t of :func:`realization`: ``ω = shift + 2·atan t``."""
+    omega = shift + 2.0 * np.arctan(t)
+    return np.angle(np.exp(1j * omega))
+
+
+def applicable(form: _CircleForm) -> bool:
+    """Whether the level-set route is used: every pole at least ``_MIN_GAP`` inside the circle."""
+    return bool(form.gain.size) and float(np.min(form.gap)) >= _MIN_GAP
+
+
+def _scale(form: _CircleForm, omega: float, rtol: float) -> tuple[float, float]:
+    """``(distance, xtol)`` of a local search at ``omega``: σ_max varies on the scale of the distance from
+    e^{jω} to the nearest pole, so a resolution ``0.01·sqrt(rtol)·distance`` leaves a value error far below
+    ``rtol`` (the reported value is accurate)."""
+    delta = np.angle(np.exp(1j * (omega - form.theta)))
+    distance = float(np.min(np.hypot(form.gap, delta)))
+    return distance, max(0.01 * np.sqrt(rtol) * distance, 1e-15 * max(1.0, abs(omega)))
+
+
+def _refine(form: _CircleForm, fs: Any, omega: np.ndarray, values: np.ndarray, rtol: float) -> tuple[float, float]:
+    """Local maxima of σ_max from the best ``_SEEDS`` local maxima of ``values`` on the sorted points ``omega``
+    (a closed circle); returns the best ``(ω, σ_max)``."""
+    order = np.argsort(omega)
+    w, s = omega[order], values[order]
+    n = w.size
+    left, right = np.roll(s, 1), np.roll(s, -1)
+    peaks = np.flatnonzero((s >= left) & (s >= right)) if n > 2 else np.arange(n)
+    peaks = peaks[np.argsort(-s[peaks])][:_SEEDS]
+    best = (float(w[int(np.argmax(s))]), float(np.max(s)))
+    for k in peaks:
+        a = w[k - 1] if k > 0 else w[-1] - 2.0 * np.pi
+        b = w[k + 1] if k + 1 < n else w[0] + 2.0 * np.pi
+        if n == 1:
+            a, b = w[k] - np.pi, w[k] + np.pi
+        distance, xtol = _scale(form, float(w[k]), rtol)
+        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance)
+        if fx > best[1]:
+            best = (x, fx)
+    return best
+
+
+def certify(form: _CircleForm, omega: np.ndarray, lower: np.ndarray, *, rtol: float, evaluate: Any, slope: Any):
+    """Level-set certificate from seed frequencies ``omega`` with lower bounds ``lower`` (module docstring).
+
+    ``evaluate(ω array) -> (lower, upper)`` evaluates σ_max exactly (G formed), ``slope(ω) -> (σ_max, dσ_max/dω)``
+    steers the local searches (:func:`climb`). Returns
+    ``(value, peak, exact evaluations, eigenproblems)`` with ``value ≤ ‖G‖∞ < (1 + rtol/2)·value`` as the
+    eigensolver sees it, or ``None`` when the test cannot decide (hand back to the branch and bound).
+    """
+    realized = realization(form)
+    shift = realized[4]
+    count = [0]
+
+    def f(w: float) -> float:
+        count[0] += 1
+        return float(evaluate(np.array([w]))[0][0])
+
+    def fs(w: float) -> tuple[float, float]:
+        count[0] += 1
+        return slope(w)
+
+    # σ_max at the map's point at infinity (ω = shift + π) is σ_max(D_c): the level tested must exceed it
+    infinity = float(np.angle(np.exp(1j * (shift + np.pi))))
+    omega, lower = np.append(omega, infinity), np.append(lower, f(infinity))
+    peak, value = _refine(form, fs, omega, lower, rtol)
+    for round_ in range(_ROUNDS):
+        gamma = value * (1.0 + 0.5 * rtol)
+        t = crossings(realized, gamma)
+        if t.size == 0:
+            return value, peak, count[0], round_ + 1
+        points = to_circle(t, shift)
+        if form.half:
+            points = np.abs(points)
+        points = np.unique(np.append(points, peak))
+        between = 0.5 * (points + np.roll(points, -1))
+        between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
+        candidates = np.concatenate([points, np.angle(np.exp(1j * between))])
+        values = evaluate(candidates)[0]
+        count[0] += candidates.size
+        new_peak, new_value = _refine(form, fs, candidates, values, rtol)
+        if new_value <= value * (1.0 + 0.25 * rtol):
+            return None  # crossings without a larger value: a tangency at γ or rounding; let the B&B decide
+        peak, value = new_peak, new_value
+    return None
+
+
+def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, budget: int = 16) -> tuple[float, float]:
+    """Local maximum of σ_max on [a, b] from ``x``: safeguarded secant steps on the slope.
+
+    ``fs(ω) -> (σ_max, slope)``. The first step goes ``first`` uphill (the scale of the peak); then the
+    maximum searched for is kept bracketed by the signs of the slope (a bisection where the secant leaves the
+    bracket); stops at a step below ``xtol`` or after ``budget`` evaluations. Returns the best ``(ω, σ_max)``.
+    """
+    fx, gx = fs(x)
+    best = (x, fx)
+    lo, hi = a, b
+    previous: tuple[float, float] | None = None
+    for _ in range(budget):
+        if gx > 0:
+            lo = x
+        else:
+            hi = x
+        if hi - lo <= 2.0 * xtol:
+            break
+        step = None
+        if previous is not None and gx != previous[1]:
+            step = x - gx * (x - previous[0]) / (gx - previous[1])
+        if step is None or not lo < step < hi:
+            if previous is None:
+                step = x + (min(first, 0.5 * (hi - x)) if gx > 0 else -min(first, 0.5 * (x - lo)))
+            else:
+                step = 0.5 * (lo + hi)
+        if abs(step - x) < xtol:
+            step = x + np.copysign(xtol, step - x)
+            if not lo < step < hi:
+                break
+        previous = (x, gx)
+        x = step
+        fx, gx = fs(x)
+        if fx > best[1]:
+            best = (x, fx)
+    return best

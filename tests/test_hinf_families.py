@@ -1,0 +1,135 @@
+"""Exact H∞ on the initialisations of the real packages (s5-pytorch, LRU-pytorch, S4D-Lin/Inv, HiPPO-LegS,
+D-dominated) against SLICOT AB13DD, both certificates (level set, branch and bound), and the never-slower switch
+of ``hinf_result(method="auto")`` to AB13DD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssmtools import DiagonalSSM, _hinf_diagonal as hd, hinf_result, load
+from ssmtools._backends.slycot import linf_norm
+from ssmtools.examples import INITIALISATIONS, init_layer
+from ssmtools.systems import real_standard_form
+
+
+def ab13dd(sys: DiagonalSSM) -> float:
+    """SLICOT AB13DD on the real standard form, tol 1e-12: not our code."""
+    A, B, C, D = real_standard_form(sys)
+    return linf_norm(A, B, C, D, discrete=sys.is_discrete, tol=1e-12)[0]
+
+
+def bracket(sys: DiagonalSSM, *, level_set: bool) -> hd.HinfBracket:
+    return hd.hinf_bracket(
+        sys.poles,
+        sys.B,
+        sys.C,
+        sys.D,
+        discrete=sys.is_discrete,
+        real_output=sys.output == "real",
+        state_includes_input=sys.state_includes_input,
+        level_set=level_set,
+    )
+
+
+def assert_exact(sys: DiagonalSSM, *, route: str = "level-set") -> None:
+    """Both certificates contain AB13DD's value and agree with it to 1e-8; the default takes ``route``."""
+    reference = ab13dd(sys)
+    for level_set in (True, False):
+        result = bracket(sys, level_set=level_set)
+        assert result.certified
+        assert result.value == pytest.approx(reference, rel=1e-8)
+        assert result.lower <= reference * (1 + 1e-10) and result.upper >= reference * (1 - 1e-10)
+        assert result.upper <= result.value * (1 + 1e-8) + 1e-10 * result.value
+        assert result.route == (route if level_set else "branch-and-bound")
+
+
+def _package_layer(module) -> DiagonalSSM:
+    model = load(module)
+    return model[list(model)[0]].system
+
+
+@pytest.mark.parametrize("kind", INITIALISATIONS)
+@pytest.mark.parametrize("P, H", [(6, 4), (12, 8)])
+def test_initialisation_families_match_ab13dd(kind, P, H):
+    assert_exact(init_layer(kind, P, H, seed=P + H))
+
+
+def test_s5_pytorch_default_init_matches_ab13dd():
+    torch = pytest.importorskip("torch")
+    s5 = pytest.importorskip("s5")
+    for seed, (H, P) in enumerate([(8, 6), (16, 12)]):
+        torch.manual_seed(seed)
+        layer = _package_layer(s5.S5Block(H, P, bidir=False))
+        magnitude = np.abs(layer.poles)
+        assert magnitude.min() > 0.9 and magnitude.max() < 1  # the package's HiPPO-N init: slow, D-dominated
+        assert_exact(layer)
+
+
+def test_lru_pytorch_default_init_matches_ab13dd():
+    torch = pytest.importorskip("torch")
+    LRU_pytorch = pytest.importorskip("LRU_pytorch")
+    torch.manual_seed(0)
+    assert_exact(_package_layer(LRU_pytorch.LRU(6, 5, 8)))
+
+
+def test_level_set_realization_reproduces_the_response():
+    """The Cayley-mapped continuous-time realization has the circle form's response at ω = shift + 2 atan t."""
+    from ssmtools import _hinf_levelset as ls
+
+    sys = init_layer("S4D-Inv", 5, 3, seed=1)
+    form, _ = hd.circle_form(sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=True, state_includes_input=True)
+    A, B, C, D, shift = ls.realization(form)
+    assert np.isrealobj(A) and A.shape == (10, 10)
+    t = np.array([-3.0, -0.2, 0.0, 0.7, 40.0])
+    omega = ls.to_circle(t, shift)
+    expected = hd._formed_responses(form, hd._resolvent(form, omega), None)
+    for k, tk in enumerate(t):
+        G = C @ np.linalg.solve(1j * tk * np.eye(A.shape[0]) - A, B) + D
+        np.testing.assert_allclose(G, expected[k], atol=1e-12 * np.abs(expected[k]).max())
+
+
+def _defeating_layer(P: int = 24, H: int = 24, seed: int = 0) -> DiagonalSSM:
+    """Broadband and next to the circle: poles 1e-8 inside it (too close for the level-set test) at random
+    frequencies, with a full-rank D, so the branch and bound needs about a thousand exact evaluations."""
+    rng = np.random.default_rng(seed)
+    poles = (1 - 1e-8) * np.exp(1j * np.sort(rng.uniform(0.05, 3.1, P)))
+    B = (rng.standard_normal((P, H)) + 1j * rng.standard_normal((P, H))) * 1e-9
+    C = rng.standard_normal((H, P)) + 1j * rng.standard_normal((H, P))
+    return DiagonalSSM(poles, B, C, np.diag(rng.uniform(0.5, 1.0, H)), dt=True, output="real")
+
+
+def test_auto_switches_to_ab13dd_before_the_branch_and_bound_costs_more():
+    layer = _defeating_layer()
+    form, _ = hd.circle_form(
+        layer.poles, layer.B, layer.C, layer.D, discrete=True, real_output=True, state_includes_input=False
+    )
+    from ssmtools import norms
+
+    budget = norms._switch_budget(layer)
+    with pytest.raises(hd.WorkBudgetExceeded):  # the mechanism: the B&B stops at half of AB13DD's expected cost
+        hd.certify(form, budget=budget)
+    switched = hinf_result(layer)
+    assert switched.method == "slycot"
+    assert switched.value >= ab13dd(layer)  # AB13DD, cross-checked at the pole frequencies
+    full = hinf_result(layer, method="diagonal")  # an explicit method never switches
+    assert full.method == "diagonal"
+    # AB13DD's own accuracy next to the circle (documented): within 1e-3 here, never above the certified upper bound
+    assert full.lower * (1 - 1e-3) <= switched.value <= full.upper
+
+
+def test_a_batch_reports_which_engines_ran():
+    easy = init_layer("S4D-Lin", 24, 24, seed=0)
+    hard = _defeating_layer()
+    batch = DiagonalSSM(
+        np.stack([easy.poles, hard.poles]),
+        np.stack([easy.B, hard.B]),
+        np.stack([easy.C, hard.C]),
+        np.stack([easy.D, hard.D]),
+        dt=True,
+        output="real",
+        state_includes_input=False,
+    )
+    result = hinf_result(batch)
+    assert result.method == "diagonal+slycot"
+    assert result.value[0] == pytest.approx(ab13dd(batch[0]), rel=1e-8)
