@@ -21,10 +21,11 @@ from numpy.typing import ArrayLike
 
 from . import _kernels
 from .errors import ArgumentError, ArgumentTypeError, ShapeError, check_choice
-from .norms import gramians, h2_norm, hinf_norm, state_hinf_norms
+from .norms import check_horizon, gramians, h2_norm, hinf_norm, state_hinf_norms
 from .systems import DiagonalSSM, check_eigenbasis, real_realization
 
 BalancedMethod = Literal["sqrt", "spa"]
+UnstablePolicy = Literal["error", "keep"]
 
 # Hankel singular values closer than this (relative to σ_1) are treated as one repeated value,
 # which balanced truncation must not split (the reduced model may lose asymptotic stability).
@@ -333,13 +334,25 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
 
 
 def _requested_orders(
-    sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int
+    sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int, states: ArrayLike | None = None
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if (order is None) == (tol is None):
+    if sum(value is not None for value in (order, tol, states)) != 1:
         raise ArgumentError(
-            "balanced_truncation needs exactly one of order= (states to keep) or tol= (largest a-priori H∞ error "
-            f"2·Σ_(j>r) σ_j); got order={order!r}, tol={tol!r}"
+            "balanced_truncation needs exactly one of order= (Hankel singular values to keep) or tol= (largest "
+            f"a-priori H∞ error 2·Σ_(j>r) σ_j) or states= (stored states to fit); got order={order!r}, tol={tol!r}, states={states!r}"
         )
+    if states is not None:
+        values = np.asarray(states)
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ArgumentTypeError(
+                f"states must be an integer or an integer array of shape batch_shape, got {states!r}"
+            )
+        if np.any((values < 0) | (values > sys.n_states)):
+            raise ArgumentError(f"states={states!r} is out of range: 0 ≤ states ≤ {sys.n_states} stored states")
+        try:
+            return np.broadcast_to(values, sys.batch_shape), None
+        except ValueError:
+            raise ShapeError(f"states has shape {values.shape}; expected an int or shape {sys.batch_shape}") from None
     if order is not None:
         values = np.asarray(order)
         if not np.issubdtype(values.dtype, np.integer):
@@ -367,7 +380,10 @@ def balanced_truncation(
     order: ArrayLike | None = None,
     *,
     tol: ArrayLike | None = None,
+    states: ArrayLike | None = None,
     method: BalancedMethod = "sqrt",
+    horizon: int | float | None = None,
+    unstable: UnstablePolicy = "error",
     exact_error: bool = False,
 ) -> ReductionResult:
     """Balanced truncation (or singular perturbation approximation), re-diagonalised into a DiagonalSSM.
@@ -382,11 +398,27 @@ def balanced_truncation(
         ``output="complex"``; 0 ≤ r ≤ N (N = 2n or n). To keep k stored pairs ask for ``2k``.
     tol : float or array_like, shape ``batch_shape``, optional
         Instead of ``order``: the smallest r with a-priori bound ``2·Σ_{j>r} σ_j ≤ tol`` (per batch element).
+    states : int or array_like of int, shape ``batch_shape``, optional
+        Instead of ``order``: the number of *stored* states the re-diagonalised reduction must fit, per batch
+        element. For ``output="real"`` a reduced complex pair takes one stored state and a real pole a whole
+        one, so the largest real order r ≤ 2·states whose re-diagonalised system has at most ``states`` stored
+        states is kept (a pruning ratio is then met exactly, as for state selection).
     method : {"sqrt", "spa"}
         ``"sqrt"``: square-root balanced truncation (D unchanged). ``"spa"``: singular perturbation
         approximation, exact at DC (z = 1 in DT, s = 0 in CT); it adds a feedthrough
         ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D, so it is not available for
         ``state_includes_input=True`` (see Notes).
+    horizon : int or float, optional
+        Finite-horizon (time-limited) balanced truncation: balance the Gramians over L steps (DT) or time T (CT)
+        of :func:`~ssmtools.gramians` ``(horizon=...)``, defined for every pole, so unstable layers are reduced
+        as they act on length-L sequences. There is no a-priori H∞ bound (``bound`` is ``inf``) and the reduced
+        system need not be stable (docs/concepts/derivations.md#finite-horizon-gramians).
+    unstable : {"error", "keep"}
+        Infinite horizon only. ``"error"`` (default): refuse systems with poles on or outside the stability
+        boundary. ``"keep"``: additive stable/unstable decomposition, as SLICOT AB09MD does — the states with
+        |λ| ≥ 1 (DT; Re λ ≥ 0 CT) are kept exactly and only the stable part is balanced and truncated; the order
+        counts both parts, ``hsv`` lists ``inf`` for the unstable dimensions first, and the bound is the stable
+        part's ``2·Σ_{j>r_s} σ_j``. For a diagonal system the decomposition is the partition of the states.
     exact_error : bool
         Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂ of each
         batch element (the error system stacks the original and the reduced states).
@@ -401,7 +433,8 @@ def balanced_truncation(
     Raises
     ------
     ValueError
-        Unstable system, neither or both of ``order``/``tol``, ``order`` out of range, or ``"spa"``
+        Unstable system (``unstable="error"``, no horizon), not exactly one of ``order``/``tol``/``states``,
+        ``order`` out of range, or ``"spa"``
         with ``state_includes_input=True``.
     NotDiagonalizableError
         If the reduced state matrix has no well-conditioned eigenvector basis.
@@ -447,44 +480,33 @@ def balanced_truncation(
     (1, True)
     """
     check_choice("method", method, ("sqrt", "spa"))
+    check_choice("unstable", unstable, ("error", "keep"))
     if method == "spa" and sys.state_includes_input:
         raise ArgumentError(
             "method='spa' adds a feedthrough D_sp to the strictly proper part, which the state_includes_input "
             "convention (G = z·G_sp + D) turns into a one-step advance z·D_sp that no causal layer can represent; "
             "use method='sqrt' for scan-convention layers"
         )
-    P, Q = gramians(sys)  # raises ValueError for unstable systems
-    real = sys.output == "real"
-    if real:
-        P, Q = _real_coordinates(P, Q)
-        A_all, B_all, C_all, _ = real_realization(sys)
-    else:
-        A_all = sys.poles[..., :, None] * np.eye(sys.n_states)
-        B_all, C_all = sys.B, sys.C
-    size = P.shape[-1]
-    orders, tols = _requested_orders(sys, order, tol, size)
-    discrete = sys.is_discrete
-    hsv_all = np.zeros(sys.batch_shape + (size,))
+    horizon = check_horizon(sys, horizon)
+    if horizon is None and unstable == "error":
+        gramians(sys)  # raises for unstable systems
+    dim = 2 if sys.output == "real" else 1
+    orders, tols = _requested_orders(sys, order, tol, dim * sys.n_states, states)
+    target = "states" if states is not None else ("order" if order is not None else "tol")
+    hsv_all = np.zeros(sys.batch_shape + (dim * sys.n_states,))
     kept = np.zeros(sys.batch_shape, dtype=np.int64)
-    reduced_systems = []
+    bound = np.zeros(sys.batch_shape)
+    reduced_systems, errors = [], []
     for index in np.ndindex(*sys.batch_shape):
-        hsv, TV, WU = _balancing(P[index], Q[index])
-        hsv_all[index] = hsv
-        r = int(orders[index]) if orders is not None else _order_for_tol(hsv, float(tols[index]))  # type: ignore[index]
-        n_min = _minimal_order(hsv)
-        r = min(_round_up_ties(hsv, r), n_min)
-        kept[index] = r
-        A_r, B_r, C_r, D_sp = _reduce_dense(
-            A_all[index], B_all[index], C_all[index], hsv, TV, WU, r, n_min, method, discrete
+        value = orders[index] if orders is not None else tols[index]  # type: ignore[index]
+        one = sys[index] if sys.batch_shape else sys
+        reduced, hsv_all[index], kept[index], bound[index], error = _balanced_one(
+            one, target, value, method, horizon, unstable == "keep"
         )
-        like = sys[index] if sys.batch_shape else sys
-        reduced_systems.append(_rediagonalize(A_r, B_r, C_r, like.D + D_sp, like))
-    tails = np.cumsum(hsv_all[..., ::-1], axis=-1)[..., ::-1]  # tails[..., j] = Σ_{i ≥ j} σ_i
-    tails = np.concatenate([tails, np.zeros(sys.batch_shape + (1,))], axis=-1)
-    bound = 2.0 * np.take_along_axis(tails, kept[..., None], axis=-1)[..., 0]
+        reduced_systems.append(reduced)
+        errors.append(error)
     error_hinf = error_h2 = None
     if exact_error:
-        errors = [_difference(original, reduced) for original, reduced in zip(_split(sys), reduced_systems)]
         error_hinf = _scalar_or_array(np.array([hinf_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
         error_h2 = _scalar_or_array(np.array([h2_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
     return ReductionResult(
@@ -496,6 +518,74 @@ def balanced_truncation(
         error_hinf=error_hinf,
         error_h2=error_h2,
     )
+
+
+def _states_where(sys: DiagonalSSM, chosen: np.ndarray) -> DiagonalSSM:
+    """The states of an unbatched system where ``chosen`` is True (D unchanged)."""
+    index = np.flatnonzero(chosen)
+    return sys.replace(poles=sys.poles[index], B=sys.B[index], C=sys.C[:, index])
+
+
+def _balanced_one(
+    sys: DiagonalSSM, target: str, value: Any, method: str, horizon: int | float | None, keep_unstable: bool
+) -> tuple[DiagonalSSM, np.ndarray, int, float, DiagonalSSM]:
+    """Balanced reduction of one unbatched system: ``(reduced, hsv, order kept, bound, error system)``.
+
+    ``target`` is ``"order"`` (real order r), ``"tol"`` (bound) or ``"states"`` (stored states to fit). With
+    ``keep_unstable`` (infinite horizon only) the states on or outside the boundary are kept exactly and the
+    stable part alone is reduced (additive decomposition); ``hsv`` then lists ``inf`` for them first.
+    """
+    dim = 2 if sys.output == "real" else 1
+    unstable = (sys.stability_margin <= 0) if (keep_unstable and horizon is None) else np.zeros(sys.n_states, bool)
+    stable_part = _states_where(sys, ~unstable)
+    unstable_part = _states_where(sys, unstable).replace(D=None)
+    n_u = int(np.count_nonzero(unstable))
+    if stable_part.n_states == 0:
+        hsv_s = np.zeros(0)
+    else:
+        P, Q = gramians(stable_part, horizon=horizon)
+        if dim == 2:
+            P, Q = _real_coordinates(P, Q)
+            A, B, C, _ = real_realization(stable_part)
+        else:
+            A, B, C = np.diag(stable_part.poles), stable_part.B, stable_part.C
+        hsv_s, TV, WU = _balancing(P, Q)
+    n_min = _minimal_order(hsv_s)
+    discrete = sys.is_discrete
+
+    def reduce(r: int) -> DiagonalSSM:
+        if stable_part.n_states == 0:
+            return stable_part
+        A_r, B_r, C_r, D_sp = _reduce_dense(A, B, C, hsv_s, TV, WU, r, n_min, method, discrete)
+        return _rediagonalize(A_r, B_r, C_r, stable_part.D + D_sp, stable_part)
+
+    if target == "states":
+        budget = max(int(value) - n_u, 0)
+        candidate = min(dim * budget, n_min)
+        while True:
+            r = min(_round_up_ties(hsv_s, candidate), n_min)
+            reduced = reduce(r)
+            excess = reduced.n_states - budget
+            if excess <= 0 or candidate == 0:
+                break
+            candidate = max(candidate - excess, 0)
+    else:
+        if target == "order":
+            r = max(int(value) - dim * n_u, 0)
+        else:
+            r = _order_for_tol(hsv_s, float(value))
+        r = min(_round_up_ties(hsv_s, r), n_min)
+        reduced = reduce(r)
+    error = _difference(stable_part, reduced)  # the unstable states cancel exactly: they are kept as they are
+    if n_u:
+        reduced = reduced.replace(
+            poles=np.concatenate([reduced.poles, unstable_part.poles]),
+            B=np.concatenate([reduced.B, unstable_part.B]),
+            C=np.concatenate([reduced.C, unstable_part.C], axis=-1),
+        )
+    hsv = np.concatenate([np.full(dim * n_u, np.inf), hsv_s])
+    bound = np.inf if horizon is not None else 2.0 * float(np.sum(hsv_s[r:]))
+    return reduced, hsv, r + dim * n_u, bound, error
 
 
 def _difference(original: DiagonalSSM, reduced: DiagonalSSM) -> DiagonalSSM:

@@ -26,12 +26,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ShapeError, check_choice
 from ..model import SSMLayer, SSMModel
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
@@ -429,17 +429,35 @@ class ModalTruncation(Reduction):
 class BalancedTruncation(Reduction):
     """Balanced truncation of every reduced layer, re-diagonalised (:func:`ssmtools.balanced_truncation`).
 
-    A keep mask only gives the *order*: ``k = keep.sum(-1)`` kept stored states' worth of Hankel
-    singular values per channel, i.e. real order 2k for ``output="real"`` (a stored state is a
-    conjugate pair), k for complex output. The realised mask is the prefix of k slots. The stored
-    count after re-diagonalisation can exceed k (real reduced poles take a stored state each; an
-    order that would split a repeated Hankel singular value is raised). Bound
-    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional and
-    unstable layers are refused (ValueError). Written back with :meth:`ssmtools.SSMModel.replace_systems`.
+    A keep mask only gives the *budget*: ``k = keep.sum(-1)`` kept stored states per channel. The realised
+    mask is the prefix of the stored states the reduced layer actually has. Bound
+    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional layers are refused
+    (ValueError). Written back with :meth:`ssmtools.SSMModel.replace_systems`.
+
+    Parameters
+    ----------
+    fit : {"states", "order"}
+        ``"states"`` (default): the largest real order whose re-diagonalised layer fits k stored states (a real
+        reduced pole takes a whole stored state of a conjugate-symmetric format), so the ratio is met exactly.
+        ``"order"``: real order 2k (k for complex output), whose re-diagonalisation can take more than k.
+    unstable : {"keep", "error"}
+        ``"keep"`` (default): states with |λ̄| ≥ 1 stay exactly and the stable part is reduced (additive
+        decomposition, as SLICOT AB09MD); if they alone exceed k the layer keeps them all and the plan reports
+        the deviation. ``"error"``: refuse unstable layers. Ignored with a ``horizon``.
+    horizon : int, optional
+        Finite-horizon balanced truncation over sequences of this length (every pole allowed, no a-priori
+        bound; docs/concepts/derivations.md#finite-horizon-gramians).
     """
 
     name: ClassVar[str] = "balanced-truncation"
     selects_states: ClassVar[bool] = False
+    fit: Literal["states", "order"] = "states"
+    unstable: Literal["keep", "error"] = "keep"
+    horizon: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("fit", self.fit, ("states", "order"))
+        check_choice("unstable", self.unstable, ("keep", "error"))
 
     def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
         """Balanced truncation of every batch element to its number of kept slots; the realised mask is their prefix.
@@ -447,14 +465,14 @@ class BalancedTruncation(Reduction):
         Parameters
         ----------
         layer : SSMLayer
-            A causal, asymptotically stable layer (ValueError otherwise).
+            A causal layer (ValueError otherwise; unstable ones only with ``unstable="error"``).
         keep : ndarray of bool
             Kept slots (only their count per batch element matters).
 
         Returns
         -------
         keep : ndarray of bool
-            The prefix of ``keep.sum(-1)`` slots per batch element.
+            The prefix of the reduced stored-state count per batch element.
         systems : tuple of DiagonalSSM
             The re-diagonalised reductions, one per batch element.
         """
@@ -464,15 +482,44 @@ class BalancedTruncation(Reduction):
                 "reduction='modal-truncation'"
             )
         system = layer.system
-        if not np.all(system.is_stable):
+        if self.horizon is None and self.unstable == "error" and not np.all(system.is_stable):
             raise ArgumentError(
-                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use "
-                "reduction='modal-truncation' (criteria such as 'last-exact' keep and report unstable states)"
+                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation with unstable='error' needs a "
+                "stable layer; use unstable='keep' (stable/unstable decomposition) or a horizon"
             )
         slots = keep.sum(axis=-1)
-        prefix = np.arange(keep.shape[-1]) < slots[..., None]
-        if prefix.all():
-            return prefix, tuple(element for _, element in _elements(system))
-        order = slots * (2 if system.output == "real" else 1)
-        result = balanced_truncation(system, order=order if order.ndim else int(order))
-        return prefix, result.systems
+        if np.all(slots == keep.shape[-1]):
+            return np.ones_like(keep), tuple(element for _, element in _elements(system))
+        options: dict[str, Any] = {"horizon": self.horizon, "unstable": self.unstable}
+        if self.fit == "states":
+            options["states"] = slots if slots.ndim else int(slots)
+        else:
+            order = slots * (2 if system.output == "real" else 1)
+            options["order"] = order if order.ndim else int(order)
+        result = balanced_truncation(system, **options)
+        counts = np.array([r.n_states for r in result.systems]).reshape(slots.shape)
+        return np.arange(keep.shape[-1]) < counts[..., None], result.systems
+
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """``G − G_r``; with ``unstable="keep"`` the kept unstable states, identical on both sides, are left out.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            The realised keep mask.
+        reduced : tuple of DiagonalSSM
+            The reduced systems from :meth:`reduce_layer`.
+
+        Returns
+        -------
+        DiagonalSSM or None
+        """
+        if keep.all() or self.horizon is not None or self.unstable != "keep":
+            return super().error(layer, keep, reduced)
+        parts = []
+        for (_, element), r in zip(_elements(layer.system), reduced):
+            stable, stable_r = element.stability_margin > 0, r.stability_margin > 0
+            parts.append(_difference(_select(element, stable), _select(r, stable_r)))
+        return _padded(layer.system, parts)
