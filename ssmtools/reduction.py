@@ -406,8 +406,9 @@ def balanced_truncation(
     method : {"sqrt", "spa"}
         ``"sqrt"``: square-root balanced truncation (D unchanged). ``"spa"``: singular perturbation
         approximation, exact at DC (z = 1 in DT, s = 0 in CT); it adds a feedthrough
-        ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D, so it is not available for
-        ``state_includes_input=True`` (see Notes).
+        ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D. For ``state_includes_input=True`` it
+        works on the layer's full realisation ``(Λ, B, CΛ, D + out(CB))`` (state ``x_{k−1}``) and maps the
+        result back to the scan form, so the new D is generally a full matrix (see Notes).
     horizon : int or float, optional
         Finite-horizon (time-limited) balanced truncation: balance the Gramians over L steps (DT) or time T (CT)
         of :func:`~ssmtools.gramians` ``(horizon=...)``, defined for every pole, so unstable layers are reduced
@@ -452,8 +453,12 @@ def balanced_truncation(
     ``(A_r, B_r, C_r) = (W_rᴴ A T_r, W_rᴴ B, C T_r)``. Bound (Enns; Glover; DT Al-Saggaf & Franklin):
     ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2·Σ_{j>r} σ_j`` (docs/concepts/derivations.md#balanced-truncation-bound). With ``state_includes_input`` the
     reduced layer is ``G_r = z·G_sp,r + D``, same D, and the bound holds for the layer because z is
-    unimodular. SPA would give ``z·(G_sp,r + D_sp) + D``, whose ``z·D_sp`` is a one-step advance no
-    causal layer can represent — hence the restriction.
+    unimodular. SPA of the strictly proper part would give ``z·(G_sp,r + D_sp) + D``, whose ``z·D_sp`` is a
+    one-step advance no causal layer can represent; so SPA balances the full realisation of the scan instead,
+    ``s_{k+1} = Λs_k + Bu_k``, ``y_k = out(CΛ s_k) + (D + out(CB))u_k`` with ``s_k = x_{k−1}`` (its Hankel
+    singular values, in ``hsv``, differ from those of the strictly proper part), and writes the reduction
+    ``(Λ_r, B_r, C'_r, D'_r)`` back as ``C_r = C'_r Λ_r⁻¹``, ``D_r = D'_r − out(C_r B_r)``: exact at DC, with
+    a full D_r.
 
     *Order actually kept* (``result.order``): the requested r is (1) raised while it would split a
     repeated Hankel singular value (|σ_r − σ_{r+1}| ≤ 1e-10·σ_1; cutting a tie can leave the reduced
@@ -481,12 +486,6 @@ def balanced_truncation(
     """
     check_choice("method", method, ("sqrt", "spa"))
     check_choice("unstable", unstable, ("error", "keep"))
-    if method == "spa" and sys.state_includes_input:
-        raise ArgumentError(
-            "method='spa' adds a feedthrough D_sp to the strictly proper part, which the state_includes_input "
-            "convention (G = z·G_sp + D) turns into a one-step advance z·D_sp that no causal layer can represent; "
-            "use method='sqrt' for scan-convention layers"
-        )
     horizon = check_horizon(sys, horizon)
     if horizon is None and unstable == "error":
         gramians(sys)  # raises for unstable systems
@@ -520,6 +519,31 @@ def balanced_truncation(
     )
 
 
+def _out(sys: DiagonalSSM, M: np.ndarray) -> np.ndarray:
+    """The output map applied to a product: ``Re(M)`` for ``output="real"``, ``M`` otherwise."""
+    return np.real(M) if sys.output == "real" else M
+
+
+def _standard_form(sys: DiagonalSSM) -> DiagonalSSM:
+    """A scan-convention layer (``x_k = Λx_{k−1} + Bu_k``, ``y_k = out(Cx_k) + Du_k``) in the standard convention.
+
+    With the state ``s_k = x_{k−1}``: ``s_{k+1} = Λs_k + Bu_k``, ``y_k = out(CΛ s_k) + (D + out(CB))u_k`` — the
+    full realisation including the feedthrough of the current input (docs/concepts/derivations.md#standard-form).
+    """
+    return sys.replace(C=sys.C * sys.poles[None, :], D=sys.D + _out(sys, sys.C @ sys.B), state_includes_input=False)
+
+
+def _scan_form(sys: DiagonalSSM) -> DiagonalSSM:
+    """Inverse of :func:`_standard_form`: ``C = C_std Λ⁻¹``, ``D = D_std − out(CB)`` (needs λ ≠ 0)."""
+    if np.any(sys.poles == 0):
+        raise ArgumentError(
+            "the singular perturbation of this scan-convention layer has a pole at 0, which the state-includes-input "
+            "form cannot represent; use method='sqrt' (balanced truncation) for it"
+        )
+    C = sys.C / sys.poles[None, :]
+    return sys.replace(C=C, D=sys.D - _out(sys, C @ sys.B), state_includes_input=True)
+
+
 def _states_where(sys: DiagonalSSM, chosen: np.ndarray) -> DiagonalSSM:
     """The states of an unbatched system where ``chosen`` is True (D unchanged)."""
     index = np.flatnonzero(chosen)
@@ -539,6 +563,9 @@ def _balanced_one(
     unstable = (sys.stability_margin <= 0) if (keep_unstable and horizon is None) else np.zeros(sys.n_states, bool)
     stable_part = _states_where(sys, ~unstable)
     unstable_part = _states_where(sys, unstable).replace(D=None)
+    scan_spa = method == "spa" and sys.state_includes_input
+    if scan_spa:  # SPA of the full realisation x_{k−1} → (Λ, B, CΛ, D + out(CB)); see _scan_form
+        stable_part = _standard_form(stable_part)
     n_u = int(np.count_nonzero(unstable))
     if stable_part.n_states == 0:
         hsv_s = np.zeros(0)
@@ -576,6 +603,8 @@ def _balanced_one(
             r = _order_for_tol(hsv_s, float(value))
         r = min(_round_up_ties(hsv_s, r), n_min)
         reduced = reduce(r)
+    if scan_spa:
+        stable_part, reduced = _scan_form(stable_part), _scan_form(reduced)
     error = _difference(stable_part, reduced)  # the unstable states cancel exactly: they are kept as they are
     if n_u:
         reduced = reduced.replace(

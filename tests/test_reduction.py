@@ -204,9 +204,41 @@ def test_slycot_square_root_spa_misses_dc_gain_in_discrete_time():
     assert freqresp(ours, [0.0])[0, 0, 0].real == pytest.approx(dc[0, 0], rel=1e-12)
 
 
-def test_spa_rejects_state_includes_input():
-    with pytest.raises(ValueError, match="one-step advance"):
-        balanced_truncation(s5_layer_e5(), order=2, method="spa")
+@pytest.mark.parametrize("output", ["real", "complex"])
+def test_spa_of_scan_layers_is_the_spa_of_their_full_realisation(output):
+    """SPA in the state-includes-input convention: the standard-form realisation (Λ, B, CΛ, D + out(CB)) reduced by
+    SLICOT AB09ND (SPA, balancing-free) has the same transfer function, and the DC gain is kept exactly."""
+    sys = random_system(12, n=5, m=2, p=2, dt=True, output=output, state_includes_input=True, min_margin=0.05)
+    r = 4 if output == "real" else 3
+    ours = balanced_truncation(sys, order=r, method="spa").system
+    assert ours.state_includes_input
+    np.testing.assert_allclose(freqresp(ours, [0.0]), freqresp(sys, [0.0]), rtol=1e-9, atol=1e-12)
+    standard = sys.replace(
+        C=sys.C * sys.poles, D=sys.D + (sys.C @ sys.B).real if output == "real" else sys.D + sys.C @ sys.B
+    )
+    standard = standard.replace(state_includes_input=False)
+    A, B, C, D = real_realization(standard)
+    nr, Ar, Br, Cr, Dr, _, _ = slycot.ab09nd(
+        "D",
+        "N",
+        "N",
+        A.shape[0],
+        B.shape[1],
+        C.shape[0],
+        A.copy(),
+        B.copy(),
+        C.copy(),
+        D.copy(),
+        alpha=1.0,
+        nr=r if output == "real" else 2 * r,
+    )
+    omega = np.linspace(0.1, 3.0, 9)
+    reference = np.stack([Cr @ np.linalg.solve(np.exp(1j * w) * np.eye(nr) - Ar, Br) + Dr for w in omega])
+    ours_real = freqresp(ours, omega)
+    if output == "complex":  # the realified reference stacks [Re; Im] of inputs and outputs
+        p, m = sys.n_outputs, sys.n_inputs
+        reference = reference[:, :p, :m] + 1j * reference[:, p:, :m]
+    np.testing.assert_allclose(ours_real, reference, rtol=1e-7, atol=1e-9)
 
 
 def test_continuous_time_matches_python_control_balred():

@@ -5,13 +5,16 @@ A :class:`~ssmtools.pruning.criteria.Criterion` only scores units and
 A :class:`Reduction` turns one layer and its keep mask into a :class:`ReducedLayer` (the reduced layer
 and the error system ``G − G_r``) and writes the reductions of a whole model back into its weights.
 
-=========================  ===================================================================  ==============
-name                       what happens to layer ℓ with keep mask k                             selects_states
-=========================  ===================================================================  ==============
-``"modal-truncation"``     the stored states where k is True stay, unchanged; the others go      True
-``"balanced-truncation"``  balanced truncation to ``k.sum(-1)`` stored states' worth of Hankel  False
-                           singular values, re-diagonalised (:func:`ssmtools.balanced_truncation`)
-=========================  ===================================================================  ==============
+===========================  =================================================================  ==============
+name                         what happens to layer ℓ with keep mask k                           selects_states
+===========================  =================================================================  ==============
+``"modal-truncation"``       the stored states where k is True stay, unchanged; the others go    True
+``"balanced-truncation"``    balanced truncation fitted to ``k.sum(-1)`` stored states           False
+                             (unstable states kept, or a finite horizon), re-diagonalised
+                             (:func:`ssmtools.balanced_truncation`)
+``"singular-perturbation"``  the same budget, singular perturbation of the full realisation:    False
+                             exact at DC, new D (full, or its diagonal for diagonal-D formats)
+===========================  =================================================================  ==============
 
 ``selects_states`` says whether the keep masks are masks of *original* stored states: only then can
 :meth:`ssmtools.SSMModel.apply` (physical removal or ``mask=True``) realise them. Other reductions (and
@@ -46,6 +49,7 @@ __all__ = [
     "reduce_model",
     "ModalTruncation",
     "BalancedTruncation",
+    "SingularPerturbation",
 ]
 
 
@@ -451,6 +455,7 @@ class BalancedTruncation(Reduction):
 
     name: ClassVar[str] = "balanced-truncation"
     selects_states: ClassVar[bool] = False
+    _method: ClassVar[str] = "sqrt"
     fit: Literal["states", "order"] = "states"
     unstable: Literal["keep", "error"] = "keep"
     horizon: int | None = None
@@ -490,7 +495,7 @@ class BalancedTruncation(Reduction):
         slots = keep.sum(axis=-1)
         if np.all(slots == keep.shape[-1]):
             return np.ones_like(keep), tuple(element for _, element in _elements(system))
-        options: dict[str, Any] = {"horizon": self.horizon, "unstable": self.unstable}
+        options: dict[str, Any] = {"horizon": self.horizon, "unstable": self.unstable, "method": self._method}
         if self.fit == "states":
             options["states"] = slots if slots.ndim else int(slots)
         else:
@@ -498,7 +503,11 @@ class BalancedTruncation(Reduction):
             options["order"] = order if order.ndim else int(order)
         result = balanced_truncation(system, **options)
         counts = np.array([r.n_states for r in result.systems]).reshape(slots.shape)
-        return np.arange(keep.shape[-1]) < counts[..., None], result.systems
+        return np.arange(keep.shape[-1]) < counts[..., None], self._finish(system, result.systems)
+
+    def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
+        """Post-process the reduced systems (the feedthrough policy of singular perturbation); identity here."""
+        return reduced
 
     def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
         """``G − G_r``; with ``unstable="keep"`` the kept unstable states, identical on both sides, are left out.
@@ -523,3 +532,52 @@ class BalancedTruncation(Reduction):
             stable, stable_r = element.stability_margin > 0, r.stability_margin > 0
             parts.append(_difference(_select(element, stable), _select(r, stable_r)))
         return _padded(layer.system, parts)
+
+
+@register_reduction
+@dataclass(frozen=True)
+class SingularPerturbation(BalancedTruncation):
+    """Singular perturbation of the balanced layer (``balanced_truncation(method="spa")``): exact at DC.
+
+    The scan layer's full realisation ``(Λ, B, CΛ, D + out(CB))`` is balanced and its weak states residualised
+    instead of truncated; written back in the scan form its feedthrough ``D_r`` is a full matrix
+    (:func:`ssmtools.balanced_truncation`, Notes). Options as :class:`BalancedTruncation`, plus:
+
+    Parameters
+    ----------
+    fit : {"states", "order"}
+        As for balanced truncation.
+    unstable : {"keep", "error"}
+        As for balanced truncation.
+    horizon : int, optional
+        As for balanced truncation.
+    feedthrough : {"auto", "full", "diagonal"}
+        ``"full"``: write the new full D (formats that store one, such as lru-pytorch). ``"diagonal"``: keep only
+        the diagonal of the new D — the Frobenius-nearest correction a diagonal-D format (S5, S4D) can store;
+        the DC gain is then matched on the diagonal only. ``"auto"`` (default): ``"diagonal"`` when the layer's
+        D is diagonal, else ``"full"``.
+    """
+
+    name: ClassVar[str] = "singular-perturbation"
+    _method: ClassVar[str] = "spa"
+    feedthrough: Literal["auto", "full", "diagonal"] = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("feedthrough", self.feedthrough, ("auto", "full", "diagonal"))
+
+    def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
+        """Keep the diagonal of each new D when the policy (or a diagonal original D) says so."""
+        D = system.D
+        square = D.shape[-1] == D.shape[-2]
+        diagonal = square and not np.any(D * (1 - np.eye(D.shape[-1])))
+        if self.feedthrough == "full" or (self.feedthrough == "auto" and not diagonal):
+            return reduced
+        if not square:
+            raise ArgumentError(
+                "feedthrough='diagonal' needs a square D (one value per channel); this layer's D is "
+                f"{D.shape[-2]}×{D.shape[-1]}: use feedthrough='full'"
+            )
+        return tuple(
+            r.replace(D=np.diagonal(r.D, axis1=-2, axis2=-1)[..., None] * np.eye(D.shape[-1])) for r in reduced
+        )

@@ -215,3 +215,47 @@ def test_balanced_with_a_horizon_and_the_forced_deviation_is_reported():
     with pytest.warns(UnstableSystemWarning):
         plan = prune_plan(model, 0.85, "balanced", errors=False)
     assert plan.layers[0].n_kept >= 2  # the unstable slots score inf: always allocated
+
+
+def lru_params(seed=8, N=8, H=3):
+    rng = np.random.default_rng(seed)
+    radius, phase = rng.uniform(0.3, 0.9, N), rng.uniform(0.1, 3.0, N)
+    return {
+        "layer": {
+            "nu_log": np.log(-np.log(radius)),
+            "theta_log": np.log(phase),
+            "gamma_log": np.zeros(N),
+            "B_re": rng.normal(size=(N, H)),
+            "B_im": rng.normal(size=(N, H)),
+            "C_re": rng.normal(size=(H, N)),
+            "C_im": rng.normal(size=(H, N)),
+            "D": rng.normal(size=(H, H)),
+        }
+    }
+
+
+def test_singular_perturbation_writes_a_full_d_and_keeps_the_dc_gain():
+    from tests.adapters.reference import lru_forward
+
+    params = lru_params()
+    pruned, plan = last_prune(params, 0.5, "balanced", reduction="singular-perturbation", errors=False)
+    assert plan.reduction == "singular-perturbation" and plan.n_kept == ssmtools.load(pruned).n_states == 4
+    assert not np.allclose(pruned["layer"]["D"], params["layer"]["D"])
+    step = np.ones((400, 3))  # constant input: the outputs settle to the DC gain (|λ| ≤ 0.9)
+    np.testing.assert_allclose(
+        lru_forward(pruned["layer"], step)[-1], lru_forward(params["layer"], step)[-1], rtol=1e-9
+    )
+    truncated, _ = last_prune(params, 0.5, "balanced", errors=False)
+    assert not np.allclose(lru_forward(truncated["layer"], step)[-1], lru_forward(params["layer"], step)[-1], rtol=1e-3)
+
+
+def test_singular_perturbation_on_a_diagonal_d_format_keeps_d_diagonal():
+    rng = np.random.default_rng(46)
+    tree = s5_tree(rng, n_layers=1, P=6, H=3)
+    pruned, _ = last_prune(tree, 0.5, "balanced", reduction="singular-perturbation", errors=False)
+    after = ssmtools.load(pruned)
+    D = after[LAYER0].system.D
+    np.testing.assert_array_equal(D, np.diag(np.diagonal(D)))
+    full = get_reduction("singular-perturbation", feedthrough="full")
+    with pytest.raises(ValueError, match="diagonal"):
+        full.apply(ssmtools.load(tree), {LAYER0: np.arange(6) < 3})
