@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small LAPACK calls on a shared machine: one thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -201,11 +205,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, --quick 1)")
     parser.add_argument("--models", default="s5,lru", help="comma-separated: s5, lru")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 8, --quick 5)")
+    parser.add_argument("--ratios", default=None, help="comma-separated ratios (default: 13 from 0 to 0.95, --quick 6)")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results/pruning)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     epochs = args.epochs if args.epochs is not None else (5 if args.quick else 8)
     ratios = RATIOS_QUICK if args.quick else RATIOS_FULL
+    if args.ratios:
+        ratios = sorted({0.0, *(float(r) for r in args.ratios.split(","))})
     splits = mnist1d_splits()
     report: dict[str, Any] = {"task": "mnist1d", "length": LENGTH, "width": WIDTH, "states": STATES, "depth": DEPTH}
     report.update(epochs=epochs, seeds=seeds, ratios=ratios, models={})
@@ -240,19 +248,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 entry[f"max_ratio_{split}_per_seed"] = values
         report["models"][kind] = {"base": bases, "methods": per_method}
     report["seconds"] = time.perf_counter() - started
-    write(report)
+    write(report, Path(args.out))
     return report
 
 
-def write(report: dict[str, Any]) -> None:
-    """results.json, tables.md and curves.png under benchmarks/results/pruning/ (atomic writes)."""
+def write(report: dict[str, Any], folder: Path) -> None:
+    """results.json, tables.md and curves.png in ``folder`` (atomic writes)."""
     from ssmtools.io import atomic_write
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1, default=str)
-    atomic_write(RESULTS / "results.json", lambda f: f.write(text.encode()))
-    atomic_write(RESULTS / "tables.md", lambda f: f.write(tables(report).encode()))
-    figure(report)
+    atomic_write(folder / "results.json", lambda f: f.write(text.encode()))
+    atomic_write(folder / "tables.md", lambda f: f.write(tables(report).encode()))
+    figure(report, folder)
 
 
 def tables(report: dict[str, Any]) -> str:
@@ -294,7 +302,7 @@ def tables(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def figure(report: dict[str, Any]) -> None:
+def figure(report: dict[str, Any], folder: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -318,7 +326,7 @@ def figure(report: dict[str, Any]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = RESULTS / "curves.png"
+    path = folder / "curves.png"
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
     tmp.replace(path)
