@@ -397,25 +397,77 @@ def _resonance_offsets(margin):
     return xp.clip(margin, min=1e-300)[..., None] * u
 
 
-def diagonal_controllability_gramian(lam: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.ndarray:
+def _complex_expm1(x, y):
+    """``e^{x + jy} − 1`` from real and imaginary parts, without cancellation for small arguments:
+    ``expm1(x)·cos y − 2 sin²(y/2) + j·e^x sin y``."""
+    xp = array_namespace(x, y)
+    half = xp.sin(0.5 * y)
+    return (xp.expm1(x) * xp.cos(y) - 2.0 * half * half) + 1j * (xp.exp(x) * xp.sin(y))
+
+
+def horizon_sum(lam_i, lam_j, horizon, *, discrete: bool):
+    """Finite-horizon kernel of the diagonal Gramians (broadcast), defined for every pole.
+
+    DT: ``S = Σ_{k=0}^{L−1} (λ_i conj λ_j)^k = (1 − μ^L)/(1 − μ)`` with μ = λ_i conj λ_j and L = ``horizon``
+    (an integer ≥ 0), evaluated as ``expm1(L·t)/expm1(t)`` with ``t = log μ = ½(log|λ_i|² + log|λ_j|²) +
+    j(arg λ_i − arg λ_j)``: ``log|λ|² = log1p(−(1 − |λ|²))`` with the compensated
+    :func:`one_minus_abs_squared`, so S keeps its relative accuracy as μ → 1 and equals L exactly at μ = 1
+    (a pole on the circle). A zero pole gives μ = 0 and S = 1 (L ≥ 1). CT: ``S = ∫_0^T e^{st} dt =
+    expm1(sT)/s`` with s = λ_i + conj λ_j and T = ``horizon``, T at s = 0
+    (docs/concepts/derivations.md#finite-horizon-gramians). Growth beyond the float range gives ``inf``.
+    """
+    xp = array_namespace(lam_i, lam_j)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if not discrete:
+            s = lam_i + xp.conj(lam_j)
+            x, y = xp.real(s), xp.imag(s)
+            zero = (x == 0) & (y == 0)
+            safe = xp.where(zero, xp.ones_like(s), s)
+            value = _complex_expm1(horizon * x, horizon * y) / safe
+            return xp.where(zero, horizon + 0j, value)
+        zero_pole = (lam_i == 0) | (lam_j == 0)
+        safe_i = xp.where(lam_i == 0, xp.ones_like(lam_i), lam_i)
+        safe_j = xp.where(lam_j == 0, xp.ones_like(lam_j), lam_j)
+        x = 0.5 * (xp.log1p(-one_minus_abs_squared(safe_i)) + xp.log1p(-one_minus_abs_squared(safe_j)))
+        y = _angle(safe_i) - _angle(safe_j)
+        x, y = x + xp.zeros_like(y), y + xp.zeros_like(x)
+        at_one = (x == 0) & (y == 0)
+        denominator = _complex_expm1(x, y)
+        value = _complex_expm1(horizon * x, horizon * y) / xp.where(at_one, xp.ones_like(denominator), denominator)
+        value = xp.where(at_one, horizon + 0j, value)
+        return xp.where(zero_pole, (1.0 if horizon >= 1 else 0.0) + 0j, value)
+
+
+def diagonal_controllability_gramian(
+    lam: np.ndarray, B: np.ndarray, *, discrete: bool, horizon: float | None = None
+) -> np.ndarray:
     """Closed-form Gramian of ``x⁺ = Λx + Bu`` (or ``ẋ = Λx + Bu``), shape (..., n, n) (docs/concepts/derivations.md#gramians).
 
-    DT ``P_ij = (BBᴴ)_ij / (1 − λ_i conj λ_j)``; CT ``P_ij = −(BBᴴ)_ij / (λ_i + conj λ_j)``.
+    DT ``P_ij = (BBᴴ)_ij / (1 − λ_i conj λ_j)``; CT ``P_ij = −(BBᴴ)_ij / (λ_i + conj λ_j)``. With a
+    ``horizon`` (DT: L steps, CT: time T) the finite-horizon Gramian ``Σ_{k<L} ΛᵏBBᴴΛᴴᵏ`` (CT ``∫_0^T``):
+    ``P_ij = (BBᴴ)_ij · S_ij`` with :func:`horizon_sum` (docs/concepts/derivations.md#finite-horizon-gramians).
     """
     xp = array_namespace(lam, B)
     BBh = B @ xp.conj(xp.matrix_transpose(B))
+    if horizon is not None:
+        return BBh * horizon_sum(lam[..., :, None], lam[..., None, :], horizon, discrete=discrete)
     if discrete:
         return BBh / one_minus_cross(lam[..., :, None], lam[..., None, :])
     return -BBh / (lam[..., :, None] + xp.conj(lam)[..., None, :])
 
 
-def diagonal_observability_gramian(lam: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
+def diagonal_observability_gramian(
+    lam: np.ndarray, C: np.ndarray, *, discrete: bool, horizon: float | None = None
+) -> np.ndarray:
     """Closed-form Gramian ``Q`` of the pair (Λ, C), shape (..., n, n) (docs/concepts/derivations.md#gramians).
 
-    DT ``Q_ij = (CᴴC)_ij / (1 − conj λ_i λ_j)``; CT ``Q_ij = −(CᴴC)_ij / (conj λ_i + λ_j)``.
+    DT ``Q_ij = (CᴴC)_ij / (1 − conj λ_i λ_j)``; CT ``Q_ij = −(CᴴC)_ij / (conj λ_i + λ_j)``. With a
+    ``horizon``: ``Q_ij = (CᴴC)_ij · conj(S_ij)`` (:func:`horizon_sum`).
     """
     xp = array_namespace(lam, C)
     ChC = xp.conj(xp.matrix_transpose(C)) @ C
+    if horizon is not None:
+        return ChC * xp.conj(horizon_sum(lam[..., :, None], lam[..., None, :], horizon, discrete=discrete))
     if discrete:  # 1 − conj λ_i λ_j = conj(1 − λ_i conj λ_j)
         return ChC / xp.conj(one_minus_cross(lam[..., :, None], lam[..., None, :]))
     return -ChC / (xp.conj(lam)[..., :, None] + lam[..., None, :])
@@ -498,6 +550,14 @@ def _reflect_onto_first_column(G: np.ndarray) -> None:
     G[0, 1:] = 0.0
 
 
+def psd_factor(gramian: np.ndarray) -> np.ndarray:
+    """A factor ``L`` with ``L Lᴴ = gramian`` from its Hermitian eigendecomposition (negative
+    round-off eigenvalues clipped to 0); well defined even when the Gramian is singular."""
+    hermitian = 0.5 * (gramian + np.conj(np.swapaxes(gramian, -1, -2)))
+    eigenvalues, vectors = np.linalg.eigh(hermitian)
+    return vectors * np.sqrt(np.maximum(eigenvalues, 0.0))[..., None, :]
+
+
 def graded_svd(F_Q: np.ndarray, F_P: np.ndarray, *, compute_uv: bool = False):
     """SVD of ``M = F_Qᴴ F_P`` for the column-graded factors of :func:`gramian_factor`.
 
@@ -522,7 +582,9 @@ def graded_svd(F_Q: np.ndarray, F_P: np.ndarray, *, compute_uv: bool = False):
     return Q @ np.conj(right_h.T), values, V
 
 
-def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> np.ndarray:
+def graded_hankel_singular_values(
+    lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool, horizon: float | None = None
+) -> np.ndarray:
     """Hankel singular values of one diagonal system ``(Λ, B, C)``, accurate relative to *each* σ, descending (N,).
 
     Square-root method on structured factors: ``P = F_P F_Pᴴ`` and ``Q = F_Q F_Qᴴ`` from
@@ -531,10 +593,22 @@ def graded_hankel_singular_values(lam: np.ndarray, B: np.ndarray, C: np.ndarray,
     magnitude and poles closer than 1e-10 to each other are both resolved; what is left is the sensitivity of
     the data itself (docs/concepts/derivations.md#hankel-singular-values). States with ``b_i = 0`` or
     ``c_i = 0`` contribute zeros.
+    ``horizon``: the finite-horizon Gramians instead (docs/concepts/derivations.md#finite-horizon-gramians), formed
+    with their scales kept apart and factored by eigh — the structured factorisation covers the infinite horizon only.
     """
     out = np.zeros(lam.shape[-1])
-    F_P = gramian_factor(lam, B, discrete=discrete)
-    F_Q = gramian_factor(np.conj(lam), np.conj(C.T), discrete=discrete)
-    values = graded_svd(F_Q, F_P)
+    if horizon is None:
+        F_P = gramian_factor(lam, B, discrete=discrete)
+        F_Q = gramian_factor(np.conj(lam), np.conj(C.T), discrete=discrete)
+        values = graded_svd(F_Q, F_P)
+    else:
+        s_b, s_c = np.linalg.norm(B, axis=1), np.linalg.norm(C, axis=0)
+        live = (s_b > 0) & (s_c > 0)
+        if not np.any(live):
+            return out
+        lam, s_b, s_c = lam[live], s_b[live], s_c[live]
+        P = diagonal_controllability_gramian(lam, B[live] / s_b[:, None], discrete=discrete, horizon=horizon)
+        Q = diagonal_observability_gramian(lam, C[:, live] / s_c[None, :], discrete=discrete, horizon=horizon)
+        values = graded_svd(s_c[:, None] * psd_factor(Q), s_b[:, None] * psd_factor(P))  # L̃_Qᴴ S_c S_b L̃_P
     out[: values.size] = values
     return out

@@ -110,6 +110,51 @@ def _check_system(sys: Any, what: str) -> None:
         )
 
 
+def check_horizon(sys: Any, horizon: Any) -> float | int | None:
+    """Validate a finite horizon for ``sys``: ``None``, an integer L ≥ 1 (DT, steps) or a time T > 0 (CT).
+
+    Parameters
+    ----------
+    sys : DiagonalSSM or BidirectionalSSM
+        The system the horizon applies to (causal only).
+    horizon : int or float or None
+        The value to check.
+
+    Returns
+    -------
+    int or float or None
+        ``horizon`` as an ``int`` (DT) or ``float`` (CT), or None.
+    """
+    if horizon is None:
+        return None
+    if isinstance(sys, BidirectionalSSM):
+        raise OptionError(
+            "horizon= applies to causal systems; a BidirectionalSSM sees the whole sequence in both directions "
+            "(use sys.forward or sys.backward)"
+        )
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"horizon must be a number (sequence length L in DT, time T in CT), got {horizon!r}")
+    if sys.is_discrete:
+        if float(horizon) != int(horizon) or int(horizon) < 1:
+            raise ArgumentError(f"horizon={horizon!r}: a discrete-time horizon is a sequence length, an integer ≥ 1")
+        return int(horizon)
+    if not (np.isfinite(horizon) and horizon > 0):
+        raise ArgumentError(f"horizon={horizon!r}: a continuous-time horizon is a time T > 0 (finite)")
+    return float(horizon)
+
+
+def _response_horizon(sys: DiagonalSSM, horizon: int | float) -> int | float:
+    """Gramian horizon whose ``tr(C P Cᴴ)`` is the energy of the first L impulse-response samples.
+
+    ``h_0 = D`` and ``h_k = CΛ^{k−1}B`` (standard convention) need ``P(L − 1)``; with the state including the
+    input ``h_k = CΛᵏB (+ D at k = 0)`` need ``P(L)`` (docs/concepts/derivations.md#finite-horizon-gramians).
+    CT: the time T itself.
+    """
+    if not sys.is_discrete or sys.state_includes_input:
+        return horizon
+    return int(horizon) - 1
+
+
 # ---------------------------------------------------------------------------------------------- H∞ / L∞
 _TINY_STATES = 32  # real states up to which AB13DD is the faster engine (benchmarks/bench_hinf_families.py)
 _TINY_MARGIN = 1e-6  # ... provided every pole is this far inside the boundary (AB13DD loses digits closer)
@@ -390,15 +435,24 @@ def hinf_norm(
 
 
 # ---------------------------------------------------------------------------------------------- H2 / L2
-def _causal_h2(sys: DiagonalSSM, infinite: np.ndarray, backend: Backend, device: Any, dtype: Precision) -> Any:
-    """Closed-form Gramian H2 of a causal system in the requested backend (``inf`` where ``infinite``)."""
+def _causal_h2(
+    sys: DiagonalSSM,
+    infinite: np.ndarray,
+    backend: Backend,
+    device: Any,
+    dtype: Precision,
+    horizon: int | float | None = None,
+) -> Any:
+    """Closed-form Gramian H2 of a causal system in the requested backend (``inf`` where ``infinite``);
+    with a ``horizon``, the energy of the first L impulse-response samples (every pole allowed)."""
     array_backend = get_backend(backend, device)
     if np.any(infinite):
         stable_poles = np.where(sys.stability_margin > 0, sys.poles, 0.0 if sys.is_discrete else -1.0)
         sys = sys.replace(poles=stable_poles)
     lam, B, C = augmented_realization(sys)
     lam, B, C, D = array_backend.asarrays(lam, B, C, sys.D, device=device, dtype=dtype)
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
+    gramian_horizon = None if horizon is None else _response_horizon(sys, horizon)
+    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete, horizon=gramian_horizon)
     cross = C @ B if sys.state_includes_input else None
     value2 = _kernels.h2_squared_from_gramian(P, C, D, feedthrough_cross=cross)
     if backend == "numpy":
@@ -412,6 +466,7 @@ def h2_norm(
     sys: LTISystem,
     *,
     method: H2Method = "gramian",
+    horizon: int | float | None = None,
     backend: Backend = "numpy",
     device: Any = None,
     dtype: Precision = "float64",
@@ -427,6 +482,11 @@ def h2_norm(
         ``‖G‖² = tr(C_a P_a C_aᴴ) + ‖D‖²_F + 2 Re tr(Dᴴ C_a B_a)``, the last term only when the state
         includes the current input (docs/concepts/derivations.md#layer-h2). ``"slycot"``: SLICOT
         AB13BD on the real standard form (cross-check; causal systems only).
+    horizon : int or float, optional
+        Finite horizon (causal systems, ``method="gramian"``): DT, the energy of the first L samples
+        ``sqrt(Σ_{k<L} ‖h_k‖²_F)`` (what the layer does on length-L sequences); CT, ``sqrt(∫_0^T ‖h‖²_F)``.
+        Finite for every pole, unstable ones included, with no warning
+        (docs/concepts/derivations.md#finite-horizon-gramians).
     backend : {"numpy", "torch"}
         ``"torch"`` evaluates the Gramian formula in torch and returns a tensor on ``device``.
     device : str or torch.device, optional
@@ -455,6 +515,14 @@ def h2_norm(
     _check_system(sys, "h2_norm")
     check_choice("method", method, ("gramian", "slycot"))
     get_backend(backend, device)
+    horizon = check_horizon(sys, horizon)
+    if horizon is not None and isinstance(sys, DiagonalSSM):  # check_horizon refused bidirectional layers
+        if method != "gramian":
+            raise OptionError("horizon= is evaluated by method='gramian' (closed-form finite-horizon Gramians)")
+        infinite = np.zeros(sys.batch_shape, dtype=bool)
+        if not sys.is_discrete:
+            infinite |= np.any(sys.D != 0, axis=(-1, -2))
+        return _causal_h2(sys, infinite, backend, device, dtype, horizon=horizon)
     if method == "slycot" and backend != "numpy":
         raise OptionError("backend='torch' applies to method='gramian' only; AB13BD runs in SLICOT on the host")
     if isinstance(sys, BidirectionalSSM):
@@ -597,7 +665,12 @@ def state_hinf_norms(
 
 
 def state_h2_norms(
-    sys: LTISystem, *, backend: Backend = "numpy", device: Any = None, dtype: Precision = "float64"
+    sys: LTISystem,
+    *,
+    horizon: int | float | None = None,
+    backend: Backend = "numpy",
+    device: Any = None,
+    dtype: Precision = "float64",
 ) -> Any:
     """H2 norm of every one-state subsystem (two-sided L2 for bidirectional layers), shape ``(*batch, n)``.
 
@@ -605,6 +678,10 @@ def state_h2_norms(
     ----------
     sys : DiagonalSSM or BidirectionalSSM
         Any batch shape; neither D nor ``state_includes_input`` changes the values of causal systems.
+    horizon : int or float, optional
+        Finite horizon (causal systems): the energy of the first L samples of each subsystem's impulse
+        response (``z·G_i`` when the state includes the input, so the count shifts by one sample), finite for
+        every pole (docs/concepts/derivations.md#finite-horizon-gramians).
     backend : {"numpy", "torch"}
         ``"torch"`` evaluates the same closed forms in torch and returns a tensor on ``device``.
     device : str or torch.device, optional
@@ -633,6 +710,9 @@ def state_h2_norms(
     """
     _check_system(sys, "state_h2_norms")
     array_backend = get_backend(backend, device)
+    horizon = check_horizon(sys, horizon)
+    if horizon is not None and isinstance(sys, DiagonalSSM):  # check_horizon refused bidirectional layers
+        return _state_h2_horizon(sys, horizon, array_backend, device, dtype)
     _warn_unstable_states(sys)
     if isinstance(sys, BidirectionalSSM):
         with silence_unstable():
@@ -645,6 +725,23 @@ def state_h2_norms(
         return xp.sqrt(value2)
     xp = _kernels.array_namespace(lam)
     return 0.5 * xp.sqrt(_kernels.pair_h2_squared(lam, B, C, discrete=sys.is_discrete))
+
+
+def _state_h2_horizon(sys: DiagonalSSM, horizon: int | float, array_backend: Any, device: Any, dtype: Precision) -> Any:
+    """Finite-horizon per-state H2: ``s²·S(λ, λ)`` (complex output), ¼ of the pair's
+    ``2s²·S(λ, λ) + 2 Re((cᵀc)(bᵀb)·S(λ, conj λ))`` (real output), S the :func:`~ssmtools._kernels.horizon_sum`."""
+    steps = _response_horizon(sys, horizon)
+    lam, B, C = array_backend.asarrays(sys.poles, sys.B, sys.C, device=device, dtype=dtype)
+    xp = _kernels.array_namespace(lam)
+    gain2 = _kernels.single_pole_gain(B, C) ** 2
+    self_sum = xp.real(_kernels.horizon_sum(lam, lam, steps, discrete=sys.is_discrete))
+    if sys.output == "complex":
+        return xp.sqrt(gain2 * self_sum)
+    cross = xp.einsum("...pn,...pn->...n", C, C) * xp.einsum("...nm,...nm->...n", B, B)
+    pair = 2.0 * gain2 * self_sum + 2.0 * xp.real(
+        cross * _kernels.horizon_sum(lam, xp.conj(lam), steps, discrete=sys.is_discrete)
+    )
+    return 0.5 * xp.sqrt(xp.clip(pair, min=0.0))
 
 
 # ---------------------------------------------------------------------------------------------- Gramians
@@ -662,7 +759,7 @@ def _require_causal_stable(sys: Any, what: str) -> None:
         )
 
 
-def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
+def gramians(sys: DiagonalSSM, *, horizon: int | float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Controllability and observability Gramians ``(P, Q)`` of the diagonal realization.
 
     The realization is ``(Λ_a, B_a, C_a)`` of [`ssmtools.systems.augmented_realization`][ssmtools.systems.augmented_realization]:
@@ -673,23 +770,31 @@ def gramians(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     sys : DiagonalSSM
-        Asymptotically stable, any batch shape.
+        Any batch shape; asymptotically stable unless ``horizon`` is given.
+    horizon : int or float, optional
+        Finite horizon: DT ``P(L) = Σ_{k=0}^{L−1} ΛᵏBBᴴΛᴴᵏ`` and ``Q(L) = Σ_{k=0}^{L−1} ΛᴴᵏCᴴCΛᵏ`` (L an integer
+        ≥ 1), CT ``∫_0^T``; defined for every pole (docs/concepts/derivations.md#finite-horizon-gramians).
 
     Returns
     -------
     P, Q : ndarray of complex128, shape ``(*batch, N, N)``, N = n (complex) or 2n (real output)
         DT ``P_ij = (BBᴴ)_ij/(1 − λ_i conj λ_j)``, ``Q_ij = (CᴴC)_ij/(1 − conj λ_i λ_j)``;
-        CT ``P_ij = −(BBᴴ)_ij/(λ_i + conj λ_j)``, ``Q_ij = −(CᴴC)_ij/(conj λ_i + λ_j)``.
+        CT ``P_ij = −(BBᴴ)_ij/(λ_i + conj λ_j)``, ``Q_ij = −(CᴴC)_ij/(conj λ_i + λ_j)``. With a horizon
+        the factors ``1/(1 − μ)`` become the geometric sums ``(1 − μᴸ)/(1 − μ)``.
 
     Raises
     ------
     ValueError
-        If a system is not asymptotically stable.
+        If a system is not asymptotically stable (without ``horizon``).
     """
-    _require_causal_stable(sys, "Gramians")
+    horizon = check_horizon(sys, horizon)
+    if horizon is None:
+        _require_causal_stable(sys, "Gramians")
+    else:
+        _check_system(sys, "Gramians")
     lam, B, C = augmented_realization(sys)
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
-    Q = _kernels.diagonal_observability_gramian(lam, C, discrete=sys.is_discrete)
+    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete, horizon=horizon)
+    Q = _kernels.diagonal_observability_gramian(lam, C, discrete=sys.is_discrete, horizon=horizon)
     return P, Q
 
 
@@ -729,14 +834,17 @@ def gramian_factors(sys: DiagonalSSM) -> tuple[np.ndarray, np.ndarray]:
     return F_P, F_Q
 
 
-def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
+def hankel_singular_values(sys: DiagonalSSM, *, horizon: int | float | None = None) -> np.ndarray:
     """Hankel singular values ``σ_j = sqrt(eig_j(PQ))``, descending, shape ``(*batch, N)``.
 
     Parameters
     ----------
     sys : DiagonalSSM
-        Asymptotically stable, any batch shape. N = n (complex output) or 2n (real output: each
-        stored state is a conjugate pair, two real dimensions).
+        Any batch shape; asymptotically stable unless ``horizon`` is given. N = n (complex output) or 2n
+        (real output: each stored state is a conjugate pair, two real dimensions).
+    horizon : int or float, optional
+        Finite-horizon (time-limited) values ``sqrt(eig(P(L) Q(L)))`` from :func:`gramians` with the same
+        horizon: defined for every pole (docs/concepts/derivations.md#finite-horizon-gramians).
 
     Returns
     -------
@@ -758,9 +866,15 @@ def hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
     >>> round(float(hankel_singular_values(sys)[0]), 12)  # 1 / (1 - 0.25)
     1.333333333333
     """
-    _require_causal_stable(sys, "Hankel singular values")
+    horizon = check_horizon(sys, horizon)
+    if horizon is None:
+        _require_causal_stable(sys, "Hankel singular values")
+    else:
+        _check_system(sys, "Hankel singular values")
     lam, B, C = augmented_realization(sys)
     values = np.zeros(lam.shape)
     for index in np.ndindex(*sys.batch_shape):
-        values[index] = _kernels.graded_hankel_singular_values(lam[index], B[index], C[index], discrete=sys.is_discrete)
+        values[index] = _kernels.graded_hankel_singular_values(
+            lam[index], B[index], C[index], discrete=sys.is_discrete, horizon=horizon
+        )
     return values

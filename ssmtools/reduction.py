@@ -1,6 +1,6 @@
 """Model reduction of diagonal SSMs with error bounds: modal truncation and balanced truncation.
 
-Both return a [`ReductionResult`][ssmtools.reduction.ReductionResult] whose systems are again [`DiagonalSSM`][ssmtools.systems.DiagonalSSM]
+Both return a :class:`ReductionResult` whose systems are again :class:`~ssmtools.DiagonalSSM`
 layers with the input's output convention, feedthrough D and ``state_includes_input`` flag, so
 they can be written back into S5 / S4D / LRU weights. Formulas: ``docs/concepts/derivations.md#hankel-singular-values``,
 ``#modal-truncation-error`` and ``#balanced-truncation-bound``; overview in ``docs/concepts/reduction.md``.
@@ -21,10 +21,11 @@ from numpy.typing import ArrayLike
 
 from . import _kernels
 from .errors import ArgumentError, ArgumentTypeError, ShapeError, check_choice
-from .norms import gramian_factors, h2_norm, hinf_norm, state_hinf_norms
+from .norms import check_horizon, gramian_factors, gramians, h2_norm, hinf_norm, state_hinf_norms
 from .systems import DiagonalSSM, check_eigenbasis, real_realization
 
 BalancedMethod = Literal["sqrt", "spa"]
+UnstablePolicy = Literal["error", "keep"]
 
 # Hankel singular values closer than this (relative to σ_1) are treated as one repeated value,
 # which balanced truncation must not split (the reduced model may lose asymptotic stability).
@@ -35,22 +36,22 @@ _MAX_CONDITION = 1e10
 
 @dataclass(frozen=True)
 class ReductionResult:
-    """Outcome of [`modal_truncation`][ssmtools.reduction.modal_truncation] or [`balanced_truncation`][ssmtools.reduction.balanced_truncation] (immutable).
+    """Outcome of :func:`modal_truncation` or :func:`balanced_truncation` (immutable).
 
     Parameters
     ----------
     systems : tuple of DiagonalSSM
         One *unbatched* reduced system per batch element of the input, in ``np.ndindex(batch_shape)``
         (C) order; a 1-tuple for an unbatched input. Always a tuple, even when the reduced systems
-        have the same number of states (then [`system`][ssmtools.reduction.ReductionResult.system] stacks them).
+        have the same number of states (then :attr:`system` stacks them).
     batch_shape : tuple of int
         Batch shape of the reduced input system.
     bound : float or ndarray of shape ``batch_shape``
         A-priori H∞ bound on ``G − G_r``: Σ_removed ‖G_i‖∞ (modal) or 2·Σ_{j>r} σ_j (balanced).
     order : int or ndarray of int, shape ``batch_shape``
-        Order kept, in the unit of the method: stored states for [`modal_truncation`][ssmtools.reduction.modal_truncation]; Hankel
+        Order kept, in the unit of the method: stored states for :func:`modal_truncation`; Hankel
         singular values (McMillan degree, i.e. *real* state dimensions for ``output="real"``) for
-        [`balanced_truncation`][ssmtools.reduction.balanced_truncation]. The stored-state count of each system is [`n_states`][ssmtools.reduction.ReductionResult.n_states].
+        :func:`balanced_truncation`. The stored-state count of each system is :attr:`n_states`.
     hsv : ndarray of shape ``(*batch_shape, N)`` or None
         Hankel singular values of the input's strictly proper part, descending (balanced truncation
         only; N = n for complex output, 2n real dimensions for real output).
@@ -77,13 +78,13 @@ class ReductionResult:
 
     @property
     def system(self) -> DiagonalSSM:
-        """The reduced systems as one [`DiagonalSSM`][ssmtools.systems.DiagonalSSM] with the input's batch shape.
+        """The reduced systems as one :class:`DiagonalSSM` with the input's batch shape.
 
         Raises
         ------
         ShapeError
             When the batch elements kept different numbers of stored states: DiagonalSSM arrays are
-            rectangular, so use [`systems`][ssmtools.systems] (one system per batch element) instead.
+            rectangular, so use :attr:`systems` (one system per batch element) instead.
         """
         if not self.batch_shape:
             return self.systems[0]
@@ -176,14 +177,14 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
         states, because DiagonalSSM arrays are rectangular; reduce layers of different sizes one
         by one (``sys[i]``). Kept states stay in their original order.
     exact_error : bool
-        Also compute the exact ‖G − G_r‖∞ ([`hinf_norm`][ssmtools.norms.hinf_norm]) and ‖G − G_r‖₂
-        ([`h2_norm`][ssmtools.norms.h2_norm]) of the error system.
+        Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂
+        (:func:`~ssmtools.h2_norm`) of the error system.
 
     Returns
     -------
     ReductionResult
         ``system``: the kept states with D, ``dt``, ``output`` and ``state_includes_input``
-        unchanged; ``bound`` = Σ_{i removed} ‖G_i‖∞ ([`state_hinf_norms`][ssmtools.norms.state_hinf_norms], the exact
+        unchanged; ``bound`` = Σ_{i removed} ‖G_i‖∞ (:func:`~ssmtools.state_hinf_norms`, the exact
         conjugate-pair norm for ``output="real"``); ``order`` = number of kept stored states;
         ``hsv`` = None.
 
@@ -200,7 +201,7 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
     The error system is diagonal: the removed states with D = 0 (and the same factor z under
     ``state_includes_input``), so ΔG = Σ_{i removed} G_i and ‖ΔG‖∞ ≤ Σ_{i removed} ‖G_i‖∞ by the
     triangle inequality (docs/concepts/derivations.md#modal-truncation-error). The bound is ``inf`` (with an
-    [`UnstableSystemWarning`][ssmtools.errors.UnstableSystemWarning]) when a removed state is unstable.
+    :class:`~ssmtools.UnstableSystemWarning`) when a removed state is unstable.
 
     Examples
     --------
@@ -239,6 +240,22 @@ def modal_truncation(sys: DiagonalSSM, keep: ArrayLike, *, exact_error: bool = F
 
 
 # ---------------------------------------------------------------------------------------------- balanced truncation
+def _real_coordinates(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gramians of the augmented realization (x_a = [x; conj x]) moved to the real state [Re x; Im x].
+
+    ``x_r = T x_a`` with ``T = ½[[I, I], [−jI, jI]]``, so ``P_r = T P Tᴴ`` and ``Q_r = T⁻ᴴ Q T⁻¹``
+    with ``T⁻¹ = [[I, jI], [I, −jI]]`` (the realization of :func:`~ssmtools.systems.real_realization`).
+    Shapes (..., 2n, 2n), real.
+    """
+    n = P.shape[-1] // 2
+    eye = np.eye(n)
+    T = 0.5 * np.block([[eye, eye], [-1j * eye, 1j * eye]])
+    T_inv = np.block([[eye, 1j * eye], [eye, -1j * eye]])
+    P_r = T @ P @ np.conj(T.T)
+    Q_r = np.conj(T_inv.T) @ Q @ T_inv
+    return np.real(P_r), np.real(Q_r)
+
+
 def _real_factor(F: np.ndarray, *, observability: bool) -> np.ndarray:
     """A real factor of a Gramian in the real state [Re x; Im x] from a factor ``F`` of the augmented one.
 
@@ -326,7 +343,7 @@ def _rediagonalize_complex(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
 def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
     """A DiagonalSSM with the convention of ``like`` from a dense reduced (A, B, C, D).
 
-    ``output="real"``: A is real; [`DiagonalSSM.from_control`][ssmtools.systems.DiagonalSSM.from_control] keeps each complex-conjugate
+    ``output="real"``: A is real; :meth:`DiagonalSSM.from_control` keeps each complex-conjugate
     eigenvalue pair once with C doubled (y = Re(2 c x)) and each real eigenvalue as a state with
     real parameters. ``output="complex"``: complex eigendecomposition. The ``state_includes_input``
     flag of ``like`` is restored (A, B, C are the strictly proper part).
@@ -339,13 +356,25 @@ def _rediagonalize(A, B, C, D, like: DiagonalSSM) -> DiagonalSSM:
 
 
 def _requested_orders(
-    sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int
+    sys: DiagonalSSM, order: ArrayLike | None, tol: ArrayLike | None, size: int, states: ArrayLike | None = None
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if (order is None) == (tol is None):
+    if sum(value is not None for value in (order, tol, states)) != 1:
         raise ArgumentError(
-            "balanced_truncation needs exactly one of order= (states to keep) or tol= (largest a-priori H∞ error "
-            f"2·Σ_(j>r) σ_j); got order={order!r}, tol={tol!r}"
+            "balanced_truncation needs exactly one of order= (Hankel singular values to keep) or tol= (largest "
+            f"a-priori H∞ error 2·Σ_(j>r) σ_j) or states= (stored states to fit); got order={order!r}, tol={tol!r}, states={states!r}"
         )
+    if states is not None:
+        values = np.asarray(states)
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ArgumentTypeError(
+                f"states must be an integer or an integer array of shape batch_shape, got {states!r}"
+            )
+        if np.any((values < 0) | (values > sys.n_states)):
+            raise ArgumentError(f"states={states!r} is out of range: 0 ≤ states ≤ {sys.n_states} stored states")
+        try:
+            return np.broadcast_to(values, sys.batch_shape), None
+        except ValueError:
+            raise ShapeError(f"states has shape {values.shape}; expected an int or shape {sys.batch_shape}") from None
     if order is not None:
         values = np.asarray(order)
         if not np.issubdtype(values.dtype, np.integer):
@@ -373,7 +402,10 @@ def balanced_truncation(
     order: ArrayLike | None = None,
     *,
     tol: ArrayLike | None = None,
+    states: ArrayLike | None = None,
     method: BalancedMethod = "sqrt",
+    horizon: int | float | None = None,
+    unstable: UnstablePolicy = "error",
     exact_error: bool = False,
 ) -> ReductionResult:
     """Balanced truncation (or singular perturbation approximation), re-diagonalised into a DiagonalSSM.
@@ -388,13 +420,30 @@ def balanced_truncation(
         ``output="complex"``; 0 ≤ r ≤ N (N = 2n or n). To keep k stored pairs ask for ``2k``.
     tol : float or array_like, shape ``batch_shape``, optional
         Instead of ``order``: the smallest r with a-priori bound ``2·Σ_{j>r} σ_j ≤ tol`` (per batch element).
+    states : int or array_like of int, shape ``batch_shape``, optional
+        Instead of ``order``: the number of *stored* states the re-diagonalised reduction must fit, per batch
+        element. For ``output="real"`` a reduced complex pair takes one stored state and a real pole a whole
+        one, so the largest real order r ≤ 2·states whose re-diagonalised system has at most ``states`` stored
+        states is kept (a pruning ratio is then met exactly, as for state selection).
     method : {"sqrt", "spa"}
         ``"sqrt"``: square-root balanced truncation (D unchanged). ``"spa"``: singular perturbation
         approximation, exact at DC (z = 1 in DT, s = 0 in CT); it adds a feedthrough
-        ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D, so it is not available for
-        ``state_includes_input=True`` (see Notes).
+        ``D_sp = C₂(I − A₂₂)⁻¹B₂`` (CT ``C₂(−A₂₂)⁻¹B₂``) to D. For ``state_includes_input=True`` it
+        works on the layer's full realisation ``(Λ, B, CΛ, D + out(CB))`` (state ``x_{k−1}``) and maps the
+        result back to the scan form, so the new D is generally a full matrix (see Notes).
+    horizon : int or float, optional
+        Finite-horizon (time-limited) balanced truncation: balance the Gramians over L steps (DT) or time T (CT)
+        of :func:`~ssmtools.gramians` ``(horizon=...)``, defined for every pole, so unstable layers are reduced
+        as they act on length-L sequences. There is no a-priori H∞ bound (``bound`` is ``inf``) and the reduced
+        system need not be stable (docs/concepts/derivations.md#finite-horizon-gramians).
+    unstable : {"error", "keep"}
+        Infinite horizon only. ``"error"`` (default): refuse systems with poles on or outside the stability
+        boundary. ``"keep"``: additive stable/unstable decomposition, as SLICOT AB09MD does — the states with
+        |λ| ≥ 1 (DT; Re λ ≥ 0 CT) are kept exactly and only the stable part is balanced and truncated; the order
+        counts both parts, ``hsv`` lists ``inf`` for the unstable dimensions first, and the bound is the stable
+        part's ``2·Σ_{j>r_s} σ_j``. For a diagonal system the decomposition is the partition of the states.
     exact_error : bool
-        Also compute the exact ‖G − G_r‖∞ ([`hinf_norm`][ssmtools.norms.hinf_norm]) and ‖G − G_r‖₂ of each
+        Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂ of each
         batch element (the error system stacks the original and the reduced states).
 
     Returns
@@ -407,17 +456,17 @@ def balanced_truncation(
     Raises
     ------
     ValueError
-        Unstable system, neither or both of ``order``/``tol``, ``order`` out of range, or ``"spa"``
-        with ``state_includes_input=True``.
+        Unstable system (``unstable="error"``, no horizon), not exactly one of ``order``/``tol``/``states``,
+        or ``order`` out of range.
     NotDiagonalizableError
         If the reduced state matrix has no well-conditioned eigenvector basis.
 
     Notes
     -----
     *Hankel singular values.* σ_j = sqrt(eig_j(PQ)) with the closed-form Gramians of the strictly
-    proper part (Λ, B, C) ([`gramians`][ssmtools.norms.gramians], docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
-    square-root method ``svd(L_Qᴴ L_P)`` with eigh factors (robust when the Gramians are nearly
-    singular). For ``output="real"`` they are the HSVs of the real realization (2n real states);
+    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
+    square-root method ``svd(F_Qᴴ F_P)`` on structured factors of the Gramians (:func:`~ssmtools.gramian_factors`,
+    never the formed Gramians; for a finite ``horizon`` eigh factors of the formed time-limited Gramians). For ``output="real"`` they are the HSVs of the real realization (2n real states);
     for ``output="complex"`` those of the complex system.
 
     *Reduction.* The real realization (state [Re x; Im x]) for ``output="real"``, the complex
@@ -425,8 +474,12 @@ def balanced_truncation(
     ``(A_r, B_r, C_r) = (W_rᴴ A T_r, W_rᴴ B, C T_r)``. Bound (Enns; Glover; DT Al-Saggaf & Franklin):
     ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2·Σ_{j>r} σ_j`` (docs/concepts/derivations.md#balanced-truncation-bound). With ``state_includes_input`` the
     reduced layer is ``G_r = z·G_sp,r + D``, same D, and the bound holds for the layer because z is
-    unimodular. SPA would give ``z·(G_sp,r + D_sp) + D``, whose ``z·D_sp`` is a one-step advance no
-    causal layer can represent — hence the restriction.
+    unimodular. SPA of the strictly proper part would give ``z·(G_sp,r + D_sp) + D``, whose ``z·D_sp`` is a
+    one-step advance no causal layer can represent; so SPA balances the full realisation of the scan instead,
+    ``s_{k+1} = Λs_k + Bu_k``, ``y_k = out(CΛ s_k) + (D + out(CB))u_k`` with ``s_k = x_{k−1}`` (its Hankel
+    singular values, in ``hsv``, differ from those of the strictly proper part), and writes the reduction
+    ``(Λ_r, B_r, C'_r, D'_r)`` back as ``C_r = C'_r Λ_r⁻¹``, ``D_r = D'_r − out(C_r B_r)``: exact at DC, with
+    a full D_r.
 
     *Order actually kept* (``result.order``): the requested r is (1) raised while it would split a
     repeated Hankel singular value (|σ_r − σ_{r+1}| ≤ 1e-10·σ_1; cutting a tie can leave the reduced
@@ -436,7 +489,7 @@ def balanced_truncation(
     *Re-diagonalisation.* The dense A_r is diagonalised again. ``output="real"``: A_r is real, so its
     eigenvalues are real or conjugate pairs; each pair becomes one stored state with C doubled
     (y = Re(Cx)) and each real eigenvalue one stored state with real parameters, exactly as
-    [`DiagonalSSM.from_control`][ssmtools.systems.DiagonalSSM.from_control]. A real order r therefore gives between ⌈r/2⌉ and r stored
+    :meth:`DiagonalSSM.from_control`. A real order r therefore gives between ⌈r/2⌉ and r stored
     states (r/2 when all reduced poles are complex); no conjugate pair is ever split because the
     reduction is done in real arithmetic. ``result.n_states`` reports the stored counts.
 
@@ -453,46 +506,27 @@ def balanced_truncation(
     (1, True)
     """
     check_choice("method", method, ("sqrt", "spa"))
-    if method == "spa" and sys.state_includes_input:
-        raise ArgumentError(
-            "method='spa' adds a feedthrough D_sp to the strictly proper part, which the state_includes_input "
-            "convention (G = z·G_sp + D) turns into a one-step advance z·D_sp that no causal layer can represent; "
-            "use method='sqrt' for scan-convention layers"
-        )
-    F_P, F_Q = gramian_factors(sys)  # raises ValueError for unstable systems
-    real = sys.output == "real"
-    if real:
-        A_all, B_all, C_all, _ = real_realization(sys)
-    else:
-        A_all = sys.poles[..., :, None] * np.eye(sys.n_states)
-        B_all, C_all = sys.B, sys.C
-    size = F_P.shape[-1]
-    orders, tols = _requested_orders(sys, order, tol, size)
-    discrete = sys.is_discrete
-    hsv_all = np.zeros(sys.batch_shape + (size,))
+    check_choice("unstable", unstable, ("error", "keep"))
+    horizon = check_horizon(sys, horizon)
+    if horizon is None and unstable == "error":
+        gramians(sys)  # raises for unstable systems
+    dim = 2 if sys.output == "real" else 1
+    orders, tols = _requested_orders(sys, order, tol, dim * sys.n_states, states)
+    target = "states" if states is not None else ("order" if order is not None else "tol")
+    hsv_all = np.zeros(sys.batch_shape + (dim * sys.n_states,))
     kept = np.zeros(sys.batch_shape, dtype=np.int64)
-    reduced_systems = []
+    bound = np.zeros(sys.batch_shape)
+    reduced_systems, errors = [], []
     for index in np.ndindex(*sys.batch_shape):
-        factor_p, factor_q = F_P[index], F_Q[index]
-        if real:
-            factor_p, factor_q = _real_factor(factor_p, observability=False), _real_factor(factor_q, observability=True)
-        hsv, TV, WU = _balancing(factor_p, factor_q, size)
-        hsv_all[index] = hsv
-        r = int(orders[index]) if orders is not None else _order_for_tol(hsv, float(tols[index]))  # type: ignore[index]
-        n_min = _minimal_order(hsv)
-        r = min(_round_up_ties(hsv, r), n_min)
-        kept[index] = r
-        A_r, B_r, C_r, D_sp = _reduce_dense(
-            A_all[index], B_all[index], C_all[index], hsv, TV, WU, r, n_min, method, discrete
+        value = orders[index] if orders is not None else tols[index]  # type: ignore[index]
+        one = sys[index] if sys.batch_shape else sys
+        reduced, hsv_all[index], kept[index], bound[index], error = _balanced_one(
+            one, target, value, method, horizon, unstable == "keep"
         )
-        like = sys[index] if sys.batch_shape else sys
-        reduced_systems.append(_rediagonalize(A_r, B_r, C_r, like.D + D_sp, like))
-    tails = np.cumsum(hsv_all[..., ::-1], axis=-1)[..., ::-1]  # tails[..., j] = Σ_{i ≥ j} σ_i
-    tails = np.concatenate([tails, np.zeros(sys.batch_shape + (1,))], axis=-1)
-    bound = 2.0 * np.take_along_axis(tails, kept[..., None], axis=-1)[..., 0]
+        reduced_systems.append(reduced)
+        errors.append(error)
     error_hinf = error_h2 = None
     if exact_error:
-        errors = [_difference(original, reduced) for original, reduced in zip(_split(sys), reduced_systems)]
         error_hinf = _scalar_or_array(np.array([hinf_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
         error_h2 = _scalar_or_array(np.array([h2_norm(e) for e in errors], dtype=float).reshape(sys.batch_shape))
     return ReductionResult(
@@ -504,6 +538,111 @@ def balanced_truncation(
         error_hinf=error_hinf,
         error_h2=error_h2,
     )
+
+
+def _out(sys: DiagonalSSM, M: np.ndarray) -> np.ndarray:
+    """The output map applied to a product: ``Re(M)`` for ``output="real"``, ``M`` otherwise."""
+    return np.real(M) if sys.output == "real" else M
+
+
+def _standard_form(sys: DiagonalSSM) -> DiagonalSSM:
+    """A scan-convention layer (``x_k = Λx_{k−1} + Bu_k``, ``y_k = out(Cx_k) + Du_k``) in the standard convention.
+
+    With the state ``s_k = x_{k−1}``: ``s_{k+1} = Λs_k + Bu_k``, ``y_k = out(CΛ s_k) + (D + out(CB))u_k`` — the
+    full realisation including the feedthrough of the current input (docs/concepts/derivations.md#standard-form).
+    """
+    return sys.replace(C=sys.C * sys.poles[None, :], D=sys.D + _out(sys, sys.C @ sys.B), state_includes_input=False)
+
+
+def _scan_form(sys: DiagonalSSM) -> DiagonalSSM:
+    """Inverse of :func:`_standard_form`: ``C = C_std Λ⁻¹``, ``D = D_std − out(CB)`` (needs λ ≠ 0)."""
+    if np.any(sys.poles == 0):
+        raise ArgumentError(
+            "the singular perturbation of this scan-convention layer has a pole at 0, which the state-includes-input "
+            "form cannot represent; use method='sqrt' (balanced truncation) for it"
+        )
+    C = sys.C / sys.poles[None, :]
+    return sys.replace(C=C, D=sys.D - _out(sys, C @ sys.B), state_includes_input=True)
+
+
+def _states_where(sys: DiagonalSSM, chosen: np.ndarray) -> DiagonalSSM:
+    """The states of an unbatched system where ``chosen`` is True (D unchanged)."""
+    index = np.flatnonzero(chosen)
+    return sys.replace(poles=sys.poles[index], B=sys.B[index], C=sys.C[:, index])
+
+
+def _balanced_one(
+    sys: DiagonalSSM, target: str, value: Any, method: str, horizon: int | float | None, keep_unstable: bool
+) -> tuple[DiagonalSSM, np.ndarray, int, float, DiagonalSSM]:
+    """Balanced reduction of one unbatched system: ``(reduced, hsv, order kept, bound, error system)``.
+
+    ``target`` is ``"order"`` (real order r), ``"tol"`` (bound) or ``"states"`` (stored states to fit). With
+    ``keep_unstable`` (infinite horizon only) the states on or outside the boundary are kept exactly and the
+    stable part alone is reduced (additive decomposition); ``hsv`` then lists ``inf`` for them first.
+    """
+    dim = 2 if sys.output == "real" else 1
+    unstable = (sys.stability_margin <= 0) if (keep_unstable and horizon is None) else np.zeros(sys.n_states, bool)
+    stable_part = _states_where(sys, ~unstable)
+    unstable_part = _states_where(sys, unstable).replace(D=None)
+    scan_spa = method == "spa" and sys.state_includes_input
+    if scan_spa:  # SPA of the full realisation x_{k−1} → (Λ, B, CΛ, D + out(CB)); see _scan_form
+        stable_part = _standard_form(stable_part)
+    n_u = int(np.count_nonzero(unstable))
+    if stable_part.n_states == 0:
+        hsv_s = np.zeros(0)
+    else:
+        if dim == 2:
+            A, B, C, _ = real_realization(stable_part)
+        else:
+            A, B, C = np.diag(stable_part.poles), stable_part.B, stable_part.C
+        if horizon is None:  # structured factors, never the formed Gramians
+            F_P, F_Q = gramian_factors(stable_part)
+            if dim == 2:
+                F_P, F_Q = _real_factor(F_P, observability=False), _real_factor(F_Q, observability=True)
+        else:  # finite horizon: factors of the formed time-limited Gramians
+            P, Q = gramians(stable_part, horizon=horizon)
+            if dim == 2:
+                P, Q = _real_coordinates(P, Q)
+            F_P, F_Q = _kernels.psd_factor(P), _kernels.psd_factor(Q)
+        hsv_s, TV, WU = _balancing(F_P, F_Q, dim * stable_part.n_states)
+    n_min = _minimal_order(hsv_s)
+    discrete = sys.is_discrete
+
+    def reduce(r: int) -> DiagonalSSM:
+        if stable_part.n_states == 0:
+            return stable_part
+        A_r, B_r, C_r, D_sp = _reduce_dense(A, B, C, hsv_s, TV, WU, r, n_min, method, discrete)
+        return _rediagonalize(A_r, B_r, C_r, stable_part.D + D_sp, stable_part)
+
+    if target == "states":
+        budget = max(int(value) - n_u, 0)
+        candidate = min(dim * budget, n_min)
+        while True:
+            r = min(_round_up_ties(hsv_s, candidate), n_min)
+            reduced = reduce(r)
+            excess = reduced.n_states - budget
+            if excess <= 0 or candidate == 0:
+                break
+            candidate = max(candidate - excess, 0)
+    else:
+        if target == "order":
+            r = max(int(value) - dim * n_u, 0)
+        else:
+            r = _order_for_tol(hsv_s, float(value))
+        r = min(_round_up_ties(hsv_s, r), n_min)
+        reduced = reduce(r)
+    if scan_spa:
+        stable_part, reduced = _scan_form(stable_part), _scan_form(reduced)
+    error = _difference(stable_part, reduced)  # the unstable states cancel exactly: they are kept as they are
+    if n_u:
+        reduced = reduced.replace(
+            poles=np.concatenate([reduced.poles, unstable_part.poles]),
+            B=np.concatenate([reduced.B, unstable_part.B]),
+            C=np.concatenate([reduced.C, unstable_part.C], axis=-1),
+        )
+    hsv = np.concatenate([np.full(dim * n_u, np.inf), hsv_s])
+    bound = np.inf if horizon is not None else 2.0 * float(np.sum(hsv_s[r:]))
+    return reduced, hsv, r + dim * n_u, bound, error
 
 
 def _difference(original: DiagonalSSM, reduced: DiagonalSSM) -> DiagonalSSM:

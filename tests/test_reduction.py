@@ -208,9 +208,41 @@ def test_slycot_square_root_spa_misses_dc_gain_in_discrete_time():
     assert freqresp(ours, [0.0])[0, 0, 0].real == pytest.approx(dc[0, 0], rel=1e-12)
 
 
-def test_spa_rejects_state_includes_input():
-    with pytest.raises(ValueError, match="one-step advance"):
-        balanced_truncation(s5_layer_e5(), order=2, method="spa")
+@pytest.mark.parametrize("output", ["real", "complex"])
+def test_spa_of_scan_layers_is_the_spa_of_their_full_realisation(output):
+    """SPA in the state-includes-input convention: the standard-form realisation (Λ, B, CΛ, D + out(CB)) reduced by
+    SLICOT AB09ND (SPA, balancing-free) has the same transfer function, and the DC gain is kept exactly."""
+    sys = random_system(12, n=5, m=2, p=2, dt=True, output=output, state_includes_input=True, min_margin=0.05)
+    r = 4 if output == "real" else 3
+    ours = balanced_truncation(sys, order=r, method="spa").system
+    assert ours.state_includes_input
+    np.testing.assert_allclose(freqresp(ours, [0.0]), freqresp(sys, [0.0]), rtol=1e-9, atol=1e-12)
+    standard = sys.replace(
+        C=sys.C * sys.poles, D=sys.D + (sys.C @ sys.B).real if output == "real" else sys.D + sys.C @ sys.B
+    )
+    standard = standard.replace(state_includes_input=False)
+    A, B, C, D = real_realization(standard)
+    nr, Ar, Br, Cr, Dr, _, _ = slycot.ab09nd(
+        "D",
+        "N",
+        "N",
+        A.shape[0],
+        B.shape[1],
+        C.shape[0],
+        A.copy(),
+        B.copy(),
+        C.copy(),
+        D.copy(),
+        alpha=1.0,
+        nr=r if output == "real" else 2 * r,
+    )
+    omega = np.linspace(0.1, 3.0, 9)
+    reference = np.stack([Cr @ np.linalg.solve(np.exp(1j * w) * np.eye(nr) - Ar, Br) + Dr for w in omega])
+    ours_real = freqresp(ours, omega)
+    if output == "complex":  # the realified reference stacks [Re; Im] of inputs and outputs
+        p, m = sys.n_outputs, sys.n_inputs
+        reference = reference[:, :p, :m] + 1j * reference[:, p:, :m]
+    np.testing.assert_allclose(ours_real, reference, rtol=1e-7, atol=1e-9)
 
 
 def test_continuous_time_matches_python_control_balred():
@@ -432,3 +464,78 @@ def test_modal_bound_dominates_exact_error_and_grows_with_removed_set(sys, data)
     fewer = keep.copy()
     fewer[np.argmax(keep)] = False  # remove one more state (if any is kept)
     assert modal_truncation(sys, fewer).bound >= result.bound * (1 - 1e-14)
+
+
+# ---------------------------------------------------------------------------------------------- unstable, horizon, fit
+def unstable_layer_system(seed: int = 5, *, output: str = "real") -> DiagonalSSM:
+    """A trained-looking layer: mostly stable, one pole just outside the circle and one on it."""
+    sys = random_system(seed, n=6, m=2, p=2, dt=True, output=output, with_d=True)
+    poles = sys.poles.copy()
+    poles[1], poles[4] = 1.005 * np.exp(0.4j), -1.0
+    return sys.replace(poles=poles)
+
+
+def test_unstable_keep_matches_slicot_ab09md():
+    """Additive stable/unstable decomposition: the reduced model equals AB09MD's (alpha = 1, DT)."""
+    sys = unstable_layer_system()
+    A, B, C, D = real_realization(sys)
+    r = 8  # 4 real dims of the two unstable states + 4 of the stable part
+    result = balanced_truncation(sys, order=r, unstable="keep")
+    nr, Ar, Br, Cr, ns, hsv = slycot.ab09md("D", "B", "N", A.shape[0], B.shape[1], C.shape[0], A, B, C, 1.0, r, 0.0)
+    assert nr == r and ns == 8 and result.order == r
+    np.testing.assert_allclose(result.hsv[..., 4:], hsv[:ns], rtol=1e-9)
+    assert np.all(np.isinf(result.hsv[..., :4]))
+    z = np.exp(1j * np.linspace(0.05, 3.0, 13))
+    reference = np.stack([Cr @ np.linalg.solve(zk * np.eye(nr) - Ar, Br) + D for zk in z])
+    np.testing.assert_allclose(freqresp(result.system, np.angle(z)), reference, rtol=1e-8, atol=1e-10)
+    # the unstable states are kept exactly, and the error is the stable part's, within its bound
+    for pole in sys.poles[[1, 4]]:
+        assert np.min(np.abs(result.system.poles - pole)) == 0.0
+    omega = np.linspace(0.0, np.pi, 2001)
+    error = freqresp(sys, omega) - freqresp(result.system, omega)
+    peak = np.max(np.linalg.svd(error[np.abs(omega - 0.4) > 1e-3], compute_uv=False))
+    assert 0 < peak <= result.bound * (1 + 1e-8)
+
+
+def test_unstable_error_is_the_default():
+    with pytest.raises(ValueError, match="asymptotically stable"):
+        balanced_truncation(unstable_layer_system(), order=4)
+
+
+def test_states_fit_the_stored_budget():
+    """A real-output reduction whose real poles would not fit 2k real dims in k stored states."""
+    rng = np.random.default_rng(3)
+    poles = np.concatenate([rng.uniform(-0.9, 0.9, 6) + 0j, 0.8 * np.exp(1j * rng.uniform(0.2, 3, 4))])
+    sys = DiagonalSSM(poles, rng.standard_normal((10, 2)), rng.standard_normal((2, 10)), dt=True, output="real")
+    for k in range(1, 10):
+        by_order = balanced_truncation(sys, order=2 * k)
+        fitted = balanced_truncation(sys, states=k)
+        assert fitted.system.n_states <= k
+        assert fitted.order <= by_order.order
+        # the largest order that fits: one more real dimension would not
+        if fitted.system.n_states < k and fitted.order < 2 * k:
+            assert balanced_truncation(sys, order=int(fitted.order) + 1).system.n_states > k
+    assert any(balanced_truncation(sys, order=2 * k).system.n_states > k for k in range(1, 10))
+
+
+def test_finite_horizon_balanced_truncation_is_the_projection_with_brute_force_gramians():
+    sys = unstable_layer_system(7, output="complex")
+    L, r = 12, 3
+    result = balanced_truncation(sys, order=r, horizon=L)
+    lam, B, C = sys.poles, sys.B, sys.C
+    P = sum(np.diag(lam**k) @ B @ B.conj().T @ np.diag(lam**k).conj().T for k in range(L))
+    Q = sum(np.diag(lam**k).conj().T @ C.conj().T @ C @ np.diag(lam**k) for k in range(L))
+    Lp, Lq = scipy.linalg.cholesky(P, lower=True), scipy.linalg.cholesky(Q, lower=True)
+    U, s, Vh = np.linalg.svd(Lq.conj().T @ Lp)
+    T = Lp @ Vh.conj().T[:, :r] / np.sqrt(s[:r])
+    W = Lq @ U[:, :r] / np.sqrt(s[:r])
+    A_r, B_r, C_r = W.conj().T @ np.diag(lam) @ T, W.conj().T @ B, C @ T
+    z = np.exp(1j * np.linspace(0.1, 3.0, 7)) * 1.3  # off the circle: the reduced system may be unstable
+    reference = np.stack([C_r @ np.linalg.solve(zk * np.eye(r) - A_r, B_r) for zk in z]) + sys.D
+    ours = (
+        np.stack([result.system.C @ np.diag(1 / (zk - result.system.poles)) @ result.system.B for zk in z])
+        + result.system.D
+    )
+    np.testing.assert_allclose(ours, reference, rtol=1e-8)
+    np.testing.assert_allclose(result.hsv, np.sqrt(np.sort(np.abs(np.linalg.eigvals(P @ Q)))[::-1]), rtol=1e-8)
+    assert result.bound == np.inf

@@ -31,6 +31,7 @@ from .reductions import (
     ModalTruncation as ModalTruncation,
     ReducedLayer as ReducedLayer,
     Reduction as Reduction,
+    SingularPerturbation as SingularPerturbation,
     available_reductions as available_reductions,
     get_reduction as get_reduction,
     reduce_model as reduce_model,

@@ -14,13 +14,13 @@ Glover 1984; Al-Saggaf & Franklin 1987; docs/concepts/reduction.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from ..errors import ArgumentError, check_choice
 from ..norms import hankel_singular_values
-from ..systems import BidirectionalSSM
+from ..systems import BidirectionalSSM, DiagonalSSM
 from .criteria import Criterion, register
 from .normalize import lamp_normalize
 
@@ -28,6 +28,19 @@ if TYPE_CHECKING:
     from ..model import SSMLayer, SSMModel
 
 __all__ = ["Balanced"]
+
+
+def _decomposed_hsv(system: DiagonalSSM, unstable: np.ndarray) -> np.ndarray:
+    """``inf`` for the real dimensions of the unstable states, then the stable part's HSVs, per batch element."""
+    dim = 2 if system.output == "real" else 1
+    out = np.zeros(system.poles.shape[:-1] + (dim * system.n_states,))
+    for index in np.ndindex(*system.batch_shape):
+        one = system[index] if system.batch_shape else system
+        stable = np.flatnonzero(~unstable[index])
+        part = one.replace(poles=one.poles[stable], B=one.B[stable], C=one.C[:, stable])
+        values = hankel_singular_values(part) if stable.size else np.zeros(0)
+        out[index] = np.concatenate([np.full(dim * (one.n_states - stable.size), np.inf), values])
+    return out
 
 
 @register
@@ -41,16 +54,24 @@ class Balanced(Criterion):
         ``"global"`` (default): slot energies ``σ_{2j−1}² + σ_{2j}²`` LAMP-normalised per layer (as
         LAST normalises squared H∞ norms) and ranked with one global threshold. ``"uniform"``: every
         layer keeps the same fraction of its slots.
+    horizon : int, optional
+        Finite-horizon Hankel singular values over sequences of length L
+        (:func:`~ssmtools.hankel_singular_values` ``(horizon=L)``), defined for unstable layers too; passed
+        on to the default reduction (finite-horizon balanced truncation).
+    unstable : {"keep", "error"}
+        Infinite horizon: ``"keep"`` (default) scores the states with |λ̄| ≥ 1 ``inf`` (their slots come first
+        and are always kept) and the stable part's slots by its own Hankel singular values — the additive
+        stable/unstable decomposition its reduction performs. ``"error"`` refuses unstable layers.
 
     Notes
     -----
     The units are Hankel slots, not stored states (``ranks_states = False``), so the plan's reduction
     must not select states; the default is ``"balanced-truncation"``, whose plans mark kept *slots*
-    (a prefix: the k largest) and are applied with [`apply_plan`][ssmtools.pruning.plan.apply_plan] or
-    [`last_prune`][ssmtools.pruning.last.last_prune], not ``SSMModel.apply``. ``plan.n_kept`` reports the
-    stored count after re-diagonalisation (it can exceed k, see
-    [`BalancedTruncation`][ssmtools.pruning.reductions.BalancedTruncation]). Bidirectional (non-causal) and unstable
-    layers are refused (ValueError): balanced truncation needs a stable causal system. Multi-SISO
+    (a prefix: the k largest) and are applied with :func:`~ssmtools.pruning.apply_plan` or
+    :func:`~ssmtools.pruning.last.last_prune`, not ``SSMModel.apply``. ``plan.n_kept`` reports the
+    stored count after re-diagonalisation (at most k with the reduction's default ``fit="states"``, see
+    :class:`~ssmtools.pruning.reductions.BalancedTruncation`). Bidirectional (non-causal) layers are refused
+    (ValueError): balanced truncation needs a causal system. Multi-SISO
     layers: slot j of every channel; ``units="state"`` keeps the same order in all channels (slot
     energies summed over channels).
     """
@@ -60,10 +81,23 @@ class Balanced(Criterion):
     ranks_states: ClassVar[bool] = False
     default_reduction: ClassVar[str] = "balanced-truncation"
     order_allocation: Literal["global", "uniform"] = "global"
+    horizon: int | None = None
+    unstable: Literal["keep", "error"] = "keep"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("order_allocation", self.order_allocation, ("global", "uniform"))
+        check_choice("unstable", self.unstable, ("keep", "error"))
+
+    def reduction_options(self) -> dict[str, Any]:
+        """The horizon and unstable policy, for the default ``"balanced-truncation"`` reduction.
+
+        Returns
+        -------
+        dict
+            ``{"horizon": ..., "unstable": ...}``.
+        """
+        return {"horizon": self.horizon, "unstable": self.unstable}
 
     @property
     def scope(self) -> Literal["global", "layer"]:  # type: ignore[override]
@@ -76,7 +110,7 @@ class Balanced(Criterion):
         Parameters
         ----------
         layer : SSMLayer
-            A causal, asymptotically stable layer (ValueError otherwise).
+            A causal layer (ValueError otherwise, and for unstable ones with ``unstable="error"``).
         model : SSMModel, optional
             Unused.
 
@@ -91,12 +125,18 @@ class Balanced(Criterion):
                 "use a modal criterion such as 'last' or 'last-exact'"
             )
         system = layer.system
-        if not np.all(system.is_stable):
+        unstable = system.stability_margin <= 0
+        if self.horizon is not None:
+            hsv = hankel_singular_values(system, horizon=self.horizon)
+        elif not np.any(unstable):
+            hsv = hankel_singular_values(system)  # (*batch, N), descending
+        elif self.unstable == "error":
             raise ArgumentError(
-                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use a modal "
-                "criterion ('last-exact' keeps and reports unstable states)"
+                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation with unstable='error' needs a "
+                "stable layer; use unstable='keep' (stable/unstable decomposition), a horizon, or a modal criterion"
             )
-        hsv = hankel_singular_values(system)  # (*batch, N), descending
+        else:
+            hsv = _decomposed_hsv(system, unstable)
         if system.output == "real":
             return np.sum(hsv.reshape(system.poles.shape + (2,)) ** 2, axis=-1)
         return hsv**2

@@ -135,6 +135,17 @@ class Criterion(NamedOptions, abc.ABC):
         """
         return np.asarray(scores, dtype=float)
 
+    def reduction_options(self) -> dict[str, Any]:
+        """Options this criterion passes to its ``default_reduction`` when the plan names no reduction.
+
+        Returns
+        -------
+        dict
+            Default: none. The Hankel-slot criterion passes its ``horizon`` and ``unstable`` policy, so
+            that the slots it scores are the ones its balanced truncation keeps.
+        """
+        return {}
+
 
 _CRITERIA: Registry[Criterion] = Registry("criterion", Criterion)
 

@@ -171,7 +171,10 @@ def prune_plan(
         raise ArgumentError("the model has no SSM layers to prune")
     scores = score_model(model, criterion, units=units, criterion_options=criterion_options)
     crit = scores.criterion
-    method = get_reduction(crit.default_reduction if reduction is None else reduction, **dict(reduction_options or {}))
+    defaults = crit.reduction_options() if reduction is None else {}
+    method = get_reduction(
+        crit.default_reduction if reduction is None else reduction, **{**defaults, **dict(reduction_options or {})}
+    )
     if method.selects_states and not crit.ranks_states:
         raise ArgumentError(
             f"criterion {crit.name!r} does not score stored states, so its ranking cannot select states for the "
@@ -192,6 +195,7 @@ def prune_plan(
                 raw_scores=layer_scores.raw,
                 n_total=int(reduced.keep.size),
                 n_kept=reduced.n_kept,
+                n_allocated=int(np.count_nonzero(chosen.keep[layer.name])),
                 n_unstable=int(np.count_nonzero(layer.system.stability_margin <= 0)),
                 n_unstable_removed=int(np.count_nonzero((layer.system.stability_margin <= 0) & ~reduced.keep))
                 if method.selects_states

@@ -5,13 +5,23 @@ A [`Criterion`][ssmtools.pruning.criteria.Criterion] only scores units and
 A [`Reduction`][ssmtools.pruning.reductions.Reduction] turns one layer and its keep mask into a [`ReducedLayer`][ssmtools.pruning.reductions.ReducedLayer] (the reduced layer
 and the error system ``G − G_r``) and writes the reductions of a whole model back into its weights.
 
-=========================  ===================================================================  ==============
 name                       what happens to layer ℓ with keep mask k                             selects_states
 =========================  ===================================================================  ==============
 ``"modal-truncation"``     the stored states where k is True stay, unchanged; the others go      True
 ``"balanced-truncation"``  balanced truncation to ``k.sum(-1)`` stored states' worth of Hankel  False
                            singular values, re-diagonalised ([`ssmtools.balanced_truncation`][ssmtools.reduction.balanced_truncation])
 =========================  ===================================================================  ==============
+=======
+===========================  =================================================================  ==============
+name                         what happens to layer ℓ with keep mask k                           selects_states
+===========================  =================================================================  ==============
+``"modal-truncation"``       the stored states where k is True stay, unchanged; the others go    True
+``"balanced-truncation"``    balanced truncation fitted to ``k.sum(-1)`` stored states           False
+                             (unstable states kept, or a finite horizon), re-diagonalised
+                             (:func:`ssmtools.balanced_truncation`)
+``"singular-perturbation"``  the same budget, singular perturbation of the full realisation:    False
+                             exact at DC, new D (full, or its diagonal for diagonal-D formats)
+===========================  =================================================================  ==============
 
 ``selects_states`` says whether the keep masks are masks of *original* stored states: only then can
 [`ssmtools.SSMModel.apply`][ssmtools.model.SSMModel.apply] (physical removal or ``mask=True``) realise them. Other reductions (and
@@ -26,12 +36,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ShapeError, check_choice
 from ..model import SSMLayer, SSMModel
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
@@ -46,6 +56,7 @@ __all__ = [
     "reduce_model",
     "ModalTruncation",
     "BalancedTruncation",
+    "SingularPerturbation",
 ]
 
 
@@ -429,17 +440,36 @@ class ModalTruncation(Reduction):
 class BalancedTruncation(Reduction):
     """Balanced truncation of every reduced layer, re-diagonalised ([`ssmtools.balanced_truncation`][ssmtools.reduction.balanced_truncation]).
 
-    A keep mask only gives the *order*: ``k = keep.sum(-1)`` kept stored states' worth of Hankel
-    singular values per channel, i.e. real order 2k for ``output="real"`` (a stored state is a
-    conjugate pair), k for complex output. The realised mask is the prefix of k slots. The stored
-    count after re-diagonalisation can exceed k (real reduced poles take a stored state each; an
-    order that would split a repeated Hankel singular value is raised). Bound
-    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional and
-    unstable layers are refused (ValueError). Written back with [`ssmtools.SSMModel.replace_systems`][ssmtools.model.SSMModel.replace_systems].
+    A keep mask only gives the *budget*: ``k = keep.sum(-1)`` kept stored states per channel. The realised
+    mask is the prefix of the stored states the reduced layer actually has. Bound
+    ``σ_{r+1} ≤ ‖G − G_r‖∞ ≤ 2 Σ_{j>r} σ_j`` (docs/concepts/reduction.md). Bidirectional layers are refused
+    (ValueError). Written back with :meth:`ssmtools.SSMModel.replace_systems`.
+
+    Parameters
+    ----------
+    fit : {"states", "order"}
+        ``"states"`` (default): the largest real order whose re-diagonalised layer fits k stored states (a real
+        reduced pole takes a whole stored state of a conjugate-symmetric format), so the ratio is met exactly.
+        ``"order"``: real order 2k (k for complex output), whose re-diagonalisation can take more than k.
+    unstable : {"keep", "error"}
+        ``"keep"`` (default): states with |λ̄| ≥ 1 stay exactly and the stable part is reduced (additive
+        decomposition, as SLICOT AB09MD); if they alone exceed k the layer keeps them all and the plan reports
+        the deviation. ``"error"``: refuse unstable layers. Ignored with a ``horizon``.
+    horizon : int, optional
+        Finite-horizon balanced truncation over sequences of this length (every pole allowed, no a-priori
+        bound; docs/concepts/derivations.md#finite-horizon-gramians).
     """
 
     name: ClassVar[str] = "balanced-truncation"
     selects_states: ClassVar[bool] = False
+    _method: ClassVar[str] = "sqrt"
+    fit: Literal["states", "order"] = "states"
+    unstable: Literal["keep", "error"] = "keep"
+    horizon: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("fit", self.fit, ("states", "order"))
+        check_choice("unstable", self.unstable, ("keep", "error"))
 
     def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
         """Balanced truncation of every batch element to its number of kept slots; the realised mask is their prefix.
@@ -447,14 +477,14 @@ class BalancedTruncation(Reduction):
         Parameters
         ----------
         layer : SSMLayer
-            A causal, asymptotically stable layer (ValueError otherwise).
+            A causal layer (ValueError otherwise; unstable ones only with ``unstable="error"``).
         keep : ndarray of bool
             Kept slots (only their count per batch element matters).
 
         Returns
         -------
         keep : ndarray of bool
-            The prefix of ``keep.sum(-1)`` slots per batch element.
+            The prefix of the reduced stored-state count per batch element.
         systems : tuple of DiagonalSSM
             The re-diagonalised reductions, one per batch element.
         """
@@ -464,15 +494,97 @@ class BalancedTruncation(Reduction):
                 "reduction='modal-truncation'"
             )
         system = layer.system
-        if not np.all(system.is_stable):
+        if self.horizon is None and self.unstable == "error" and not np.all(system.is_stable):
             raise ArgumentError(
-                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation needs a stable layer; use "
-                "reduction='modal-truncation' (criteria such as 'last-exact' keep and report unstable states)"
+                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation with unstable='error' needs a "
+                "stable layer; use unstable='keep' (stable/unstable decomposition) or a horizon"
             )
         slots = keep.sum(axis=-1)
-        prefix = np.arange(keep.shape[-1]) < slots[..., None]
-        if prefix.all():
-            return prefix, tuple(element for _, element in _elements(system))
-        order = slots * (2 if system.output == "real" else 1)
-        result = balanced_truncation(system, order=order if order.ndim else int(order))
-        return prefix, result.systems
+        if np.all(slots == keep.shape[-1]):
+            return np.ones_like(keep), tuple(element for _, element in _elements(system))
+        options: dict[str, Any] = {"horizon": self.horizon, "unstable": self.unstable, "method": self._method}
+        if self.fit == "states":
+            options["states"] = slots if slots.ndim else int(slots)
+        else:
+            order = slots * (2 if system.output == "real" else 1)
+            options["order"] = order if order.ndim else int(order)
+        result = balanced_truncation(system, **options)
+        counts = np.array([r.n_states for r in result.systems]).reshape(slots.shape)
+        return np.arange(keep.shape[-1]) < counts[..., None], self._finish(system, result.systems)
+
+    def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
+        """Post-process the reduced systems (the feedthrough policy of singular perturbation); identity here."""
+        return reduced
+
+    def error(self, layer: SSMLayer, keep: np.ndarray, reduced: tuple[LTISystem, ...]) -> LTISystem | None:
+        """``G − G_r``; with ``unstable="keep"`` the kept unstable states, identical on both sides, are left out.
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The unreduced layer.
+        keep : ndarray of bool
+            The realised keep mask.
+        reduced : tuple of DiagonalSSM
+            The reduced systems from :meth:`reduce_layer`.
+
+        Returns
+        -------
+        DiagonalSSM or None
+        """
+        if keep.all() or self.horizon is not None or self.unstable != "keep":
+            return super().error(layer, keep, reduced)
+        parts = []
+        for (_, element), r in zip(_elements(layer.system), reduced):
+            stable, stable_r = element.stability_margin > 0, r.stability_margin > 0
+            parts.append(_difference(_select(element, stable), _select(r, stable_r)))
+        return _padded(layer.system, parts)
+
+
+@register_reduction
+@dataclass(frozen=True)
+class SingularPerturbation(BalancedTruncation):
+    """Singular perturbation of the balanced layer (``balanced_truncation(method="spa")``): exact at DC.
+
+    The scan layer's full realisation ``(Λ, B, CΛ, D + out(CB))`` is balanced and its weak states residualised
+    instead of truncated; written back in the scan form its feedthrough ``D_r`` is a full matrix
+    (:func:`ssmtools.balanced_truncation`, Notes). Options as :class:`BalancedTruncation`, plus:
+
+    Parameters
+    ----------
+    fit : {"states", "order"}
+        As for balanced truncation.
+    unstable : {"keep", "error"}
+        As for balanced truncation.
+    horizon : int, optional
+        As for balanced truncation.
+    feedthrough : {"auto", "full", "diagonal"}
+        ``"full"``: write the new full D (formats that store one, such as lru-pytorch). ``"diagonal"``: keep only
+        the diagonal of the new D — the Frobenius-nearest correction a diagonal-D format (S5, S4D) can store;
+        the DC gain is then matched on the diagonal only. ``"auto"`` (default): ``"diagonal"`` when the layer's
+        D is diagonal, else ``"full"``.
+    """
+
+    name: ClassVar[str] = "singular-perturbation"
+    _method: ClassVar[str] = "spa"
+    feedthrough: Literal["auto", "full", "diagonal"] = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("feedthrough", self.feedthrough, ("auto", "full", "diagonal"))
+
+    def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
+        """Keep the diagonal of each new D when the policy (or a diagonal original D) says so."""
+        D = system.D
+        square = D.shape[-1] == D.shape[-2]
+        diagonal = square and not np.any(D * (1 - np.eye(D.shape[-1])))
+        if self.feedthrough == "full" or (self.feedthrough == "auto" and not diagonal):
+            return reduced
+        if not square:
+            raise ArgumentError(
+                "feedthrough='diagonal' needs a square D (one value per channel); this layer's D is "
+                f"{D.shape[-2]}×{D.shape[-1]}: use feedthrough='full'"
+            )
+        return tuple(
+            r.replace(D=np.diagonal(r.D, axis1=-2, axis2=-1)[..., None] * np.eye(D.shape[-1])) for r in reduced
+        )

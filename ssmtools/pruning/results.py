@@ -46,6 +46,10 @@ class LayerPruning:
         Stored states of the layer (all channels).
     n_kept : int
         Stored states kept.
+    n_allocated : int or None
+        Units the allocation gave the layer (stored states, or Hankel slots for balanced truncation). Differs
+        from ``n_kept`` when the reduction's format forced a deviation: a re-diagonalised balanced truncation
+        whose real poles would not fit, or unstable states kept beyond the allocation (reported in the header).
     n_unstable : int
         Stored states with |λ̄| ≥ 1 (their norms are infinite).
     n_unstable_removed : int
@@ -67,6 +71,7 @@ class LayerPruning:
     raw_scores: np.ndarray
     n_total: int
     n_kept: int
+    n_allocated: int | None = None
     n_unstable: int = 0
     n_unstable_removed: int = 0
     bidirectional: bool = False
@@ -220,6 +225,13 @@ class PruningPlan:
             removed = {layer.name: layer.n_unstable_removed for layer in self.layers if layer.n_unstable_removed}
             if removed:
                 text += f"; removed by this plan: {removed}"
+        forced = {
+            layer.name: (layer.n_allocated, layer.n_kept)
+            for layer in self.layers
+            if layer.n_allocated is not None and layer.n_allocated != layer.n_kept
+        }
+        if forced:
+            text += f"\nthe reduction's format forced a deviation from the allocation (allocated, kept): {forced}"
         return text
 
     _COLUMNS = ("layer", "kept/total", "removed", "threshold", "‖ΔG‖∞", "rel ∞", "‖ΔG‖₂", "rel 2", "unstable")
@@ -303,6 +315,7 @@ class PruningPlan:
                     "raw_scores": _encode_array(layer.raw_scores),
                     "n_total": layer.n_total,
                     "n_kept": layer.n_kept,
+                    "n_allocated": layer.n_allocated,
                     "n_unstable": layer.n_unstable,
                     "n_unstable_removed": layer.n_unstable_removed,
                     "bidirectional": layer.bidirectional,
@@ -492,6 +505,9 @@ def _layer_from_dict(entry: _Fields, exact_kept: bool) -> LayerPruning:
         problems.append(f"need 0 ≤ n_unstable_removed={n_removed} ≤ n_unstable={n_unstable} ≤ n_total={n_total}")
     if not 0 <= n_kept:
         problems.append(f"n_kept={n_kept} is negative")
+    n_allocated = entry.get("n_allocated", int, optional=True)
+    if n_allocated is not None and not 0 <= n_allocated <= n_total:
+        problems.append(f"need 0 ≤ n_allocated={n_allocated} ≤ n_total={n_total}")
     if problems:
         raise FormatError(f"{where}: inconsistent counts: {'; '.join(problems)}")
     return LayerPruning(
@@ -501,6 +517,7 @@ def _layer_from_dict(entry: _Fields, exact_kept: bool) -> LayerPruning:
         raw_scores=raw,
         n_total=n_total,
         n_kept=n_kept,
+        n_allocated=n_allocated,
         n_unstable=n_unstable,
         n_unstable_removed=n_removed,
         bidirectional=entry.get("bidirectional", bool),

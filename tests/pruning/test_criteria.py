@@ -348,4 +348,4 @@ def test_balanced_refuses_bidirectional_and_unstable_layers():
     with pytest.raises(ValueError, match="bidirectional"):
         get_criterion("balanced").raw_scores(random_layer(rng, bidirectional=True))
     with pytest.raises(ValueError, match="stable"):
-        get_criterion("balanced").raw_scores(unstable_layer())
+        get_criterion("balanced", unstable="error").raw_scores(unstable_layer())

@@ -8,18 +8,21 @@ import numpy as np
 import pytest
 import slycot
 
-from ssmtools import BidirectionalSSM, DiagonalSSM, ShapeError, SSMLayer, SSMModel
+import ssmtools
+from ssmtools import BidirectionalSSM, DiagonalSSM, ShapeError, SSMLayer, SSMModel, UnstableSystemWarning
 from ssmtools.pruning import (
     BalancedTruncation,
     ModalTruncation,
     Reduction,
     available_reductions,
     get_reduction,
+    last_prune,
     measure,
     prune_plan,
     reduce_model,
 )
 
+from .reference import s5_tree
 from .test_criteria import multi_siso_layer, random_layer, response, sweep_linf
 
 
@@ -163,3 +166,96 @@ def test_a_new_reduction_plugs_in_through_the_base_class():
     model = SSMModel.from_systems({"a": random_layer(rng, P=4).system})
     plan = prune_plan(model, 0.5, "last", reduction=Nothing())
     assert plan.reduction == "nothing" and plan["a"].n_kept == 4 and plan["a"].hinf_error == 0.0
+
+
+LAYER0 = "params/encoder/layers_0/seq"
+
+
+def unstable_s5_tree(seed=44):
+    rng = np.random.default_rng(seed)
+    tree = s5_tree(rng, n_layers=2, P=8, H=3)
+    tree["params"]["encoder"]["layers_0"]["seq"]["Lambda_re"][:2] = [0.02, 0.005]  # |λ̄| > 1 after ZOH
+    return tree
+
+
+def test_balanced_prunes_unstable_layers_keeping_the_unstable_states_exactly():
+    tree = unstable_s5_tree()
+    before = ssmtools.load(tree)
+    unstable_poles = before[LAYER0].system.poles[before[LAYER0].system.stability_margin <= 0]
+    assert unstable_poles.size == 2
+    with pytest.warns(UnstableSystemWarning):
+        pruned, plan = last_prune(tree, 0.5, "balanced")
+    after = ssmtools.load(pruned)
+    assert plan.n_kept == after.n_states == 8  # exactly half of the 16 stored states: fit="states"
+    assert all(layer.n_allocated == layer.n_kept for layer in plan.layers)
+    kept = after[LAYER0].system.poles
+    for pole in unstable_poles:
+        assert np.min(np.abs(kept - pole)) < 1e-12 * abs(pole)
+    # the plan's error is the stable part's, finite and within its bound
+    entry = plan.layers[0]
+    system = before[LAYER0].system
+    stable = system.replace(
+        poles=system.poles[2:], B=system.B[2:], C=system.C[:, 2:]
+    )  # Lambda_re[:2] are the unstable states
+    hsv = ssmtools.hankel_singular_values(stable)
+    r = 2 * (entry.n_kept - 2)
+    assert np.isfinite(entry.hinf_error) and entry.hinf_error <= 2 * hsv[r:].sum() * (1 + 1e-9)
+
+
+def test_balanced_with_a_horizon_and_the_forced_deviation_is_reported():
+    tree = unstable_s5_tree()
+    with pytest.warns(UnstableSystemWarning):
+        pruned, plan = last_prune(tree, 0.5, "balanced", criterion_options={"horizon": 40}, errors=False)
+    assert plan.reduction_options["horizon"] == 40 and plan.n_kept == ssmtools.load(pruned).n_states == 8
+    # 7 of 8 states removed from a layer with 2 unstable states: they stay (the plan reports n_allocated ≠ n_kept)
+    model = ssmtools.load(tree)
+    layer = model[LAYER0]
+    reduced = get_reduction("balanced-truncation").reduce(layer, np.arange(8) < 1)
+    assert reduced.n_kept == 2
+    with pytest.warns(UnstableSystemWarning):
+        plan = prune_plan(model, 0.85, "balanced", errors=False)
+    assert plan.layers[0].n_kept >= 2  # the unstable slots score inf: always allocated
+
+
+def lru_params(seed=8, N=8, H=3):
+    rng = np.random.default_rng(seed)
+    radius, phase = rng.uniform(0.3, 0.9, N), rng.uniform(0.1, 3.0, N)
+    return {
+        "layer": {
+            "nu_log": np.log(-np.log(radius)),
+            "theta_log": np.log(phase),
+            "gamma_log": np.zeros(N),
+            "B_re": rng.normal(size=(N, H)),
+            "B_im": rng.normal(size=(N, H)),
+            "C_re": rng.normal(size=(H, N)),
+            "C_im": rng.normal(size=(H, N)),
+            "D": rng.normal(size=(H, H)),
+        }
+    }
+
+
+def test_singular_perturbation_writes_a_full_d_and_keeps_the_dc_gain():
+    from tests.adapters.reference import lru_forward
+
+    params = lru_params()
+    pruned, plan = last_prune(params, 0.5, "balanced", reduction="singular-perturbation", errors=False)
+    assert plan.reduction == "singular-perturbation" and plan.n_kept == ssmtools.load(pruned).n_states == 4
+    assert not np.allclose(pruned["layer"]["D"], params["layer"]["D"])
+    step = np.ones((400, 3))  # constant input: the outputs settle to the DC gain (|λ| ≤ 0.9)
+    np.testing.assert_allclose(
+        lru_forward(pruned["layer"], step)[-1], lru_forward(params["layer"], step)[-1], rtol=1e-9
+    )
+    truncated, _ = last_prune(params, 0.5, "balanced", errors=False)
+    assert not np.allclose(lru_forward(truncated["layer"], step)[-1], lru_forward(params["layer"], step)[-1], rtol=1e-3)
+
+
+def test_singular_perturbation_on_a_diagonal_d_format_keeps_d_diagonal():
+    rng = np.random.default_rng(46)
+    tree = s5_tree(rng, n_layers=1, P=6, H=3)
+    pruned, _ = last_prune(tree, 0.5, "balanced", reduction="singular-perturbation", errors=False)
+    after = ssmtools.load(pruned)
+    D = after[LAYER0].system.D
+    np.testing.assert_array_equal(D, np.diag(np.diagonal(D)))
+    full = get_reduction("singular-perturbation", feedthrough="full")
+    with pytest.raises(ValueError, match="diagonal"):
+        full.apply(ssmtools.load(tree), {LAYER0: np.arange(6) < 3})

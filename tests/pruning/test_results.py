@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ssmtools import SSMModel
-from ssmtools.pruning import PruningPlan, apply_plan, prune_plan
+from ssmtools.pruning import PruningPlan, apply_plan, get_reduction, prune_plan
 
 from .test_criteria import random_layer
 
@@ -21,7 +21,7 @@ def small_model(seed=60):
 @pytest.mark.parametrize("criterion, reduction", [("last", "modal-truncation"), ("balanced", "balanced-truncation")])
 def test_the_plan_records_the_reduction_and_json_round_trips(criterion, reduction):
     plan = prune_plan(small_model(), 0.5, criterion)
-    assert plan.reduction == reduction and plan.reduction_options == {}
+    assert plan.reduction == reduction and plan.reduction_options == get_reduction(reduction).options()
     data = json.loads(plan.to_json())
     assert data["version"] == 2 and data["reduction"] == reduction
     back = PruningPlan.from_json(plan.to_json())
