@@ -292,7 +292,7 @@ SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|exc|obj):(?:<code>|
 
 
 def test_api_reference_has_no_literal_sphinx_roles(site):
-    """mkdocstrings does not render Sphinx roles: docstrings use its cross-references (``[name][ssmtools.x.name]``)."""
+    """No rendered page shows a literal Sphinx role (docs_hooks/sphinx_roles.py turns roles into cross-references)."""
     found = {}
     for page in (site / "api").rglob("index.html"):
         roles = SPHINX_ROLE.findall(page.read_text(encoding="utf-8"))
