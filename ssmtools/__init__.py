@@ -3,7 +3,7 @@
 Public API (re-exported by name; importing does no work):
 
 - [`DiagonalSSM`][ssmtools.systems.DiagonalSSM], [`BidirectionalSSM`][ssmtools.systems.BidirectionalSSM], [`freqresp`][ssmtools.systems.freqresp] — the batched diagonal LTI system and the
-  bidirectional (non-causal) layer; :func:`impulse_response`, :func:`step_response` — their time responses;
+  bidirectional (non-causal) layer; [`impulse_response`][ssmtools.responses.impulse_response], [`step_response`][ssmtools.responses.step_response] — their time responses;
 - [`hinf_norm`][ssmtools.norms.hinf_norm], [`hinf_result`][ssmtools.norms.hinf_result] ([`HinfResult`][ssmtools.norms.HinfResult]: value, peak, certified bracket), [`h2_norm`][ssmtools.norms.h2_norm],
   [`state_hinf_norms`][ssmtools.norms.state_hinf_norms], [`state_hinf_result`][ssmtools.norms.state_hinf_result], [`state_h2_norms`][ssmtools.norms.state_h2_norms], [`gramians`][ssmtools.norms.gramians], [`gramian_factors`][ssmtools.norms.gramian_factors],
   [`hankel_singular_values`][ssmtools.norms.hankel_singular_values] — exact norms of either system type;

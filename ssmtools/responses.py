@@ -75,7 +75,7 @@ def impulse_response(sys: DiagonalSSM, n: int, *, t_step: float | None = None) -
 
     Examples
     --------
-    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
+    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True, output="real")
     >>> impulse_response(sys, 4)[:, 0, 0].tolist()
     [0.0, 1.0, 0.5, 0.25]
     """
@@ -116,7 +116,7 @@ def step_response(sys: DiagonalSSM, n: int, *, t_step: float | None = None) -> n
 
     Examples
     --------
-    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True)
+    >>> sys = DiagonalSSM([0.5], [[1.0]], [[1.0]], dt=True, output="real")
     >>> step_response(sys, 4)[:, 0, 0].tolist()
     [0.0, 1.0, 1.5, 1.75]
     """

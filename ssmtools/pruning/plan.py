@@ -110,8 +110,8 @@ def prune_plan(
         the criterion's ``channel_reduction``: max for H∞-type, sum for energies) — needed for physical
         removal, which requires the same number of states in every channel. No effect on MIMO layers.
     allocation : {"exact", "released"}, optional
-        Default: the criterion's ``default_allocation`` (``"released"`` for ``"last-official"``, so that
-        it keeps the states the released code keeps; ``"exact"`` for every other criterion). ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
+        Default: the criterion's ``default_allocation`` (the released rule for the criterion that reproduces
+        the released LAST code, so that it keeps the states that code keeps; exact for the others). ``"exact"``: remove exactly ⌊ratio·U + 1e-9⌋ of the U units (see Notes). ``"released"``: the
         released LAST code's rule, ``K = max(int(U·(100 − 100·ratio)/100), 1)`` units kept, threshold
         τ = the K-th largest score, keep ⇔ score ≥ τ (so ties at τ keep more than K; docs/concepts/derivations.md#allocation).
     errors : bool or "absolute"
