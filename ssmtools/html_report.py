@@ -35,6 +35,7 @@ th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; } tr.unstable td { background: #fde8e8; }
 figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
+.row { display: flex; flex-wrap: wrap; gap: 1em; } .row figure { flex: 1 1 480px; margin: .5em 0; }
 figure img { max-width: 100%; } figcaption { font-size: .85em; color: #555; }
 .note { color: #a33; } .meta { color: #555; }
 """
@@ -72,7 +73,7 @@ def _figure(draw: Callable[[], Figure], caption: str) -> str:
 def _layer_figure(layer: Any, kind: str) -> Figure:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(5.2, 3.8))
     ax = fig.subplots()
     if kind == "sigma":
         sigma(layer, ax=ax)
@@ -177,7 +178,7 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
         "<h2>Layers</h2>",
     ]
     for name, layer in model.items():
-        parts.append(f"<h3>{html.escape(name)}</h3>")
+        parts.append(f'<h3>{html.escape(name)}</h3><div class="row">')
         parts.append(_figure(partial(_layer_figure, layer, "sigma"), f"{name}: σ_max, H∞ peak marked"))
         parts.append(
             _figure(
@@ -185,6 +186,7 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
                 f"{name}: poles, angle vs distance to the unit circle, coloured by per-state H∞",
             )
         )
+        parts.append("</div>")
     parts += [
         "<h2>Scores</h2>",
         _figure(

@@ -17,6 +17,7 @@ continuous time, as everywhere in ssmtools.
 from .figures import (
     FIGURE_FORMATS as FIGURE_FORMATS,
     FIGURE_KINDS as FIGURE_KINDS,
+    FigureKind as FigureKind,
     figure_bytes as figure_bytes,
     figure_writer as figure_writer,
     model_figure as model_figure,
@@ -43,6 +44,5 @@ __all__ = [
     "model_figure",
     "figure_bytes",
     "figure_writer",
-    "FIGURE_KINDS",
-    "FIGURE_FORMATS",
+    "FigureKind",
 ]

@@ -22,7 +22,12 @@ from .scores import hsv_decay, plan_scores, score_distributions
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_KINDS", "FIGURE_FORMATS", "FigureKind", "model_figure", "figure_bytes", "figure_writer"]
+__all__ = [
+    "FigureKind",
+    "model_figure",
+    "figure_bytes",
+    "figure_writer",
+]  # and the registries FIGURE_KINDS, FIGURE_FORMATS
 
 #: Output formats of :func:`figure_bytes`, by file suffix.
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -50,6 +55,7 @@ class FigureKind:
     per_layer: bool = False
 
 
+#: The figure kinds by name, in the order the CLI lists them.
 FIGURE_KINDS: dict[str, FigureKind] = {
     kind.name: kind
     for kind in (
