@@ -311,17 +311,19 @@ def figure(report: dict[str, Any], folder: Path) -> None:
     kinds = list(report["models"])
     fig, axes = plt.subplots(1, len(kinds), figsize=(6.5 * len(kinds), 4.5), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        for label, method in report["models"][kind]["methods"].items():
+        colours = plt.cm.tab20(np.linspace(0, 1, 20))
+        for number, (label, method) in enumerate(report["models"][kind]["methods"].items()):
             ratios, means = [], []
             for index in range(len(report["ratios"])):
                 values = [rows[index] for rows in method["rows"].values()]
                 if all("error" not in v for v in values):
                     ratios.append(100 * np.mean([v["realized_ratio"] for v in values]))
                     means.append(np.mean([v["test"] for v in values]))
-            style = "-" if label.startswith("balanced") else "--"
-            ax.plot(ratios, means, style, marker="o", markersize=3, label=label)
+            style = "-" if label.startswith(("balanced", "singular")) else "--"
+            width = 2.0 if label.startswith(("balanced", "singular")) else 1.0
+            ax.plot(ratios, means, style, marker="o", markersize=3, label=label, color=colours[number], lw=width)
         ax.set_title(f"{kind} on MNIST-1D (one-shot, no retraining)")
-        ax.set_xlabel("states removed (%)")
+        ax.set_xlabel("states removed (%, realised)")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -457,7 +457,8 @@ class BalancedTruncation(Reduction):
         the deviation. ``"error"``: refuse unstable layers. Ignored with a ``horizon``.
     horizon : int, optional
         Finite-horizon balanced truncation over sequences of this length (every pole allowed, no a-priori
-        bound; docs/concepts/derivations.md#finite-horizon-gramians).
+        bound; docs/concepts/derivations.md#finite-horizon-gramians). The plan's errors are infinite-horizon
+        norms, hence ``inf`` for a layer with unstable states: plan with ``errors=False`` there.
     """
 
     name: ClassVar[str] = "balanced-truncation"

@@ -51,3 +51,16 @@ def test_keep_masks_only_for_state_selecting_reductions():
     assert set(prune_plan(model, 0.5, "last").keep) == {"a", "b"}
     with pytest.raises(ValueError, match="writes parameters back"):  # a hand-built model has no weights to write
         apply_plan(model, plan)
+
+
+def test_a_forced_deviation_from_the_allocation_is_reported_and_round_trips():
+    import dataclasses
+
+    plan = prune_plan(small_model(), 0.5, "balanced", errors=False)
+    assert all(layer.n_allocated == layer.n_kept for layer in plan.layers)
+    assert "forced a deviation" not in str(plan)
+    first = dataclasses.replace(plan.layers[0], n_allocated=plan.layers[0].n_kept - 1)
+    forced = dataclasses.replace(plan, layers=(first, *plan.layers[1:]))
+    assert f"'a': ({first.n_kept - 1}, {first.n_kept})" in str(forced)
+    back = PruningPlan.from_json(forced.to_json())
+    assert back.layers[0].n_allocated == first.n_kept - 1 and "forced a deviation" in str(back)
