@@ -13,8 +13,13 @@ Public API (re-exported by name; importing does no work):
 - :func:`prune_plan`, :class:`PruningPlan`, :func:`last_prune`, :func:`last_scores` — LAST state pruning
   (criteria in :mod:`ssmtools.pruning`);
 - :mod:`ssmtools.plot` — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
-  (matplotlib, imported on first use).
+  (matplotlib, imported on first use);
+- :mod:`ssmtools.torch` — differentiable norms, live-module views and training penalties (PyTorch; imported on
+  first access of ``ssmtools.torch``).
 """
+
+import importlib
+from typing import Any
 
 from . import (
     examples as examples,
@@ -59,3 +64,10 @@ from .reduction import (
     modal_truncation as modal_truncation,
 )
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
+
+
+def __getattr__(name: str) -> Any:
+    """``ssmtools.torch`` is imported on first access (it needs PyTorch; ``import ssmtools`` never imports it)."""
+    if name == "torch":
+        return importlib.import_module(f"{__name__}.torch")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
