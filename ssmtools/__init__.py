@@ -19,7 +19,7 @@ Public API (re-exported by name; importing does no work):
 """
 
 import importlib
-from typing import Any
+from typing import Any as _Any
 
 from . import (
     examples as examples,
@@ -66,7 +66,7 @@ from .reduction import (
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """``ssmtools.torch`` is imported on first access (it needs PyTorch; ``import ssmtools`` never imports it)."""
     if name == "torch":
         return importlib.import_module(f"{__name__}.torch")
