@@ -14,8 +14,13 @@ Public API (re-exported by name; importing does no work):
 - [`prune_plan`][ssmtools.pruning.plan.prune_plan], [`PruningPlan`][ssmtools.pruning.results.PruningPlan], [`last_prune`][ssmtools.pruning.last.last_prune], [`last_scores`][ssmtools.pruning.last.last_scores] — LAST state pruning;
   [`available_criteria`][ssmtools.pruning.criteria.available_criteria], [`available_reductions`][ssmtools.pruning.reductions.available_reductions] — the registries of ``ssmtools.pruning``;
 - [`ssmtools.plot`][ssmtools.plot] — sigma/Bode plots, pole maps, score distributions, HSV decay, pruning curves
-  (matplotlib, imported on first use).
+  (matplotlib, imported on first use);
+- [`ssmtools.torch`][ssmtools.torch] — differentiable norms, live-module views and training penalties (PyTorch;
+  imported on first access of ``ssmtools.torch``).
 """
+
+import importlib
+from typing import Any as _Any
 
 from . import (
     adapters as adapters,
@@ -66,3 +71,10 @@ from .reduction import (
 )
 from .responses import impulse_response as impulse_response, step_response as step_response
 from .systems import BidirectionalSSM as BidirectionalSSM, DiagonalSSM as DiagonalSSM, freqresp as freqresp
+
+
+def __getattr__(name: str) -> _Any:
+    """``ssmtools.torch`` is imported on first access (it needs PyTorch; ``import ssmtools`` never imports it)."""
+    if name == "torch":
+        return importlib.import_module(f"{__name__}.torch")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

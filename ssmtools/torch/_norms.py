@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from .. import _kernels as _numpy_annotated_kernels, norms
-from ..systems import DiagonalSSM, freqresp
 from ._system import TorchSSM
 
 #: the kernels are namespace-generic but annotated with NumPy arrays; here they run on tensors
@@ -211,32 +210,6 @@ def response_at(sys: TorchSSM, omega: torch.Tensor) -> torch.Tensor:
     return G + sys.D
 
 
-def _refine_peaks(sys: DiagonalSSM, peaks: np.ndarray) -> np.ndarray:
-    """Polish every finite certified peak by golden-section search on σ_max(ω) in a multi-scale window around it.
-
-    The certified search brackets the *value* to ``rtol``; its peak frequency is then known only to about
-    sqrt(rtol) relative, which would cost the envelope gradient digits. The window (offsets 1e-12 … 1e-3 of
-    max(1, |ω|) on both sides) resolves resonances of any width; the refined σ_max is never below the certified one.
-    """
-    refined = np.array(peaks, dtype=float)
-    offsets = np.concatenate([-np.logspace(-3, -12, 19), [0.0], np.logspace(-12, -3, 19)])
-    for index in np.ndindex(*sys.batch_shape):
-        omega = float(refined[index])
-        if not np.isfinite(omega):
-            continue
-        one = sys[index] if index else sys
-        grid = omega + max(1.0, abs(omega)) * offsets
-        if sys.is_discrete:
-            grid = np.clip(grid, -np.pi, np.pi)
-
-        def sigma(w: np.ndarray, one: DiagonalSSM = one) -> np.ndarray:
-            return np.linalg.norm(freqresp(one, w), ord=2, axis=(-2, -1))
-
-        _, best = _kernels.maximize_on_grid(sigma, grid)
-        refined[index] = float(best)
-    return refined
-
-
 def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8, return_peak: bool = False):
     """Layer H∞ norm with its envelope-theorem (sub)gradient, shape ``batch_shape``.
 
@@ -258,8 +231,8 @@ def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8, return_peak: bool = False):
 
     Notes
     -----
-    The peak ω* is found on the host, without grad, by the certified branch and bound, then polished by a
-    golden-section search; the value is evaluated in torch at fixed ω*, so its gradient is
+    The peak ω* is found on the host, without grad, by the certified branch and bound (which polishes the
+    peak frequency itself); the value is evaluated in torch at fixed ω*, so its gradient is
     ``Re(u₁ᴴ (∂G(ω*)/∂θ) v₁)`` with u₁, v₁ the top singular vectors — the derivative of the norm wherever the
     peak is unique and σ₁(G(ω*)) is simple (envelope theorem). At a repeated peak (two frequencies, or a
     multiple σ₁, attaining the norm) the norm is a maximum of smooth branches: the gradient returned is that
@@ -269,8 +242,7 @@ def hinf_norm(sys: TorchSSM, *, rtol: float = 1e-8, return_peak: bool = False):
     """
     host = sys.to_numpy()
     result = norms.hinf_result(host, method="diagonal", rtol=rtol)
-    peaks = _refine_peaks(host, np.asarray(result.peak, dtype=float))
-    peak = torch.as_tensor(peaks, device=sys.poles.device)
+    peak = torch.as_tensor(np.asarray(result.peak, dtype=float), device=sys.poles.device)
     stable = torch.as_tensor(np.isfinite(np.asarray(result.value, dtype=float)), device=sys.poles.device)
     omega = torch.where(stable, peak, torch.zeros_like(peak))
     _, safe = _stable_poles(sys)
