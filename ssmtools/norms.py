@@ -327,9 +327,8 @@ def _causal_h2(sys: DiagonalSSM, infinite: np.ndarray, backend: Backend, device:
         sys = sys.replace(poles=stable_poles)
     lam, B, C = augmented_realization(sys)
     lam, B, C, D = array_backend.asarrays(lam, B, C, sys.D, device=device, dtype=dtype)
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
     cross = C @ B if sys.state_includes_input else None
-    value2 = _kernels.h2_squared_from_gramian(P, C, D, feedthrough_cross=cross)
+    value2 = _kernels.h2_squared_diagonal(lam, B, C, D, discrete=sys.is_discrete, feedthrough_cross=cross)
     if backend == "numpy":
         return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))
     mask = array_backend.from_numpy(infinite.astype(float), device=device) > 0
