@@ -22,9 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..adapters import available_families
+from .. import io
 from ..errors import SSMToolsError
 from ..model import SSMModel
-from ..report import summarize
+from ..report import summarize_layer
 
 FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
 ANTICIPATED: tuple[type[BaseException], ...] = (
@@ -135,10 +136,21 @@ errors = Console(stderr=True)
 def _root(
     debug: bool = typer.Option(False, "--debug", help="show the full traceback of a failure instead of one line"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    memory_budget: str | None = typer.Option(
+        None,
+        "--memory-budget",
+        help="most array data a checkpoint may declare, e.g. 8G (default 2G or $SSMTOOLS_MEMORY_BUDGET)",
+    ),
 ) -> None:
     """ssmtools command-line interface."""
     _state["debug"] = debug
     _state["quiet"] = quiet
+    if memory_budget is not None:
+        try:
+            io.memory_budget(memory_budget)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--memory-budget") from None
+        os.environ["SSMTOOLS_MEMORY_BUDGET"] = memory_budget  # read by every checkpoint reader of this process
 
 
 def fail(exc: BaseException) -> typer.Exit:
@@ -170,7 +182,8 @@ def norm_table(title: str, model: SSMModel) -> Table:
     table = Table(title=title)
     for column in ("layer", "states", "bidir", "H∞", "peak ω", "H2", "max state H∞", "stable"):
         table.add_column(column, justify="right")
-    for row in summarize(model):
+    for layer in progress(list(model.values()), "norms"):
+        row = summarize_layer(layer)
         table.add_row(
             row.name,
             str(row.n_states),
