@@ -404,9 +404,9 @@ def diagonal_observability_gramian(lam: np.ndarray, C: np.ndarray, *, discrete: 
     return -ChC / (xp.conj(lam)[..., :, None] + lam[..., None, :])
 
 
-BLOCK_ELEMENTS = 2**20
+BLOCK_ELEMENTS = 2**18
 """Entries of one (rows × states) block of the pairwise H2 sum: bounds its working memory (a few arrays of this
-many complex numbers, ~16 MiB each) whatever the number of states."""
+many complex numbers, 4 MiB each) whatever the number of states."""
 
 
 def h2_squared_diagonal(
