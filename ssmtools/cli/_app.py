@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..adapters import available_families
 from .. import io
+from ..adapters import available_families
 from ..errors import SSMToolsError
 from ..model import SSMModel
 from ..report import summarize_layer
