@@ -524,3 +524,18 @@ def test_h2_of_a_large_layer_works_in_blocks_and_matches_the_gramian_sum():
             lam, B, C, system.D, discrete=True, feedthrough_cross=cross, block_elements=block
         )
         assert value == pytest.approx(reference, rel=1e-12)
+
+
+def test_the_progress_bar_goes_to_a_terminal_stderr_only_and_not_with_quiet(monkeypatch):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ssmtools.cli import _app
+
+    for terminal, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
+        stream = StringIO()
+        monkeypatch.setattr(_app, "errors", Console(file=stream, force_terminal=terminal, width=80))
+        monkeypatch.setitem(_app._state, "quiet", quiet)
+        assert list(_app.progress(["a", "b", "c"], "norms")) == ["a", "b", "c"]
+        assert ("norms" in stream.getvalue()) is shown, (terminal, quiet, stream.getvalue())
