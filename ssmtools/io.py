@@ -16,11 +16,13 @@ overwrite the file a model was read from.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import stat
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -68,6 +70,136 @@ class Terminated(KeyboardInterrupt):
 
 
 _UNSAFE_ADVICE = ("allow_pickle", "weights_only", "pickle", "unpickl")
+
+MEMORY_BUDGET = 2 * 2**30
+"""Default budget, in bytes, for the arrays a checkpoint declares (2 GiB). Override it with the
+``SSMTOOLS_MEMORY_BUDGET`` environment variable (bytes, or with a K/M/G/T suffix: ``8G``), the CLI's
+``--memory-budget``, or ``memory_budget=`` of :func:`read_params` (docs/concepts/file-safety.md#memory-budget)."""
+
+
+class MemoryBudgetError(SSMToolsError, ValueError):
+    """A checkpoint declares more array data than the memory budget allows (checked before anything is allocated)."""
+
+
+def memory_budget(value: int | str | None = None) -> int:
+    """The memory budget in bytes: ``value`` if given, else ``SSMTOOLS_MEMORY_BUDGET``, else :data:`MEMORY_BUDGET`.
+
+    Parameters
+    ----------
+    value : int or str, optional
+        Bytes, or a string such as ``"512M"``, ``"8G"`` (powers of 1024).
+
+    Returns
+    -------
+    int
+        The budget in bytes (> 0).
+    """
+    raw = value if value is not None else os.environ.get("SSMTOOLS_MEMORY_BUDGET")
+    if raw is None:
+        return MEMORY_BUDGET
+    if isinstance(raw, str):
+        text = raw.strip().upper().removesuffix("B").removesuffix("I")
+        scale = 1024 ** ("KMGT".index(text[-1]) + 1) if text[-1:] in ("K", "M", "G", "T") else 1
+        number = text[:-1] if scale > 1 else text
+        try:
+            budget = int(float(number) * scale)
+        except ValueError:
+            raise ArgumentError(
+                f"memory budget {raw!r} is not a size; write bytes or a number with K, M, G or T (e.g. 8G)"
+            ) from None
+    elif isinstance(raw, bool) or not isinstance(raw, int):
+        raise ArgumentError(f"memory budget {raw!r} must be a number of bytes or a size such as '8G'")
+    else:
+        budget = raw
+    if budget <= 0:
+        raise ArgumentError(f"memory budget {raw!r} must be positive")
+    return budget
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def declared_bytes(path: str | os.PathLike, fmt: str) -> int:
+    """The bytes of array data a checkpoint file declares, read from its headers without loading the arrays.
+
+    safetensors: the JSON header's data offsets (a header larger than the file, or offsets past its end, are a
+    FormatError). ``.npz`` and torch zip files: the members' uncompressed sizes from the zip directory (so a
+    compressed file that would expand far beyond its size is caught). msgpack and legacy torch files: the file size.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+    fmt : {"safetensors", "torch", "npz", "msgpack"}
+        Its format.
+
+    Returns
+    -------
+    int
+        Declared bytes.
+    """
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    if fmt == "safetensors":
+        with open(path, "rb") as file:
+            head = file.read(8)
+            if len(head) < 8:
+                raise FormatError(f"{path}: too short to be a safetensors file ({size} bytes)")
+            length = int.from_bytes(head, "little")
+            if length > size - 8:
+                raise FormatError(f"{path}: its header declares {length} bytes but the file has {size}; truncated?")
+            try:
+                header = json.loads(file.read(length))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise FormatError(f"{path}: the safetensors header is not valid JSON ({exc})") from None
+        ends = [
+            entry["data_offsets"][1]
+            for key, entry in (header.items() if isinstance(header, dict) else [])
+            if key != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets", ())) == 2
+        ]
+        total = max([0, *(int(end) for end in ends)])
+        if total > size - 8 - length:
+            raise FormatError(
+                f"{path}: the header declares {total} bytes of tensor data but the file holds {size - 8 - length}; "
+                "truncated or corrupt"
+            )
+        return total
+    if fmt in ("npz", "torch") and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    return size
+
+
+def check_memory_budget(path: str | os.PathLike, fmt: str, budget: int | str | None = None) -> None:
+    """Refuse a checkpoint whose declared array data (:func:`declared_bytes`) exceeds the memory budget.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+    fmt : {"safetensors", "torch", "npz", "msgpack"}
+        Its format.
+    budget : int or str, optional
+        See :func:`memory_budget`.
+
+    Raises
+    ------
+    MemoryBudgetError
+        Naming the file, the declared and the allowed sizes, and how to raise the budget.
+    """
+    allowed = memory_budget(budget)
+    declared = declared_bytes(path, fmt)
+    if declared > allowed:
+        raise MemoryBudgetError(
+            f"{os.fspath(path)}: declares {_size(declared)} of array data ({_size(os.path.getsize(path))} on disk), "
+            f"more than the memory budget of {_size(allowed)}; nothing was loaded. If the file is trusted, raise the "
+            "budget with SSMTOOLS_MEMORY_BUDGET=16G or --memory-budget 16G"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -225,13 +357,15 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def read_params(path: str | os.PathLike) -> tuple[Any, str]:
+def read_params(path: str | os.PathLike, *, memory_budget: int | str | None = None) -> tuple[Any, str]:
     """``(parameter tree, format)`` of a checkpoint file; FormatError naming the file when unreadable.
 
     Parameters
     ----------
     path : str or os.PathLike
         A ``.safetensors``, ``.pt``/``.pth``, ``.npz`` or ``.msgpack`` file.
+    memory_budget : int or str, optional
+        The most array data the file may declare (:func:`check_memory_budget`); default :func:`memory_budget`.
 
     Returns
     -------
@@ -247,6 +381,7 @@ def read_params(path: str | os.PathLike) -> tuple[Any, str]:
             f"{path}: unknown checkpoint extension {Path(path).suffix!r}; supported: {sorted(EXTENSIONS)}"
         )
     check_input_file(path)
+    check_memory_budget(path, fmt, memory_budget)
     reader = {"safetensors": _read_safetensors, "torch": _read_torch, "npz": _read_npz, "msgpack": _read_msgpack}[fmt]
     try:
         params = reader(path)

@@ -452,9 +452,10 @@ def _causal_h2(
     lam, B, C = augmented_realization(sys)
     lam, B, C, D = array_backend.asarrays(lam, B, C, sys.D, device=device, dtype=dtype)
     gramian_horizon = None if horizon is None else _response_horizon(sys, horizon)
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete, horizon=gramian_horizon)
     cross = C @ B if sys.state_includes_input else None
-    value2 = _kernels.h2_squared_from_gramian(P, C, D, feedthrough_cross=cross)
+    value2 = _kernels.h2_squared_diagonal(
+        lam, B, C, D, discrete=sys.is_discrete, feedthrough_cross=cross, horizon=gramian_horizon
+    )
     if backend == "numpy":
         return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))
     mask = array_backend.from_numpy(infinite.astype(float), device=device) > 0

@@ -462,3 +462,80 @@ def test_flax_train_states_are_refused_and_plain_weights_are_not(leaves):
     pruned, plan = ssmtools.last_prune(model_only, 0.5)
     assert plan.n_removed == 2 and pruned["epoch"] == 3
     assert training_state_keys({"layers.0.emb": np.zeros(1), "emanuel": np.zeros(1)}) == []
+
+
+# ------------------------------------------------------------------------ class 10: resource bombs
+def test_a_compressed_npz_bomb_is_refused_before_it_expands(tmp_path, leaves):
+    np.savez_compressed(tmp_path / "bomb.npz", **leaves, pad=np.zeros(2**23))  # 64 MiB of zeros in ~70 KB
+    assert (tmp_path / "bomb.npz").stat().st_size < 2**20
+    result = run_cli("--memory-budget", "16M", "analyze", "bomb.npz", cwd=tmp_path)
+    one_error_line(result, "bomb.npz", "declares 64.0 MiB", "memory budget of 16.0 MiB", "SSMTOOLS_MEMORY_BUDGET")
+    assert ssmtools.load(tmp_path / "bomb.npz").n_states == 4  # within the default budget it reads
+
+
+@pytest.mark.parametrize("fmt, suffix", [("safetensors", ".safetensors"), ("torch", ".pt"), ("msgpack", ".msgpack")])
+def test_every_format_declares_its_size_before_loading(tmp_path, leaves, fmt, suffix):
+    path = tmp_path / f"big{suffix}"
+    io.write_params({**leaves, "pad": np.zeros(2**18)}, path, fmt)  # 2 MiB of array data
+    assert 2**21 <= io.declared_bytes(path, fmt) <= 2**21 + 2**16
+    with pytest.raises(io.MemoryBudgetError, match=f"big{re.escape(suffix)}: declares 2.0 MiB .*budget of 1.0 MiB"):
+        io.read_params(path, memory_budget="1M")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("SSMTOOLS_MEMORY_BUDGET", "1M")
+    with pytest.raises(io.MemoryBudgetError):
+        ssmtools.load(path)
+    monkeypatch.undo()
+    assert io.read_params(path)[1] == fmt
+
+
+def test_a_safetensors_header_that_lies_about_its_size_is_refused(tmp_path):
+    header = json.dumps({"x": {"dtype": "F64", "shape": [2**30], "data_offsets": [0, 2**33]}}).encode()
+    (tmp_path / "lie.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(64))
+    with pytest.raises(FormatError, match="declares 8589934592 bytes of tensor data but the file holds 64"):
+        ssmtools.load(tmp_path / "lie.safetensors")
+    (tmp_path / "short.safetensors").write_bytes((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(FormatError, match="header declares 1099511627776 bytes but the file has 10"):
+        ssmtools.load(tmp_path / "short.safetensors")
+
+
+@pytest.mark.parametrize("value, bytes_", [("8G", 8 * 2**30), ("512m", 512 * 2**20), ("1.5KiB", 1536), (4096, 4096)])
+def test_memory_budget_sizes(value, bytes_):
+    assert io.memory_budget(value) == bytes_
+
+
+@pytest.mark.parametrize("value", ["lots", "-1G", 0, True, "G"])
+def test_bad_memory_budgets_are_argument_errors(value):
+    with pytest.raises(ssmtools.SSMToolsError, match="memory budget"):
+        io.memory_budget(value)
+
+
+def test_h2_of_a_large_layer_works_in_blocks_and_matches_the_gramian_sum():
+    from ssmtools import _kernels
+    from ssmtools.systems import augmented_realization
+
+    system = ssmtools.examples.random_s5_model(1, 60, 3, seed=2)["layers_0"]
+    lam, B, C = augmented_realization(system)
+    cross = C @ B
+    gramian = B @ B.conj().T / (1 - lam[:, None] * lam[None, :].conj())  # the dense reference, n×n
+    reference = np.real(np.trace(C @ gramian @ C.conj().T)) + np.sum(np.abs(system.D) ** 2)
+    reference += 2 * np.real(np.sum(system.D.conj() * cross))
+    for block in (1, 7 * 120, 2**20):  # one row per block, a ragged last block, everything at once
+        value = _kernels.h2_squared_diagonal(
+            lam, B, C, system.D, discrete=True, feedthrough_cross=cross, block_elements=block
+        )
+        assert value == pytest.approx(reference, rel=1e-12)
+
+
+def test_the_progress_bar_goes_to_a_terminal_stderr_only_and_not_with_quiet(monkeypatch):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ssmtools.cli import _app
+
+    for terminal, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
+        stream = StringIO()
+        monkeypatch.setattr(_app, "errors", Console(file=stream, force_terminal=terminal, width=80))
+        monkeypatch.setitem(_app._state, "quiet", quiet)
+        assert list(_app.progress(["a", "b", "c"], "norms")) == ["a", "b", "c"]
+        assert ("norms" in stream.getvalue()) is shown, (terminal, quiet, stream.getvalue())

@@ -18,11 +18,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import io
 from .._version import __version__
 from ..adapters import available_families
 from ..errors import SSMToolsError
 from ..model import SSMModel
-from ..report import LayerSummary, summarize
+from ..report import LayerSummary, summarize_layer
 from ._text import SafeConsole
 
 FAMILY_HELP = "model family: auto (detect from the parameter names) or one of " + ", ".join(available_families())
@@ -104,10 +105,21 @@ def _root(
     ),
     debug: bool = typer.Option(False, "--debug", help="show the full traceback of a failure instead of one line"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    memory_budget: str | None = typer.Option(
+        None,
+        "--memory-budget",
+        help="most array data a checkpoint may declare, e.g. 8G (default 2G or $SSMTOOLS_MEMORY_BUDGET)",
+    ),
 ) -> None:
     """ssmtools command-line interface."""
     _state["debug"] = debug
     _state["quiet"] = quiet
+    if memory_budget is not None:
+        try:
+            io.memory_budget(memory_budget)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--memory-budget") from None
+        os.environ["SSMTOOLS_MEMORY_BUDGET"] = memory_budget  # read by every checkpoint reader of this process
 
 
 def fail(exc: BaseException) -> typer.Exit:
@@ -134,6 +146,11 @@ def progress(items: list[Any], what: str) -> Iterator[Any]:
             bar.advance(task)
 
 
+def summaries(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
+    """The norms of every layer (:func:`ssmtools.report.summarize_layer`), with a progress bar per layer."""
+    return [summarize_layer(layer, rtol=rtol) for layer in progress(list(model.values()), "norms")]
+
+
 def norm_table(title: str, model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None) -> Table:
     """The per-layer norm table of ``analyze`` and ``demo`` (H∞ certified to relative accuracy ``rtol``; ``rows``:
     the layers' summaries when already computed).
@@ -144,7 +161,7 @@ def norm_table(title: str, model: SSMModel, *, rtol: float = 1e-8, rows: list[La
     table = Table(title=title)
     for column in ("layer", "states", "bidir", "H∞ (L∞ if bidir)", "peak ω", "H2", "max state H∞ (L∞)", "stable"):
         table.add_column(column, justify="right")
-    rows = summarize(model, rtol=rtol) if rows is None else rows
+    rows = summaries(model, rtol=rtol) if rows is None else rows
     for layer, row in zip(model.values(), rows, strict=True):
         mark = " L∞" if layer.bidirectional else ""
         table.add_row(

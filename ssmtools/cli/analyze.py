@@ -9,8 +9,8 @@ import typer
 from ..errors import SSMToolsError
 from ..io import load
 from ..pruning.measure import PLAN_RTOL
-from ..report import summarize, summary_json
-from ._app import FAMILY_HELP, app, console, fail, norm_table
+from ..report import summary_json
+from ._app import FAMILY_HELP, app, console, fail, norm_table, summaries
 from ._outputs import check_outputs, text_writer, write_all
 
 
@@ -43,7 +43,7 @@ def analyze(
         if json_path is not None:
             check_outputs({"--json": json_path}, {"the input": path}, force=force)
         model = load(path, family)
-        rows = summarize(model, rtol=rtol)
+        rows = summaries(model, rtol=rtol)
         table = norm_table(f"{path} ({model.family}): layer norms", model, rtol=rtol, rows=rows)
         if json_path is not None:
             write_all([(json_path, text_writer(summary_json(model, rtol=rtol, rows=rows)))])
