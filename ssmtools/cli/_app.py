@@ -9,6 +9,7 @@ warnings are printed as one ``warning:`` line each (no source lines).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Iterator
