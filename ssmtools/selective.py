@@ -151,8 +151,9 @@ class SelectiveParams:
 
     def bias_step(self) -> np.ndarray:
         """Δ at δ = 0, per channel: softplus of the Δ bias."""
-        bias = self.dt_proj_b if self.kind == "mamba" else np.repeat(self.dt_bias, self.head_dim)
-        return softplus(np.asarray(bias))
+        bias = self.dt_proj_b if self.kind == "mamba" else self.dt_bias
+        assert bias is not None
+        return softplus(bias if self.kind == "mamba" else np.repeat(bias, self.head_dim))
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,9 @@ def frozen_view(p: SelectiveParams, delta: ArrayLike, B: ArrayLike, C: ArrayLike
     DiagonalSSM
         Batch ``(d_inner,)``: poles exp(Δ_t A), B̄ = Δ_t·B_t, C = C_t, D.
     """
-    delta, g = np.asarray(delta, dtype=float), p.channel_group()
-    B, C = np.asarray(B, dtype=float)[g], np.asarray(C, dtype=float)[g]
-    return _view_system(p, delta, delta[:, None] * B, C)
+    step, g = np.asarray(delta, dtype=float), p.channel_group()
+    b, c = np.asarray(B, dtype=float)[g], np.asarray(C, dtype=float)[g]
+    return _view_system(p, step, step[:, None] * b, c)
 
 
 @dataclass
