@@ -82,12 +82,12 @@ class SelectiveParams:
         Depthwise causal convolution, weight ``(channels, K)`` and bias.
     out_proj, out_bias : ndarray, ndarray or None
         Output projection and its bias.
+    d_state : int
+        N.
     x_proj, dt_proj_w, dt_proj_b : ndarray or None
         Mamba-1: ``(R + 2N, d_inner)``, ``(d_inner, R)``, ``(d_inner,)``.
     dt_bias, norm_w : ndarray or None
         Mamba-2: ``(H,)`` and the gated RMSNorm weight ``(d_inner,)``.
-    d_state : int
-        N.
     n_groups : int
         G (1 for Mamba-1).
     norm_eps : float
@@ -133,24 +133,44 @@ class SelectiveParams:
         return 0 if self.x_proj is None else int(self.x_proj.shape[0] - 2 * self.d_state)
 
     def channel_A(self) -> np.ndarray:
-        """A per (channel, state), ``(d_inner, N)`` (a Mamba-2 head's scalar repeated over its channels and states)."""
+        """A per (channel, state), ``(d_inner, N)`` (a Mamba-2 head's scalar repeated over its channels and states).
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner, N)``
+        """
         if self.kind == "mamba":
             return self.A
         return np.repeat(self.A, self.head_dim)[:, None] * np.ones(self.d_state)
 
     def channel_D(self) -> np.ndarray:
-        """D per channel, ``(d_inner,)``."""
+        """D per channel, ``(d_inner,)``.
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner,)``
+        """
         return self.D if self.kind == "mamba" else np.repeat(self.D, self.head_dim)
 
     def channel_group(self) -> np.ndarray:
-        """Group g(c) of every channel, ``(d_inner,)``: head h = c // P uses group h // (H/G)."""
+        """Group g(c) of every channel, ``(d_inner,)``: head h = c // P uses group h // (H/G).
+
+        Returns
+        -------
+        ndarray of int, shape ``(d_inner,)``
+        """
         if self.kind == "mamba":
             return np.zeros(self.d_inner, dtype=np.int64)
         heads = np.arange(self.d_inner) // self.head_dim
         return heads // (self.n_heads // self.n_groups)
 
     def bias_step(self) -> np.ndarray:
-        """Δ at δ = 0, per channel: softplus of the Δ bias."""
+        """Δ at δ = 0, per channel: softplus of the Δ bias.
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner,)``
+        """
         bias = self.dt_proj_b if self.kind == "mamba" else self.dt_bias
         assert bias is not None
         return softplus(bias if self.kind == "mamba" else np.repeat(bias, self.head_dim))
@@ -363,7 +383,7 @@ class SelectiveStats:
     n_groups: int = 1
     n_samples: int = 16
     seed: int = 0
-    tokens: int = 0
+    tokens: int = field(init=False, default=0)
     sum_delta: np.ndarray = field(init=False)
     sum_delta_b: np.ndarray = field(init=False)
     sum_c: np.ndarray = field(init=False)
