@@ -45,7 +45,6 @@ __all__ = [
     "bias_view",
     "frozen_view",
     "averaged_view",
-    "VIEWS",
     "with_view",
 ]
 
