@@ -416,20 +416,26 @@ class SelectiveStats:
         T = s.u.shape[0] if budget is None else min(budget, s.u.shape[0])
         if T <= 0:
             return 0
-        A, g = p.channel_A(), p.channel_group()
-        delta, u, B, C = s.delta[:T], s.u[:T], s.B[:T][:, g], s.C[:T][:, g]  # B, C: (T, d_inner, N)
-        self.sum_delta += delta.sum(0)
-        self.sum_delta_b += np.einsum("tc,tcn->cn", delta, B)
-        self.sum_c += C.sum(0)
-        h = np.zeros(A.shape)
+        # channels of one group are contiguous: work on (G, d_inner/G, N) so B_t[g], C_t[g] broadcast, never copied
+        G = self.n_groups
+        A = p.channel_A().reshape(G, -1, self.d_state)
+        delta, u = s.delta[:T].reshape(T, G, -1), s.u[:T].reshape(T, G, -1)
+        B, C = s.B[:T][:, :, None, :], s.C[:T][:, :, None, :]  # (T, G, 1, N)
+        self.sum_delta += s.delta[:T].sum(0)
+        self.sum_delta_b += np.einsum("tgc,tgn->gcn", delta, s.B[:T]).reshape(self.sum_delta_b.shape)
+        self.sum_c += np.broadcast_to(s.C[:T].sum(0)[:, None, :], A.shape).reshape(self.sum_c.shape)
+        h, h2 = np.zeros(A.shape), np.zeros(A.shape)
         for t in range(T):  # input side: trajectories h_t driven by the calibration inputs
-            h = np.exp(delta[t][:, None] * A) * h + (delta[t] * u[t])[:, None] * B[t]
-            self.sum_h2 += h * h
-        q = np.zeros(A.shape)
+            h = np.exp(delta[t][..., None] * A) * h + (delta[t] * u[t])[..., None] * B[t]
+            h2 += h * h
+        q, qs = np.zeros(A.shape), np.zeros(A.shape)
         for t in range(T - 1, -1, -1):  # output side: q_t = C_t² + exp(2Δ_{t+1}A)·q_{t+1}
-            decay = np.exp(2 * delta[t + 1][:, None] * A) if t + 1 < T else 0.0
-            q = C[t] ** 2 + decay * q
-            self.sum_q += q
+            if t + 1 < T:
+                q *= np.exp(2 * delta[t + 1][..., None] * A)
+            q += C[t] ** 2
+            qs += q
+        self.sum_h2 += h2.reshape(self.sum_h2.shape)
+        self.sum_q += qs.reshape(self.sum_q.shape)
         for t in range(T):  # reservoir sampling of frozen tokens
             seen = self.tokens + t
             slot = seen if seen < self.n_samples else int(self._rng.integers(0, seen + 1))
