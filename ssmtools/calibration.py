@@ -13,6 +13,8 @@ is refused instead of analysed wrongly. :func:`calibrated` gives the model with 
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,12 +22,30 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .adapters import read
+from .adapters import flatten, read
 from .errors import ArgumentError, ArgumentTypeError, FormatError
-from .model import SSMModel
-from .selective import SelectiveLayer, SelectiveStats, mixer_forward, scan_inputs, with_view
+from .model import SSMLayer, SSMModel
+from .norms import state_h2_norms, state_hinf_norms
+from .selective import (
+    SelectiveLayer,
+    SelectiveParams,
+    SelectiveStats,
+    frozen_view,
+    mixer_forward,
+    scan_inputs,
+    with_view,
+)
 
-__all__ = ["Calibration", "calibrate", "calibrated", "read_module", "evaluate_keep", "LayerEffect"]
+__all__ = [
+    "Calibration",
+    "calibrate",
+    "calibrated",
+    "read_module",
+    "module_for",
+    "evaluate_keep",
+    "LayerEffect",
+    "state_statistics",
+]
 
 _CHECK_RTOL = 1e-3  # the module's float32 internals (Mamba-2's chunked scan) agree to ~1e-6
 
@@ -53,6 +73,96 @@ def read_module(module: Any) -> SSMModel:
     if model.family not in ("mamba", "mamba2"):
         raise FormatError(f"module {type(module).__name__} holds {model.family} layers, not Mamba / Mamba-2 mixers")
     return model
+
+
+def _first_params(model: SSMModel) -> SelectiveParams:
+    layer = next(iter(model.values()))
+    if not isinstance(layer, SelectiveLayer) or layer.params is None:
+        raise ArgumentError(f"layer {layer.name!r} is not a selective (Mamba) layer")
+    return layer.params
+
+
+def _hf_config(model: SSMModel, leaves: Mapping[str, Any], config_json: str | os.PathLike | None) -> Any:
+    """A transformers config: ``config.json`` when given, else one inferred from the shapes."""
+    import transformers
+
+    cls: Any = transformers.MambaConfig if model.family == "mamba" else transformers.Mamba2Config
+    if config_json is not None:
+        with open(config_json, encoding="utf-8") as file:
+            return cls(**{k: v for k, v in json.load(file).items() if k != "model_type"})
+    first = _first_params(model)
+    vocab = next(np.shape(v)[0] for k, v in leaves.items() if k.startswith("backbone.embedding"))
+    common = dict(
+        vocab_size=vocab, hidden_size=first.in_proj.shape[1], state_size=first.d_state,
+        num_hidden_layers=len(model), conv_kernel=first.conv_w.shape[1], use_bias=first.in_bias is not None,
+        use_conv_bias=first.conv_b is not None, tie_word_embeddings="lm_head.weight" not in leaves,
+    )  # fmt: skip
+    if model.family == "mamba":
+        return cls(**common, intermediate_size=first.d_inner, time_step_rank=first.dt_rank)
+    return cls(
+        **common, expand=first.d_inner // first.in_proj.shape[1], num_heads=first.n_heads, head_dim=first.head_dim,
+        n_groups=first.n_groups, layer_norm_epsilon=first.norm_eps,
+    )  # fmt: skip
+
+
+def _tensors(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat state dict with torch tensors (files read as numpy arrays)."""
+    import torch
+
+    return {k: v if hasattr(v, "detach") else torch.as_tensor(np.asarray(v)) for k, v in flatten(state)[0].items()}
+
+
+def module_for(model: SSMModel, *, config_json: str | os.PathLike | None = None) -> Any:
+    """The original torch class of a loaded Mamba checkpoint, built and loaded with ``strict=True``.
+
+    Hugging Face / mamba_ssm layouts (``backbone.…``) give ``MambaForCausalLM`` / ``Mamba2ForCausalLM``
+    (``MambaModel`` / ``Mamba2Model`` without ``lm_head``), configured by ``config_json`` or, without it, by the
+    shapes (settings not in the weights take the transformers defaults); the mambapy layout gives mambapy's ``Mamba``.
+
+    Parameters
+    ----------
+    model : SSMModel
+        A ``mamba`` / ``mamba2`` model (its ``params`` are loaded).
+    config_json : path, optional
+        The checkpoint's ``config.json``.
+
+    Returns
+    -------
+    torch.nn.Module
+        In float64, evaluation mode.
+    """
+
+    if model.family not in ("mamba", "mamba2"):
+        raise ArgumentError(f"module_for builds Mamba models; this model is {model.family!r}")
+    leaves = flatten(model.params)[0]
+    if any(k.startswith("backbone.") for k in leaves):
+        import transformers
+
+        config = _hf_config(model, leaves, config_json)
+        head = "lm_head.weight" in leaves or config.tie_word_embeddings
+        name = ("Mamba" if model.family == "mamba" else "Mamba2") + ("ForCausalLM" if head else "Model")
+        module = getattr(transformers, name)(config)
+        state = dict(leaves) if head else {k[len("backbone.") :]: v for k, v in leaves.items()}
+        if head and "lm_head.weight" not in state:  # tied: save_pretrained drops the duplicate
+            state["lm_head.weight"] = next(v for k, v in leaves.items() if k.startswith("backbone.embedding"))
+    elif model.family == "mamba":
+        from mambapy.mamba import Mamba, MambaConfig  # type: ignore[import-untyped]
+
+        first = _first_params(model)
+        module = Mamba(
+            MambaConfig(
+                d_model=first.in_proj.shape[1], n_layers=len(model), d_state=first.d_state,
+                expand_factor=first.d_inner // first.in_proj.shape[1], d_conv=first.conv_w.shape[1],
+                dt_rank=first.dt_rank, bias=first.in_bias is not None, conv_bias=first.conv_b is not None,
+            )
+        )  # fmt: skip
+        state = dict(leaves)
+    else:
+        raise FormatError("a Mamba-2 checkpoint without the backbone. prefix: only the Hugging Face layout is built")
+    tensors = _tensors(state)
+    module = module.double()  # before loading: a float64 checkpoint keeps its precision
+    module.load_state_dict(tensors, strict=True)
+    return module.eval()
 
 
 @dataclass
@@ -224,7 +334,7 @@ def calibrated(model: SSMModel, calibration: Calibration, view: str = "averaged"
     SSMModel
         Same adapter and parameters: ``apply(keep)`` writes pruned checkpoints as usual.
     """
-    layers = {}
+    layers: dict[str, SSMLayer] = {}
     for name, layer in model.items():
         if not isinstance(layer, SelectiveLayer) or name not in calibration.stats:
             raise ArgumentError(f"layer {name!r} is not a calibrated selective layer")
@@ -286,7 +396,10 @@ def evaluate_keep(module: Any, model: SSMModel, keep: Mapping[str, Any], inputs:
 
     batch = _as_batch(inputs, module)
     pruned = copy.deepcopy(module)
-    pruned.load_state_dict(model.apply(keep, mask=True).params, strict=True)
+    state = _tensors(model.apply(keep, mask=True).params)
+    if "lm_head.weight" in pruned.state_dict() and "lm_head.weight" not in state:  # tied, dropped by the file
+        state["lm_head.weight"] = next(v for k, v in state.items() if k.startswith("backbone.embedding"))
+    pruned.load_state_dict(state, strict=True)
     mods, pmods = dict(module.named_modules()), dict(pruned.named_modules())
     captured: dict[str, tuple[Any, Any]] = {}
     handles = []
@@ -307,3 +420,37 @@ def evaluate_keep(module: Any, model: SSMModel, keep: Mapping[str, Any], inputs:
             y_pruned = pmods[name](x)
             errors[name] = float(torch.linalg.norm(y_pruned - y) / torch.linalg.norm(y).clamp_min(1e-30))
     return LayerEffect(errors, _loss(pruned, batch), _loss(module, batch))
+
+
+def state_statistics(layer: SelectiveLayer) -> dict[str, np.ndarray]:
+    """Per (channel, state) statistics of a calibrated layer: energies and the frozen-token norms over the samples.
+
+    Parameters
+    ----------
+    layer : SelectiveLayer
+        From :func:`calibrated`.
+
+    Returns
+    -------
+    dict of str to ndarray, each ``(d_inner, N)``
+        ``input_energy``, ``output_energy``, ``gramian`` (docs/concepts/selective.md#empirical-gramians) and, over
+        the frozen tokens, ``hinf_mean``, ``hinf_max``, ``hinf_q10``, ``hinf_q50``, ``hinf_q90`` and ``h2_mean``
+        of every state's exact one-state H∞ / H2 norm.
+    """
+    if layer.stats is None or layer.params is None:
+        raise ArgumentError(f"layer {layer.name!r} has no calibration statistics (use calibrated(...) first)")
+    stats = layer.stats
+    hinf = np.stack([state_hinf_norms(frozen_view(layer.params, *sample)) for sample in stats.samples])
+    h2 = np.stack([state_h2_norms(frozen_view(layer.params, *sample)) for sample in stats.samples])
+    q10, q50, q90 = np.quantile(hinf, [0.1, 0.5, 0.9], axis=0)
+    return {
+        "input_energy": stats.input_energy,
+        "output_energy": stats.output_energy,
+        "gramian": stats.gramian_scores,
+        "hinf_mean": hinf.mean(0),
+        "hinf_max": hinf.max(0),
+        "hinf_q10": q10,
+        "hinf_q50": q50,
+        "hinf_q90": q90,
+        "h2_mean": h2.mean(0),
+    }

@@ -45,7 +45,6 @@ __all__ = [
     "bias_view",
     "frozen_view",
     "averaged_view",
-    "VIEWS",
     "with_view",
 ]
 
@@ -82,12 +81,12 @@ class SelectiveParams:
         Depthwise causal convolution, weight ``(channels, K)`` and bias.
     out_proj, out_bias : ndarray, ndarray or None
         Output projection and its bias.
+    d_state : int
+        N.
     x_proj, dt_proj_w, dt_proj_b : ndarray or None
         Mamba-1: ``(R + 2N, d_inner)``, ``(d_inner, R)``, ``(d_inner,)``.
     dt_bias, norm_w : ndarray or None
         Mamba-2: ``(H,)`` and the gated RMSNorm weight ``(d_inner,)``.
-    d_state : int
-        N.
     n_groups : int
         G (1 for Mamba-1).
     norm_eps : float
@@ -133,26 +132,47 @@ class SelectiveParams:
         return 0 if self.x_proj is None else int(self.x_proj.shape[0] - 2 * self.d_state)
 
     def channel_A(self) -> np.ndarray:
-        """A per (channel, state), ``(d_inner, N)`` (a Mamba-2 head's scalar repeated over its channels and states)."""
+        """A per (channel, state), ``(d_inner, N)`` (a Mamba-2 head's scalar repeated over its channels and states).
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner, N)``
+        """
         if self.kind == "mamba":
             return self.A
         return np.repeat(self.A, self.head_dim)[:, None] * np.ones(self.d_state)
 
     def channel_D(self) -> np.ndarray:
-        """D per channel, ``(d_inner,)``."""
+        """D per channel, ``(d_inner,)``.
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner,)``
+        """
         return self.D if self.kind == "mamba" else np.repeat(self.D, self.head_dim)
 
     def channel_group(self) -> np.ndarray:
-        """Group g(c) of every channel, ``(d_inner,)``: head h = c // P uses group h // (H/G)."""
+        """Group g(c) of every channel, ``(d_inner,)``: head h = c // P uses group h // (H/G).
+
+        Returns
+        -------
+        ndarray of int, shape ``(d_inner,)``
+        """
         if self.kind == "mamba":
             return np.zeros(self.d_inner, dtype=np.int64)
         heads = np.arange(self.d_inner) // self.head_dim
         return heads // (self.n_heads // self.n_groups)
 
     def bias_step(self) -> np.ndarray:
-        """Δ at δ = 0, per channel: softplus of the Δ bias."""
-        bias = self.dt_proj_b if self.kind == "mamba" else np.repeat(self.dt_bias, self.head_dim)
-        return softplus(np.asarray(bias))
+        """Δ at δ = 0, per channel: softplus of the Δ bias.
+
+        Returns
+        -------
+        ndarray, shape ``(d_inner,)``
+        """
+        bias = self.dt_proj_b if self.kind == "mamba" else self.dt_bias
+        assert bias is not None
+        return softplus(bias if self.kind == "mamba" else np.repeat(bias, self.head_dim))
 
 
 @dataclass(frozen=True)
@@ -333,9 +353,9 @@ def frozen_view(p: SelectiveParams, delta: ArrayLike, B: ArrayLike, C: ArrayLike
     DiagonalSSM
         Batch ``(d_inner,)``: poles exp(Δ_t A), B̄ = Δ_t·B_t, C = C_t, D.
     """
-    delta, g = np.asarray(delta, dtype=float), p.channel_group()
-    B, C = np.asarray(B, dtype=float)[g], np.asarray(C, dtype=float)[g]
-    return _view_system(p, delta, delta[:, None] * B, C)
+    step, g = np.asarray(delta, dtype=float), p.channel_group()
+    b, c = np.asarray(B, dtype=float)[g], np.asarray(C, dtype=float)[g]
+    return _view_system(p, step, step[:, None] * b, c)
 
 
 @dataclass
@@ -362,7 +382,7 @@ class SelectiveStats:
     n_groups: int = 1
     n_samples: int = 16
     seed: int = 0
-    tokens: int = 0
+    tokens: int = field(init=False, default=0)
     sum_delta: np.ndarray = field(init=False)
     sum_delta_b: np.ndarray = field(init=False)
     sum_c: np.ndarray = field(init=False)
@@ -396,20 +416,26 @@ class SelectiveStats:
         T = s.u.shape[0] if budget is None else min(budget, s.u.shape[0])
         if T <= 0:
             return 0
-        A, g = p.channel_A(), p.channel_group()
-        delta, u, B, C = s.delta[:T], s.u[:T], s.B[:T][:, g], s.C[:T][:, g]  # B, C: (T, d_inner, N)
-        self.sum_delta += delta.sum(0)
-        self.sum_delta_b += np.einsum("tc,tcn->cn", delta, B)
-        self.sum_c += C.sum(0)
-        h = np.zeros(A.shape)
+        # channels of one group are contiguous: work on (G, d_inner/G, N) so B_t[g], C_t[g] broadcast, never copied
+        G = self.n_groups
+        A = p.channel_A().reshape(G, -1, self.d_state)
+        delta, u = s.delta[:T].reshape(T, G, -1), s.u[:T].reshape(T, G, -1)
+        B, C = s.B[:T][:, :, None, :], s.C[:T][:, :, None, :]  # (T, G, 1, N)
+        self.sum_delta += s.delta[:T].sum(0)
+        self.sum_delta_b += np.einsum("tgc,tgn->gcn", delta, s.B[:T]).reshape(self.sum_delta_b.shape)
+        self.sum_c += np.broadcast_to(s.C[:T].sum(0)[:, None, :], A.shape).reshape(self.sum_c.shape)
+        h, h2 = np.zeros(A.shape), np.zeros(A.shape)
         for t in range(T):  # input side: trajectories h_t driven by the calibration inputs
-            h = np.exp(delta[t][:, None] * A) * h + (delta[t] * u[t])[:, None] * B[t]
-            self.sum_h2 += h * h
-        q = np.zeros(A.shape)
+            h = np.exp(delta[t][..., None] * A) * h + (delta[t] * u[t])[..., None] * B[t]
+            h2 += h * h
+        q, qs = np.zeros(A.shape), np.zeros(A.shape)
         for t in range(T - 1, -1, -1):  # output side: q_t = C_t² + exp(2Δ_{t+1}A)·q_{t+1}
-            decay = np.exp(2 * delta[t + 1][:, None] * A) if t + 1 < T else 0.0
-            q = C[t] ** 2 + decay * q
-            self.sum_q += q
+            if t + 1 < T:
+                q *= np.exp(2 * delta[t + 1][..., None] * A)
+            q += C[t] ** 2
+            qs += q
+        self.sum_h2 += h2.reshape(self.sum_h2.shape)
+        self.sum_q += qs.reshape(self.sum_q.shape)
         for t in range(T):  # reservoir sampling of frozen tokens
             seen = self.tokens + t
             slot = seen if seen < self.n_samples else int(self._rng.integers(0, seen + 1))

@@ -23,11 +23,12 @@ and C rows of every group in ``in_proj`` and the matching ``conv1d`` channels. `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import ArgumentError, FormatError
+from ..model import SSMLayer
 from ..selective import SelectiveLayer, SelectiveParams, bias_view
 from ._base import Adapter, Capabilities, Context, check_real, check_shape, require
 from ._registry import register_adapter
@@ -62,7 +63,7 @@ class _Selective(Adapter):
     """Shared by the two Mamba families: detection by key names and sibling groups, hybrid refusal, leaves."""
 
     capabilities = Capabilities(can_prune=True, can_mask=True, can_replace=False)
-    kinds: tuple[str, ...] = ()
+    kinds: ClassVar[tuple[str, ...]] = ()
 
     def find(self, groups: Mapping[str, Group]) -> list[str]:
         """Prefixes of the mixers of this family (and, for ``"mamba"``, of look-alikes it refuses by name).
@@ -162,7 +163,7 @@ class _Selective(Adapter):
         )
 
     def prune_layer(
-        self, ctx: Context, layer: SelectiveLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
+        self, ctx: Context, layer: SSMLayer, keep: np.ndarray, mask: bool, config: Mapping[str, Any]
     ) -> dict[str, Any]:
         """New leaves without the states ``keep`` drops (or with their B, C gains zeroed when ``mask``).
 
@@ -201,7 +202,7 @@ class Mamba(_Selective):
 
     family = "mamba"
     detection_keys = (frozenset({"A_log", "D"}),)
-    defaults: Mapping[str, Any] = {}
+    defaults = {}
     kinds = ("mamba", "lookalike")
 
     def read_layer(self, ctx: Context, prefix: str, config: Mapping[str, Any]) -> SelectiveLayer:
@@ -269,7 +270,7 @@ class Mamba2(_Selective):
 
     family = "mamba2"
     detection_keys = (frozenset({"A_log", "D", "dt_bias"}),)
-    defaults: Mapping[str, Any] = {"n_groups": 1, "norm_eps": 1e-5}
+    defaults = {"n_groups": 1, "norm_eps": 1e-5}
     kinds = ("mamba2",)
 
     def check_config(self, config: Mapping[str, Any]) -> None:

@@ -12,6 +12,10 @@ from ..pruning.measure import PLAN_RTOL
 from ..report import summary_json
 from ._app import FAMILY_HELP, app, console, fail, norm_table, summaries
 from ._outputs import check_outputs, text_writer, write_all
+from ._selective import analyze_selective, check_calibration_args, is_selective
+
+CALIBRATION_HELP = "Mamba: calibration inputs (.npy token ids (batch, T), or embeddings (batch, T, d_model))"
+VIEW_HELP = "Mamba: the LTI view of the selective layers: averaged, frozen or bias (docs/concepts/selective.md)"
 
 
 @app.command(help="Print the exact norms of every SSM layer of a checkpoint.")
@@ -23,6 +27,9 @@ def analyze(
     ),
     force: bool = typer.Option(False, help="replace the --json file if it exists (never the input)"),
     rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the H∞ norms (1e-8: all digits)"),
+    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP),
+    view: str = typer.Option("averaged", help=VIEW_HELP),
+    max_tokens: int = typer.Option(4096, help="Mamba: calibration tokens per layer"),
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint.
 
@@ -38,11 +45,23 @@ def analyze(
         Replace an existing ``--json`` file.
     rtol : float
         Relative accuracy certified for the layer H∞ norms (default 1e-4, ``ssmtools.pruning.measure.PLAN_RTOL``).
+    calibration : Path or None
+        Mamba checkpoints: inputs to run the model on (token ids or embeddings, .npy).
+    view : str
+        Mamba checkpoints: the LTI view reported.
+    max_tokens : int
+        Mamba checkpoints: calibration tokens per layer.
     """
     try:
         if json_path is not None:
             check_outputs({"--json": json_path}, {"the input": path}, force=force)
         model = load(path, family)
+        check_calibration_args(model, calibration, view)
+        if is_selective(model):
+            if json_path is not None:
+                raise SSMToolsError("--json is not available for selective (Mamba) checkpoints yet; omit it")
+            analyze_selective(path, model, calibration, view, max_tokens)
+            return
         rows = summaries(model, rtol=rtol)
         table = norm_table(f"{path} ({model.family}): layer norms", model, rtol=rtol, rows=rows)
         if json_path is not None:

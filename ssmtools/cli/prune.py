@@ -7,10 +7,12 @@ from typing import BinaryIO
 
 import typer
 
-from ..io import OverwriteError, atomic_write_all, check_output_paths, output_format, params_writer
+from ..io import OverwriteError, atomic_write_all, check_output_paths, load, output_format, params_writer
 from ..pruning import available_criteria, available_reductions, last_prune
 from ..pruning.measure import PLAN_RTOL
 from ._app import FAMILY_HELP, app, console, fail
+from ._selective import check_calibration_args, is_selective, prune_selective
+from .analyze import CALIBRATION_HELP, VIEW_HELP
 
 
 @app.command(
@@ -31,6 +33,9 @@ def prune(
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
     force: bool = typer.Option(False, help="replace outputs that already exist (never the input)"),
     rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the plan's H∞ errors"),
+    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP),
+    view: str = typer.Option("averaged", help=VIEW_HELP),
+    max_tokens: int = typer.Option(4096, help="Mamba: calibration tokens per layer"),
 ) -> None:
     """Prune a checkpoint with LAST (or another criterion) and write it in the same format.
 
@@ -57,6 +62,12 @@ def prune(
         written as one commit: every file, or none.
     rtol : float
         Relative accuracy certified for the plan's H∞ norms (default 1e-4).
+    calibration : Path or None
+        Mamba checkpoints: inputs to run the model on (token ids or embeddings, .npy).
+    view : str
+        Mamba checkpoints: the LTI view the criterion scores.
+    max_tokens : int
+        Mamba checkpoints: calibration tokens per layer.
     """
     try:
         outputs = {"--output": output, **({"--plan-json": plan_json} if plan_json is not None else {})}
@@ -65,9 +76,12 @@ def prune(
         if existing and not force:
             raise OverwriteError(f"{', '.join(existing)} already exists; pass --force to replace it")
         fmt = output_format(output, source=path)
-        params, plan = last_prune(
-            str(path), ratio, criterion, reduction=reduction, family=family, mask=mask, hinf_rtol=rtol
-        )
+        model = load(path, family)
+        check_calibration_args(model, calibration, view)
+        if is_selective(model):
+            params, plan = prune_selective(path, model, ratio, criterion, calibration, view, max_tokens, mask)
+        else:
+            params, plan = last_prune(model, ratio, criterion, reduction=reduction, mask=mask, hinf_rtol=rtol)
         files = [(output, params_writer(params, fmt))]
         if plan_json is not None:
             text = plan.to_json().encode("utf-8")

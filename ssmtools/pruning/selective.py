@@ -11,8 +11,8 @@ checkpoint loads into the original class built with ``state_size = N − ⌊rati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, make_dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass, make_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import numpy as np
 
@@ -85,7 +85,7 @@ def _per_layer(criterion: Criterion) -> Criterion:
     if cls.scope == "layer":
         return criterion
     per_layer = make_dataclass(cls.__name__ + "PerLayer", [], bases=(cls,), frozen=True, namespace={"scope": "layer"})
-    return per_layer(**{f.name: getattr(criterion, f.name) for f in fields(criterion)})  # type: ignore[no-any-return]
+    return cast(Criterion, per_layer(**criterion.options()))
 
 
 def selective_prune_plan(

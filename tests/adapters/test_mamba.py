@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import ssmtools
-from ssmtools.adapters import detect_family
-from ssmtools.errors import FormatError
+from ssmtools.adapters import CapabilityError, detect_family
+from ssmtools.errors import ArgumentError, FormatError
 from ssmtools.selective import mixer_forward
 
 transformers = pytest.importorskip("transformers")
@@ -276,3 +276,15 @@ def test_prune_d_state_reloads_strictly_and_equals_masked(family):
     np.testing.assert_allclose(
         mixer_forward(pruned_layer.params, x), mixer_forward(layer.params, x, keep=keep), rtol=0, atol=1e-12
     )
+
+
+def test_capabilities_and_per_channel_masks_are_refused():
+    model = ssmtools.load(_mamba1_mixer(prefix="layers.0.mixer"))
+    layer = model["layers.0.mixer"]
+    assert model.adapter.capabilities.can_prune and not model.adapter.capabilities.can_replace
+    with pytest.raises(CapabilityError):
+        model.replace_systems({"layers.0.mixer": layer.system})
+    keep = np.ones(layer.system.poles.shape, dtype=bool)
+    keep[0, 1] = False  # a state removed from one channel only: B_t, C_t are shared by all channels
+    with pytest.raises(ArgumentError, match="same states in every channel"):
+        model.apply({"layers.0.mixer": keep})

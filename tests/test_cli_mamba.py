@@ -1,0 +1,41 @@
+"""``ssmtools analyze`` / ``prune`` on a Mamba checkpoint with a calibration file: the pruned file loads strictly
+into the original class at the smaller state_size."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from ssmtools.cli import app
+
+from .adapters.test_mamba import N, hf_mamba
+
+
+def test_analyze_and_prune_a_mamba_checkpoint(tmp_path):
+    m = hf_mamba()
+    save_file(
+        {k: v.contiguous() for k, v in m.state_dict().items() if k != "lm_head.weight"}, tmp_path / "m.safetensors"
+    )
+    m.config.to_json_file(tmp_path / "config.json")
+    np.save(tmp_path / "tokens.npy", np.random.default_rng(0).integers(0, 40, (3, 10)))
+    runner = CliRunner()
+    ckpt, tokens = str(tmp_path / "m.safetensors"), str(tmp_path / "tokens.npy")
+    result = runner.invoke(app, ["analyze", ckpt, "--calibration", tokens, "--max-tokens", "20"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # titles wrap
+    assert "view 'averaged' of a time-varying layer" in text and "gramian" in text
+    out = tmp_path / "pruned.safetensors"
+    args = ["prune", ckpt, "--ratio", "0.5", "--criterion", "gramian", "--calibration", tokens, "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"state_size {N} -> {N // 2}" in text and "random" in text
+    small = hf_mamba(state_size=N // 2)
+    state = load_file(out)
+    state["lm_head.weight"] = state["backbone.embeddings.weight"]
+    small.load_state_dict({k: v.double() for k, v in state.items()}, strict=True)
+    assert torch.isfinite(small(input_ids=torch.zeros(1, 4, dtype=torch.int64)).logits).all()
+    result = runner.invoke(app, ["analyze", ckpt, "--view", "frozen"])
+    assert result.exit_code == 2 and "needs --calibration" in " ".join(result.output.split())
