@@ -671,6 +671,10 @@ def certify(
         check_budget()
         return exact_values(form, omega, use_torch=use_torch, device=device, outer=outer[0] if outer else None)
 
+    def cheap(w):
+        spent[0] += w.size * _CALL_WORK / 8
+        return cheap_bounds(form, w, _start_vectors(form, w), iterations=8)[0]
+
     def slope(w):
         spent[0] += exact_work(form)
         check_budget()
@@ -686,11 +690,11 @@ def certify(
     lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
-        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope)
+        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap)
         if found is not None:
             value, peak, exact, _ = found
             floor = float(_floor(form, _resolvent(form, np.array([peak])))[0])
-            lower, upper = max(value - floor, 0.0), value * (1.0 + 0.5 * rtol) + 16.0 * floor
+            lower, upper = max(value - floor, 0.0), value * (1.0 + rtol) + 16.0 * floor
             return value, lower, upper, peak, True, (omega.size, exact), "level-set"
     tier = np.ones(omega.size, dtype=np.int8)  # 0: ‖G‖_F only, 1: cheap_bounds, 2: G formed (exact)
     counts = [omega.size, 0]
