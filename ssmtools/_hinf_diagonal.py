@@ -25,7 +25,13 @@ loops over the batch. The algorithm (docs/benchmarks.md, "How the diagonal H∞ 
    ``|e_i| ≤ ε_i = min((b − a)²/8 · (1/d_i² + 2/d_i³), 2/d_i)`` (d_i the distance from pole i to the
    arc) and is bounded by ``min_k (Σ_{k largest} s_i ε_i + ‖C‖‖B‖·(k+1)-th largest ε)`` and, on
    broadband layers, also by the root-sum-square ``sqrt(εᵀ|M|ε)``.
-4. **Branch and bound.** Start from the pole angles and a uniform grid; split (into up to 8 pieces
+4. **Level-set certificate** first, when every pole is at least 1e-7 inside the circle
+   (:mod:`ssmtools._hinf_levelset`: a local search from the seeds of step 2, then one Hamiltonian
+   eigenproblem of the Cayley-mapped layer); the branch and bound below runs otherwise, or when that test
+   cannot decide. :func:`certify` counts the work of both (:func:`exact_work`, :func:`levelset_work`) and
+   raises :class:`WorkBudgetExceeded` past a caller's ``budget`` (``hinf_result(method="auto")`` then
+   switches to AB13DD).
+5. **Branch and bound.** Start from the pole angles and a uniform grid; split (into up to 8 pieces
    when few intervals are left) or sharpen by one tier every interval whose upper bound exceeds
    ``(1 + rtol)·lower``, until none is left. The best few frequencies and the final peak are
    sharpened by long power iterations before G is formed there.
