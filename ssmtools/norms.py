@@ -223,8 +223,8 @@ def hinf_result(
         (Bruinsma–Steinbuch level sets) on the I/O-compressed real standard form, tolerance ``tol``.
     tol : float
         Relative accuracy passed to AB13DD (python-control uses 1e-6; the default here is 1e-12). With
-        ``method="auto"`` AB13DD runs at ``max(tol, rtol/100)`` (1e-10 by default): it is chosen there for
-        speed, at the accuracy asked of the certified engine.
+        ``method="auto"`` AB13DD runs at ``max(tol, min(rtol/100, 1e-10))`` (1e-10 by default): it is chosen
+        there for speed, at least as accurate as the certified engine was asked to be.
     rtol : float
         Relative accuracy certified by the diagonal algorithm.
     backend : {"numpy", "torch"}
@@ -279,7 +279,7 @@ def hinf_result(
     budget = _switch_budget(sys) if auto_switch and isinstance(sys, DiagonalSSM) else None
     uncertified, switched = [], []
     if method == "auto":  # AB13DD chosen for speed: as accurate as the certified engine was asked to be
-        tol = max(tol, 1e-2 * rtol)
+        tol = max(tol, min(1e-2 * rtol, 1e-10))
     for index in np.ndindex(*shape):
         if unstable[index]:
             continue
