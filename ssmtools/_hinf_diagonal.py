@@ -25,7 +25,13 @@ loops over the batch. The algorithm (docs/benchmarks.md, "How the diagonal H∞ 
    ``|e_i| ≤ ε_i = min((b − a)²/8 · (1/d_i² + 2/d_i³), 2/d_i)`` (d_i the distance from pole i to the
    arc) and is bounded by ``min_k (Σ_{k largest} s_i ε_i + ‖C‖‖B‖·(k+1)-th largest ε)`` and, on
    broadband layers, also by the root-sum-square ``sqrt(εᵀ|M|ε)``.
-4. **Branch and bound.** Start from the pole angles and a uniform grid; split (into up to 8 pieces
+4. **Level-set certificate** first, when every pole is at least 1e-7 inside the circle
+   (:mod:`ssmtools._hinf_levelset`: a local search from the seeds of step 2, then one Hamiltonian
+   eigenproblem of the Cayley-mapped layer); the branch and bound below runs otherwise, or when that test
+   cannot decide. :func:`certify` counts the work of both (:func:`exact_work`, :func:`levelset_work`) and
+   raises :class:`WorkBudgetExceeded` past a caller's ``budget`` (``hinf_result(method="auto")`` then
+   switches to AB13DD).
+5. **Branch and bound.** Start from the pole angles and a uniform grid; split (into up to 8 pieces
    when few intervals are left) or sharpen by one tier every interval whose upper bound exceeds
    ``(1 + rtol)·lower``, until none is left. The best few frequencies and the final peak are
    sharpened by long power iterations before G is formed there.
@@ -671,6 +677,10 @@ def certify(
         check_budget()
         return exact_values(form, omega, use_torch=use_torch, device=device, outer=outer[0] if outer else None)
 
+    def cheap(w):
+        spent[0] += w.size * _CALL_WORK / 8
+        return cheap_bounds(form, w, _start_vectors(form, w), iterations=8)[0]
+
     def slope(w):
         spent[0] += exact_work(form)
         check_budget()
@@ -686,11 +696,11 @@ def certify(
     lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
-        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope)
+        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap)
         if found is not None:
             value, peak, exact, _ = found
             floor = float(_floor(form, _resolvent(form, np.array([peak])))[0])
-            lower, upper = max(value - floor, 0.0), value * (1.0 + 0.5 * rtol) + 16.0 * floor
+            lower, upper = max(value - floor, 0.0), value * (1.0 + rtol) + 16.0 * floor
             return value, lower, upper, peak, True, (omega.size, exact), "level-set"
     tier = np.ones(omega.size, dtype=np.int8)  # 0: ‖G‖_F only, 1: cheap_bounds, 2: G formed (exact)
     counts = [omega.size, 0]

@@ -133,3 +133,13 @@ def test_a_batch_reports_which_engines_ran():
     result = hinf_result(batch)
     assert result.method == "diagonal+slycot"
     assert result.value[0] == pytest.approx(ab13dd(batch[0]), rel=1e-8)
+
+
+def test_tiny_layers_go_straight_to_ab13dd_unless_next_to_the_circle():
+    from ssmtools.norms import auto_hinf_method
+
+    tiny = init_layer("S4D-Lin", 8, 4, seed=0)  # 16 real states
+    assert auto_hinf_method(tiny) == "slycot" and hinf_result(tiny).method == "slycot"
+    assert auto_hinf_method(init_layer("S4D-Lin", 9, 4, seed=0)) == "diagonal"  # 18 real states
+    close = tiny.replace(poles=(1 - 1e-8) * tiny.poles / np.abs(tiny.poles))  # AB13DD loses digits there
+    assert auto_hinf_method(close) == "diagonal"

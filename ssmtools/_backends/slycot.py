@@ -53,7 +53,7 @@ def linf_work(n: int, m: int, p: int) -> float:
 
     Fitted to AB13DD's measured times on s5-pytorch layers (n = 64 to 256 real states, m = p = 64 to 256) at the
     machine's measured rate for the diagonal algorithm's exact evaluations, so that the two are comparable:
-    ``hinf_result(method="auto")`` switches to AB13DD once the branch and bound has spent half of this.
+    ``hinf_result(method="auto")`` switches to AB13DD once the diagonal algorithm has spent this much.
     """
     return 2000.0 * n * n * (n + m + p) + 2e7
 
