@@ -415,10 +415,12 @@ def balanced_truncation(
     Notes
     -----
     *Hankel singular values.* σ_j = sqrt(eig_j(PQ)) with the closed-form Gramians of the strictly
-    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
-    square-root method ``svd(L_Qᴴ L_P)`` with eigh factors (robust when the Gramians are nearly
-    singular). For ``output="real"`` they are the HSVs of the real realization (2n real states);
-    for ``output="complex"`` those of the complex system.
+    proper part (Λ, B, C) (docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
+    square-root method ``svd(L_Qᴴ L_P)`` on structured factors that never form the Gramians
+    (:func:`~ssmtools.gramian_factors`: pivoted LDLᴴ from B, Cᴴ and the pole differences) and a graded SVD, so
+    each σ keeps its relative accuracy for widely scaled B and C and for nearly coincident poles. For
+    ``output="real"`` they are the HSVs of the real realization (2n real states), from the same factors moved
+    to real coordinates; for ``output="complex"`` those of the complex system.
 
     *Reduction.* The real realization (state [Re x; Im x]) for ``output="real"``, the complex
     diagonal one otherwise, is projected with ``T_r = L_P V_r Σ_r^{-1/2}``, ``W_r = L_Q U_r Σ_r^{-1/2}``:
