@@ -254,7 +254,8 @@ def _real_factor(F: np.ndarray, *, observability: bool) -> np.ndarray:
     top, bottom = F[:n], F[n:]
     G = np.concatenate([top + bottom, 1j * (bottom - top)]) * (1.0 if observability else 0.5)
     stacked = np.stack([np.real(G.T), np.imag(G.T)], axis=1).reshape(2 * G.shape[1], G.shape[0])
-    _, R, pivots = scipy.linalg.qr(stacked, pivoting=True, mode="economic")
+    R, pivots = scipy.linalg.qr(stacked, pivoting=True, mode="r")  # Q is never needed
+    R = R[: min(R.shape)]
     factor = np.zeros((G.shape[0], R.shape[0]))
     factor[pivots] = R.T
     return factor
