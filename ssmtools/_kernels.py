@@ -531,6 +531,11 @@ def _cross_denominator(f: np.ndarray, f_k: complex, *, discrete: bool) -> np.nda
     return one_minus_cross(f, f_k) if discrete else -(f + np.conj(f_k))
 
 
+# Schur-complement pivots below this fraction of the first one are exact zeros for gramian_factor (their σ would
+# be ≲ 1e-100 of σ₁; going on would run the elimination in subnormal numbers).
+_NEGLIGIBLE_PIVOT = 2.0**-700
+
+
 def gramian_factor(poles: np.ndarray, G: np.ndarray, *, discrete: bool) -> np.ndarray:
     """Factor ``F`` (n, r) with ``F Fᴴ = X`` of the Cauchy-like Gramian ``X_ij = g_i g_jᴴ/(1 − f_i conj f_j)``.
 
@@ -542,7 +547,8 @@ def gramian_factor(poles: np.ndarray, G: np.ndarray, *, discrete: bool) -> np.nd
     ``g_k`` into ``(‖g_k‖, 0, …)``. Only differences of poles and the compensated denominators enter, so every
     pivot ``d_k`` keeps its relative accuracy however close the poles are (an eigendecomposition of the formed
     X resolves its eigenvalues only to ~eps·‖X‖; docs/concepts/derivations.md#hankel-singular-values).
-    Returns ``Π L D^{1/2}``: rows in the original order, columns in pivot order, r = number of nonzero pivots.
+    Returns ``Π L D^{1/2}``: rows in the original order, columns in pivot order, r = number of pivots above
+    2⁻⁷⁰⁰ (~1e-211) times the first (smaller ones are zeros).
     """
     n, m = G.shape
     G = np.array(G, dtype=complex)
@@ -554,12 +560,14 @@ def gramian_factor(poles: np.ndarray, G: np.ndarray, *, discrete: bool) -> np.nd
     own = one_minus_abs_squared(f) if discrete else -2.0 * np.real(f)  # the diagonal denominators, > 0 when stable
     rows = np.arange(n)
     F = np.zeros((n, n), dtype=complex)
-    rank = 0
+    rank, cut = 0, 0.0
     for k in range(n):
         diagonal = np.sum(np.real(G) ** 2 + np.imag(G) ** 2, axis=1) / own
         j = int(np.argmax(diagonal))
-        if not diagonal[j] > 0:
+        cut = cut or float(diagonal[j]) * _NEGLIGIBLE_PIVOT
+        if not diagonal[j] > cut:
             break
+        G[diagonal <= cut] = 0.0  # keeps later products out of subnormal numbers (slow, and below any use)
         if j:
             for values in (G, rows, f, own):
                 values[[0, j]] = values[[j, 0]]
@@ -585,7 +593,7 @@ def _reflect_onto_first_column(G: np.ndarray) -> None:
     u[0] += phase * norm
     uu = float(np.real(np.vdot(u, u)))
     if uu > 0:
-        G -= (2.0 / uu) * np.outer(G @ u, np.conj(u))
+        G -= (2.0 / uu) * np.einsum("im,m->i", G, u)[:, None] * np.conj(u)  # einsum: no BLAS call per step
     G[0, 1:] = 0.0
 
 
@@ -612,9 +620,10 @@ def graded_svd(F_Q: np.ndarray, F_P: np.ndarray, *, compute_uv: bool = False):
     if k == 0:
         empty = np.zeros(0)
         return (np.zeros((M.shape[0], 0), M.dtype), empty, np.zeros((M.shape[1], 0), M.dtype)) if compute_uv else empty
-    Q, R, pivots = scipy.linalg.qr(M, pivoting=True, mode="economic")
     if not compute_uv:
-        return np.linalg.svd(np.conj(R.T), compute_uv=False)
+        R, _ = scipy.linalg.qr(M, pivoting=True, mode="r")
+        return np.linalg.svd(np.conj(R[:k].T), compute_uv=False)
+    Q, R, pivots = scipy.linalg.qr(M, pivoting=True, mode="economic")
     left, values, right_h = np.linalg.svd(np.conj(R.T), full_matrices=False)  # Rᴴ = left σ right_h
     V = np.zeros((M.shape[1], k), dtype=left.dtype)
     V[pivots] = left  # M = Q R Πᵀ = (Q right_hᴴ) σ (Π left)ᴴ

@@ -271,7 +271,8 @@ def _real_factor(F: np.ndarray, *, observability: bool) -> np.ndarray:
     top, bottom = F[:n], F[n:]
     G = np.concatenate([top + bottom, 1j * (bottom - top)]) * (1.0 if observability else 0.5)
     stacked = np.stack([np.real(G.T), np.imag(G.T)], axis=1).reshape(2 * G.shape[1], G.shape[0])
-    _, R, pivots = scipy.linalg.qr(stacked, pivoting=True, mode="economic")
+    R, pivots = scipy.linalg.qr(stacked, pivoting=True, mode="r")  # Q is never needed
+    R = R[: min(R.shape)]
     factor = np.zeros((G.shape[0], R.shape[0]))
     factor[pivots] = R.T
     return factor
@@ -464,10 +465,13 @@ def balanced_truncation(
     Notes
     -----
     *Hankel singular values.* σ_j = sqrt(eig_j(PQ)) with the closed-form Gramians of the strictly
-    proper part (Λ, B, C) (:func:`~ssmtools.gramians`, docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
-    square-root method ``svd(F_Qᴴ F_P)`` on structured factors of the Gramians (:func:`~ssmtools.gramian_factors`,
-    never the formed Gramians; for a finite ``horizon`` eigh factors of the formed time-limited Gramians). For ``output="real"`` they are the HSVs of the real realization (2n real states);
-    for ``output="complex"`` those of the complex system.
+    proper part (Λ, B, C) (docs/concepts/derivations.md#gramians, #hankel-singular-values), computed by the
+    square-root method ``svd(L_Qᴴ L_P)`` on structured factors that never form the Gramians
+    (:func:`~ssmtools.gramian_factors`: pivoted LDLᴴ from B, Cᴴ and the pole differences) and a graded SVD, so
+    each σ keeps its relative accuracy for widely scaled B and C and for nearly coincident poles. For
+    ``output="real"`` they are the HSVs of the real realization (2n real states), from the same factors moved
+    to real coordinates; for ``output="complex"`` those of the complex system. With a finite ``horizon``: eigh
+    factors of the formed time-limited Gramians.
 
     *Reduction.* The real realization (state [Re x; Im x]) for ``output="real"``, the complex
     diagonal one otherwise, is projected with ``T_r = L_P V_r Σ_r^{-1/2}``, ``W_r = L_Q U_r Σ_r^{-1/2}``:

@@ -19,13 +19,11 @@ from ssmtools import (
     DiagonalSSM,
     UnstableSystemWarning,
     h2_norm,
-    hankel_singular_values,
     hinf_result,
     state_h2_norms,
     state_hinf_result,
 )
 from ssmtools._kernels import one_minus_abs_squared, stability_margin
-from ssmtools.systems import augmented_realization
 
 MARGINS = [1e-6, 1e-9, 1e-11, 1e-13]
 ANGLES = [1e-7, 0.9, math.pi - 1e-7]
@@ -207,37 +205,6 @@ def test_certified_bracket_contains_a_200_bit_reference_next_to_the_circle(margi
     rng = np.random.default_rng(5)
     poles = np.array([(1 - margin) * np.exp(1j * angle), 0.5 * np.exp(1.0j), 0.7 * np.exp(-0.3j)])
     assert_bracket_contains_the_supremum(poles, margin, output, rng)
-
-
-# ---------------------------------------------------------------------------------------------- HSVs
-def _mp_hankel_singular_values(sys: DiagonalSSM) -> np.ndarray:
-    """sqrt(eig(PQ)) of the augmented diagonal realization, Gramians and eigenvalues in 60 digits."""
-    lam, B, C = augmented_realization(sys)
-    N = lam.size
-    with mpmath.workdps(60):
-        poles = [mpmath.mpc(x.real, x.imag) for x in lam]
-        P, Q = mpmath.matrix(N, N), mpmath.matrix(N, N)
-        for i in range(N):
-            for j in range(N):
-                bb = sum(mpmath.mpc(B[i, k]) * mpmath.conj(mpmath.mpc(B[j, k])) for k in range(B.shape[1]))
-                cc = sum(mpmath.conj(mpmath.mpc(C[k, i])) * mpmath.mpc(C[k, j]) for k in range(C.shape[0]))
-                P[i, j] = bb / (1 - poles[i] * mpmath.conj(poles[j]))
-                Q[i, j] = cc / (1 - mpmath.conj(poles[i]) * poles[j])
-        eigenvalues = mpmath.eig(P * Q, left=False, right=False)
-        return np.array(sorted((float(mpmath.sqrt(abs(mpmath.re(e)))) for e in eigenvalues), reverse=True))
-
-
-@pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("output", ["real", "complex"])
-def test_hankel_singular_values_are_accurate_relative_to_each_value(seed, output):
-    """B rows and C columns scaled by 10^U(−8, 8): explicitly formed Gramians got σ₃ wrong by 70×."""
-    rng = np.random.default_rng(seed)
-    n = 4
-    poles = rng.uniform(0.3, 0.95, n) * np.exp(1j * rng.uniform(-3, 3, n))
-    B = (rng.normal(size=(n, 2)) + 1j * rng.normal(size=(n, 2))) * 10 ** rng.uniform(-8, 8, (n, 1))
-    C = (rng.normal(size=(2, n)) + 1j * rng.normal(size=(2, n))) * 10 ** rng.uniform(-8, 8, (1, n))
-    sys = DiagonalSSM(poles, B, C, dt=True, output=output)
-    np.testing.assert_allclose(hankel_singular_values(sys), _mp_hankel_singular_values(sys), rtol=1e-8)
 
 
 @settings(max_examples=12, deadline=None)
