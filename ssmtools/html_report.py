@@ -21,6 +21,7 @@ from .errors import SSMToolsError
 from .model import SSMModel
 from .plot import FIGURE_KINDS, figure_bytes, model_figure, pole_map, sigma
 from .report import summarize
+from .selective import SelectiveLayer
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -167,6 +168,13 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
         f"{len(model)} layers, {model.n_states} stored states, family {html.escape(model.family)}; "
         f"written by ssmtools {html.escape(__version__)}. Frequencies in rad/sample (discrete time) or rad/s."
     )
+    views = sorted({layer.view for layer in model.values() if isinstance(layer, SelectiveLayer)})
+    if views:  # a selective layer is time-varying: every number and figure here is of its labelled LTI view
+        meta += (
+            f" Selective (Mamba) layers are shown through their LTI view {', '.join(map(repr, views))}"
+            " (docs/concepts/selective.md): norms, poles and scores are those of that time-invariant view, not of"
+            " the time-varying layer."
+        )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -178,7 +186,8 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
         "<h2>Layers</h2>",
     ]
     for name, layer in model.items():
-        parts.append(f'<h3>{html.escape(name)}</h3><div class="row">')
+        label = f" (LTI view: {layer.view})" if isinstance(layer, SelectiveLayer) else ""
+        parts.append(f'<h3>{html.escape(name + label)}</h3><div class="row">')
         parts.append(_figure(partial(_layer_figure, layer, "sigma"), f"{name}: σ_max, H∞ peak marked"))
         parts.append(
             _figure(

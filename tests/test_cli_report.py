@@ -357,3 +357,42 @@ def test_help_lists_every_criterion_in_full_on_a_narrow_terminal(tmp_path, comma
     text = re.sub(r"[\s│]+", "", result.stdout)  # the help as one line: rich wraps long lists (after hyphens too)
     missing = [name for name in available_criteria() if f"{name}," not in text and f"{name}." not in text]
     assert not missing
+
+
+def mamba_checkpoint(tmp_path, version: int) -> Path:
+    """A small random Hugging Face Mamba (1) or Mamba-2 language model's state dict, as safetensors."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    torch.manual_seed(version)
+    common = {"vocab_size": 40, "hidden_size": 16, "state_size": 4, "num_hidden_layers": 2, "expand": 2}
+    if version == 1:
+        model = transformers.MambaForCausalLM(transformers.MambaConfig(**common, conv_kernel=3))
+    else:
+        config = transformers.Mamba2Config(**common, head_dim=8, num_heads=4, n_groups=1, conv_kernel=3)
+        model = transformers.Mamba2ForCausalLM(config)
+    state = {key: value.contiguous() for key, value in model.state_dict().items() if key != "lm_head.weight"}
+    path = tmp_path / f"mamba{version}.safetensors"
+    safetensors_torch.save_file(state, str(path))
+    return path
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_plot_and_report_of_mamba_checkpoints_show_the_labelled_view(tmp_path, version):
+    checkpoint = mamba_checkpoint(tmp_path, version)
+    model = ssmtools.load(checkpoint)
+    assert model.family == ("mamba" if version == 1 else "mamba2")
+    out = tmp_path / "poles.png"
+    result = run_cli("plot", checkpoint, "--kind", "poles", "-o", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    check_figure(out.read_bytes(), "png")
+    _, text = _report(checkpoint, tmp_path)
+    images = _images(text)
+    assert len(images) == 1 + 2 * len(model) + 2  # σ of all, (σ, poles) per layer, scores, HSVs
+    for data in images:
+        check_figure(data, "png")
+    assert "LTI view 'bias'" in text and text.count("(LTI view: bias)") == len(model)  # never shown as LTI
+    for name, layer in model.items():  # the view's H∞ (max over channels), against SLICOT AB13DD per channel
+        channels = [layer.system[index] for index in np.ndindex(*layer.system.batch_shape)]
+        value = max(float(control.linfnorm(channel.to_control(), tol=1e-10)[0]) for channel in channels)
+        assert name in text and f"{value:.6g}" in text
