@@ -59,20 +59,3 @@ def test_registries_are_reachable_from_the_top_level_package():
     assert ssmtools.available_reductions() == ssmtools.pruning.available_reductions()
     assert set(ssmtools.available_families()) >= {"s5", "s5-pytorch", "s4d", "lru"}
     assert ssmtools.available_families() == ssmtools.adapters.available_families()
-
-
-SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|exc|obj):`")
-
-
-def test_docstrings_use_no_sphinx_roles():
-    """mkdocstrings shows Sphinx roles literally: cross-references are written ``[`name`][ssmtools.module.name]``."""
-    from pathlib import Path
-
-    root = Path(ssmtools.__file__).parent
-    found = [
-        f"{path.relative_to(root.parent)}:{number}"
-        for path in sorted(root.rglob("*.py"))
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if SPHINX_ROLE.search(line)
-    ]
-    assert not found, f"Sphinx roles in docstrings (use [`name`][ssmtools.module.name]): {found[:10]}"

@@ -14,8 +14,9 @@ from ._app import FAMILY_HELP, app, console, fail, norm_table, summaries
 from ._outputs import check_outputs, text_writer, write_all
 from ._selective import analyze_selective, check_calibration_args, is_selective
 
-CALIBRATION_HELP = "Mamba: calibration inputs (.npy token ids (batch, T), or embeddings (batch, T, d_model))"
-VIEW_HELP = "Mamba: the LTI view of the selective layers: averaged, frozen or bias (docs/concepts/selective.md)"
+CALIBRATION_HELP = "calibration inputs (.npy token ids (batch, T), or embeddings (batch, T, d_model))"
+MAMBA_PANEL = "Mamba (selective) checkpoints"
+VIEW_HELP = "the LTI view of the selective layers: averaged, frozen or bias; see docs/concepts/selective.md"
 
 
 @app.command(help="Print the exact norms of every SSM layer of a checkpoint.")
@@ -27,9 +28,9 @@ def analyze(
     ),
     force: bool = typer.Option(False, help="replace the --json file if it exists (never the input)"),
     rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the H∞ norms (1e-8: all digits)"),
-    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP),
-    view: str = typer.Option("averaged", help=VIEW_HELP),
-    max_tokens: int = typer.Option(4096, help="Mamba: calibration tokens per layer"),
+    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP, rich_help_panel=MAMBA_PANEL),
+    view: str = typer.Option("averaged", help=VIEW_HELP, rich_help_panel=MAMBA_PANEL),
+    max_tokens: int = typer.Option(4096, help="calibration tokens per layer", rich_help_panel=MAMBA_PANEL),
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint.
 
