@@ -125,12 +125,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (CPU backend)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--name", default="selective")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
         args.layers, args.tokens = 4, 256
+    if args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     options = {} if args.backend == "numpy" else {"backend": args.backend, "device": args.device, "dtype": args.dtype}
     rng = np.random.default_rng(0)
     rows, summary = [], {}
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         traced = layer == 0 and args.backend == "numpy"
         if traced:
             tracemalloc.start()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         stats = SelectiveStats(p.d_inner, p.d_state)
         for s in sequences:
             stats.update(p, s, **options)
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         scores = views_and_scores(p, stats)
         row["views_scores_s"] = time.perf_counter() - start
         row["layer_s"] = row["stats_s"] + row["views_scores_s"]
+        row["layer_cpu_s"] = time.process_time() - cpu
         if traced:
             row["peak_traced_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
@@ -183,6 +189,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         dtype=args.dtype,
         total_s=float(sum(r["layer_s"] for r in rows)),
         mean_layer_s=float(np.mean([r["layer_s"] for r in rows])),
+        total_cpu_s=float(sum(r["layer_cpu_s"] for r in rows)),
+        torch_threads=args.torch_threads if args.backend == "torch" else None,
         generate_total_s=float(sum(r["generate_s"] for r in rows)),
         stats_state_mib=5 * args.d_inner * args.d_state * 8 / 2**20,
         inputs_per_layer_mib=input_mib,
@@ -203,14 +211,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("stats s", "stats_s", ".3f"),
         ("views + scores s", "views_scores_s", ".3f"),
         ("layer s", "layer_s", ".3f"),
+        ("layer CPU s", "layer_cpu_s", ".3f"),
         ("synthetic data s", "generate_s", ".3f"),
         ("peak traced MiB", "peak_traced_mib", ".1f"),
     ]
     keys = [
         ("layers × d_inner × N", f"{args.layers} × {args.d_inner} × {args.d_state}"),
         ("tokens per layer (sequence length)", f"{args.tokens} ({args.seq_len})"),
-        ("backend / device / dtype", f"{args.backend} / {args.device or 'cpu'} / {args.dtype}"),
+        (
+            "backend / device / dtype (torch threads)",
+            f"{args.backend} / {args.device or 'cpu'} / {args.dtype} ({summary['torch_threads']})",
+        ),
         ("total (stats + views + scores)", f"{summary['total_s']:.1f} s"),
+        ("total CPU time of the process over those steps", f"{summary['total_cpu_s']:.1f} s"),
         ("mean per layer", f"{summary['mean_layer_s']:.3f} s"),
         ("64 layers, extrapolated from the mean", f"{summary['mean_layer_s'] * 64:.1f} s"),
         ("synthetic data generation (not counted)", f"{summary['generate_total_s']:.1f} s"),
