@@ -362,7 +362,7 @@ def frozen_view(p: SelectiveParams, delta: ArrayLike, B: ArrayLike, C: ArrayLike
 #: Backends of :meth:`SelectiveStats.update`.
 BACKENDS = ("numpy", "torch")
 #: Tokens whose decays exp(Δ_t·A) and inputs Δ_t·u_t·B_t are formed at once (memory CHUNK·d_inner·N).
-CHUNK = 32
+CHUNK = 8
 
 
 def _energies(
@@ -374,7 +374,7 @@ def _energies(
     backward recurrence q_t = C_t² + d_{t+1}²·q_{t+1} (d_t = exp(Δ_t·A)) sums to Σ_t q_t = Σ_s C_s²·w_s with the
     forward recurrence w_s = 1 + d_s²·w_{s−1}, w_{−1} = 0 (docs/concepts/selective.md#empirical-gramians), so one
     exponential per token serves both sides. Decays and inputs are formed :data:`CHUNK` tokens at a time; the
-    recurrence itself updates in place. Written with operators shared by NumPy arrays and torch tensors.
+    recurrence updates in place (torch: fused ``addcmul_``; NumPy: ``out=``), on NumPy arrays or torch tensors.
     """
     x = delta * u
     exp: Any = np.exp
@@ -383,7 +383,8 @@ def _energies(
         kind = torch.float64 if dtype == "float64" else torch.float32
         A, delta, x, B, C = (torch.as_tensor(a).to(device=device, dtype=kind) for a in (A, delta, x, B, C))
         exp = torch.exp
-    h, h2, w, qs = (A * 0 for _ in range(4))
+    state: list[Any] = [A * 0 for _ in range(4)]  # NumPy arrays or torch tensors
+    h, h2, w, qs = state
     for t0 in range(0, delta.shape[0], CHUNK):
         decay = exp(delta[t0 : t0 + CHUNK, ..., None] * A)
         decay2 = decay * decay
