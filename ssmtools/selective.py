@@ -391,10 +391,11 @@ def _energies(
         drive = x[t0 : t0 + CHUNK, ..., None] * B[t0 : t0 + CHUNK]
         c2 = C[t0 : t0 + CHUNK] ** 2
         if backend == "torch":
-            for i in range(decay.shape[0]):  # fused in-place updates: one pass over (G, c, N) each
-                h.mul_(decay[i]).add_(drive[i])
+            one = torch.ones((), dtype=h.dtype, device=h.device)
+            for i in range(decay.shape[0]):  # fused updates, one pass over (G, c, N) each (elementwise aliasing)
+                torch.addcmul(drive[i], h, decay[i], out=h)
                 h2.addcmul_(h, h)
-                w.mul_(decay2[i]).add_(1.0)
+                torch.addcmul(one, w, decay2[i], out=w)
                 qs.addcmul_(w, c2[i].expand_as(w))
         else:
             tmp = np.empty_like(h)
