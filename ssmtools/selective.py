@@ -359,7 +359,7 @@ def frozen_view(p: SelectiveParams, delta: ArrayLike, B: ArrayLike, C: ArrayLike
     return _view_system(p, step, step[:, None] * b, c)
 
 
-#: Backends of :meth:`SelectiveStats.update`.
+#: Backends of ``SelectiveStats.update``.
 BACKENDS = ("numpy", "torch")
 #: Tokens whose decays exp(Δ_t·A) and inputs Δ_t·u_t·B_t are formed at once (memory CHUNK·d_inner·N).
 CHUNK = 8
@@ -373,7 +373,7 @@ def _energies(
     ``A`` is ``(G, c, N)``, ``delta`` and ``u`` ``(T, G, c)``, ``B`` and ``C`` ``(T, G, 1, N)``. The output side's
     backward recurrence q_t = C_t² + d_{t+1}²·q_{t+1} (d_t = exp(Δ_t·A)) sums to Σ_t q_t = Σ_s C_s²·w_s with the
     forward recurrence w_s = 1 + d_s²·w_{s−1}, w_{−1} = 0 (docs/concepts/selective.md#empirical-gramians), so one
-    exponential per token serves both sides. Decays and inputs are formed :data:`CHUNK` tokens at a time; the
+    exponential per token serves both sides. Decays and inputs are formed ``CHUNK`` tokens at a time; the
     recurrence updates in place (torch: fused ``addcmul_``; NumPy: ``out=``), on NumPy arrays or torch tensors.
     """
     x = delta * u
