@@ -9,9 +9,9 @@ import torch
 
 import ssmtools
 from ssmtools.calibration import calibrate, calibrated, evaluate_keep, read_module
-from ssmtools.errors import ArgumentError
+from ssmtools.errors import ArgumentError, OptionError
 from ssmtools.pruning import selective_prune_plan
-from ssmtools.selective import SelectiveStats, scan_inputs
+from ssmtools.selective import CHUNK, SelectiveStats, scan_inputs
 
 from .adapters.test_mamba import D_MODEL, N, hf_mamba, hf_mamba2, mambapy_model
 
@@ -121,3 +121,41 @@ def test_d_state_plan_is_uniform_and_its_checkpoint_reloads():
 def test_stats_need_tokens():
     with pytest.raises(ArgumentError, match="no calibration token"):
         _ = SelectiveStats(4, 2).input_energy
+
+
+@pytest.mark.parametrize("build", [hf_mamba, hf_mamba2])
+def test_chunked_energies_and_torch_backend_match_brute_force(build):
+    model = read_module(build())
+    p = next(iter(model.values())).params
+    x = np.random.default_rng(1).standard_normal((2 * CHUNK + 7, D_MODEL))  # several chunks, a cut last one
+    h2, q, s = brute_energies(p, x)
+    results = {}
+    for options in (
+        {},
+        {"backend": "torch"},
+        {"backend": "torch", "dtype": "float32"},
+        {"backend": "torch", "device": "cpu"},
+    ):
+        stats = SelectiveStats(p.d_inner, p.d_state, p.n_groups)
+        stats.update(p, s, **options)
+        results[str(options)] = stats
+        rtol = 1e-5 if options.get("dtype") == "float32" else 1e-10
+        np.testing.assert_allclose(stats.sum_h2, h2, rtol=rtol, atol=rtol * np.abs(h2).max())
+        np.testing.assert_allclose(stats.sum_q, q, rtol=rtol)
+    assert np.array_equal(
+        results["{}"].gramian_scores.argsort(None), results["{'backend': 'torch'}"].gramian_scores.argsort(None)
+    )
+
+
+def test_update_backend_options_are_checked():
+    model = read_module(hf_mamba())
+    p = next(iter(model.values())).params
+    s = scan_inputs(p, np.zeros((3, D_MODEL)))
+    stats = SelectiveStats(p.d_inner, p.d_state)
+    with pytest.raises(OptionError, match="backend"):
+        stats.update(p, s, backend="jax")
+    with pytest.raises(OptionError, match="dtype"):
+        stats.update(p, s, backend="torch", dtype="float16")
+    with pytest.raises(ArgumentError, match="backend='torch'"):
+        stats.update(p, s, dtype="float32")
+    assert stats.tokens == 0
