@@ -226,6 +226,9 @@ def calibrate(
     n_samples: int = 16,
     progress: bool = False,
     seed: int = 0,
+    backend: str = "numpy",
+    device: Any = None,
+    dtype: str = "float64",
 ) -> Calibration:
     """Run ``module`` on ``inputs`` and stream every mixer's Δ_t, B_t, C_t, u_t into statistics.
 
@@ -247,6 +250,13 @@ def calibrate(
         Show a progress bar (rich).
     seed : int
         Seed of the reservoir sampling.
+    backend : {"numpy", "torch"}
+        Where the statistics are accumulated (:meth:`ssmtools.selective.SelectiveStats.update`); ``"torch"`` with
+        ``dtype="float32"`` is the fast path for large models. The sums are kept in float64 either way.
+    device : str or torch.device, optional
+        Torch device of ``backend="torch"``.
+    dtype : {"float64", "float32"}
+        Precision of the per-token arithmetic.
 
     Returns
     -------
@@ -277,7 +287,9 @@ def calibrate(
                 left = None if max_tokens is None else int(max_tokens) - stats[name].tokens
                 if left is not None and left <= 0:
                     return
-                stats[name].update(params, scan_inputs(params, sequence), left)
+                stats[name].update(
+                    params, scan_inputs(params, sequence), left, backend=backend, device=device, dtype=dtype
+                )
 
         def post(mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
             if name in checked:

@@ -34,8 +34,11 @@ def brute_energies(p, x):
     return np.sum(np.square(hs), axis=0), q_total, s
 
 
-@pytest.mark.parametrize("build", [hf_mamba, hf_mamba2, mambapy_model])
-def test_streamed_statistics_match_brute_force(build):
+@pytest.mark.parametrize(
+    ("build", "backend"),
+    [(hf_mamba, "numpy"), (hf_mamba2, "numpy"), (mambapy_model, "numpy"), (hf_mamba2, "torch")],
+)
+def test_streamed_statistics_match_brute_force(build, backend):
     m = build()
     model = read_module(m)
     rng = np.random.default_rng(0)
@@ -44,7 +47,7 @@ def test_streamed_statistics_match_brute_force(build):
     else:
         inputs = rng.integers(0, 40, (3, T))
     budget = 2 * T + 5  # two whole sequences and a cut third
-    cal = calibrate(m, inputs, max_tokens=budget, batch_size=2)
+    cal = calibrate(m, inputs, max_tokens=budget, batch_size=2, backend=backend)  # torch: float64 here
     assert cal.tokens == budget
     name = next(iter(model))
     p = model[name].params
