@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import typer
 from rich.table import Table
 
 from ..calibration import calibrate, calibrated, evaluate_keep, module_for, state_statistics
@@ -16,6 +17,19 @@ from ..selective import SelectiveLayer
 from ._app import console, norm_table
 
 SELECTIVE_FAMILIES = ("mamba", "mamba2")
+MAMBA_PANEL = "Mamba (selective) checkpoints"
+# the options analyze and prune share for selective checkpoints (one definition, one help text)
+CALIBRATION_OPTION: Any = typer.Option(
+    None,
+    help="calibration inputs (.npy token ids (batch, T), or embeddings (batch, T, d_model))",
+    rich_help_panel=MAMBA_PANEL,
+)
+VIEW_OPTION: Any = typer.Option(
+    "averaged",
+    help="the LTI view of the selective layers: averaged, frozen or bias; see docs/concepts/selective.md",
+    rich_help_panel=MAMBA_PANEL,
+)
+MAX_TOKENS_OPTION: Any = typer.Option(4096, help="calibration tokens per layer", rich_help_panel=MAMBA_PANEL)
 VIEW_LABELS = {
     "bias": "view 'bias' of a time-varying layer: Δ = softplus(Δ bias), B = C = 1",
     "averaged": "view 'averaged' of a time-varying layer: mean Δ, Δ·B, C over the calibration tokens",

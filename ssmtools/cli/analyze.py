@@ -12,11 +12,14 @@ from ..pruning.measure import PLAN_RTOL
 from ..report import summary_json
 from ._app import FAMILY_HELP, app, console, fail, norm_table, summaries
 from ._outputs import check_outputs, text_writer, write_all
-from ._selective import analyze_selective, check_calibration_args, is_selective
-
-CALIBRATION_HELP = "calibration inputs (.npy token ids (batch, T), or embeddings (batch, T, d_model))"
-MAMBA_PANEL = "Mamba (selective) checkpoints"
-VIEW_HELP = "the LTI view of the selective layers: averaged, frozen or bias; see docs/concepts/selective.md"
+from ._selective import (
+    CALIBRATION_OPTION,
+    MAX_TOKENS_OPTION,
+    VIEW_OPTION,
+    analyze_selective,
+    check_calibration_args,
+    is_selective,
+)
 
 
 @app.command(help="Print the exact norms of every SSM layer of a checkpoint.")
@@ -28,9 +31,9 @@ def analyze(
     ),
     force: bool = typer.Option(False, help="replace the --json file if it exists (never the input)"),
     rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the H∞ norms (1e-8: all digits)"),
-    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP, rich_help_panel=MAMBA_PANEL),
-    view: str = typer.Option("averaged", help=VIEW_HELP, rich_help_panel=MAMBA_PANEL),
-    max_tokens: int = typer.Option(4096, help="calibration tokens per layer", rich_help_panel=MAMBA_PANEL),
+    calibration: Path | None = CALIBRATION_OPTION,
+    view: str = VIEW_OPTION,
+    max_tokens: int = MAX_TOKENS_OPTION,
 ) -> None:
     """Print the exact norms of every SSM layer of a checkpoint.
 

@@ -11,8 +11,14 @@ from ..io import OverwriteError, atomic_write_all, check_output_paths, load, out
 from ..pruning import available_criteria, available_reductions, last_prune
 from ..pruning.measure import PLAN_RTOL
 from ._app import FAMILY_HELP, app, console, fail
-from ._selective import check_calibration_args, is_selective, prune_selective
-from .analyze import CALIBRATION_HELP, MAMBA_PANEL, VIEW_HELP
+from ._selective import (
+    CALIBRATION_OPTION,
+    MAX_TOKENS_OPTION,
+    VIEW_OPTION,
+    check_calibration_args,
+    is_selective,
+    prune_selective,
+)
 
 
 @app.command(
@@ -33,9 +39,9 @@ def prune(
     plan_json: Path | None = typer.Option(None, help="also write the pruning plan as JSON here"),
     force: bool = typer.Option(False, help="replace outputs that already exist (never the input)"),
     rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the plan's H∞ errors"),
-    calibration: Path | None = typer.Option(None, help=CALIBRATION_HELP, rich_help_panel=MAMBA_PANEL),
-    view: str = typer.Option("averaged", help=VIEW_HELP, rich_help_panel=MAMBA_PANEL),
-    max_tokens: int = typer.Option(4096, help="calibration tokens per layer", rich_help_panel=MAMBA_PANEL),
+    calibration: Path | None = CALIBRATION_OPTION,
+    view: str = VIEW_OPTION,
+    max_tokens: int = MAX_TOKENS_OPTION,
 ) -> None:
     """Prune a checkpoint with LAST (or another criterion) and write it in the same format.
 
