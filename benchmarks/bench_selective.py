@@ -8,7 +8,9 @@ and N states, ``--tokens`` calibration tokens per layer in sequences of ``--seq-
 generation is timed apart: in a real calibration it is the model's forward pass), total, and peak memory
 (``tracemalloc`` for NumPy, ``torch.cuda.max_memory_allocated`` on GPU, max RSS of the process) are recorded.
 
-The reference, in the same run and on the first layer, is the per-token two-loop recurrence the library used
+The previous ``update()`` (before the (G, N, c) layout) is timed on the first ``--previous-layers`` layers, interleaved
+with the current one, for their ratio. The reference, in the same run and on the first layer, is the per-token
+two-loop recurrence the library used
 before (forward loop for h², backward loop for q); the scores' relative difference and time ratio are recorded.
 
 Run: ``python benchmarks/bench_selective.py`` (Mamba-2.8B: 64 layers, d_inner 5120, N 16, 2048 tokens;
@@ -24,6 +26,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,11 +67,32 @@ def synthetic_params(d_inner: int, N: int, rng: np.random.Generator) -> Selectiv
     )
 
 
+def synthetic_params2(d_inner: int, N: int, rng: np.random.Generator, head_dim: int = 64) -> SelectiveParams:
+    """A Mamba-2 mixer (one group, heads of ``head_dim`` channels, one A per head); zero-size projections."""
+    H = d_inner // head_dim
+    dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), H))
+    return SelectiveParams(
+        "mamba2",
+        -rng.uniform(1.0, 16.0, H),
+        np.ones(H),
+        np.zeros((2 * d_inner + 2 * N + H, 1)),
+        None,
+        np.zeros((d_inner + 2 * N, 4)),
+        None,
+        np.zeros((1, d_inner)),
+        None,
+        N,
+        dt_bias=dt + np.log(-np.expm1(-dt)),  # softplus⁻¹(dt)
+        norm_w=np.ones(d_inner),
+    )
+
+
 def synthetic_sequence(p: SelectiveParams, T: int, rng: np.random.Generator) -> ScanInputs:
-    """Scan inputs of one sequence of T tokens (float64)."""
-    d, N = p.d_inner, p.d_state
-    assert p.dt_proj_b is not None
-    delta = np.log1p(np.exp(p.dt_proj_b + 0.5 * rng.standard_normal((T, d))))
+    """Scan inputs of one sequence of T tokens (float64); Δ_t per head for Mamba-2."""
+    d, N, P = p.d_inner, p.d_state, p.head_dim
+    dt = p.bias_step()[::P]
+    bias = dt + np.log(-np.expm1(-dt))
+    delta = np.repeat(np.log1p(np.exp(bias + 0.5 * rng.standard_normal((T, d // P)))), P, axis=1)
     u = rng.standard_normal((T, d))
     B, C = rng.standard_normal((T, 1, N)), rng.standard_normal((T, 1, N))
     return ScanInputs(u, delta, B, C, u)
@@ -94,6 +118,84 @@ def reference_energies(p: SelectiveParams, sequences: list[ScanInputs]) -> tuple
     return h2s / tokens, qss / tokens
 
 
+def _torch():
+    import torch
+
+    return torch
+
+
+def previous_energies(
+    A: np.ndarray, delta: np.ndarray, u: np.ndarray, B: np.ndarray, C: np.ndarray, backend: str, device: Any, dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ssmtools.selective._energies`` before the (G, N, c) layout (kept verbatim to time old vs new in one run)."""
+    x = delta * u
+    exp: Any = np.exp
+    if backend == "torch":
+        torch = _torch()
+        kind = torch.float64 if dtype == "float64" else torch.float32
+        A, delta, x, B, C = (torch.as_tensor(a).to(device=device, dtype=kind) for a in (A, delta, x, B, C))
+        exp = torch.exp
+    state: list[Any] = [A * 0 for _ in range(4)]  # NumPy arrays or torch tensors
+    h, h2, w, qs = state
+    for t0 in range(0, delta.shape[0], 8):
+        decay = exp(delta[t0 : t0 + 8, ..., None] * A)
+        decay2 = decay * decay
+        drive = x[t0 : t0 + 8, ..., None] * B[t0 : t0 + 8]
+        c2 = C[t0 : t0 + 8] ** 2
+        if backend == "torch":
+            one = torch.ones((), dtype=h.dtype, device=h.device)
+            for i in range(decay.shape[0]):  # fused updates, one pass over (G, c, N) each (elementwise aliasing)
+                torch.addcmul(drive[i], h, decay[i], out=h)
+                h2.addcmul_(h, h)
+                torch.addcmul(one, w, decay2[i], out=w)
+                qs.addcmul_(w, c2[i].expand_as(w))
+        else:
+            tmp = np.empty_like(h)
+            for i in range(decay.shape[0]):
+                h *= decay[i]
+                h += drive[i]
+                h2 += np.multiply(h, h, out=tmp)
+                w *= decay2[i]
+                w += 1.0
+                qs += np.multiply(w, c2[i], out=tmp)
+    if backend == "torch":
+        return h2.double().cpu().numpy(), qs.double().cpu().numpy()
+    return h2, qs
+
+
+def previous_update(stats: SelectiveStats, p: SelectiveParams, s: ScanInputs, options: dict) -> None:
+    """``SelectiveStats.update`` as it was before (einsum for Σ Δ·B, :func:`previous_energies`), whole sequence."""
+    T, G = s.u.shape[0], stats.n_groups
+    A = p.channel_A().reshape(G, -1, stats.d_state)
+    delta, u = s.delta.reshape(T, G, -1), s.u.reshape(T, G, -1)
+    stats.sum_delta += s.delta.sum(0)
+    stats.sum_delta_b += np.einsum("tgc,tgn->gcn", delta, s.B).reshape(stats.sum_delta_b.shape)
+    stats.sum_c += np.broadcast_to(s.C.sum(0)[:, None, :], A.shape).reshape(stats.sum_c.shape)
+    backend, device, dtype = options.get("backend", "numpy"), options.get("device"), options.get("dtype", "float64")
+    h2, qs = previous_energies(A, delta, u, s.B[:, :, None, :], s.C[:, :, None, :], backend, device, dtype)
+    stats.sum_h2 += h2.reshape(stats.sum_h2.shape)
+    stats.sum_q += qs.reshape(stats.sum_q.shape)
+    for t in range(T):  # reservoir sampling, as update() does it
+        seen = stats.tokens + t
+        slot = seen if seen < stats.n_samples else int(stats._rng.integers(0, seen + 1))
+        if slot < stats.n_samples:
+            item = (s.delta[t].copy(), s.B[t].copy(), s.C[t].copy())
+            if slot < len(stats.samples):
+                stats.samples[slot] = item
+            else:
+                stats.samples.append(item)
+    stats.tokens += T
+
+
+def time_previous(p: SelectiveParams, sequences: list[ScanInputs], options: dict) -> tuple[float, float]:
+    """Wall and CPU seconds of the previous ``update()`` over one layer's sequences."""
+    start, cpu = time.perf_counter(), time.process_time()
+    stats = SelectiveStats(p.d_inner, p.d_state)
+    for s in sequences:
+        previous_update(stats, p, s, options)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def views_and_scores(p: SelectiveParams, stats: SelectiveStats) -> np.ndarray:
     """The three views and the "gramian" criterion's normalised per-state scores (channel sums, LAMP)."""
     bias_view(p)
@@ -117,6 +219,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=64)
+    parser.add_argument("--kind", choices=("mamba", "mamba2"), default="mamba", help="mamba2: one A per head of 64")
     parser.add_argument("--d-inner", type=int, default=5120)
     parser.add_argument("--d-state", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=2048)
@@ -125,6 +228,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--previous-layers", type=int, default=4, help="layers also timed with the previous update()")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (CPU backend)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--name", default="selective")
@@ -141,18 +245,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows, summary = [], {}
     for layer in range(args.layers):
         start = time.perf_counter()
-        p = synthetic_params(args.d_inner, args.d_state, rng)
+        p = (synthetic_params if args.kind == "mamba" else synthetic_params2)(args.d_inner, args.d_state, rng)
         lengths = [args.seq_len] * (args.tokens // args.seq_len) + [args.tokens % args.seq_len]
         sequences = [synthetic_sequence(p, T, rng) for T in lengths if T]
         row: dict = {"layer": layer, "generate_s": time.perf_counter() - start}
         traced = layer == 0 and args.backend == "numpy"
         if traced:
             tracemalloc.start()
+        if layer < args.previous_layers and layer % 2:  # previous update() first on odd layers (order effects)
+            row["previous_stats_s"], row["previous_stats_cpu_s"] = time_previous(p, sequences, options)
         start, cpu = time.perf_counter(), time.process_time()
         stats = SelectiveStats(p.d_inner, p.d_state)
         for s in sequences:
             stats.update(p, s, **options)
-        row["stats_s"] = time.perf_counter() - start
+        row["stats_s"], row["stats_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
+        if layer < args.previous_layers and not layer % 2:
+            row["previous_stats_s"], row["previous_stats_cpu_s"] = time_previous(p, sequences, options)
         start = time.perf_counter()
         scores = views_and_scores(p, stats)
         row["views_scores_s"] = time.perf_counter() - start
@@ -179,6 +287,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(row, flush=True)
     input_mib = sum(s.u.nbytes + s.delta.nbytes + s.B.nbytes + s.C.nbytes for s in sequences) / 2**20
     summary.update(
+        kind=args.kind,
         layers=args.layers,
         d_inner=args.d_inner,
         d_state=args.d_state,
@@ -197,6 +306,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         peak_traced_mib=rows[0].get("peak_traced_mib"),
         max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+    compared = [r for r in rows if "previous_stats_s" in r]
+    if compared:
+        summary["previous_layers"] = len(compared)
+        summary["previous_stats_s"] = float(sum(r["previous_stats_s"] for r in compared))
+        summary["new_stats_s_same_layers"] = float(sum(r["stats_s"] for r in compared))
+        summary["speedup_vs_previous_update"] = summary["previous_stats_s"] / summary["new_stats_s_same_layers"]
+        summary["cpu_speedup_vs_previous_update"] = sum(r["previous_stats_cpu_s"] for r in compared) / sum(
+            r["stats_cpu_s"] for r in compared
+        )
     summary["extrapolated_64_layers_s"] = summary["mean_layer_s"] * 64
     try:
         import torch
@@ -209,6 +327,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     columns = [
         ("layer", "layer", "d"),
         ("stats s", "stats_s", ".3f"),
+        ("previous update s", "previous_stats_s", ".3f"),
         ("views + scores s", "views_scores_s", ".3f"),
         ("layer s", "layer_s", ".3f"),
         ("layer CPU s", "layer_cpu_s", ".3f"),
@@ -216,7 +335,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("peak traced MiB", "peak_traced_mib", ".1f"),
     ]
     keys = [
-        ("layers × d_inner × N", f"{args.layers} × {args.d_inner} × {args.d_state}"),
+        ("kind, layers × d_inner × N", f"{args.kind}, {args.layers} × {args.d_inner} × {args.d_state}"),
         ("tokens per layer (sequence length)", f"{args.tokens} ({args.seq_len})"),
         (
             "backend / device / dtype (torch threads)",
@@ -232,6 +351,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ("peak traced memory, layer 0 (NumPy)", f"{summary['peak_traced_mib'] or float('nan'):.1f} MiB"),
         ("max RSS of the process", f"{summary['max_rss_mib']:.0f} MiB"),
     ]
+    if compared:
+        keys.append(
+            (
+                f"previous update() vs this one, stats of layers 0–{len(compared) - 1} (interleaved)",
+                f"{summary['previous_stats_s']:.2f} s vs {summary['new_stats_s_same_layers']:.2f} s "
+                f"({summary['speedup_vs_previous_update']:.2f}×; CPU time "
+                f"{summary['cpu_speedup_vs_previous_update']:.2f}×)",
+            )
+        )
     if "cuda_peak_mib" in summary:
         keys.append(("CUDA peak allocated", f"{summary['cuda_peak_mib']:.1f} MiB"))
     if "reference_stats_s" in summary:

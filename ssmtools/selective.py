@@ -361,7 +361,7 @@ def frozen_view(p: SelectiveParams, delta: ArrayLike, B: ArrayLike, C: ArrayLike
 
 #: Backends of ``SelectiveStats.update``.
 BACKENDS = ("numpy", "torch")
-#: Tokens whose decays exp(Δ_t·A) and inputs Δ_t·u_t·B_t are formed at once (memory CHUNK·d_inner·N).
+#: Tokens whose decays exp(Δ_t·A) and inputs Δ_t·u_t·B_t are formed at once (memory 3·CHUNK·d_inner·N).
 CHUNK = 8
 
 
@@ -370,45 +370,62 @@ def _energies(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Σ_t h_t² and Σ_t q_t of one sequence, per (group, channel, state), in one forward pass.
 
-    ``A`` is ``(G, c, N)``, ``delta`` and ``u`` ``(T, G, c)``, ``B`` and ``C`` ``(T, G, 1, N)``. The output side's
+    ``A`` is ``(G, c, N)``, ``delta`` and ``u`` ``(T, G, c)``, ``B`` and ``C`` ``(T, G, N)``. The output side's
     backward recurrence q_t = C_t² + d_{t+1}²·q_{t+1} (d_t = exp(Δ_t·A)) sums to Σ_t q_t = Σ_s C_s²·w_s with the
     forward recurrence w_s = 1 + d_s²·w_{s−1}, w_{−1} = 0 (docs/concepts/selective.md#empirical-gramians), so one
-    exponential per token serves both sides. Decays and inputs are formed ``CHUNK`` tokens at a time; the
-    recurrence updates in place (torch: fused ``addcmul_``; NumPy: ``out=``), on NumPy arrays or torch tensors.
+    exponential per token serves both sides. The state is laid out ``(G, N, c)`` (channels innermost: every
+    broadcast of Δ_t, u_t, B_t, C_t is contiguous or a scalar); where A is equal over the states (Mamba-2: one A
+    per head) the decays are formed per channel only, N times fewer exponentials. Decays and inputs go into
+    buffers allocated once, ``CHUNK`` tokens at a time; the recurrence updates in place (torch: fused ``addcmul``;
+    NumPy: ``out=``), on NumPy arrays or torch tensors. Returns ``(G, c, N)`` arrays.
     """
-    x = delta * u
-    exp: Any = np.exp
+    At = np.ascontiguousarray(A.transpose(0, 2, 1))
+    if np.all(At == At[:, :1]):
+        At = np.ascontiguousarray(At[:, :1])
+    arrays = [At, delta[:, :, None, :], (delta * u)[:, :, None, :], B[..., None], (C * C)[..., None]]
     if backend == "torch":
         torch = torch_module()
         kind = torch.float64 if dtype == "float64" else torch.float32
-        A, delta, x, B, C = (torch.as_tensor(a).to(device=device, dtype=kind) for a in (A, delta, x, B, C))
-        exp = torch.exp
-    state: list[Any] = [A * 0 for _ in range(4)]  # NumPy arrays or torch tensors
-    h, h2, w, qs = state
-    for t0 in range(0, delta.shape[0], CHUNK):
-        decay = exp(delta[t0 : t0 + CHUNK, ..., None] * A)
-        decay2 = decay * decay
-        drive = x[t0 : t0 + CHUNK, ..., None] * B[t0 : t0 + CHUNK]
-        c2 = C[t0 : t0 + CHUNK] ** 2
+        arrays = [torch.as_tensor(a).to(device=device, dtype=kind) for a in arrays]
+        zeros, empty, exp, mul = torch.zeros, torch.empty, torch.exp, torch.mul
+        options: dict[str, Any] = {"dtype": kind, "device": device}
+        one = torch.ones((), **options)
+    else:
+        zeros, empty, exp, mul = np.zeros, np.empty, np.exp, np.multiply
+        options = {}
+    At, dA, x, Bt, c2 = arrays
+    T, shape = delta.shape[0], (A.shape[0], A.shape[2], A.shape[1])
+    h, h2, w, qs = (zeros(shape, **options) for _ in range(4))
+    L = min(CHUNK, T)
+    decay, decay2, drive = (
+        empty((L, *At.shape), **options),
+        empty((L, *At.shape), **options),
+        empty((L, *shape), **options),
+    )
+    tmp = None if backend == "torch" else np.empty(shape)
+    for t0 in range(0, T, CHUNK):
+        n = min(CHUNK, T - t0)
+        dec, dec2, drv, c2n = decay[:n], decay2[:n], drive[:n], c2[t0 : t0 + n]
+        exp(mul(dA[t0 : t0 + n], At, out=dec), out=dec)
+        mul(dec, dec, out=dec2)
+        mul(x[t0 : t0 + n], Bt[t0 : t0 + n], out=drv)
         if backend == "torch":
-            one = torch.ones((), dtype=h.dtype, device=h.device)
-            for i in range(decay.shape[0]):  # fused updates, one pass over (G, c, N) each (elementwise aliasing)
-                torch.addcmul(drive[i], h, decay[i], out=h)
+            for i in range(n):  # fused updates, one pass over (G, N, c) each (elementwise aliasing)
+                torch.addcmul(drv[i], h, dec[i], out=h)
                 h2.addcmul_(h, h)
-                torch.addcmul(one, w, decay2[i], out=w)
-                qs.addcmul_(w, c2[i].expand_as(w))
+                torch.addcmul(one, w, dec2[i], out=w)
+                qs.addcmul_(w, c2n[i])
         else:
-            tmp = np.empty_like(h)
-            for i in range(decay.shape[0]):
-                h *= decay[i]
-                h += drive[i]
+            for i in range(n):
+                h *= dec[i]
+                h += drv[i]
                 h2 += np.multiply(h, h, out=tmp)
-                w *= decay2[i]
+                w *= dec2[i]
                 w += 1.0
-                qs += np.multiply(w, c2[i], out=tmp)
+                qs += np.multiply(w, c2n[i], out=tmp)
     if backend == "torch":
-        return h2.double().cpu().numpy(), qs.double().cpu().numpy()
-    return h2, qs
+        h2, qs = h2.double().cpu().numpy(), qs.double().cpu().numpy()
+    return h2.transpose(0, 2, 1), qs.transpose(0, 2, 1)
 
 
 @dataclass
@@ -493,9 +510,11 @@ class SelectiveStats:
         A = p.channel_A().reshape(G, -1, self.d_state)
         delta, u = s.delta[:T].reshape(T, G, -1), s.u[:T].reshape(T, G, -1)
         self.sum_delta += s.delta[:T].sum(0)
-        self.sum_delta_b += np.einsum("tgc,tgn->gcn", delta, s.B[:T]).reshape(self.sum_delta_b.shape)
+        self.sum_delta_b += np.matmul(delta.transpose(1, 2, 0), s.B[:T].transpose(1, 0, 2)).reshape(
+            self.sum_delta_b.shape
+        )
         self.sum_c += np.broadcast_to(s.C[:T].sum(0)[:, None, :], A.shape).reshape(self.sum_c.shape)
-        h2, qs = _energies(A, delta, u, s.B[:T][:, :, None, :], s.C[:T][:, :, None, :], backend, device, dtype)
+        h2, qs = _energies(A, delta, u, s.B[:T], s.C[:T], backend, device, dtype)
         self.sum_h2 += h2.reshape(self.sum_h2.shape)
         self.sum_q += qs.reshape(self.sum_q.shape)
         for t in range(T):  # reservoir sampling of frozen tokens
