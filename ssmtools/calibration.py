@@ -51,7 +51,10 @@ _CHECK_RTOL = 1e-3  # the module's float32 internals (Mamba-2's chunked scan) ag
 
 
 def read_module(module: Any) -> SSMModel:
-    """The ``mamba`` / ``mamba2`` model of a torch module (its state dict; n_groups and ε from its config).
+    """The ``mamba`` / ``mamba2`` model of a torch module (its state dict; n_groups, ε, time_step_limit from its config).
+
+    A Mamba-2 module's Δ clamp (``config.time_step_limit``) is not in its state dict: it is taken from the module
+    here (a checkpoint file alone reads as unclamped unless ``time_step_limit=`` is set).
 
     Parameters
     ----------
@@ -69,6 +72,7 @@ def read_module(module: Any) -> SSMModel:
     settings: dict[str, Any] = {}
     if config is not None and hasattr(config, "n_groups") and any(k.endswith("dt_bias") for k in state):
         settings = {"n_groups": int(config.n_groups), "norm_eps": float(config.layer_norm_epsilon)}
+        settings["time_step_limit"] = tuple(float(v) for v in getattr(config, "time_step_limit", (0.0, float("inf"))))
     model = read(state, **settings)
     if model.family not in ("mamba", "mamba2"):
         raise FormatError(f"module {type(module).__name__} holds {model.family} layers, not Mamba / Mamba-2 mixers")
@@ -101,7 +105,7 @@ def _hf_config(model: SSMModel, leaves: Mapping[str, Any], config_json: str | os
         return cls(**common, intermediate_size=first.d_inner, time_step_rank=first.dt_rank)
     return cls(
         **common, expand=first.d_inner // first.in_proj.shape[1], num_heads=first.n_heads, head_dim=first.head_dim,
-        n_groups=first.n_groups, layer_norm_epsilon=first.norm_eps,
+        n_groups=first.n_groups, layer_norm_epsilon=first.norm_eps, time_step_limit=first.dt_limit,
     )  # fmt: skip
 
 
@@ -302,7 +306,7 @@ def calibrate(
                 raise FormatError(
                     f"layer {name!r}: the module's output differs from the {model.family} recurrence ssmtools reads "
                     f"(max |Δ| = {np.abs(mine - theirs).max():.3g} vs output scale {scale:.3g}); the checkpoint or "
-                    "the mixer is not the layout ssmtools supports (settings n_groups / norm_eps?)"
+                    "the mixer is not the layout ssmtools supports (settings n_groups / norm_eps / time_step_limit?)"
                 )
 
         return pre, post

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -132,7 +133,14 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def summary_document(model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None) -> dict[str, Any]:
+def summary_document(
+    model: SSMModel,
+    *,
+    rtol: float = 1e-8,
+    rows: list[LayerSummary] | None = None,
+    view: Mapping[str, Any] | None = None,
+    layer_fields: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The per-layer table of ``ssmtools analyze`` as a versioned, JSON-ready document.
 
     Parameters
@@ -143,11 +151,17 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSum
         Relative accuracy of the certified diagonal H∞.
     rows : list of LayerSummary, optional
         The layers' summaries (:func:`summarize`) when already computed.
+    view : Mapping, optional
+        Selective (Mamba) models: which LTI view of the time-varying layers the numbers describe (``name``,
+        ``label``, ``calibration_tokens``); the document's ``"view"`` (null for LTI families).
+    layer_fields : Mapping[str, Mapping], optional
+        Extra fields of each named layer's entry (the per-state statistics of a calibrated Mamba layer).
 
     Returns
     -------
     dict
-        ``{"schema": "ssmtools.analyze", "version": 1, "ssmtools_version", "source", "family", "layers": [...]}``;
+        ``{"schema": "ssmtools.analyze", "version": 1, "ssmtools_version", "source", "family", "view",
+        "layers": [...]}``;
         every layer entry has the fields of :class:`LayerSummary` plus ``"norm"`` (``"Hinf"``, or ``"Linf"`` for a
         bidirectional layer, whose ``hinf`` is its L∞ norm). Non-finite numbers are the strings ``"inf"`` /
         ``"nan"``. Field by field in docs/cli.md#analyze-json.
@@ -163,6 +177,7 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSum
     for row in summarize(model, rtol=rtol) if rows is None else rows:
         entry = {key: _json_value(value) for key, value in row.to_dict().items()}
         entry["norm"] = "Linf" if row.bidirectional else "Hinf"
+        entry.update((layer_fields or {}).get(row.name, {}))
         layers.append(entry)
     return {
         "schema": SUMMARY_SCHEMA,
@@ -170,12 +185,18 @@ def summary_document(model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSum
         "ssmtools_version": __version__,
         "source": model.source,
         "family": model.family,
+        "view": None if view is None else {key: _json_value(value) for key, value in view.items()},
         "layers": layers,
     }
 
 
 def summary_json(
-    model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None, indent: int | None = 2
+    model: SSMModel,
+    *,
+    rtol: float = 1e-8,
+    rows: list[LayerSummary] | None = None,
+    indent: int | None = 2,
+    **fields: Any,
 ) -> str:
     """:func:`summary_document` as JSON text (strict JSON: no ``Infinity`` / ``NaN`` literals).
 
@@ -189,9 +210,12 @@ def summary_json(
         The layers' summaries (:func:`summarize`) when already computed.
     indent : int or None
         JSON indentation.
+    **fields
+        ``view`` and ``layer_fields`` of :func:`summary_document`.
 
     Returns
     -------
     str
     """
-    return json.dumps(summary_document(model, rtol=rtol, rows=rows), indent=indent, allow_nan=False) + "\n"
+    document = summary_document(model, rtol=rtol, rows=rows, **fields)
+    return json.dumps(document, indent=indent, allow_nan=False) + "\n"

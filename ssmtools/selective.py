@@ -7,7 +7,8 @@ A Mamba mixer is *not* LTI: its step Δ_t, input map B_t and output map C_t depe
     y_t[c]    = Σ_n C_t[g(c), n]·h_t[c, n] + D[c]·u_t[c]
 
 Mamba-1: Δ_t = softplus(dt_proj(δ_t)), (δ_t, B_t, C_t) = x_proj(u_t), one group (g = 0).
-Mamba-2: one scalar A, D and dt_bias per head, Δ_t = softplus(dt_t + dt_bias), G groups of (B_t, C_t) and
+Mamba-2: one scalar A, D and dt_bias per head, Δ_t = clamp(softplus(dt_t + dt_bias), lo, hi) (``time_step_limit``,
+default (0, ∞): no clamp), G groups of (B_t, C_t) and
 channel c = h·P + p of head h using group h // (H/G); the scan output then passes a gated RMSNorm.
 
 :class:`SelectiveParams` holds a mixer's arrays (float64), :func:`mixer_forward` is its whole forward pass,
@@ -92,6 +93,8 @@ class SelectiveParams:
         G (1 for Mamba-1).
     norm_eps : float
         ε of the Mamba-2 gated RMSNorm.
+    dt_limit : tuple of float
+        Mamba-2: Δ_t is clamped to ``[lo, hi]`` after the softplus (``Mamba2Config.time_step_limit``; (0, ∞): none).
     """
 
     kind: Kind
@@ -111,6 +114,7 @@ class SelectiveParams:
     norm_w: np.ndarray | None = None
     n_groups: int = 1
     norm_eps: float = 1e-5
+    dt_limit: tuple[float, float] = (0.0, float("inf"))
 
     @property
     def d_inner(self) -> int:
@@ -164,8 +168,25 @@ class SelectiveParams:
         heads = np.arange(self.d_inner) // self.head_dim
         return heads // (self.n_heads // self.n_groups)
 
+    def step(self, pre: np.ndarray) -> np.ndarray:
+        """Δ from its pre-activation (Δ bias included): softplus, then Mamba-2's clamp to ``dt_limit``.
+
+        Parameters
+        ----------
+        pre : ndarray
+            dt_proj(δ_t) + bias (Mamba-1) or dt_t + dt_bias (Mamba-2).
+
+        Returns
+        -------
+        ndarray
+        """
+        delta = softplus(pre)
+        if self.kind == "mamba2" and self.dt_limit != (0.0, float("inf")):
+            delta = np.clip(delta, *self.dt_limit)
+        return delta
+
     def bias_step(self) -> np.ndarray:
-        """Δ at δ = 0, per channel: softplus of the Δ bias.
+        """Δ at δ = 0, per channel: softplus of the Δ bias (clamped to ``dt_limit``).
 
         Returns
         -------
@@ -173,7 +194,7 @@ class SelectiveParams:
         """
         bias = self.dt_proj_b if self.kind == "mamba" else self.dt_bias
         assert bias is not None
-        return softplus(bias if self.kind == "mamba" else np.repeat(bias, self.head_dim))
+        return self.step(bias if self.kind == "mamba" else np.repeat(bias, self.head_dim))
 
 
 @dataclass(frozen=True)
@@ -233,7 +254,7 @@ def scan_inputs(p: SelectiveParams, x: ArrayLike) -> ScanInputs:
         u, z = _conv(p, proj[:, :di]), proj[:, di:]
         dbc = u @ p.x_proj.T
         R = p.dt_rank
-        delta = softplus(dbc[:, :R] @ p.dt_proj_w.T + p.dt_proj_b)
+        delta = p.step(dbc[:, :R] @ p.dt_proj_w.T + p.dt_proj_b)
         B, C = dbc[:, R : R + N, None].swapaxes(1, 2), dbc[:, R + N :, None].swapaxes(1, 2)
         return ScanInputs(u, delta, B, C, z)
     assert p.dt_bias is not None
@@ -242,7 +263,7 @@ def scan_inputs(p: SelectiveParams, x: ArrayLike) -> ScanInputs:
     T = x.shape[0]
     B = xbc[:, di : di + G * N].reshape(T, G, N)
     C = xbc[:, di + G * N :].reshape(T, G, N)
-    delta = np.repeat(softplus(dt + p.dt_bias), p.head_dim, axis=1)
+    delta = np.repeat(p.step(dt + p.dt_bias), p.head_dim, axis=1)
     return ScanInputs(xbc[:, :di], delta, B, C, z)
 
 

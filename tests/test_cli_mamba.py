@@ -39,3 +39,32 @@ def test_analyze_and_prune_a_mamba_checkpoint(tmp_path):
     assert torch.isfinite(small(input_ids=torch.zeros(1, 4, dtype=torch.int64)).logits).all()
     result = runner.invoke(app, ["analyze", ckpt, "--view", "frozen"])
     assert result.exit_code == 2 and "needs --calibration" in " ".join(result.output.split())
+
+
+def test_analyze_json_of_a_mamba_checkpoint_names_its_view(tmp_path):
+    import json
+
+    m = hf_mamba()
+    save_file(
+        {k: v.contiguous() for k, v in m.state_dict().items() if k != "lm_head.weight"}, tmp_path / "m.safetensors"
+    )
+    np.save(tmp_path / "tokens.npy", np.random.default_rng(1).integers(0, 40, (2, 10)))
+    runner = CliRunner()
+    ckpt, out = str(tmp_path / "m.safetensors"), tmp_path / "norms.json"
+    result = runner.invoke(app, ["analyze", ckpt, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert (document["schema"], document["version"], document["family"]) == ("ssmtools.analyze", 1, "mamba")
+    assert document["view"]["name"] == "bias" and document["view"]["calibration_tokens"] is None
+    assert [layer["name"] for layer in document["layers"]] == [f"backbone.layers.{i}.mixer" for i in range(2)]
+    assert all("states" not in layer for layer in document["layers"])
+    args = ["analyze", ckpt, "--json", str(out), "--force", "--calibration", str(tmp_path / "tokens.npy")]
+    result = runner.invoke(app, [*args, "--view", "frozen", "--max-tokens", "15"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["view"]["name"] == "frozen" and document["view"]["calibration_tokens"] == 15
+    assert "one calibration token" in document["view"]["label"] and document["view"]["time_varying"] is True
+    for layer in document["layers"]:
+        assert len(layer["states"]) == N and layer["n_states"] == N * 2 * 16  # d_inner = 2 · d_model
+        rates = [state["mean_rate"] for state in layer["states"]]
+        assert all(rate > 0 for rate in rates) and all(state["gramian"] > 0 for state in layer["states"])

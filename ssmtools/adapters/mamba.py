@@ -10,7 +10,10 @@ Layouts read from state dicts alone (docs/concepts/selective.md#layouts); per mi
 - Mamba-2: ``A_log``, ``dt_bias``, ``D`` (H,), ``in_proj.weight`` (2·d_inner + 2GN + H, d_model) split
   z ‖ xBC ‖ dt with xBC = x (d_inner) ‖ B (G·N) ‖ C (G·N), ``conv1d.weight`` (d_inner + 2GN, 1, K), ``norm.weight``
   (d_inner,) (gated RMSNorm), ``out_proj.weight``. G·N is in the shapes, G alone is not: setting ``n_groups``
-  (default 1; ``Mamba2Config.n_groups`` of the checkpoint).
+  (default 1; ``Mamba2Config.n_groups`` of the checkpoint). Δ_t's clamp after the softplus,
+  ``Mamba2Config.time_step_limit``, is not in the weights either: setting ``time_step_limit`` (default (0, ∞), the
+  transformers default: no clamp); :func:`ssmtools.calibration.read_module` takes it from the live module.
+  Learnable initial states (mambapy ``init_states``) are refused: the views assume h₋₁ = 0.
 
 The layer is :class:`~ssmtools.selective.SelectiveLayer`: its arrays plus the ``"bias"`` view as ``system``
 (``ssmtools.selective.with_view`` gives the calibrated views). Pruning removes a state n from every channel
@@ -270,11 +273,11 @@ class Mamba2(_Selective):
 
     family = "mamba2"
     detection_keys = (frozenset({"A_log", "D", "dt_bias"}),)
-    defaults = {"n_groups": 1, "norm_eps": 1e-5}
+    defaults = {"n_groups": 1, "norm_eps": 1e-5, "time_step_limit": (0.0, float("inf"))}
     kinds = ("mamba2",)
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        """``n_groups`` must be a positive integer.
+        """``n_groups`` must be a positive integer, ``time_step_limit`` a pair 0 ≤ lo ≤ hi.
 
         Parameters
         ----------
@@ -284,6 +287,16 @@ class Mamba2(_Selective):
         g = config["n_groups"]
         if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1:
             raise ArgumentError(f"family 'mamba2': setting n_groups={g!r} must be a positive integer")
+        limit = config["time_step_limit"]
+        try:
+            lo, hi = (float(v) for v in limit)
+        except (TypeError, ValueError):
+            lo, hi = float("nan"), float("nan")
+        if not 0.0 <= lo <= hi:
+            raise ArgumentError(
+                f"family 'mamba2': setting time_step_limit={limit!r} must be a pair (lo, hi) with 0 ≤ lo ≤ hi "
+                "(Mamba2Config.time_step_limit; (0, inf): no clamp)"
+            )
 
     def _sizes(self, ctx: Context, group: Group, config: Mapping[str, Any]) -> tuple[int, int, int, int]:
         """(H, d_inner, G, N) from the shapes and ``n_groups``."""
@@ -311,7 +324,7 @@ class Mamba2(_Selective):
         prefix : str
             The mixer's prefix.
         config : Mapping
-            ``n_groups`` and ``norm_eps``.
+            ``n_groups``, ``norm_eps`` and ``time_step_limit``.
 
         Returns
         -------
@@ -324,6 +337,12 @@ class Mamba2(_Selective):
             A key is missing or has the wrong shape.
         """
         group = ctx.groups[prefix]
+        if "init_states" in group.keys:
+            raise FormatError(
+                f"{ctx.where}: Mamba-2 mixer {prefix!r} has learnable initial states ({group.keys['init_states']!r}, "
+                "mambapy learnable_init_states=True); the views and statistics assume a zero initial state, so it is "
+                f"not read; {_SUPPORTED}"
+            )
         H, di, G, N = self._sizes(ctx, group, config)
         A_log = self._vector(ctx, group, "A_log", H, "log(−A), one value per head")
         dt_bias = self._vector(ctx, group, "dt_bias", H, "Δ bias, one value per head")
@@ -336,6 +355,7 @@ class Mamba2(_Selective):
         params = SelectiveParams(
             "mamba2", -np.exp(A_log), D, in_w, in_b, conv_w, conv_b, out_w, out_b, N,
             dt_bias=dt_bias, norm_w=norm_w, n_groups=G, norm_eps=float(config["norm_eps"]),
+            dt_limit=tuple(float(v) for v in config["time_step_limit"]),  # type: ignore[arg-type]
         )  # fmt: skip
         return SelectiveLayer(prefix, bias_view(params), params=params)
 

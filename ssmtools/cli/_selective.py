@@ -13,8 +13,10 @@ from ..calibration import calibrate, calibrated, evaluate_keep, module_for, stat
 from ..errors import ArgumentError
 from ..model import SSMModel
 from ..pruning import selective_prune_plan
+from ..report import summary_json
 from ..selective import SelectiveLayer
-from ._app import console, norm_table
+from ._app import console, norm_table, summaries
+from ._outputs import text_writer, write_all
 
 SELECTIVE_FAMILIES = ("mamba", "mamba2")
 MAMBA_PANEL = "Mamba (selective) checkpoints"
@@ -55,6 +57,10 @@ def is_selective(model: SSMModel) -> bool:
 def _calibrate(path: Path, model: SSMModel, calibration: Path, view: str, max_tokens: int) -> tuple[Any, Any, Any]:
     config = path.parent / "config.json"
     module = module_for(model, config_json=config if config.exists() else None)
+    limit = getattr(module.config, "time_step_limit", None) if model.family == "mamba2" else None
+    if limit is not None and tuple(limit) != tuple(model.config["time_step_limit"]):  # from config.json
+        assert model.adapter is not None
+        model = model.adapter.read(model.params, source=model.source, **{**model.config, "time_step_limit": limit})
     tokens = np.load(calibration, allow_pickle=False)
     cal = calibrate(module, tokens, model=model, max_tokens=max_tokens, progress=console.is_terminal)
     return module, tokens, calibrated(model, cal, view)
@@ -80,8 +86,45 @@ def check_calibration_args(model: SSMModel, calibration: Path | None, view: str)
         raise ArgumentError(f"--view {view} needs --calibration tokens.npy")
 
 
-def analyze_selective(path: Path, model: SSMModel, calibration: Path | None, view: str, max_tokens: int) -> None:
-    """Print the labelled view's norms and, when calibrated, every layer's per-state statistics.
+#: Per-state statistics of the analyze table and JSON (summed over channels, except the H∞ quantiles: max).
+STATE_COLUMNS = ("mean Δ·|A|", "gramian", "input energy", "output energy", "H∞ q50", "H∞ max")
+
+
+def state_rows(layer: SelectiveLayer) -> list[dict[str, float]]:
+    """Per state of a calibrated layer: the :data:`STATE_COLUMNS`, over its channels.
+
+    Parameters
+    ----------
+    layer : SelectiveLayer
+        From :func:`ssmtools.calibration.calibrated`.
+
+    Returns
+    -------
+    list of dict
+        One per state, keyed by JSON names (``mean_rate``, ``gramian``, ``input_energy``, ``output_energy``,
+        ``hinf_q50``, ``hinf_max``).
+    """
+    assert layer.params is not None and layer.stats is not None
+    stats = state_statistics(layer)
+    rate = (layer.stats.sum_delta / layer.stats.tokens)[:, None] * -layer.params.channel_A()
+    return [
+        {
+            "mean_rate": float(rate[:, n].mean()),
+            "gramian": float(stats["gramian"][:, n].sum()),
+            "input_energy": float(stats["input_energy"][:, n].sum()),
+            "output_energy": float(stats["output_energy"][:, n].sum()),
+            "hinf_q50": float(stats["hinf_q50"][:, n].max()),
+            "hinf_max": float(stats["hinf_max"][:, n].max()),
+        }
+        for n in range(layer.n_states)
+    ]
+
+
+def analyze_selective(
+    path: Path, model: SSMModel, calibration: Path | None, view: str, max_tokens: int, json_path: Path | None = None,
+    rtol: float = 1e-8,
+) -> None:  # fmt: skip
+    """Print the labelled view's norms and, when calibrated, every layer's per-state statistics (and write JSON).
 
     Parameters
     ----------
@@ -95,26 +138,33 @@ def analyze_selective(path: Path, model: SSMModel, calibration: Path | None, vie
         The view shown.
     max_tokens : int
         Token budget per layer.
+    json_path : Path or None
+        Also write the table as the analyze JSON document, with its ``view`` and the layers' ``states``.
+    rtol : float
+        Relative accuracy of the view's H∞ norms.
     """
-    if calibration is None:
-        console.print(norm_table(f"{path} ({model.family}, {VIEW_LABELS['bias']}): layer norms", model))
-        return
-    _, _, cm = _calibrate(path, model, calibration, view, max_tokens)
-    console.print(norm_table(f"{path} ({model.family}, {VIEW_LABELS[view]}): layer norms", cm))
-    table = Table(title="per-state statistics (summed over channels): empirical Gramian and frozen-token H∞")
-    for column in ("layer", "state", "mean Δ·|A|", "gramian", "input energy", "output energy", "H∞ q50", "H∞ max"):
-        table.add_column(column, justify="right")
-    for name, layer in cm.items():
-        assert isinstance(layer, SelectiveLayer) and layer.params is not None and layer.stats is not None
-        stats = state_statistics(layer)
-        rate = (layer.stats.sum_delta / layer.stats.tokens)[:, None] * -layer.params.channel_A()
-        for n in range(layer.n_states):
-            table.add_row(
-                name, str(n), f"{rate[:, n].mean():.4g}", f"{stats['gramian'][:, n].sum():.4g}",
-                f"{stats['input_energy'][:, n].sum():.4g}", f"{stats['output_energy'][:, n].sum():.4g}",
-                f"{stats['hinf_q50'][:, n].max():.4g}", f"{stats['hinf_max'][:, n].max():.4g}",
-            )  # fmt: skip
-    console.print(table)
+    cm, shown, tokens = model, "bias", None
+    if calibration is not None:
+        _, _, cm = _calibrate(path, model, calibration, view, max_tokens)
+        shown = view
+        tokens = min(layer.stats.tokens for layer in cm.values() if isinstance(layer, SelectiveLayer) and layer.stats)
+    rows = summaries(cm, rtol=rtol)
+    console.print(norm_table(f"{path} ({model.family}, {VIEW_LABELS[shown]}): layer norms", cm, rtol=rtol, rows=rows))
+    states = {
+        name: state_rows(layer) for name, layer in cm.items() if isinstance(layer, SelectiveLayer) and layer.stats
+    }
+    if states:
+        table = Table(title="per-state statistics (summed over channels): empirical Gramian and frozen-token H∞")
+        for column in ("layer", "state", *STATE_COLUMNS):
+            table.add_column(column, justify="right")
+        for name, per_state in states.items():
+            for n, row in enumerate(per_state):
+                table.add_row(name, str(n), *(f"{value:.4g}" for value in row.values()))
+        console.print(table)
+    if json_path is not None:
+        label = {"name": shown, "label": VIEW_LABELS[shown], "time_varying": True, "calibration_tokens": tokens}
+        fields = {name: {"states": per_state} for name, per_state in states.items()}
+        write_all([(json_path, text_writer(summary_json(cm, rtol=rtol, rows=rows, view=label, layer_fields=fields)))])
 
 
 def prune_selective(

@@ -62,9 +62,7 @@ def analyze(
         model = load(path, family)
         check_calibration_args(model, calibration, view)
         if is_selective(model):
-            if json_path is not None:
-                raise SSMToolsError("--json is not available for selective (Mamba) checkpoints yet; omit it")
-            analyze_selective(path, model, calibration, view, max_tokens)
+            analyze_selective(path, model, calibration, view, max_tokens, json_path, rtol)
             return
         rows = summaries(model, rtol=rtol)
         table = norm_table(f"{path} ({model.family}): layer norms", model, rtol=rtol, rows=rows)

@@ -10,6 +10,7 @@ import torch
 
 import ssmtools
 from ssmtools.adapters import CapabilityError, detect_family
+from ssmtools.calibration import calibrate, read_module
 from ssmtools.errors import ArgumentError, FormatError
 from ssmtools.selective import mixer_forward
 
@@ -40,11 +41,11 @@ def hf_mamba(state_size=N, layers=2, seed=0):
     return randomize(transformers.MambaForCausalLM(cfg).double().eval(), seed)
 
 
-def hf_mamba2(state_size=N, layers=2, seed=0, n_groups=2):
+def hf_mamba2(state_size=N, layers=2, seed=0, n_groups=2, **settings):
     torch.manual_seed(seed)
     cfg = transformers.Mamba2Config(
         vocab_size=40, hidden_size=D_MODEL, state_size=state_size, num_hidden_layers=layers, expand=2,
-        conv_kernel=3, n_groups=n_groups, num_heads=4, head_dim=8, chunk_size=4,
+        conv_kernel=3, n_groups=n_groups, num_heads=4, head_dim=8, chunk_size=4, **settings,
     )  # fmt: skip
     return randomize(transformers.Mamba2ForCausalLM(cfg).double().eval(), seed)
 
@@ -110,8 +111,9 @@ def scan_mamba1(p, x, f32=()):
     return (y * silu(z)) @ p.out_proj.T
 
 
-def scan_mamba2(p, x):
-    """Mamba-2 mixer per Dao & Gu (2024): per-head scalar A, head h reads group h // (H/G), gated RMSNorm."""
+def scan_mamba2(p, x, limit=(0.0, np.inf)):
+    """Mamba-2 mixer per Dao & Gu (2024): per-head scalar A, head h reads group h // (H/G), gated RMSNorm; Δ
+    clamped to ``limit`` after the softplus (transformers' ``time_step_limit``)."""
     H, G, n = p.A.shape[0], p.n_groups, p.d_state
     di = p.out_proj.shape[1]
     P = di // H
@@ -123,7 +125,7 @@ def scan_mamba2(p, x):
     for t in range(x.shape[0]):
         xs = xbc[t, :di].reshape(H, P)
         B, C = xbc[t, di : di + G * n].reshape(G, n), xbc[t, di + G * n :].reshape(G, n)
-        delta = softplus(dt[t] + p.dt_bias)
+        delta = np.minimum(np.maximum(softplus(dt[t] + p.dt_bias), limit[0]), limit[1])
         for head in range(H):
             g = head // (H // G)
             h[head] = np.exp(delta[head] * p.A[head]) * h[head] + delta[head] * np.outer(xs[head], B[g])
@@ -186,6 +188,42 @@ def test_hf_mamba2_detection_and_recurrence():
     np.testing.assert_allclose(mixer_forward(p, x), scan_mamba2(p, x), rtol=0, atol=1e-12)
     with pytest.raises(FormatError, match="n_groups"):
         ssmtools.load(sd, n_groups=3)
+
+
+def test_hf_mamba2_time_step_limit_is_applied_as_the_module_does():
+    # Δ clamped to [lo, hi] after the softplus, in transformers' chunked scan; the random Δ biases (softplus from
+    # ~0.05 to ~3) make both ends of the clamp bite
+    limit = (0.3, 1.2)
+    m = hf_mamba2(time_step_limit=limit)
+    mixer = m.backbone.layers[0].mixer
+    x = np.random.default_rng(4).standard_normal((T, D_MODEL))
+    ref = mixer_io(m, mixer, x[None])[0]
+    model = read_module(m)  # the limit is not in the state dict: taken from the live module
+    p = model["backbone.layers.0.mixer"].params
+    assert p.dt_limit == limit
+    np.testing.assert_allclose(scan_mamba2(p, x, limit), ref, rtol=0, atol=2e-6 * np.abs(ref).max())
+    np.testing.assert_allclose(mixer_forward(p, x), scan_mamba2(p, x, limit), rtol=0, atol=1e-12)
+    unclamped = ssmtools.load(m.state_dict(), n_groups=2)["backbone.layers.0.mixer"].params
+    assert np.abs(mixer_forward(unclamped, x) - ref).max() > 1e-2 * np.abs(ref).max()  # the setting matters
+    same = ssmtools.load(m.state_dict(), n_groups=2, time_step_limit=limit)["backbone.layers.0.mixer"].params
+    np.testing.assert_allclose(mixer_forward(same, x), mixer_forward(p, x), rtol=0, atol=0)
+    np.testing.assert_array_equal(p.bias_step(), np.clip(np.repeat(softplus(p.dt_bias), p.head_dim), *limit))
+    # calibration checks the first sequence against the module: a model read without the limit is refused
+    tokens = np.random.default_rng(5).integers(0, 40, (1, T))
+    assert calibrate(m, tokens, model=model).tokens == T
+    with pytest.raises(FormatError, match="time_step_limit"):
+        calibrate(m, tokens, model=ssmtools.load(m.state_dict(), n_groups=2))
+    for bad in [(1.0, 0.5), (-1.0, 1.0), "fast", (0.1,)]:
+        with pytest.raises(ArgumentError, match="time_step_limit"):
+            ssmtools.load(m.state_dict(), n_groups=2, time_step_limit=bad)
+
+
+def test_mambapy_mamba2_learnable_initial_states_are_refused():
+    sd = {k[len("backbone.") :]: v for k, v in hf_mamba2(n_groups=1).state_dict().items() if k.startswith("backbone.")}
+    assert ssmtools.load(sd).family == "mamba2"  # mambapy's Mamba2 layout: the same names without backbone.
+    sd["layers.0.mixer.init_states"] = torch.zeros(4, 8, N)
+    with pytest.raises(FormatError, match="init_states"):
+        ssmtools.load(sd)
 
 
 def test_files_round_trip(tmp_path):
