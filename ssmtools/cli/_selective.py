@@ -66,6 +66,29 @@ def _calibrate(path: Path, model: SSMModel, calibration: Path, view: str, max_to
     return module, tokens, calibrated(model, cal, view)
 
 
+def calibrated_model(path: Path, model: SSMModel, calibration: Path, view: str, max_tokens: int) -> SSMModel:
+    """``model`` calibrated on the inputs in ``calibration``, every layer showing ``view``.
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint (a ``config.json`` beside it configures the module).
+    model : SSMModel
+        It, loaded.
+    calibration : Path
+        Token ids or embeddings (.npy).
+    view : str
+        The LTI view.
+    max_tokens : int
+        Token budget per layer.
+
+    Returns
+    -------
+    SSMModel
+    """
+    return _calibrate(path, model, calibration, view, max_tokens)[2]
+
+
 def check_calibration_args(model: SSMModel, calibration: Path | None, view: str) -> None:
     """Refuse ``--calibration`` / ``--view`` for families that are LTI.
 
@@ -145,8 +168,7 @@ def analyze_selective(
     """
     cm, shown, tokens = model, "bias", None
     if calibration is not None:
-        _, _, cm = _calibrate(path, model, calibration, view, max_tokens)
-        shown = view
+        cm, shown = calibrated_model(path, model, calibration, view, max_tokens), view
         tokens = min(layer.stats.tokens for layer in cm.values() if isinstance(layer, SelectiveLayer) and layer.stats)
     rows = summaries(cm, rtol=rtol)
     console.print(norm_table(f"{path} ({model.family}, {VIEW_LABELS[shown]}): layer norms", cm, rtol=rtol, rows=rows))

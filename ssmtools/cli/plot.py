@@ -14,6 +14,14 @@ from ..plot import FIGURE_FORMATS, FIGURE_KINDS, figure_writer, model_figure
 from ..pruning import available_criteria, prune_plan
 from ._app import FAMILY_HELP, app, console, fail
 from ._outputs import check_outputs, write_all
+from ._selective import (
+    CALIBRATION_OPTION,
+    MAX_TOKENS_OPTION,
+    VIEW_OPTION,
+    calibrated_model,
+    check_calibration_args,
+    is_selective,
+)
 
 KINDS = "Figures (--kind): " + "; ".join(f"{kind.name}: {kind.description}" for kind in FIGURE_KINDS.values()) + "."
 CRITERIA = "Criteria (--criterion): " + ", ".join(available_criteria()) + "."
@@ -75,6 +83,9 @@ def plot(
     ratio: float | None = typer.Option(None, help="pruning ratio of the plan shown by --kind plan / scores"),
     criterion: str = typer.Option("last", help="criterion of the scores and the plan (listed below)"),
     force: bool = typer.Option(False, help="replace the figure if it exists (never the input)"),
+    calibration: Path | None = CALIBRATION_OPTION,
+    view: str = VIEW_OPTION,
+    max_tokens: int = MAX_TOKENS_OPTION,
 ) -> None:
     """Draw one figure of a checkpoint to a file.
 
@@ -96,6 +107,13 @@ def plot(
         Criterion of the scores and of the plan.
     force : bool
         Replace an existing figure file.
+    calibration : Path or None
+        Mamba checkpoints: calibration inputs (needed by ``--kind delta`` / ``energy``; the other kinds then draw
+        ``view``).
+    view : str
+        Mamba checkpoints: the LTI view drawn by the other kinds.
+    max_tokens : int
+        Mamba checkpoints: calibration tokens per layer.
     """
     try:
         if kind not in FIGURE_KINDS:
@@ -105,7 +123,16 @@ def plot(
         check_outputs({"--output": output}, {"the input": path}, force=force)
         if FIGURE_KINDS[kind].needs_plan and ratio is None:
             raise ArgumentError(f"--kind {kind} shows a pruning plan; pass --ratio R (e.g. --ratio 0.3)")
-        model = select_layer(load(path, family), layer)
+        model = load(path, family)
+        check_calibration_args(model, calibration, view)
+        if FIGURE_KINDS[kind].needs_calibration and (not is_selective(model) or calibration is None):
+            raise ArgumentError(
+                f"--kind {kind} shows calibration statistics of a Mamba checkpoint: pass --calibration tokens.npy "
+                f"(this checkpoint is {model.family!r})"
+            )
+        if is_selective(model) and calibration is not None:
+            model = calibrated_model(path, model, calibration, view, max_tokens)
+        model = select_layer(model, layer)
         plan = None if ratio is None else prune_plan(model, ratio, criterion)
         figure = model_figure(model, kind, plan=plan, criterion=criterion)
         write_all([(output, figure_writer(figure, fmt))])

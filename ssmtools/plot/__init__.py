@@ -1,4 +1,5 @@
-"""Plots for SSM layers: sigma and Bode plots, pole maps, score distributions, HSV decay, pruning curves.
+"""Plots for SSM layers: sigma and Bode plots, pole maps, score distributions, HSV decay, pruning curves, and the
+Δ maps and state-energy heatmaps of calibrated Mamba layers.
 
 Every function takes ``ax=None`` (a new figure is made with ``pyplot.subplots`` when omitted),
 draws on that Axes and returns it (``bode`` returns its two-panel ``Figure``). Nothing calls
@@ -30,6 +31,7 @@ from .pruning import (
     state_allocation as state_allocation,
 )
 from .scores import hsv_decay as hsv_decay, plan_scores as plan_scores, score_distributions as score_distributions
+from .selective import delta_map as delta_map, selective_arrays as selective_arrays, state_energy as state_energy
 
 __all__ = [
     "sigma",
@@ -41,6 +43,9 @@ __all__ = [
     "state_allocation",
     "plan_scores",
     "plan_allocation",
+    "delta_map",
+    "state_energy",
+    "selective_arrays",
     "model_figure",
     "figure_bytes",
     "figure_writer",

@@ -18,6 +18,7 @@ from .frequency import bode, sigma
 from .poles import pole_map
 from .pruning import plan_allocation
 from .scores import hsv_decay, plan_scores, score_distributions
+from .selective import delta_map, selective_arrays, state_energy
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -47,12 +48,15 @@ class FigureKind:
         Whether the figure shows a pruning plan (``--ratio``).
     per_layer : bool
         Whether the figure draws one panel per layer (else all layers on one axes).
+    needs_calibration : bool
+        Whether the figure shows calibration statistics of a Mamba model (``--calibration``).
     """
 
     name: str
     description: str
     needs_plan: bool = False
     per_layer: bool = False
+    needs_calibration: bool = False
 
 
 #: The figure kinds by name, in the order the CLI lists them.
@@ -69,6 +73,15 @@ FIGURE_KINDS: dict[str, FigureKind] = {
         ),
         FigureKind("hsv", "Hankel singular value decay of each layer (forward scan)"),
         FigureKind("plan", "kept vs removed states per layer of the pruning plan", needs_plan=True),
+        FigureKind(
+            "delta", "Mamba: mean step Δ_t per layer and channel over the calibration tokens", needs_calibration=True
+        ),
+        FigureKind(
+            "energy",
+            "Mamba: empirical-Gramian score per channel and state of each layer (calibration)",
+            per_layer=True,
+            needs_calibration=True,
+        ),
     )
 }
 
@@ -100,7 +113,8 @@ def model_figure(
     ``"sigma"``, ``"bode"`` and ``"hsv"`` overlay the layers on one axes (legend outside the axes); ``"poles"`` draws
     one pole map per layer in the margin view (:func:`~ssmtools.plot.pole_map` with ``view="margin"``);
     ``"scores"`` the normalised scores of ``criterion`` per layer (those of ``plan``, kept vs pruned, when given);
-    ``"plan"`` the per-layer allocation of ``plan``.
+    ``"plan"`` the per-layer allocation of ``plan``; ``"delta"`` and ``"energy"`` the calibration statistics of a
+    calibrated Mamba model (:func:`~ssmtools.plot.delta_map`, one :func:`~ssmtools.plot.state_energy` per layer).
 
     Parameters
     ----------
@@ -145,6 +159,17 @@ def model_figure(
         fig = Figure(figsize=(7.5, 5.6))
         bode(dict(model), axes=fig.subplots(2, 1, sharex=True))
         _outside_legend(fig.axes[0], len(model))
+        return fig
+    if kind == "delta":
+        fig, (ax,) = _new_figure()
+        delta_map({name: arrays["delta"] for name, arrays in selective_arrays(model).items()}, ax=ax)
+        return fig
+    if kind == "energy":
+        fig, axes = _new_figure(len(model))
+        for ax, (name, arrays) in zip(axes, selective_arrays(model).items()):
+            state_energy(arrays["gramian"], ax=ax, label="gramian score √(E[h²]·E[q])")
+            ax.set_title(f"{name}: state energies (time-varying layer)", fontsize="medium")
+        fig.tight_layout()
         return fig
     if kind == "poles":
         fig, axes = _new_figure(len(model))
