@@ -175,16 +175,7 @@ def previous_update(stats: SelectiveStats, p: SelectiveParams, s: ScanInputs, op
     h2, qs = previous_energies(A, delta, u, s.B[:, :, None, :], s.C[:, :, None, :], backend, device, dtype)
     stats.sum_h2 += h2.reshape(stats.sum_h2.shape)
     stats.sum_q += qs.reshape(stats.sum_q.shape)
-    for t in range(T):  # reservoir sampling, as update() does it
-        seen = stats.tokens + t
-        slot = seen if seen < stats.n_samples else int(stats._rng.integers(0, seen + 1))
-        if slot < stats.n_samples:
-            item = (s.delta[t].copy(), s.B[t].copy(), s.C[t].copy())
-            if slot < len(stats.samples):
-                stats.samples[slot] = item
-            else:
-                stats.samples.append(item)
-    stats.tokens += T
+    stats.sample(s, T)  # reservoir sampling, unchanged
 
 
 def time_previous(p: SelectiveParams, sequences: list[ScanInputs], options: dict) -> tuple[float, float]:

@@ -538,7 +538,20 @@ class SelectiveStats:
         h2, qs = _energies(A, delta, u, s.B[:T], s.C[:T], backend, device, dtype)
         self.sum_h2 += h2.reshape(self.sum_h2.shape)
         self.sum_q += qs.reshape(self.sum_q.shape)
-        for t in range(T):  # reservoir sampling of frozen tokens
+        self.sample(s, T)
+        return T
+
+    def sample(self, s: ScanInputs, T: int) -> None:
+        """Reservoir-sample frozen tokens from the first ``T`` tokens of ``s`` and count them (part of :meth:`update`).
+
+        Parameters
+        ----------
+        s : ScanInputs
+            The sequence.
+        T : int
+            Its tokens used.
+        """
+        for t in range(T):
             seen = self.tokens + t
             slot = seen if seen < self.n_samples else int(self._rng.integers(0, seen + 1))
             if slot < self.n_samples:
@@ -548,7 +561,6 @@ class SelectiveStats:
                 else:
                     self.samples.append(item)
         self.tokens += T
-        return T
 
     def _mean(self, total: np.ndarray) -> np.ndarray:
         if self.tokens == 0:

@@ -68,3 +68,24 @@ def test_analyze_json_of_a_mamba_checkpoint_names_its_view(tmp_path):
         assert len(layer["states"]) == N and layer["n_states"] == N * 2 * 16  # d_inner = 2 · d_model
         rates = [state["mean_rate"] for state in layer["states"]]
         assert all(rate > 0 for rate in rates) and all(state["gramian"] > 0 for state in layer["states"])
+
+
+def test_analyze_takes_the_mamba2_time_step_limit_from_config_json(tmp_path):
+    import json
+
+    from .adapters.test_mamba import hf_mamba2
+
+    m = hf_mamba2(n_groups=1, time_step_limit=(0.3, 1.2))  # not in the weights: only config.json says it
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, tmp_path / "m.safetensors")  # untied head
+    np.save(tmp_path / "tokens.npy", np.random.default_rng(0).integers(0, 40, (2, 8)))
+    runner = CliRunner()
+    norms = {}
+    for case in ("weights alone", "config.json"):
+        if case == "config.json":  # the clamped module, checked against the clamped recurrence
+            m.config.to_json_file(tmp_path / "config.json")
+        out = tmp_path / f"{case}.json"
+        args = ["analyze", str(tmp_path / "m.safetensors"), "--calibration", str(tmp_path / "tokens.npy")]
+        result = runner.invoke(app, [*args, "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        norms[case] = [layer["hinf"] for layer in json.loads(out.read_text())["layers"]]
+    assert norms["weights alone"] != norms["config.json"]  # the clamp changes Δ, so the averaged view
