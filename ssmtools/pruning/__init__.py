@@ -7,6 +7,7 @@
 - :mod:`~ssmtools.pruning.allocation` — :func:`allocate` (step 2: keep masks for a model-wide ratio);
 - :mod:`~ssmtools.pruning.reductions` — :class:`Reduction` and its registry (:func:`available_reductions`,
   :func:`get_reduction`), :func:`reduce_model` (step 3: modal or balanced truncation);
+- :mod:`~ssmtools.pruning.h2_optimal` — ``"h2-optimal"`` (H2-optimal reduction from balanced truncation);
 - :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
 - :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
 - :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
@@ -15,6 +16,7 @@
 """
 
 from . import balanced as balanced  # registers "balanced"
+from . import h2_optimal as h2_optimal  # registers "h2-optimal"
 from .allocation import Allocation as Allocation, allocate as allocate
 from .criteria import (
     Criterion as Criterion,
