@@ -87,7 +87,9 @@ def calibrate_module(module: Any, batch: Any, layers: list[str]) -> str:
     batch : torch.Tensor
         Model input; the model is run once on it without gradients.
     layers : list of str
-        The layer submodules whose first positional input is recorded, shape ``(S, T, m)``.
+        The layer submodules whose first positional input is recorded, shape ``(S, T, m)``. A layer module
+        called under ``torch.vmap`` (s5-pytorch's ``S5`` calls its ``seq`` once per sequence) hides its batched
+        input; then the input of its parent module is recorded (``s5.S5`` passes it on unchanged).
 
     Returns
     -------
@@ -96,24 +98,40 @@ def calibrate_module(module: Any, batch: Any, layers: list[str]) -> str:
     """
     import torch
 
-    recorded: dict[str, Any] = {}
+    recorded: dict[str, np.ndarray] = {}
+    parents: dict[str, np.ndarray] = {}
+
+    def hook(store: dict[str, np.ndarray], name: str):
+        def record(_module: Any, args: tuple) -> None:
+            try:
+                store.setdefault(name, args[0].detach().cpu().numpy())
+            except RuntimeError:  # a tensor under torch.vmap (s5-pytorch calls its SSM per sample)
+                pass
+
+        return record
+
     handles = []
     for name in layers:
         try:
             target = module.get_submodule(name)
+            parent = module.get_submodule(name.rpartition(".")[0])
         except AttributeError:
             raise ArgumentError(
                 f"the module has no submodule {name!r}; pass the layer names of ssmtools.load(...)"
             ) from None
-        handles.append(
-            target.register_forward_pre_hook(lambda _m, args, name=name: recorded.setdefault(name, args[0].detach()))
-        )
+        handles.append(target.register_forward_pre_hook(hook(recorded, name)))
+        if parent is not module:
+            handles.append(parent.register_forward_pre_hook(hook(parents, name)))
     try:
         with torch.no_grad():
             module(batch)
     finally:
         for handle in handles:
             handle.remove()
+    missing = [name for name in layers if name not in recorded and name not in parents]
+    if missing:
+        raise ArgumentError(f"the forward pass on the batch did not call the layer modules {missing}")
+    recorded = {name: recorded.get(name, parents.get(name)) for name in layers}  # type: ignore[misc]
     return register_calibration(recorded)
 
 
@@ -185,15 +203,15 @@ class EmpiricalBalanced(BalancedTruncation):
 
     Parameters
     ----------
-    calibration : str, optional
-        Digest from :func:`register_calibration` / :func:`calibrate_module` (required; ``None`` is refused with a
-        message saying how to make one).
     fit : {"states"}
         The stored-state budget is met exactly (largest real order whose re-diagonalised layer fits).
     unstable : {"keep"}
         States with |λ̄| ≥ 1 are kept exactly; the stable part is reduced.
     horizon : None
         No horizon: the calibration sequences' length plays its part.
+    calibration : str, optional
+        Digest from :func:`register_calibration` / :func:`calibrate_module` (required; ``None`` is refused with a
+        message saying how to make one).
 
     Notes
     -----
