@@ -19,7 +19,7 @@ alike, the data-free estimate for layers followed by a normalisation (LayerNorm,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from ..errors import ArgumentError, check_choice, silence_unstable
 from ..norms import h2_norm
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM
-from .criteria import Criterion, register
+from .balanced import Balanced
+from .criteria import register
 from .h2_optimal import h2_error
 
 if TYPE_CHECKING:
@@ -70,49 +71,36 @@ def truncation_errors(system: DiagonalSSM, *, horizon: int | None = None) -> np.
 
 @register
 @dataclass(frozen=True)
-class H2Greedy(Criterion):
+class H2Greedy(Balanced):
     """Slot scores from the exact H2 errors of balanced truncation, for a greedy allocation across layers.
 
     Parameters
     ----------
-    weights : {"relative", "absolute"}
-        Layer weights of the model-level error estimate: ``"relative"`` ``1/‖G_ℓ‖₂²``, ``"absolute"`` 1.
+    order_allocation : {"global", "uniform"}
+        ``"global"`` (default): one threshold on the weighted error increases (the greedy allocation);
+        ``"uniform"``: every layer keeps the same fraction of its slots, as for ``"balanced"``.
     horizon : int, optional
         Finite-horizon errors and balanced truncation over sequences of length L (every pole allowed); passed
         on to the default reduction.
     unstable : {"keep", "error"}
         Infinite horizon: ``"keep"`` scores the unstable states' slots ``inf`` (always kept, as their reduction
         keeps them), ``"error"`` refuses unstable layers.
+    weights : {"relative", "absolute"}
+        Layer weights of the model-level error estimate: ``"relative"`` ``1/‖G_ℓ‖₂²``, ``"absolute"`` 1.
 
     Notes
     -----
-    Units are Hankel slots (``ranks_states = False``), as for ``"balanced"``; the default reduction is
-    ``"balanced-truncation"`` (``"h2-optimal"`` and ``"singular-perturbation"`` take the same budgets). Cost:
-    one balanced truncation per stored state of every layer (channel).
+    Units are Hankel slots (``ranks_states = False``), as for ``"balanced"``, whose options and default reduction
+    (``"balanced-truncation"``; ``"h2-optimal"`` and ``"singular-perturbation"`` take the same budgets) it shares.
+    Cost: one balanced truncation per stored state of every layer (channel).
     """
 
     name: ClassVar[str] = "h2-greedy"
-    channel_reduction: ClassVar[Literal["max", "sum"]] = "sum"
-    ranks_states: ClassVar[bool] = False
-    default_reduction: ClassVar[str] = "balanced-truncation"
     weights: Literal["relative", "absolute"] = "relative"
-    horizon: int | None = None
-    unstable: Literal["keep", "error"] = "keep"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("weights", self.weights, ("relative", "absolute"))
-        check_choice("unstable", self.unstable, ("keep", "error"))
-
-    def reduction_options(self) -> dict[str, Any]:
-        """The horizon and unstable policy, for the default ``"balanced-truncation"`` reduction.
-
-        Returns
-        -------
-        dict
-            ``{"horizon": ..., "unstable": ...}``.
-        """
-        return {"horizon": self.horizon, "unstable": self.unstable}
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         """Weighted increase of the squared H2 error when each slot goes, non-increasing along the slots.
