@@ -8,8 +8,9 @@ of the inputs each layer actually receives, the controllability Gramian is repla
 
 (augmented state for real output), which equals the closed-form P for unit white noise and otherwise weighs
 the states by the energy the data puts into them — frequency-weighted balanced truncation with the data's own
-spectrum (docs/concepts/reduction.md#data-aware-balanced-truncation). The observability Gramian stays the
-closed-form Q (outputs weighted alike). Unstable states are kept exactly, as for balanced truncation.
+spectrum (docs/concepts/reduction.md#data-aware-balanced-truncation). The observability Gramian is the
+closed-form one over the same horizon, Q(T) with T the calibration sequences' length (outputs weighted
+alike, over the steps the data spans). Unstable states are kept exactly, as for balanced truncation.
 
 The batch is registered once (:func:`register_calibration`, or :func:`calibrate_module` from a live torch
 module and a batch, through forward pre-hooks on the layer modules) and named in the reduction's option
@@ -171,7 +172,7 @@ def _reduce_one(system: DiagonalSSM, inputs: np.ndarray, budget: int) -> Diagona
     kept = system.replace(poles=system.poles[unstable], B=system.B[unstable], C=system.C[:, unstable])
     room = max(budget - n_u, 0)
     if part.n_states:
-        P, Q = empirical_gramian(part, inputs), gramians(part)[1]
+        P, Q = empirical_gramian(part, inputs), gramians(part, horizon=inputs.shape[1])[1]
         if part.output == "real":
             P, Q = _real_coordinates(P, Q)
             A, B, C, _ = real_realization(part)
