@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import ArgumentError, check_choice, silence_unstable
+from ..errors import check_choice, silence_unstable
 from ..norms import h2_norm
 from ..reduction import balanced_truncation
-from ..systems import BidirectionalSSM, DiagonalSSM
+from ..systems import DiagonalSSM
 from .balanced import Balanced
 from .criteria import register
 from .h2_optimal import h2_error
@@ -117,18 +117,10 @@ class H2Greedy(Balanced):
         ndarray of float64
             Slot scores, shape ``layer.system.poles.shape``.
         """
+        super().raw_scores(layer, model=model)  # the refusals of "balanced": bidirectional, unstable="error"
         system = layer.system
-        if isinstance(system, BidirectionalSSM):
-            raise ArgumentError(
-                f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
-                "use a modal criterion such as 'last' or 'last-exact'"
-            )
+        assert isinstance(system, DiagonalSSM)  # bidirectional layers were refused above
         unstable = system.stability_margin <= 0
-        if self.horizon is None and self.unstable == "error" and np.any(unstable):
-            raise ArgumentError(
-                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: 'h2-greedy' with unstable='error' needs a stable "
-                "layer; use unstable='keep' (stable/unstable decomposition) or a horizon"
-            )
         scores = np.zeros(system.poles.shape)
         for index in np.ndindex(*system.batch_shape):
             one = system[index] if system.batch_shape else system
