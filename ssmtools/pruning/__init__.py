@@ -7,6 +7,9 @@
 - :mod:`~ssmtools.pruning.allocation` — :func:`allocate` (step 2: keep masks for a model-wide ratio);
 - :mod:`~ssmtools.pruning.reductions` — :class:`Reduction` and its registry (:func:`available_reductions`,
   :func:`get_reduction`), :func:`reduce_model` (step 3: modal or balanced truncation);
+- :mod:`~ssmtools.pruning.data_aware` — ``"empirical-balanced"`` (data-aware: empirical input Gramians);
+- :mod:`~ssmtools.pruning.error_allocation` — ``"h2-greedy"`` (orders allocated greedily on exact H2 errors);
+- :mod:`~ssmtools.pruning.h2_optimal` — ``"h2-optimal"`` (H2-optimal reduction from balanced truncation);
 - :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
 - :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
 - :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
@@ -14,7 +17,12 @@
 - :mod:`~ssmtools.pruning.last` — :func:`last_prune`, :func:`last_scores` (checkpoint in, pruned checkpoint out).
 """
 
-from . import balanced as balanced  # registers "balanced"
+from . import (
+    balanced as balanced,  # registers "balanced"
+    data_aware as data_aware,  # registers "empirical-balanced" (data-aware)
+    error_allocation as error_allocation,  # registers "h2-greedy"
+    h2_optimal as h2_optimal,  # registers "h2-optimal"
+)
 from .allocation import Allocation as Allocation, allocate as allocate
 from .criteria import (
     Criterion as Criterion,

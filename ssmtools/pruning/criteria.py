@@ -20,6 +20,7 @@ name                   raw score of stored state i                              
 ``"lamp-magnitude"``   ``|λ̄_i|²``                                                       LAMP, global
 ``"random"``           uniform on [0, 1), seeded per layer                              none, global
 ``"balanced"``         Hankel-slot energy (``balanced.py``; balanced-truncation orders)  LAMP, global
+``"h2-greedy"``        BT slot: rise of the exact H2 error² (``error_allocation.py``)  1/‖G‖₂², global
 ``"gramian"``          Mamba: √(mean h²·mean q) from calibration (``selective.py``)     LAMP, global
 =====================  ==============================================================  ================
 

@@ -21,6 +21,10 @@ name                         what happens to layer ℓ with keep mask k         
                              (:func:`ssmtools.balanced_truncation`)
 ``"singular-perturbation"``  the same budget, singular perturbation of the full realisation:    False
                              exact at DC, new D (full, or its diagonal for diagonal-D formats)
+``"h2-optimal"``             the same budget, started from balanced truncation and moved to a   False
+                             stationary point of ‖G − G_r‖₂ (:mod:`ssmtools.pruning.h2_optimal`)
+``"empirical-balanced"``     **data-aware**: the same budget, balanced with the empirical       False
+                             input Gramian of a calibration batch (``data_aware.py``)
 ===========================  =================================================================  ==============
 
 ``selects_states`` says whether the keep masks are masks of *original* stored states: only then can
