@@ -5,13 +5,6 @@ A [`Criterion`][ssmtools.pruning.criteria.Criterion] only scores units and
 A [`Reduction`][ssmtools.pruning.reductions.Reduction] turns one layer and its keep mask into a [`ReducedLayer`][ssmtools.pruning.reductions.ReducedLayer] (the reduced layer
 and the error system ``G − G_r``) and writes the reductions of a whole model back into its weights.
 
-name                       what happens to layer ℓ with keep mask k                             selects_states
-=========================  ===================================================================  ==============
-``"modal-truncation"``     the stored states where k is True stay, unchanged; the others go      True
-``"balanced-truncation"``  balanced truncation to ``k.sum(-1)`` stored states' worth of Hankel  False
-                           singular values, re-diagonalised ([`ssmtools.balanced_truncation`][ssmtools.reduction.balanced_truncation])
-=========================  ===================================================================  ==============
-=======
 ===========================  =================================================================  ==============
 name                         what happens to layer ℓ with keep mask k                           selects_states
 ===========================  =================================================================  ==============
