@@ -157,6 +157,21 @@ def _refine(
     return best
 
 
+def _between(points: np.ndarray, peak: float, half: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The crossing frequencies (with the peak) and the points between them to evaluate: σ_max ≥ γ on some
+    interval between consecutive crossings (Bruinsma–Steinbuch), its midpoint a candidate. A symmetric response
+    (``half``) is folded onto [0, π]: an interval [−a, a] (or one around π) folds to [0, a], whose midpoint on
+    the circle is the end 0 itself, so the ends 0 and π are candidates too."""
+    if half:
+        points = np.unique(np.append(np.abs(points), peak))
+        ends = np.unique(np.concatenate([points, [0.0, np.pi]]))
+        return points, np.concatenate([0.5 * (ends[:-1] + ends[1:]), [0.0, np.pi]])
+    points = np.unique(np.append(points, peak))
+    between = 0.5 * (points + np.roll(points, -1))
+    between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
+    return points, np.angle(np.exp(1j * between))
+
+
 def certify(
     form: _CircleForm, omega: np.ndarray, lower: np.ndarray, *, rtol: float, evaluate: Any, slope: Any, cheap: Any
 ):
@@ -193,13 +208,7 @@ def certify(
         t = crossings(realized, gamma)
         if t.size == 0:
             return value, peak, count[0], round_ + 1
-        points = to_circle(t, shift)
-        if form.half:
-            points = np.abs(points)
-        points = np.unique(np.append(points, peak))
-        between = 0.5 * (points + np.roll(points, -1))  # σ_max ≥ γ on some of these intervals (Bruinsma–Steinbuch)
-        between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
-        between = np.angle(np.exp(1j * between))
+        points, between = _between(to_circle(t, shift), peak, form.half)
         values = cheap(between)
         top = np.argsort(-values)[: 2 * _EXACT_SEEDS]
         values[top] = evaluate(between[top])[0]

@@ -143,3 +143,17 @@ def test_tiny_layers_go_straight_to_ab13dd_unless_next_to_the_circle():
     assert auto_hinf_method(init_layer("S4D-Lin", 9, 4, seed=0)) == "diagonal"  # 18 real states
     close = tiny.replace(poles=(1 - 1e-8) * tiny.poles / np.abs(tiny.poles))  # AB13DD loses digits there
     assert auto_hinf_method(close) == "diagonal"
+
+
+def test_folded_crossings_keep_the_interval_around_zero_and_pi():
+    """A symmetric response folded onto [0, π]: σ_max ≥ γ on [−a, a] (crossings ±a) is an interval whose
+    midpoint is 0, so 0 (and π) are candidates between crossings — a peak at ω = 0 is not lost (it was, on
+    an s5-pytorch S5Block(256, 128) layer, which then fell back to the branch and bound)."""
+    from ssmtools import _hinf_levelset as ls
+
+    points, between = ls._between(np.array([-2e-4, 2e-4]), 0.08, True)
+    np.testing.assert_allclose(points, [2e-4, 0.08])
+    assert 0.0 in between and np.pi in between
+    assert np.all((between >= 0) & (between <= np.pi))
+    points, between = ls._between(np.array([-0.3, 0.5]), 0.1, False)  # a full circle: wrapped midpoints
+    np.testing.assert_allclose(np.sort(between), np.sort(np.angle(np.exp(1j * np.array([-0.1, 0.3, 0.1 + np.pi])))))
