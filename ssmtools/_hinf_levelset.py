@@ -177,13 +177,22 @@ def _between(points: np.ndarray, peak: float, half: bool) -> tuple[np.ndarray, n
 
 
 def certify(
-    form: _CircleForm, omega: np.ndarray, lower: np.ndarray, *, rtol: float, evaluate: Any, slope: Any, cheap: Any
+    form: _CircleForm,
+    omega: np.ndarray,
+    lower: np.ndarray,
+    *,
+    rtol: float,
+    evaluate: Any,
+    slope: Any,
+    cheap: Any,
+    profile: Any,
 ):
     """Level-set certificate from seed frequencies ``omega`` with lower bounds ``lower`` (module docstring).
 
     ``evaluate(ω array) -> (lower, upper)`` evaluates σ_max exactly (G formed), ``slope(ω) -> (σ_max, dσ_max/dω)``
     steers the local searches (:func:`climb`) and ``cheap(ω array) -> lower`` gives Rayleigh lower bounds (no G
-    formed) between crossings. The best ``_EXACT_SEEDS`` seeds are evaluated exactly before one is picked. Returns
+    formed) between crossings; ``profile(ω array) -> lower`` gives cheap lower bounds at the seeds and at the
+    midpoints between them (``_hinf_diagonal.feedthrough_profile``). The best ``_EXACT_SEEDS`` seeds are evaluated exactly before one is picked. Returns
     ``(value, peak, exact evaluations, eigenproblems)`` with ``value ≤ ‖G‖∞ < (1 + rtol/2)·value`` as the
     eigensolver sees it, or ``None`` when the test cannot decide (hand back to the branch and bound).
     """
@@ -201,6 +210,11 @@ def certify(
 
     # σ_max at the map's point at infinity (ω = shift + π) is σ_max(D_c): the level tested must exceed it
     infinity = float(np.angle(np.exp(1j * (shift + np.pi))))
+    order = np.argsort(omega)
+    middle = 0.5 * (omega[order][1:] + omega[order][:-1])
+    omega = np.concatenate([omega, middle])
+    lower = np.concatenate([lower, np.zeros(middle.size)])
+    lower = np.maximum(lower, profile(omega))
     omega, lower = np.append(omega, infinity), np.append(lower, f(infinity))
     best = np.argsort(-lower)[:_EXACT_SEEDS]  # Rayleigh bounds can mislead on D-dominated layers: decide exactly
     lower = lower.copy()

@@ -157,3 +157,20 @@ def test_folded_crossings_keep_the_interval_around_zero_and_pi():
     assert np.all((between >= 0) & (between <= np.pi))
     points, between = ls._between(np.array([-0.3, 0.5]), 0.1, False)  # a full circle: wrapped midpoints
     np.testing.assert_allclose(np.sort(between), np.sort(np.angle(np.exp(1j * np.array([-0.1, 0.3, 0.1 + np.pi])))))
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_feedthrough_profile_is_a_lower_bound_that_tracks_a_d_dominated_response(dense):
+    """``max_k |u_kᴴ G v_k|`` along D's top singular pairs never exceeds σ_max (numpy's SVD of the formed G) and,
+    on a D-dominated layer, follows it to the size of the ripples."""
+    sys = init_layer("D-dominated flat", 10, 6, seed=3)
+    if dense:
+        rng = np.random.default_rng(0)
+        sys = sys.replace(D=sys.D + 0.05 * rng.standard_normal(sys.D.shape))
+    form, _ = hd.circle_form(sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=True, state_includes_input=True)
+    assert (form.diagonal_D is None) == dense
+    omega = np.linspace(0.0, np.pi, 97)
+    profile = hd.feedthrough_profile(form, omega)
+    sigma = np.linalg.norm(hd._formed_responses(form, hd._resolvent(form, omega), None), ord=2, axis=(1, 2))
+    assert np.all(profile <= sigma * (1 + 1e-12))
+    assert np.max(sigma - profile) < 0.05 * np.max(sigma)
