@@ -7,8 +7,8 @@ Builds a 6-layer checkpoint of s5-pytorch ``S5Block(256, 128, bidir=False)`` (de
 - ``ssmtools analyze CKPT`` (the plans' certified rtol 1e-4) and ``ssmtools prune CKPT --ratio 0.5``, with this
   checkout's ssmtools and, with ``--reference DIR``, another checkout's (e.g. ``/work/main``) in the same run
   (interleaved), printing the ratio;
-- per layer, in process: ``hinf_result(layer, rtol=1e-4)`` (method auto: which route, how many exact
-  evaluations) against SLICOT AB13DD called directly on the real standard form (tol 1e-10), printing ratios.
+- per layer, in process: ``hinf_result(layer, rtol=1e-4)`` (method auto: which engine ran) against SLICOT
+  AB13DD called directly on the real standard form (tol 1e-10), printing ratios.
 
 Run: ``python benchmarks/bench_analyze.py [--reference /work/main] [--quick]`` (``--quick``: 2 layers of
 ``S5Block(64, 32)``); writes ``benchmarks/results/analyze.{md,json}``. The target (issue 14): analyze and prune
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, markdown_table, write_results  # noqa: E402
 
 import ssmtools as st  # noqa: E402
-from ssmtools import _hinf_diagonal  # noqa: E402
 from ssmtools._backends import slycot as _slycot  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
 
@@ -67,7 +66,7 @@ def run_cli(checkout: Path, args: list[str]) -> tuple[float, float]:
 
 
 def per_layer(path: Path) -> list[dict]:
-    """``hinf_result(rtol=1e-4)`` of each layer (route, exact evaluations) vs AB13DD (tol 1e-10), in process."""
+    """``hinf_result(rtol=1e-4)`` of each layer (the engine it used) vs AB13DD (tol 1e-10), in process."""
     model = st.load(path)
     rows = []
     for name in model:
@@ -75,16 +74,6 @@ def per_layer(path: Path) -> list[dict]:
         start = time.perf_counter()
         result = st.hinf_result(layer, rtol=1e-4)
         ours = time.perf_counter() - start
-        form, _ = _hinf_diagonal.circle_form(
-            layer.poles,
-            layer.B,
-            layer.C,
-            layer.D,
-            discrete=layer.is_discrete,
-            real_output=layer.output == "real",
-            state_includes_input=layer.state_includes_input,
-        )
-        bracket = _hinf_diagonal.certify(form, rtol=1e-4)
         A, B, C, D = real_standard_form(layer)
         start = time.perf_counter()
         reference, _ = _slycot.linf_norm(A, B, C, D, discrete=layer.is_discrete, tol=1e-10)
@@ -93,8 +82,6 @@ def per_layer(path: Path) -> list[dict]:
             {
                 "layer": name,
                 "method": result.method,
-                "route": bracket[6],
-                "exact": bracket[5][1],
                 "ssmtools_s": ours,
                 "ab13dd_s": slicot,
                 "ratio": slicot / ours,
@@ -104,7 +91,7 @@ def per_layer(path: Path) -> list[dict]:
             }
         )
         print(
-            f"{name}: {result.method}/{bracket[6]} ({bracket[5][1]} exact) {ours:.2f} s, AB13DD {slicot:.2f} s, "
+            f"{name}: {result.method} {ours:.2f} s, AB13DD {slicot:.2f} s, "
             f"{slicot / ours:.1f}x, |rel diff| {rows[-1]['rel_diff']:.1e}",
             flush=True,
         )
@@ -161,8 +148,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     layer_columns = [
         ("layer", "layer", ""),
         ("method", "method", ""),
-        ("route", "route", ""),
-        ("exact evaluations", "exact", "d"),
         ("hinf_result rtol 1e-4 (s)", "ssmtools_s", ".2f"),
         ("AB13DD tol 1e-10 (s)", "ab13dd_s", ".2f"),
         ("ratio", "ratio", ".1f"),
