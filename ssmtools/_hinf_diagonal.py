@@ -514,9 +514,9 @@ def feedthrough_profile(form: _CircleForm, omega: np.ndarray, *, directions: int
     if not form.D.size or not np.any(form.D):
         return np.zeros(omega.size)
     if form.diagonal_D is not None:
-        k = np.argsort(-np.abs(form.diagonal_D))[:directions]
-        coupling = form.C[k, :] * form.B[:, k].T  # (k, N): c_ki b_ik
-        base = form.diagonal_D[k]
+        top = np.argsort(-np.abs(form.diagonal_D))[:directions]
+        coupling = form.C[top, :] * form.B[:, top].T  # (k, N): c_ki b_ik
+        base = form.diagonal_D[top]
     else:
         U, sigma, Vh = np.linalg.svd(form.D)
         k = min(directions, sigma.size)

@@ -130,7 +130,7 @@ def applicable(form: _CircleForm) -> bool:
 def _scale(form: _CircleForm, omega: float, rtol: float) -> tuple[float, float]:
     """``(distance, xtol)`` of a local search at ``omega``: σ_max varies on the scale of the distance from
     e^{jω} to the nearest pole, so a resolution ``1e-6·distance`` leaves a value error ~1e-12 relative,
-    whatever ``rtol`` (a climb also stops once its predicted gain is below ``_GAIN·rtol``). The secant
+    whatever ``rtol`` (the searches stop at ``_GAIN·rtol`` of predicted gain; the certified peak is then polished). The secant
     steps converge superlinearly, so the fine resolution costs one or two evaluations."""
     delta = np.angle(np.exp(1j * (omega - form.theta)))
     distance = float(np.min(np.hypot(form.gap, delta)))
@@ -224,7 +224,11 @@ def certify(
     for round_ in range(_ROUNDS):
         gamma = value * (1.0 + 0.5 * rtol)
         t = crossings(realized, gamma)
-        if t.size == 0:
+        if t.size == 0:  # certified; the value is then climbed to full accuracy (a larger value keeps the bracket)
+            distance, xtol = _scale(form, peak, rtol)
+            x, fx = climb(fs, peak - distance, peak + distance, peak, xtol=xtol, first=1e-3 * distance)
+            if fx > value:
+                peak, value = x, fx
             return value, peak, count[0], round_ + 1
         points, between = _between(to_circle(t, shift), peak, form.half)
         values = cheap(between)
