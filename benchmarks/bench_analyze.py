@@ -28,15 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT)]  # this checkout's ssmtools, as the CLI runs get
 
 from _common import RESULTS, machine, markdown_table, write_results  # noqa: E402
 
 import ssmtools as st  # noqa: E402
 from ssmtools._backends import slycot as _slycot  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_checkpoint(path: Path, layers: int, H: int, P: int, seed: int = 0) -> None:
@@ -65,11 +64,11 @@ def run_cli(checkout: Path, args: list[str]) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def per_layer(path: Path) -> list[dict]:
-    """``hinf_result(rtol=1e-4)`` of each layer (the engine it used) vs AB13DD (tol 1e-10), in process."""
+def per_layer(path: Path, count: int | None = None) -> list[dict]:
+    """``hinf_result(rtol=1e-4)`` of the first ``count`` layers (the engine it used) vs AB13DD (tol 1e-10)."""
     model = st.load(path)
     rows = []
-    for name in model:
+    for name in list(model)[:count]:
         layer = model[name].system
         start = time.perf_counter()
         result = st.hinf_result(layer, rtol=1e-4)
@@ -103,6 +102,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--reference", type=Path, help="another checkout to time in the same run (e.g. /work/main)")
     parser.add_argument("--quick", action="store_true", help="2 layers of S5Block(64, 32)")
     parser.add_argument("--repeat", type=int, default=1, help="CLI runs per checkout (best kept)")
+    parser.add_argument("--layers", type=int, help="layers timed against AB13DD (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     layers, H, P = (2, 64, 32) if args.quick else (6, 256, 128)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     print(
                         f"{label} ({checkout}): ssmtools {command}: {elapsed:.2f} s wall, {cpu:.2f} s CPU", flush=True
                     )
-        layer_rows = per_layer(ckpt)
+        layer_rows = per_layer(ckpt, args.layers)
     cli_rows = []
     for command in commands:
         row = {"command": command, "this_s": times["this"][command][0], "this_cpu_s": times["this"][command][1]}
