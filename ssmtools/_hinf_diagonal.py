@@ -58,6 +58,7 @@ _POINTS_PER_LEVEL = 16  # cheap-tier splits: aim for this many new frequencies p
 _MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
 _PAIRS_MIN_WORK = 8192  # N·(p + m) from which cheap_bounds uses the real pair factors
 _CALL_WORK = 2e6  # flop-equivalent of the fixed cost of one exact evaluation (~0.5 ms of Python and NumPy calls)
+_DIRECTIONS = 8  # singular pairs of D whose scalar responses give seed lower bounds (feedthrough_profile)
 _SETTLED = 0.75  # a frequency whose one-pass upper bound is below this fraction of the target skips power iterations
 
 
@@ -503,6 +504,27 @@ def value_and_slope(form: _CircleForm, omega: float) -> tuple[float, float]:
     return sigma, slope
 
 
+def feedthrough_profile(form: _CircleForm, omega: np.ndarray, *, directions: int = _DIRECTIONS) -> np.ndarray:
+    """Lower bounds ``max_k |u_kᴴ G(ω) v_k| ≤ σ_max(G(ω))`` along the top singular pairs ``(u_k, v_k)`` of D.
+
+    On a D-dominated layer (s5-pytorch, S4D) the largest singular value of G stays close to a top one of D, and
+    ``u_kᴴ G v_k = σ_k(D) + Σ_i (u_kᴴ c_i)(b_iᵀ v_k) ψ_i`` is a scalar response, O(N) per frequency and pair: it
+    tracks the ripples of σ_max where a few power iterations (whose top eigenvalues are clustered) cannot.
+    """
+    if not form.D.size or not np.any(form.D):
+        return np.zeros(omega.size)
+    if form.diagonal_D is not None:
+        top = np.argsort(-np.abs(form.diagonal_D))[:directions]
+        coupling = form.C[top, :] * form.B[:, top].T  # (k, N): c_ki b_ik
+        base = form.diagonal_D[top]
+    else:
+        U, sigma, Vh = np.linalg.svd(form.D)
+        k = min(directions, sigma.size)
+        coupling = (np.conj(U[:, :k].T) @ form.C) * (form.B @ np.conj(Vh[:k].T)).T
+        base = sigma[:k].astype(complex)
+    return np.max(np.abs(_resolvent(form, omega) @ coupling.T + base), axis=1)
+
+
 def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``ε_i ≥ |ψ_i(ω) − linear interpolant of ψ_i(a), ψ_i(b)|`` for ω ∈ [a, b], shape (K, N):
     ``min((b − a)²/8 · sup|φ_i''|, 2 sup|φ_i|)`` with ``|φ''| ≤ 1/d² + 2/d³``, ``|φ| = 1/d`` and d the
@@ -681,6 +703,10 @@ def certify(
         spent[0] += w.size * _CALL_WORK / 8
         return cheap_bounds(form, w, _start_vectors(form, w), iterations=8)[0]
 
+    def profile(w):
+        spent[0] += w.size * form.gain.size * _DIRECTIONS * 8.0
+        return feedthrough_profile(form, w, directions=_DIRECTIONS)
+
     def slope(w):
         spent[0] += exact_work(form)
         check_budget()
@@ -696,7 +722,9 @@ def certify(
     lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
-        found = _hinf_levelset.certify(form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap)
+        found = _hinf_levelset.certify(
+            form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap, profile=profile
+        )
         if found is not None:
             value, peak, exact, _ = found
             floor = float(_floor(form, _resolvent(form, np.array([peak])))[0])

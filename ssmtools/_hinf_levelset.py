@@ -39,8 +39,11 @@ _MIN_GAP = 1e-7  # smallest 1 − |μ| the level-set test is used for (closer po
 _AXIS = 1e-11  # |Re λ| ≤ _AXIS·max|λ|: the eigenvalue is a crossing of the level (see the module docstring)
 _ROUNDS = 6  # level-set tests before handing back to the branch and bound
 _SEEDS = 1  # local maxima of the seed profile refined exactly (the level-set test catches a wrong pick)
-_CROSSING_SEEDS = 2  # ... and of the values between crossings, per round
+_CROSSING_SEEDS = 1  # ... and of the values between crossings, per round
+_CROSSING_EXACT = 8  # points between crossings with the best Rayleigh bounds evaluated exactly, per round
 _EXACT_SEEDS = 4  # seeds with the best Rayleigh bounds evaluated exactly before the pick
+_GAIN = 1.0 / 16.0  # a climb stops once its predicted gain is below _GAIN·rtol of its value (the level tested
+# sits rtol/2 above the value, so a peak climbed to within rtol/16 passes the test)
 
 
 def realization(form: _CircleForm) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -90,16 +93,17 @@ def hamiltonian(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, gamm
     """
     p, m = D.shape
     Dh = np.conj(D.T)
-    R = Dh @ D - gamma**2 * np.eye(m)
-    S = D @ Dh - gamma**2 * np.eye(p)
     Bh, Ch = np.conj(B.T), np.conj(C.T)
-    RBh = np.linalg.solve(R, Bh)  # R⁻¹Bᴴ (m, n)
-    SC = np.linalg.solve(S, C)  # S⁻¹C (p, n)
-    H11 = A - (B @ np.linalg.solve(R, Dh @ C))
-    H12 = -gamma * (B @ RBh)
-    H21 = gamma * (Ch @ SC)
-    H22 = -np.conj(A.T) + (Ch @ D) @ RBh
-    return np.block([[H11, H12], [H21, H22]])
+    if p == m and not np.any(D - np.diag(np.diag(D))):  # diagonal D (S5/S4D/LRU): R and S are diagonal
+        r = np.abs(np.diag(D)) ** 2 - gamma**2
+        RBh, RDhC, SC = Bh / r[:, None], (Dh @ C) / r[:, None], C / r[:, None]
+    else:
+        R = Dh @ D - gamma**2 * np.eye(m)
+        S = D @ Dh - gamma**2 * np.eye(p)
+        RBh, RDhC, SC = np.linalg.solve(R, Bh), np.linalg.solve(R, Dh @ C), np.linalg.solve(S, C)
+    H11 = A - B @ RDhC
+    # R Hermitian: the (2, 2) block C^H D R⁻¹ B^H − A^H is −H11^H
+    return np.block([[H11, -gamma * (B @ RBh)], [gamma * (Ch @ SC), -np.conj(H11.T)]])
 
 
 def crossings(realized: tuple, gamma: float) -> np.ndarray:
@@ -126,7 +130,7 @@ def applicable(form: _CircleForm) -> bool:
 def _scale(form: _CircleForm, omega: float, rtol: float) -> tuple[float, float]:
     """``(distance, xtol)`` of a local search at ``omega``: σ_max varies on the scale of the distance from
     e^{jω} to the nearest pole, so a resolution ``1e-6·distance`` leaves a value error ~1e-12 relative,
-    whatever ``rtol`` (the reported value is accurate; ``rtol`` only widens the certificate). The secant
+    whatever ``rtol`` (the searches stop at ``_GAIN·rtol`` of predicted gain; the certified peak is then polished). The secant
     steps converge superlinearly, so the fine resolution costs one or two evaluations."""
     delta = np.angle(np.exp(1j * (omega - form.theta)))
     distance = float(np.min(np.hypot(form.gap, delta)))
@@ -151,20 +155,44 @@ def _refine(
         if n == 1:
             a, b = w[k] - np.pi, w[k] + np.pi
         distance, xtol = _scale(form, float(w[k]), rtol)
-        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance)
+        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance, gain=_GAIN * rtol)
         if fx > best[1]:
             best = (x, fx)
     return best
 
 
+def _between(points: np.ndarray, peak: float, half: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The crossing frequencies (with the peak) and the points between them to evaluate: σ_max ≥ γ on some
+    interval between consecutive crossings (Bruinsma–Steinbuch), its midpoint a candidate. A symmetric response
+    (``half``) is folded onto [0, π]: an interval [−a, a] (or one around π) folds to [0, a], whose midpoint on
+    the circle is the end 0 itself, so the ends 0 and π are candidates too."""
+    if half:
+        points = np.unique(np.append(np.abs(points), peak))
+        ends = np.unique(np.concatenate([points, [0.0, np.pi]]))
+        return points, np.concatenate([0.5 * (ends[:-1] + ends[1:]), [0.0, np.pi]])
+    points = np.unique(np.append(points, peak))
+    between = 0.5 * (points + np.roll(points, -1))
+    between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
+    return points, np.angle(np.exp(1j * between))
+
+
 def certify(
-    form: _CircleForm, omega: np.ndarray, lower: np.ndarray, *, rtol: float, evaluate: Any, slope: Any, cheap: Any
+    form: _CircleForm,
+    omega: np.ndarray,
+    lower: np.ndarray,
+    *,
+    rtol: float,
+    evaluate: Any,
+    slope: Any,
+    cheap: Any,
+    profile: Any,
 ):
     """Level-set certificate from seed frequencies ``omega`` with lower bounds ``lower`` (module docstring).
 
     ``evaluate(ω array) -> (lower, upper)`` evaluates σ_max exactly (G formed), ``slope(ω) -> (σ_max, dσ_max/dω)``
     steers the local searches (:func:`climb`) and ``cheap(ω array) -> lower`` gives Rayleigh lower bounds (no G
-    formed) between crossings. The best ``_EXACT_SEEDS`` seeds are evaluated exactly before one is picked. Returns
+    formed) between crossings; ``profile(ω array) -> lower`` gives cheap lower bounds at the seeds and at the
+    midpoints between them (``_hinf_diagonal.feedthrough_profile``). The best ``_EXACT_SEEDS`` seeds are evaluated exactly before one is picked. Returns
     ``(value, peak, exact evaluations, eigenproblems)`` with ``value ≤ ‖G‖∞ < (1 + rtol/2)·value`` as the
     eigensolver sees it, or ``None`` when the test cannot decide (hand back to the branch and bound).
     """
@@ -182,6 +210,11 @@ def certify(
 
     # σ_max at the map's point at infinity (ω = shift + π) is σ_max(D_c): the level tested must exceed it
     infinity = float(np.angle(np.exp(1j * (shift + np.pi))))
+    order = np.argsort(omega)
+    middle = 0.5 * (omega[order][1:] + omega[order][:-1])
+    omega = np.concatenate([omega, middle])
+    lower = np.concatenate([lower, np.zeros(middle.size)])
+    lower = np.maximum(lower, profile(omega))
     omega, lower = np.append(omega, infinity), np.append(lower, f(infinity))
     best = np.argsort(-lower)[:_EXACT_SEEDS]  # Rayleigh bounds can mislead on D-dominated layers: decide exactly
     lower = lower.copy()
@@ -191,17 +224,15 @@ def certify(
     for round_ in range(_ROUNDS):
         gamma = value * (1.0 + 0.5 * rtol)
         t = crossings(realized, gamma)
-        if t.size == 0:
+        if t.size == 0:  # certified; the value is then climbed to full accuracy (a larger value keeps the bracket)
+            distance, xtol = _scale(form, peak, rtol)
+            x, fx = climb(fs, peak - distance, peak + distance, peak, xtol=xtol, first=1e-3 * distance)
+            if fx > value:
+                peak, value = x, fx
             return value, peak, count[0], round_ + 1
-        points = to_circle(t, shift)
-        if form.half:
-            points = np.abs(points)
-        points = np.unique(np.append(points, peak))
-        between = 0.5 * (points + np.roll(points, -1))  # σ_max ≥ γ on some of these intervals (Bruinsma–Steinbuch)
-        between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
-        between = np.angle(np.exp(1j * between))
+        points, between = _between(to_circle(t, shift), peak, form.half)
         values = cheap(between)
-        top = np.argsort(-values)[: 2 * _EXACT_SEEDS]
+        top = np.argsort(-values)[:_CROSSING_EXACT]
         values[top] = evaluate(between[top])[0]
         count[0] += top.size
         candidates, values = np.concatenate([points, between]), np.concatenate([np.full(points.size, -np.inf), values])
@@ -212,12 +243,16 @@ def certify(
     return None
 
 
-def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, budget: int = 16) -> tuple[float, float]:
+def climb(
+    fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, budget: int = 16, gain: float = 0.0
+) -> tuple[float, float]:
     """Local maximum of σ_max on [a, b] from ``x``: safeguarded secant steps on the slope.
 
     ``fs(ω) -> (σ_max, slope)``. The first step goes ``first`` uphill (the scale of the peak); then the
     maximum searched for is kept bracketed by the signs of the slope (a bisection where the secant leaves the
-    bracket); stops at a step below ``xtol`` or after ``budget`` evaluations. Returns the best ``(ω, σ_max)``.
+    bracket); stops at a step below ``xtol``, once the gain the secant's quadratic model predicts,
+    ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the value needs no more digits than the certificate
+    asks for), or after ``budget`` evaluations. Returns the best ``(ω, σ_max)``.
     """
     fx, gx = fs(x)
     best = (x, fx)
@@ -247,4 +282,7 @@ def climb(fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, b
         fx, gx = fs(x)
         if fx > best[1]:
             best = (x, fx)
+        curvature = (gx - previous[1]) / (x - previous[0])
+        if curvature < 0 and fx >= best[1] and gx * gx <= -2.0 * curvature * gain * fx:
+            break
     return best

@@ -143,3 +143,34 @@ def test_tiny_layers_go_straight_to_ab13dd_unless_next_to_the_circle():
     assert auto_hinf_method(init_layer("S4D-Lin", 9, 4, seed=0)) == "diagonal"  # 18 real states
     close = tiny.replace(poles=(1 - 1e-8) * tiny.poles / np.abs(tiny.poles))  # AB13DD loses digits there
     assert auto_hinf_method(close) == "diagonal"
+
+
+def test_folded_crossings_keep_the_interval_around_zero_and_pi():
+    """A symmetric response folded onto [0, π]: σ_max ≥ γ on [−a, a] (crossings ±a) is an interval whose
+    midpoint is 0, so 0 (and π) are candidates between crossings — a peak at ω = 0 is not lost (it was, on
+    an s5-pytorch S5Block(256, 128) layer, which then fell back to the branch and bound)."""
+    from ssmtools import _hinf_levelset as ls
+
+    points, between = ls._between(np.array([-2e-4, 2e-4]), 0.08, True)
+    np.testing.assert_allclose(points, [2e-4, 0.08])
+    assert 0.0 in between and np.pi in between
+    assert np.all((between >= 0) & (between <= np.pi))
+    points, between = ls._between(np.array([-0.3, 0.5]), 0.1, False)  # a full circle: wrapped midpoints
+    np.testing.assert_allclose(np.sort(between), np.sort(np.angle(np.exp(1j * np.array([-0.1, 0.3, 0.1 + np.pi])))))
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_feedthrough_profile_is_a_lower_bound_that_tracks_a_d_dominated_response(dense):
+    """``max_k |u_kᴴ G v_k|`` along D's top singular pairs never exceeds σ_max (numpy's SVD of the formed G) and,
+    on a D-dominated layer, follows it to the size of the ripples."""
+    sys = init_layer("D-dominated flat", 10, 6, seed=3)
+    if dense:
+        rng = np.random.default_rng(0)
+        sys = sys.replace(D=sys.D + 0.05 * rng.standard_normal(sys.D.shape))
+    form, _ = hd.circle_form(sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=True, state_includes_input=True)
+    assert (form.diagonal_D is None) == dense
+    omega = np.linspace(0.0, np.pi, 97)
+    profile = hd.feedthrough_profile(form, omega)
+    sigma = np.linalg.norm(hd._formed_responses(form, hd._resolvent(form, omega), None), ord=2, axis=(1, 2))
+    assert np.all(profile <= sigma * (1 + 1e-12))
+    assert np.max(sigma - profile) < 0.05 * np.max(sigma)
