@@ -475,9 +475,39 @@ def diagonal_observability_gramian(
     return -ChC / (xp.conj(lam)[..., :, None] + lam[..., None, :])
 
 
-BLOCK_ELEMENTS = 2**18
-"""Entries of one (rows × states) block of the pairwise H2 sum: bounds its working memory (a few arrays of this
-many complex numbers, 4 MiB each) whatever the number of states."""
+BLOCK_ELEMENTS = 2**15
+"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (a few arrays of this many complex
+numbers, 512 KiB each, small enough to stay in cache) whatever the number of states."""
+
+
+def gramian_denominators(lam_i, margin_i, nu_j, *, discrete: bool):
+    """Denominators ``1 − λ_i ν_j`` (DT) or ``−(λ_i + ν_j)`` (CT) of the Gramian sums, broadcast (ν_j = conj λ_j).
+
+    DT as ``m_i + λ_i·(conj λ_i − ν_j)`` with ``m_i = 1 − |λ_i|²`` from the compensated
+    :func:`one_minus_abs_squared` (``margin_i``): the same number, and for poles in the closed unit disc every entry
+    keeps a relative error of a few ε, because ``|1 − λ_i conj λ_j| ≥ max(|λ_i − λ_j|, m_i/2)`` bounds the rounding
+    of its two operations (docs/concepts/derivations.md#layer-h2). Two complex operations per entry.
+    """
+    if not discrete:
+        return -(lam_i + nu_j)
+    xp = array_namespace(lam_i, nu_j)
+    return margin_i + lam_i * (xp.conj(lam_i) - nu_j)
+
+
+def _tile_sum(kernel, rows, cols):
+    """``Re Σ_ij kernel_ij w_ij`` of one tile with ``w_ij = G_i·conj(G_j)`` (``rows``, ``cols`` = G of shape
+    (..., k, r)) or ``w_ij = (B_i·conj B_j)(C_i·conj C_j)`` (pairs ``(B, Cᵀ)`` of shape (..., k, m), (..., k, p))."""
+    xp = array_namespace(kernel)
+    if isinstance(rows, tuple):
+        (B_i, C_i), (B_j, C_j) = rows, cols
+        weight = (B_i @ xp.conj(xp.matrix_transpose(B_j))) * (C_i @ xp.conj(xp.matrix_transpose(C_j)))
+        return xp.real(xp.sum(weight * kernel, axis=(-1, -2)))
+    total = 0.0
+    for r in range(rows.shape[-1]):  # a few columns: one matrix-vector product each (no BLAS threads on tiny tiles)
+        total = total + xp.real(
+            xp.sum(rows[..., :, r] * xp.sum(kernel * xp.conj(cols[..., None, :, r]), axis=-1), axis=-1)
+        )
+    return total
 
 
 def h2_squared_diagonal(
@@ -489,41 +519,63 @@ def h2_squared_diagonal(
     discrete: bool,
     feedthrough_cross: np.ndarray | None,
     horizon: float | None = None,
+    conj_pairs: bool = False,
     block_elements: int = BLOCK_ELEMENTS,
 ) -> np.ndarray:
     """``‖G‖²_H2`` of a diagonal system without forming its n×n Gramian, shape (...,).
 
-    ``tr(C P Cᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ CB)]`` with P the controllability Gramian, as
-    ``Σ_ij (BBᴴ)_ij (CᴴC)_ji / d_ij`` with the compensated denominators ``d_ij`` (docs/concepts/derivations.md#layer-h2),
-    accumulated over blocks of rows: O(n·(m + p)) memory beyond a block of ``block_elements`` entries, instead of
-    several n×n arrays (24000² complex numbers are 9 GB each for a 12000-state conjugate-symmetric layer).
-    With a ``horizon`` the finite-horizon Gramian's factors :func:`horizon_sum` replace ``1/d_ij``
-    (docs/concepts/derivations.md#finite-horizon-gramians).
+    ``tr(C P Cᴴ) + ‖D‖²_F [+ 2 Re tr(Dᴴ CB)]`` with P the controllability Gramian, as ``Σ_ij w_ij / d_ij`` with
+    ``w_ij = (BBᴴ)_ij (CᴴC)_ji`` and the denominators :func:`gramian_denominators`
+    (docs/concepts/derivations.md#layer-h2). The terms are Hermitian in (i, j), so only the tiles on and above the
+    diagonal are evaluated, in square tiles of ``block_elements`` entries: O(n·(m + p)) memory whatever n (24000²
+    complex numbers are 9 GB for a 12000-state conjugate-symmetric layer). ``conj_pairs``: ``lam, B, C`` are the
+    stored half of the augmented realization ``([λ, conj λ], [B; conj B], ½[C, conj C])``; its four quarters are two
+    sums over the stored states, (λ_i, λ_j) and (λ_i, conj λ_j), each doubled (half the work). With a ``horizon`` the
+    finite-horizon factors :func:`horizon_sum` replace ``1/d_ij`` (docs/concepts/derivations.md#finite-horizon-gramians).
     """
     xp = array_namespace(lam, B, C, D)
     n = lam.shape[-1]
-    batch = math.prod(lam.shape[:-1])
-    rows = max(1, block_elements // max(1, n * batch))
-    Bh = xp.conj(xp.matrix_transpose(B))  # (..., m, n)
-    Cc = xp.conj(C)  # (..., p, n)
+    if conj_pairs:
+        C = 0.5 * C
+    Ct = xp.matrix_transpose(C)  # (..., n, p)
+    m, p = B.shape[-1], C.shape[-2]
+    if m * p <= m + p:  # w = G Gᴴ with G_i = vec(c_i b_iᵀ) of m·p entries: cheaper than (BBᴴ)∘(CᴴC)
+        G = xp.reshape(Ct[..., :, :, None] * B[..., :, None, :], (*lam.shape, m * p))
+        families = [(lam, G)] + ([(xp.conj(lam), xp.conj(G))] if conj_pairs else [])
+    else:
+        families = [(lam, (B, Ct))] + ([(xp.conj(lam), (xp.conj(B), xp.conj(Ct)))] if conj_pairs else [])
+    rows_data = families[0][1]
+    margin = one_minus_abs_squared(lam) if discrete else None
+    size = max(1, math.isqrt(max(1, block_elements // max(1, math.prod(lam.shape[:-1])))))
     total = xp.zeros(lam.shape[:-1], dtype=xp.real(lam).dtype, device=array_api_compat.device(lam))
-    for start in range(0, n, rows):
-        part = slice(start, min(n, start + rows))
-        BB = B[..., part, :] @ Bh  # (..., k, n): rows of B Bᴴ
-        CC = xp.matrix_transpose(C[..., :, part]) @ Cc  # (..., k, n): (CᴴC)_ji for the block's i
-        if horizon is not None:
-            weight = horizon_sum(lam[..., part, None], lam[..., None, :], horizon, discrete=discrete)
-            total = total + xp.real(xp.sum(BB * CC * weight, axis=(-1, -2)))
-            continue
-        if discrete:
-            den = one_minus_cross(lam[..., part, None], lam[..., None, :])
-        else:
-            den = -(lam[..., part, None] + xp.conj(lam)[..., None, :])
-        total = total + xp.real(xp.sum(BB * CC / den, axis=(-1, -2)))
+    for start in range(0, n, size):
+        part = slice(start, min(n, start + size))
+        lam_i = lam[..., part, None]
+        margin_i = None if margin is None else margin[..., part, None]
+        rows = _take(rows_data, part)
+        for first in range(start, n, size):
+            cols = slice(first, min(n, first + size))
+            for poles, data in families:
+                pole_j = poles[..., None, cols]
+                if horizon is not None:
+                    kernel = horizon_sum(lam_i, pole_j, horizon, discrete=discrete)
+                else:
+                    kernel = 1.0 / gramian_denominators(lam_i, margin_i, xp.conj(pole_j), discrete=discrete)
+                tile = _tile_sum(kernel, rows, _take(data, cols))
+                total = total + (tile if first == start else 2.0 * tile)  # (J, I) is the conjugate (transpose)
+    if conj_pairs:
+        total = 2.0 * total  # the conjugate half of the rows
     value = total + xp.sum(xp.abs(D) ** 2, axis=(-1, -2))
     if feedthrough_cross is not None:
         value = value + 2.0 * xp.real(xp.sum(xp.conj(D) * feedthrough_cross, axis=(-1, -2)))
     return xp.clip(value, min=0.0)
+
+
+def _take(data, part: slice):
+    """Rows ``part`` (state axis −2) of a G array or a ``(B, Cᵀ)`` pair."""
+    if isinstance(data, tuple):
+        return tuple(x[..., part, :] for x in data)
+    return data[..., part, :]
 
 
 def _cross_denominator(f: np.ndarray, f_k: complex, *, discrete: bool) -> np.ndarray:

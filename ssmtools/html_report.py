@@ -20,6 +20,7 @@ from ._version import __version__
 from .errors import SSMToolsError
 from .model import SSMModel
 from .plot import FIGURE_KINDS, figure_bytes, model_figure, pole_map, sigma
+from .pruning.measure import PLAN_RTOL
 from .report import summarize
 from .selective import SelectiveLayer
 
@@ -83,9 +84,9 @@ def _layer_figure(layer: Any, kind: str) -> Figure:
     return fig
 
 
-def _norm_section(model: SSMModel) -> str:
+def _norm_section(model: SSMModel, rtol: float) -> str:
     rows, unstable = [], []
-    for row in summarize(model):
+    for row in summarize(model, rtol=rtol):
         rows.append(
             [
                 row.name,
@@ -132,7 +133,9 @@ def _plan_section(model: SSMModel, plan: Any) -> str:
     )
 
 
-def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", title: str | None = None) -> str:
+def html_report(
+    model: SSMModel, *, plan: Any = None, criterion: str = "last", title: str | None = None, rtol: float = PLAN_RTOL
+) -> str:
     """The HTML text of a self-contained report on ``model`` (figures embedded, no network needed to view it).
 
     Sections: the per-layer norm table of ``ssmtools analyze``; the σ-plot of all layers; per layer its σ-plot and
@@ -150,6 +153,9 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
         Criterion of the score distributions when no plan is given.
     title : str, optional
         Page title; default names the model's source and family.
+    rtol : float
+        Relative accuracy certified for the table's H∞ norms (default
+        :data:`~ssmtools.pruning.measure.PLAN_RTOL`, as ``analyze`` and ``prune``).
 
     Returns
     -------
@@ -180,7 +186,7 @@ def html_report(model: SSMModel, *, plan: Any = None, criterion: str = "last", t
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f'<h1>{html.escape(title)}</h1><p class="meta">{meta}</p>',
-        _norm_section(model),
+        _norm_section(model, rtol),
         "<h2>Frequency response</h2>",
         _figure(lambda: model_figure(model, "sigma"), FIGURE_KINDS["sigma"].description),
         "<h2>Layers</h2>",

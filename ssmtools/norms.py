@@ -459,12 +459,15 @@ def _causal_h2(
     if np.any(infinite):
         stable_poles = np.where(sys.stability_margin > 0, sys.poles, 0.0 if sys.is_discrete else -1.0)
         sys = sys.replace(poles=stable_poles)
-    lam, B, C = augmented_realization(sys)
+    pairs = sys.output == "real"  # the stored half of the augmented realization suffices (half the work)
+    lam, B, C = (sys.poles, sys.B, sys.C) if pairs else augmented_realization(sys)
     lam, B, C, D = array_backend.asarrays(lam, B, C, sys.D, device=device, dtype=dtype)
     gramian_horizon = None if horizon is None else _response_horizon(sys, horizon)
-    cross = C @ B if sys.state_includes_input else None
+    cross = None
+    if sys.state_includes_input:
+        cross = _kernels.array_namespace(C).real(C @ B) if pairs else C @ B  # M_0 = C_a B_a
     value2 = _kernels.h2_squared_diagonal(
-        lam, B, C, D, discrete=sys.is_discrete, feedthrough_cross=cross, horizon=gramian_horizon
+        lam, B, C, D, discrete=sys.is_discrete, feedthrough_cross=cross, horizon=gramian_horizon, conj_pairs=pairs
     )
     if backend == "numpy":
         return _batch_result(np.where(infinite, np.inf, np.sqrt(value2)))

@@ -14,6 +14,7 @@ import numpy as np
 from ._version import __version__
 from .model import SSMLayer, SSMModel
 from .norms import h2_norm, hinf_result, state_hinf_norms
+from .pruning.measure import PLAN_RTOL
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class LayerSummary:
         return asdict(self)
 
 
-def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
+def summarize_layer(layer: SSMLayer, *, rtol: float = PLAN_RTOL) -> LayerSummary:
     """Norms of one layer: the block-diagonal whole of a multi-SISO layer has H∞ = max over channels
     and H2² = Σ over channels.
 
@@ -70,7 +71,8 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
     layer : SSMLayer
         The layer (causal or bidirectional).
     rtol : float
-        Relative accuracy of the certified diagonal H∞ (causal layers).
+        Relative accuracy of the certified H∞ (default :data:`~ssmtools.pruning.measure.PLAN_RTOL`, the one tolerance
+        of analyze, prune, report and plot; 1e-8 for every digit).
 
     Returns
     -------
@@ -95,7 +97,7 @@ def summarize_layer(layer: SSMLayer, *, rtol: float = 1e-8) -> LayerSummary:
     )
 
 
-def summarize(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
+def summarize(model: SSMModel, *, rtol: float = PLAN_RTOL) -> list[LayerSummary]:
     """[`summarize_layer`][ssmtools.report.summarize_layer] for every layer of ``model``, in order.
 
     Parameters
@@ -136,7 +138,7 @@ def _json_value(value: Any) -> Any:
 def summary_document(
     model: SSMModel,
     *,
-    rtol: float = 1e-8,
+    rtol: float = PLAN_RTOL,
     rows: list[LayerSummary] | None = None,
     view: Mapping[str, Any] | None = None,
     layer_fields: Mapping[str, Mapping[str, Any]] | None = None,
@@ -193,7 +195,7 @@ def summary_document(
 def summary_json(
     model: SSMModel,
     *,
-    rtol: float = 1e-8,
+    rtol: float = PLAN_RTOL,
     rows: list[LayerSummary] | None = None,
     indent: int | None = 2,
     **fields: Any,

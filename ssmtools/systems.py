@@ -364,11 +364,12 @@ class DiagonalSSM:
         DiagonalSSM
             ``output="real"``, same ``dt``, real poles first, then one pole per conjugate pair.
         """
-        import control
+        if not all(hasattr(sys, name) for name in ("A", "B", "C", "D", "dt")):  # a StateSpace, or one in kind
+            import control  # only for transfer functions: importing python-control costs seconds
 
-        if isinstance(sys, control.TransferFunction):
-            sys = control.ss(sys)
-        elif not all(hasattr(sys, name) for name in ("A", "B", "C", "D", "dt")):  # a StateSpace, or one in kind
+            if isinstance(sys, control.TransferFunction):
+                sys = control.ss(sys)
+        if not all(hasattr(sys, name) for name in ("A", "B", "C", "D", "dt")):
             raise ArgumentTypeError(
                 f"from_control() takes a control.StateSpace or control.TransferFunction, got {type(sys).__name__}; "
                 "build one with control.ss(A, B, C, D[, dt]) or control.tf(num, den[, dt]), or pass poles, B, C, D to "

@@ -539,3 +539,23 @@ def test_finite_horizon_balanced_truncation_is_the_projection_with_brute_force_g
     np.testing.assert_allclose(ours, reference, rtol=1e-8)
     np.testing.assert_allclose(result.hsv, np.sqrt(np.sort(np.abs(np.linalg.eigvals(P @ Q)))[::-1]), rtol=1e-8)
     assert result.bound == np.inf
+
+
+def test_balanced_truncation_with_exact_error_does_not_import_python_control():
+    """The 10–43 s of ``exact_error=True`` on 1–5-state systems were the import of python-control (and scipy.signal)
+    by the re-diagonalisation: a fresh interpreter must not import it, and the error still matches AB13DD."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ssmtools\n"
+        "layer = ssmtools.examples.random_s5_model(1, n_states=3, width=4, seed=3)['layers_0']\n"
+        "result = ssmtools.balanced_truncation(layer, order=4, exact_error=True)\n"
+        "print(float(result.error_hinf), 'control' in sys.modules, 'scipy.signal' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    error, control_imported, signal_imported = run.stdout.split()
+    assert (control_imported, signal_imported) == ("False", "False")
+    layer = random_s5_model(1, n_states=3, width=4, seed=3)["layers_0"]
+    reduced = balanced_truncation(layer, order=4).system
+    assert float(error) == pytest.approx(reference_hinf(layer, reduced), rel=1e-7)

@@ -24,6 +24,7 @@ from .._version import __version__
 from ..adapters import available_families
 from ..errors import SSMToolsError
 from ..model import SSMModel
+from ..pruning.measure import PLAN_RTOL
 from ..report import LayerSummary, summarize_layer
 from ._text import SafeConsole
 
@@ -147,12 +148,14 @@ def progress(items: list[Any], what: str) -> Iterator[Any]:
             bar.advance(task)
 
 
-def summaries(model: SSMModel, *, rtol: float = 1e-8) -> list[LayerSummary]:
+def summaries(model: SSMModel, *, rtol: float = PLAN_RTOL) -> list[LayerSummary]:
     """The norms of every layer (:func:`ssmtools.report.summarize_layer`), with a progress bar per layer."""
     return [summarize_layer(layer, rtol=rtol) for layer in progress(list(model.values()), "norms")]
 
 
-def norm_table(title: str, model: SSMModel, *, rtol: float = 1e-8, rows: list[LayerSummary] | None = None) -> Table:
+def norm_table(
+    title: str, model: SSMModel, *, rtol: float = PLAN_RTOL, rows: list[LayerSummary] | None = None
+) -> Table:
     """The per-layer norm table of ``analyze`` and ``demo`` (H∞ certified to relative accuracy ``rtol``; ``rows``:
     the layers' summaries when already computed).
 

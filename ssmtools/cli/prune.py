@@ -10,7 +10,7 @@ import typer
 from ..io import OverwriteError, atomic_write_all, check_output_paths, load, output_format, params_writer
 from ..pruning import available_criteria, available_reductions, last_prune
 from ..pruning.measure import PLAN_RTOL
-from ._app import FAMILY_HELP, app, console, fail
+from ._app import FAMILY_HELP, app, console, fail, progress
 from ._selective import (
     CALIBRATION_OPTION,
     MAX_TOKENS_OPTION,
@@ -87,7 +87,9 @@ def prune(
         if is_selective(model):
             params, plan = prune_selective(path, model, ratio, criterion, calibration, view, max_tokens, mask)
         else:
-            params, plan = last_prune(model, ratio, criterion, reduction=reduction, mask=mask, hinf_rtol=rtol)
+            params, plan = last_prune(
+                model, ratio, criterion, reduction=reduction, mask=mask, hinf_rtol=rtol, progress=progress
+            )
         files = [(output, params_writer(params, fmt))]
         if plan_json is not None:
             text = plan.to_json().encode("utf-8")

@@ -10,6 +10,7 @@ from ..errors import SSMToolsError
 from ..html_report import html_report
 from ..io import load
 from ..pruning import available_criteria, prune_plan
+from ..pruning.measure import PLAN_RTOL
 from ._app import FAMILY_HELP, app, console, fail
 from ._outputs import check_outputs, text_writer, write_all
 
@@ -25,6 +26,7 @@ def report(
     criterion: str = typer.Option("last", help="criterion of the scores and the plan (listed below)"),
     family: str = typer.Option("auto", help=FAMILY_HELP),
     force: bool = typer.Option(False, help="replace the report if it exists (never the input)"),
+    rtol: float = typer.Option(PLAN_RTOL, help="relative accuracy certified for the H∞ norms (1e-8: all digits)"),
 ) -> None:
     """Write one self-contained HTML report of a checkpoint.
 
@@ -42,13 +44,16 @@ def report(
         Model family, or ``"auto"``.
     force : bool
         Replace an existing report.
+    rtol : float
+        Relative accuracy certified for the H∞ norms and the plan's H∞ errors (default 1e-4,
+        ``ssmtools.pruning.measure.PLAN_RTOL``, as ``analyze`` and ``prune``).
     """
     try:
         check_outputs({"--output": output}, {"the input": path}, force=force)
         model = load(path, family)
-        plan = None if ratio is None else prune_plan(model, ratio, criterion)
+        plan = None if ratio is None else prune_plan(model, ratio, criterion, hinf_rtol=rtol)
         text = html_report(
-            model, plan=plan, criterion=criterion, title=f"ssmtools report: {path.name} ({model.family})"
+            model, plan=plan, criterion=criterion, title=f"ssmtools report: {path.name} ({model.family})", rtol=rtol
         )
         write_all([(output, text_writer(text))])
     except (SSMToolsError, ValueError, TypeError, OSError) as exc:

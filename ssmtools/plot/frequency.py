@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 
 from ..errors import ArgumentError, BatchIndexError, ShapeError, check_choice, silence_unstable
 from ..norms import hinf_result
+from ..pruning.measure import PLAN_RTOL
 from ..systems import BidirectionalSSM, LTISystem, freqresp
 from ._common import Named, Systems, _color, _legend, _named_systems, _new_axes
 
@@ -101,7 +102,7 @@ def _peaks(named: list[Named], mark_peak: bool) -> list[tuple[float, float]]:
     peaks = []
     for _, system in named:
         with silence_unstable():  # unstable curves are labelled as such (inf norm, no peak)
-            result = hinf_result(system)
+            result = hinf_result(system, rtol=PLAN_RTOL)  # a marker needs no more digits than a table
         value, peak = result.value, result.peak
         if system.output == "real":
             peak = abs(peak)  # real-output responses are conjugate-symmetric

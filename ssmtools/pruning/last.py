@@ -23,7 +23,7 @@ from ..model import SSMModel
 from .allocation import AllocationRule
 from .criteria import Criterion
 from .measure import PLAN_RTOL
-from .plan import apply_plan, as_model, prune_plan
+from .plan import Progress, apply_plan, as_model, prune_plan
 from .reductions import Reduction
 from .results import PruningPlan
 from .scoring import Units
@@ -115,11 +115,12 @@ def last_prune(
     min_states_per_layer: int = 1,
     units: Literal["auto", "state", "channel-state"] = "auto",
     allocation: AllocationRule | None = None,
-    errors: bool | Literal["absolute"] = "absolute",
+    errors: bool | Literal["absolute"] = True,
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
     output: str | os.PathLike | None = None,
     hinf_rtol: float = PLAN_RTOL,
+    progress: Progress | None = None,
     **config: Any,
 ) -> tuple[Any, PruningPlan]:
     """Prune a fraction ``ratio`` of the stored states of an SSM checkpoint with LAST (or another criterion).
@@ -156,9 +157,9 @@ def last_prune(
         Default: the criterion's (``"released"`` for ``"last-official"``, ``"exact"`` otherwise).
     errors : bool or "absolute"
         Exact truncation errors in the plan (see [`prune_plan`][ssmtools.pruning.plan.prune_plan]). Default
-        ``"absolute"``: ‖G − G_r‖∞, ‖G − G_r‖₂ and the relative H2 error, without the unpruned layers'
-        H∞ norms — with D of full rank H those cost minutes per layer on LAST-sized bidirectional
-        layers; ``True`` adds them (relative H∞ errors), ``False`` skips all norms.
+        ``True``: ‖G − G_r‖∞ and ‖G − G_r‖₂, absolute and relative to the unpruned layer's norms (its H∞
+        certified to ``hinf_rtol``). ``"absolute"`` skips the unpruned layers' H∞ norms (no relative H∞ error;
+        the previous default), ``False`` skips all norms.
     criterion_options : Mapping, optional
         Options for a criterion given by name.
     reduction_options : Mapping, optional
@@ -169,6 +170,9 @@ def last_prune(
     hinf_rtol : float
         Relative accuracy certified for the plan's H∞ norms (default
         :data:`~ssmtools.pruning.measure.PLAN_RTOL` = 1e-4).
+    progress : callable, optional
+        ``progress(items, what)`` iterating the layers while showing progress (see
+        [`prune_plan`][ssmtools.pruning.plan.prune_plan]); the CLI passes its progress bar.
     **config
         Settings not stored in the weights, for [`ssmtools.load`][ssmtools.io.load] (``conj_sym``, ``step_rescale``,
         ``discretization``, ``clip_eigs``, ...).
@@ -214,6 +218,7 @@ def last_prune(
         reduction=reduction,
         reduction_options=reduction_options,
         hinf_rtol=hinf_rtol,
+        progress=progress,
     )
     pruned = apply_plan(model, plan, mask=mask)
     if output is not None:

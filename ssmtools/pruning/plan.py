@@ -16,7 +16,7 @@ Each step is a public function that can be used (and is tested) on its own:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +31,11 @@ from .reductions import Reduction, get_reduction
 from .results import LayerPruning, PruningPlan
 from .scoring import Units, score_model
 
-__all__ = ["prune_plan", "apply_plan", "as_model"]
+__all__ = ["prune_plan", "apply_plan", "as_model", "Progress"]
+
+Progress = Callable[[list[Any], str], Iterable[Any]]
+"""A progress callback ``progress(items, what)``: iterates ``items`` (one per layer) while showing progress, e.g.
+the CLI's progress bar; ``what`` names the work ("norms", "errors")."""
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -85,6 +89,7 @@ def prune_plan(
     criterion_options: Mapping[str, Any] | None = None,
     reduction_options: Mapping[str, Any] | None = None,
     hinf_rtol: float = PLAN_RTOL,
+    progress: Progress | None = None,
 ) -> PruningPlan:
     """Decide which stored states to remove so that a fraction ``ratio`` of the model's states goes.
 
@@ -127,6 +132,9 @@ def prune_plan(
     hinf_rtol : float
         Relative accuracy certified for the plan's H∞ norms (default
         :data:`~ssmtools.pruning.measure.PLAN_RTOL` = 1e-4; 1e-8 for publication-grade digits).
+    progress : callable, optional
+        ``progress(items, what)`` iterates the layers of the reduce-and-measure step (the long one) while showing
+        progress; the CLI passes its progress bar. ``None``: no progress shown.
 
     Returns
     -------
@@ -184,7 +192,8 @@ def prune_plan(
     chosen = allocate(scores, ratio, allocation=allocation, min_states_per_layer=min_states_per_layer)
 
     results = []
-    for layer, layer_scores in zip(model.values(), scores.layers):
+    pairs = list(zip(model.values(), scores.layers))
+    for layer, layer_scores in pairs if progress is None else progress(pairs, "errors" if errors else "reduce"):
         reduced = method.reduce(layer, chosen.keep[layer.name])
         cost = measure(layer, reduced, relative_hinf=errors is True, rtol=hinf_rtol) if errors else None
         results.append(
