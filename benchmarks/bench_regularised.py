@@ -4,7 +4,8 @@ Two MNIST-1D classifiers (``Linear(1 → H)``, ``depth`` pre-norm residual ``s5.
 pool, ``Linear(H → 10)``) are trained with the same seed, data order and optimiser (AdamW, one-cycle schedule):
 one on the cross-entropy alone, one on cross-entropy + ``weight · hankel_nuclear_penalty(model, order=P)`` — the
 Hankel singular values beyond the first P of the 2P real dimensions of each layer, i.e. what balanced truncation
-to half the states would lose. Both are then pruned one-shot (no fine-tuning) with ``ssmtools.last_prune`` at
+to half the states would lose (on a step where a layer has a pole outside the unit disc — s5-pytorch does not
+constrain Λ — the HSVs do not exist and the penalty is left out of that step; the count is reported). Both are then pruned one-shot (no fine-tuning) with ``ssmtools.last_prune`` at
 several ratios (states masked, ``mask=True``) and evaluated on the MNIST-1D test split (generated offline by
 ``mnist1d``, default arguments: 4000 train / 1000 test sequences of length 40).
 
@@ -90,18 +91,22 @@ def train(splits: dict, *, width: int, states: int, depth: int, epochs: int, wei
     generator = torch.Generator().manual_seed(seed)
     steps = epochs * ((len(x) + 63) // 64)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
+    skipped = 0
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), 64):
             batch = order[start : start + 64]
             loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
             if weight:
-                loss = loss + weight * stt.hankel_nuclear_penalty(model, order=states)
+                try:
+                    loss = loss + weight * stt.hankel_nuclear_penalty(model, order=states)
+                except ssmtools.ArgumentError:  # a pole left the unit disc (s5-pytorch does not constrain Λ)
+                    skipped += 1
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
-    return model
+    return model, skipped
 
 
 def prune_curve(model: Classifier, splits: dict, ratios: list[float]) -> list[dict[str, Any]]:
@@ -118,11 +123,20 @@ def prune_curve(model: Classifier, splits: dict, ratios: list[float]) -> list[di
     return rows
 
 
-def tail_fraction(model: Classifier, states: int) -> float:
-    """Share of the Hankel nuclear norm beyond order ``states``, summed over the layers."""
-    with torch.no_grad():
-        values = [stt.hankel_singular_values(s, accurate=False) for s in stt.systems(model).values()]
+def tail_fraction(model: Classifier, states: int) -> float | None:
+    """Share of the Hankel nuclear norm beyond order ``states``, summed over the layers (``None`` if a layer is
+    unstable: s5-pytorch does not constrain its poles, and unstable states have no Hankel singular values)."""
+    try:
+        with torch.no_grad():
+            values = [stt.hankel_singular_values(s, accurate=False) for s in stt.systems(model).values()]
+    except ssmtools.ArgumentError:
+        return None
     return float(sum(v[states:].sum() for v in values) / sum(v.sum() for v in values))
+
+
+def unstable_states(model: Classifier) -> int:
+    """Stored states with |λ̄| ≥ 1 over all layers."""
+    return int(sum((s.poles.detach().abs() >= 1).sum() for s in stt.systems(model).values()))
 
 
 def run(
@@ -140,17 +154,27 @@ def run(
     ratios = RATIOS if ratios is None else ratios
     splits = mnist1d(n_train)
     report: dict[str, Any] = {
-        "setup": dict(width=width, states=states, depth=depth, epochs=epochs, weight=weight, seed=seed,
-                      n_train=len(splits["train"][0]), n_test=len(splits["test"][0])),
+        "setup": dict(
+            width=width,
+            states=states,
+            depth=depth,
+            epochs=epochs,
+            weight=weight,
+            seed=seed,
+            n_train=len(splits["train"][0]),
+            n_test=len(splits["test"][0]),
+        ),
         "variants": {},
     }
     for label, w in (("plain", 0.0), (f"hankel tail, weight {weight:g}", weight)):
         start = time.perf_counter()
-        model = train(splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed)
+        model, skipped = train(splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed)
         seconds = time.perf_counter() - start
         report["variants"][label] = {
             "train_seconds": seconds,
+            "penalty_skipped_steps": skipped,
             "hankel_tail_fraction": tail_fraction(model, states),
+            "unstable_states": unstable_states(model),
             "curve": prune_curve(model, splits, ratios),
         }
     return report

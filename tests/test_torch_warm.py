@@ -135,3 +135,16 @@ def test_fast_hankel_values_and_gradient_match_the_graded_method(dt):
     bad = ssmtools.DiagonalSSM(poles, sys.B, sys.C, sys.D, dt=sys.dt, output="real")
     with pytest.raises(ArgumentError, match="stable"):
         stt.hankel_singular_values(stt.TorchSSM.from_numpy(bad), accurate=False)
+
+
+def test_hankel_tail_trace_gradient_matches_the_eigenvector_gradient():
+    sys = _layer(5, scale=0.5)
+    a = stt.TorchSSM.from_numpy(sys, requires_grad=True)
+    b = stt.TorchSSM.from_numpy(sys, requires_grad=True)
+    tail = stt.hankel_nuclear_penalty(a, order=4)
+    reference = stt.hankel_singular_values(b)[4:].sum()
+    assert float(tail.detach()) == pytest.approx(float(reference.detach()), rel=1e-10)
+    tail.backward()
+    reference.backward()
+    for x, y in zip((a.poles, a.B, a.C), (b.poles, b.B, b.C)):
+        torch.testing.assert_close(x.grad, y.grad, rtol=1e-7, atol=1e-10)
