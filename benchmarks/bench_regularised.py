@@ -41,11 +41,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 RATIOS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
-def mnist1d(n_train: int | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """MNIST-1D (default arguments, generated offline), standardised with the train statistics."""
+def mnist1d(n_train: int | None = None, n_samples: int | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """MNIST-1D (generated offline; default arguments, or ``n_samples`` sequences split 80/20), standardised with
+    the train statistics; ``n_train`` keeps the first sequences of the train split only."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    data = make_dataset(get_dataset_args())
+    args = get_dataset_args()
+    if n_samples is not None:
+        args.num_samples = n_samples
+    data = make_dataset(args)
     x, y = np.asarray(data["x"], np.float32), np.asarray(data["y"], np.int64)
     if n_train is not None:
         x, y = x[:n_train], y[:n_train]
@@ -147,12 +151,13 @@ def run(
     epochs: int = 8,
     weight: float = 1e-2,
     n_train: int | None = None,
+    n_samples: int | None = None,
     ratios: list[float] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Train both classifiers and prune them; returns the setup and, per variant, the curve and the HSV tail."""
     ratios = RATIOS if ratios is None else ratios
-    splits = mnist1d(n_train)
+    splits = mnist1d(n_train, n_samples)
     report: dict[str, Any] = {
         "setup": dict(
             width=width,
