@@ -82,11 +82,15 @@ def _s5_pytorch(name: str, module: torch.nn.Module, p: dict, parent: dict, optio
     B_bar = gain[:, None] * _complex(p["B"]).to(lam.dtype)
     P = lam.shape[-1]
     C = p["C"][:, :P] if bidirectional else p["C"]
-    conventions = dict(dt=True, output="real", state_includes_input=True)
-    found = {name: TorchSSM(lam_bar, B_bar, C, torch.diag(p["D"]), **conventions)}
+    found = {name: _scan(lam_bar, B_bar, C, torch.diag(p["D"]))}
     if bidirectional:
-        found[f"{name}.backward"] = TorchSSM(lam_bar, B_bar, p["C"][:, P:], **conventions)
+        found[f"{name}.backward"] = _scan(lam_bar, B_bar, p["C"][:, P:], None)
     return found
+
+
+def _scan(lam: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None) -> TorchSSM:
+    """The convention of every layer read here: a real-output discrete-time scan whose state includes the input."""
+    return TorchSSM(lam, B, C, D, dt=True, output="real", state_includes_input=True)
 
 
 def _lru(name: str, module: torch.nn.Module, p: dict, parent: dict, options: _Options) -> dict[str, TorchSSM]:
@@ -102,7 +106,7 @@ def _lru(name: str, module: torch.nn.Module, p: dict, parent: dict, options: _Op
     D = p.get("D")
     if D is not None and D.ndim == 1:
         D = torch.diag(D)
-    return {name: TorchSSM(lam, B, C, D, dt=True, output="real", state_includes_input=True)}
+    return {name: _scan(lam, B, C, D)}
 
 
 def _s4d(name: str, module: torch.nn.Module, p: dict, parent: dict, options: _Options) -> dict[str, TorchSSM]:
@@ -115,9 +119,7 @@ def _s4d(name: str, module: torch.nn.Module, p: dict, parent: dict, options: _Op
     D = None
     if "D" in parent:
         D = parent["D"].reshape(H, 1, 1)
-    return {
-        name: TorchSSM(lam_bar, (gain * B_tilde)[..., None], C, D, dt=True, output="real", state_includes_input=True)
-    }
+    return {name: _scan(lam_bar, (gain * B_tilde)[..., None], C, D)}
 
 
 #: the ``param_transform`` of state-spaces/s4 (positive parameters), as ``ssmtools.adapters.s4d`` reads them
@@ -159,8 +161,7 @@ def _s4d_full(name: str, module: torch.nn.Module, p: dict, parent: dict, options
     B_tilde = _complex(p["B"][0])[copy]
     C = 2.0 * _complex(p["C"]).movedim(0, 1)  # (H, channels, N/2): output 2·Re
     D = parent["D"].transpose(0, 1)[:, :, None] if "D" in parent else None
-    conventions = dict(dt=True, output="real", state_includes_input=True)
-    return {name: TorchSSM(lam_bar, (gain * B_tilde)[..., None], C, D, **conventions)}
+    return {name: _scan(lam_bar, (gain * B_tilde)[..., None], C, D)}
 
 
 #: family -> (the own parameter names that identify it, the reader); the names are the adapters' detection keys

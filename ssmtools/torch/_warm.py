@@ -109,11 +109,11 @@ class HinfTracker:
         lam, B, C, D = sys.poles[index], sys.B[index], sys.C[index], sys.D[index]
         if not np.all(_kernels.stability_margin(lam, discrete=sys.is_discrete) > 0):
             return np.zeros(0)
-        options = dict(
-            discrete=sys.is_discrete, real_output=sys.output == "real", state_includes_input=sys.state_includes_input
+        discrete, real_output, with_input = sys.is_discrete, sys.output == "real", sys.state_includes_input
+        form, alpha = _hinf_diagonal.circle_form(
+            lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=with_input
         )
-        form, alpha = _hinf_diagonal.circle_form(lam, B, C, D, **options)
-        symmetric = bool(options["real_output"] or form.half)
+        symmetric = bool(real_output or form.half)
 
         def user(omega: np.ndarray) -> np.ndarray:
             return np.array([_hinf_diagonal._user_frequency(float(w), alpha, symmetric) for w in omega])
@@ -129,7 +129,9 @@ class HinfTracker:
                 self.counts["level-set"] += 1
                 return user(self._keep(form, certified, omega))
         self.counts["search"] += 1
-        bracket = _hinf_diagonal.hinf_bracket(lam, B, C, D, rtol=rtol, **options)
+        bracket = _hinf_diagonal.hinf_bracket(
+            lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=with_input, rtol=rtol
+        )
         if not (form.gain.size and np.isfinite(bracket.peak)):
             return np.array([bracket.peak])
         return user(self._keep(form, _to_form_frequency(bracket.peak, alpha), np.zeros(0)))
