@@ -325,7 +325,7 @@ def _gramians(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
     return P, Q
 
 
-def hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
+def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
     """``Σ_{j>order} σ_j`` (the fast HSVs of :func:`hankel_singular_values`), shape ``batch_shape``, with its gradient.
 
     With the eigenvectors of :func:`hankel_singular_values`, ``Q x_j = σ_j y_j`` and ``y_jᴴ P = σ_j x_jᴴ``, so

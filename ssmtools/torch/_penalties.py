@@ -24,7 +24,7 @@ import torch
 
 from ..errors import ArgumentError, ArgumentTypeError, check_choice
 from ._modules import systems
-from ._norms import h2_squared, hankel_tail, hinf_norm, last_scores
+from ._norms import _hankel_tail, h2_squared, hinf_norm, last_scores
 from ._system import TorchSSM
 from ._warm import HinfTracker
 
@@ -165,7 +165,7 @@ def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction
     """
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ArgumentError(f"order={order!r} must be an integer ≥ 0 (the number of leading HSVs kept free)")
-    terms = [hankel_tail(s, order) for s in _systems_of(model)]
+    terms = [_hankel_tail(s, order) for s in _systems_of(model)]
     return _reduce(terms, reduction)
 
 
