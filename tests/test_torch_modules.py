@@ -37,6 +37,36 @@ class S4D(torch.nn.Module):
         self.kernel = S4DKernel(H, N2, generator)
 
 
+class SSMKernelDiag(torch.nn.Module):
+    """The parameters of state-spaces/s4 ``SSMKernelDiag`` (full layout): S = 2 copies of (A, B) for H = 4 channels,
+    c = 2 output channels, softplus real transform, bilinear discretisation."""
+
+    def __init__(self, generator: torch.Generator, H: int = 4, S: int = 2, N2: int = 3, c: int = 2) -> None:
+        super().__init__()
+        self.disc, self.real_transform, self.imag_transform, self.dt_transform = "bilinear", "softplus", "none", "exp"
+
+        def randn(*shape):
+            return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+        self.inv_dt = torch.nn.Parameter(randn(H, 1) * 0.3 - 2.0)
+        self.A_real = torch.nn.Parameter(randn(S, N2) * 0.2 + 0.5)
+        self.A_imag = torch.nn.Parameter(torch.pi * torch.arange(N2, dtype=torch.float64).repeat(S, 1) + 0.1)
+        self.B = torch.nn.Parameter(randn(1, S, N2, 2))
+        self.C = torch.nn.Parameter(randn(c, H, N2, 2))
+
+
+class FFTConv(torch.nn.Module):
+    def __init__(self, generator: torch.Generator) -> None:
+        super().__init__()
+        self.D = torch.nn.Parameter(torch.randn(2, 4, generator=generator, dtype=torch.float64))
+        self.kernel = SSMKernelDiag(generator)
+
+
+def _s4d_full():
+    generator = torch.Generator().manual_seed(3)
+    return torch.nn.ModuleDict({"layers": torch.nn.ModuleList([FFTConv(generator) for _ in range(2)])})
+
+
 def _s5(wide=True):
     torch.manual_seed(0)
     model = torch.nn.Sequential(s5.S5(4, 6), s5.S5Block(4, 6, bidir=False))
@@ -53,7 +83,9 @@ def _s4d():
     return torch.nn.ModuleDict({"layers": torch.nn.ModuleList([S4D(3, 4, generator) for _ in range(2)])})
 
 
-MODELS = {"s5-pytorch": _s5, "lru": _lru, "s4d": _s4d}
+MODELS = {"s5-pytorch": _s5, "lru": _lru, "s4d": _s4d, "s4d-full": _s4d_full}
+#: the settings ssmtools.load needs for the state dict of each model (the live module carries them as attributes)
+LOAD_OPTIONS = {"s4d-full": {"discretization": "bilinear", "real_transform": "softplus"}}
 
 
 def _assert_same_system(got, want):
@@ -66,7 +98,7 @@ def _assert_same_system(got, want):
 def test_systems_match_load_of_the_state_dict(family):
     model = MODELS[family]()
     views = stt.systems(model)
-    loaded = ssmtools.load({k: v.detach() for k, v in model.state_dict().items()})
+    loaded = ssmtools.load({k: v.detach() for k, v in model.state_dict().items()}, **LOAD_OPTIONS.get(family, {}))
     assert loaded.family == family
     assert list(views) == list(loaded)
     for name, view in views.items():
@@ -82,6 +114,7 @@ def test_gradients_reach_every_parameter_of_the_layers(family):
         "s5-pytorch": ["Lambda", "B", "C", "D", "log_step"],
         "lru": ["nu_log", "theta_log", "gamma_log", "B", "C", "D"],
         "s4d": ["log_dt", "log_A_real", "A_imag", "C", "D"],
+        "s4d-full": ["inv_dt", "A_real", "A_imag", "B", "C", "D"],
     }[family]
     named = dict(model.named_parameters())
     for leaf in layer_parameters:
@@ -96,6 +129,8 @@ def test_gradients_reach_every_parameter_of_the_layers(family):
         ("s5-pytorch", "1.s5.seq.Lambda"),
         ("lru", "0.nu_log"),
         ("s4d", "layers.1.log_dt"),
+        ("s4d-full", "layers.0.kernel.A_real"),
+        ("s4d-full", "layers.1.kernel.inv_dt"),
     ],
 )
 def test_gradient_through_the_discretisation_matches_central_difference_of_load(family, parameter):
@@ -115,7 +150,7 @@ def test_gradient_through_the_discretisation_matches_central_difference_of_load(
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         state[key] = state[key] + h * direction
         total = 0.0
-        for layer in ssmtools.load(state).values():
+        for layer in ssmtools.load(state, **LOAD_OPTIONS.get(family, {})).values():
             system = layer.system.replace(D=None)
             total += float(np.sum(np.asarray(ssmtools.h2_norm(system)) ** 2))
             total += float(np.sum(ssmtools.hankel_singular_values(system)[..., 1:]))
@@ -153,5 +188,31 @@ def test_unsupported_modules_are_clear_errors():
     with pytest.raises(ArgumentTypeError, match="torch.nn.Module"):
         stt.systems({"Lambda": 1})
     torch.manual_seed(0)
-    with pytest.raises(FormatError, match="bidirectional"):
+    with pytest.raises(FormatError, match="bidirectional='split'"):
         stt.systems(s5.S5(4, 6, bidir=True))
+    with pytest.raises(FormatError, match="low-rank term P"):
+        kernel = SSMKernelDiag(torch.Generator().manual_seed(0))
+        kernel.P = torch.nn.Parameter(torch.zeros(1))
+        stt.systems(kernel)
+
+
+def test_bidirectional_s5_split_into_its_two_scans():
+    torch.manual_seed(0)
+    model = f64(torch.nn.Sequential(s5.S5(4, 6, bidir=True)))
+    views = stt.systems(model, bidirectional="split")
+    assert list(views) == ["0.seq", "0.seq.backward"]
+    layer = ssmtools.load({k: v.detach() for k, v in model.state_dict().items()})["0.seq"].system
+    assert isinstance(layer, ssmtools.BidirectionalSSM)
+    _assert_same_system(views["0.seq"].to_numpy(), layer.forward)
+    np.testing.assert_allclose(views["0.seq.backward"].to_numpy().C, layer.C_backward, rtol=1e-12)
+    # the two scans' H2 energies add up to the layer's two-sided energy but for the doubly counted h_0 = (C₁ + C₂)B̄
+    h2 = stt.h2_penalty(views, reduction="none", feedthrough=False)
+    backward = views["0.seq.backward"].to_numpy()
+    two_sided = float(ssmtools.h2_norm(layer.__class__(layer.forward.replace(D=None), layer.C_backward))) ** 2
+    h0 = [np.real(0.5 * (C @ backward.B + np.conj(C) @ np.conj(backward.B))) for C in (layer.forward.C, backward.C)]
+    overlap = 2.0 * float(np.sum(h0[0] * h0[1]))
+    assert float(h2.sum().detach()) == pytest.approx(two_sided - overlap, rel=1e-9)
+    h2.sum().backward()
+    assert torch.all(model[0].seq.C.grad.abs().sum(0) > 0)  # both halves of C (forward and backward columns)
+    with pytest.raises(ssmtools.OptionError, match="bidirectional"):
+        stt.systems(model, bidirectional="merge")

@@ -7,7 +7,7 @@
 - :func:`systems` — the layers of a live ``s5-pytorch``, ``LRU-pytorch`` or S4D module as ``TorchSSM`` whose
   gradients reach the module's own parameters (discretisation included);
 - :func:`hinf_penalty`, :func:`h2_penalty`, :func:`hankel_nuclear_penalty`, :func:`last_sparsity_penalty` —
-  regularisers to add to a training loss.
+  regularisers to add to a training loss; :class:`HinfTracker` — warm-started H∞ peaks across training steps.
 
 Needs PyTorch (``pip install "ssmtools[torch]"``); ``import ssmtools`` alone never imports torch.
 """
@@ -32,6 +32,7 @@ from ._penalties import (
     last_sparsity_penalty as last_sparsity_penalty,
 )
 from ._system import TorchSSM as TorchSSM
+from ._warm import HinfTracker as HinfTracker
 
 __all__ = [
     "TorchSSM",
@@ -47,6 +48,7 @@ __all__ = [
     "last_scores",
     "aire_scores",
     "hinf_penalty",
+    "HinfTracker",
     "h2_penalty",
     "hankel_nuclear_penalty",
     "last_sparsity_penalty",

@@ -24,25 +24,37 @@ import torch
 
 from ..errors import ArgumentError, ArgumentTypeError, check_choice
 from ._modules import systems
-from ._norms import h2_squared, hankel_singular_values, hinf_norm, last_scores
+from ._norms import _hankel_tail, h2_squared, hinf_norm, last_scores
 from ._system import TorchSSM
+from ._warm import HinfTracker
 
 Reduction = Literal["sum", "mean", "max", "none"]
 Model = torch.nn.Module | TorchSSM | Mapping[str, TorchSSM] | Sequence[TorchSSM]
 
 
-def _systems_of(model: Model) -> list[TorchSSM]:
+def _named_systems(model: Model) -> list[tuple[str, TorchSSM]]:
+    """``(key, system)`` of every layer: module paths for a module or a mapping, positions for a sequence."""
     if isinstance(model, TorchSSM):
-        return [model]
+        return [("0", model)]
     if isinstance(model, torch.nn.Module):
-        return list(systems(model).values())
-    items = list(model.values()) if isinstance(model, Mapping) else list(model) if isinstance(model, Sequence) else None
-    if not items or not all(isinstance(item, TorchSSM) for item in items):
+        return list(systems(model).items())
+    items = (
+        [(str(k), v) for k, v in model.items()]
+        if isinstance(model, Mapping)
+        else [(str(i), v) for i, v in enumerate(model)]
+        if isinstance(model, Sequence)
+        else None
+    )
+    if not items or not all(isinstance(item, TorchSSM) for _, item in items):
         raise ArgumentTypeError(
             f"a penalty takes a torch.nn.Module, a TorchSSM or a non-empty mapping/sequence of TorchSSM, got "
             f"{type(model).__name__}"
         )
     return items
+
+
+def _systems_of(model: Model) -> list[TorchSSM]:
+    return [sys for _, sys in _named_systems(model)]
 
 
 def _strictly_proper(sys: TorchSSM, feedthrough: bool) -> TorchSSM:
@@ -70,7 +82,12 @@ def _reduce(terms: list[torch.Tensor], reduction: Reduction) -> torch.Tensor:
 
 
 def hinf_penalty(
-    model: Model, *, reduction: Reduction = "sum", feedthrough: bool = False, rtol: float = 1e-6
+    model: Model,
+    *,
+    reduction: Reduction = "sum",
+    feedthrough: bool = False,
+    rtol: float = 1e-6,
+    tracker: HinfTracker | None = None,
 ) -> torch.Tensor:
     """Layer H∞ norms ``‖G‖∞`` (envelope-theorem gradient at the certified peak), reduced.
 
@@ -85,13 +102,20 @@ def hinf_penalty(
     rtol : float
         Relative accuracy of the peak search (looser than :func:`ssmtools.hinf_norm`'s default: the
         gradient needs the peak frequency, not 8 digits of the value).
+    tracker : HinfTracker, optional
+        Warm start across the calls of a training loop (one tracker per model): each layer's previous peak is
+        refined locally and re-certified every ``tracker.certify_every`` calls, instead of a full search per
+        call; :class:`HinfTracker` says what each call certifies. ``None``: a certified search every call.
 
     Returns
     -------
     torch.Tensor
         0-d, or 1-D for ``reduction="none"``; ``inf`` if a layer is unstable.
     """
-    terms = [hinf_norm(_strictly_proper(s, feedthrough), rtol=rtol) for s in _systems_of(model)]
+    terms = [
+        hinf_norm(_strictly_proper(s, feedthrough), rtol=rtol, tracker=tracker, name=name)
+        for name, s in _named_systems(model)
+    ]
     return _reduce(terms, reduction)
 
 
@@ -141,7 +165,7 @@ def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction
     """
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ArgumentError(f"order={order!r} must be an integer ≥ 0 (the number of leading HSVs kept free)")
-    terms = [hankel_singular_values(s)[..., order:].sum(dim=-1) for s in _systems_of(model)]
+    terms = [_hankel_tail(s, order) for s in _systems_of(model)]
     return _reduce(terms, reduction)
 
 

@@ -1,0 +1,227 @@
+"""Does a Hankel-tail penalty make an s5-pytorch classifier more prunable? Accuracy vs LAST pruning ratio.
+
+Two MNIST-1D classifiers (``Linear(1 → H)``, ``depth`` pre-norm residual ``s5.S5(H, P)`` blocks with GELU, mean
+pool, ``Linear(H → 10)``) are trained with the same seed, data order and optimiser (AdamW, one-cycle schedule):
+one on the cross-entropy alone, one on cross-entropy + ``weight · hankel_nuclear_penalty(model, order=P)`` — the
+Hankel singular values beyond the first P of the 2P real dimensions of each layer, i.e. what balanced truncation
+to half the states would lose (on a step where a layer has a pole outside the unit disc — s5-pytorch does not
+constrain Λ — the HSVs do not exist and the penalty is left out of that step; the count is reported). Both are then pruned one-shot (no fine-tuning) with ``ssmtools.last_prune`` at
+several ratios (states masked, ``mask=True``) and evaluated on the MNIST-1D test split (generated offline by
+``mnist1d``, default arguments: 4000 train / 1000 test sequences of length 40).
+
+Run: ``python benchmarks/bench_regularised.py`` (a few minutes on 2 cores) writes
+``benchmarks/results/regularised.json`` and ``regularised.png``; ``notebooks/05_regularised_training.ipynb``
+runs a short version with :func:`run` and shows the committed full results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import ssmtools  # noqa: E402
+import ssmtools.torch as stt  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+RATIOS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def mnist1d(n_train: int | None = None, n_samples: int | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """MNIST-1D (generated offline; default arguments, or ``n_samples`` sequences split 80/20), standardised with
+    the train statistics; ``n_train`` keeps the first sequences of the train split only."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    if n_samples is not None:
+        args.num_samples = n_samples
+    data = make_dataset(args)
+    x, y = np.asarray(data["x"], np.float32), np.asarray(data["y"], np.int64)
+    if n_train is not None:
+        x, y = x[:n_train], y[:n_train]
+    mean, std = x.mean(), x.std()
+
+    def pack(a, b):
+        return torch.tensor((np.asarray(a, np.float32) - mean) / std), torch.tensor(np.asarray(b, np.int64))
+
+    return {"train": pack(x, y), "test": pack(data["x_test"], data["y_test"])}
+
+
+class Classifier(torch.nn.Module):
+    """Encoder → ``depth`` pre-norm residual ``s5.S5`` blocks (GELU) → mean pool → decoder."""
+
+    def __init__(self, width: int, states: int, depth: int) -> None:
+        super().__init__()
+        import s5
+
+        self.encoder = torch.nn.Linear(1, width)
+        self.seqs = torch.nn.ModuleList([s5.S5(width=width, state_width=states) for _ in range(depth)])
+        self.norms = torch.nn.ModuleList([torch.nn.LayerNorm(width) for _ in range(depth)])
+        self.decoder = torch.nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x[..., None])
+        for seq, norm in zip(self.seqs, self.norms):
+            h = h + torch.nn.functional.gelu(seq(norm(h)))
+        return self.decoder(h.mean(dim=1))
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Test accuracy in %."""
+    with torch.no_grad():
+        return float((model(x).argmax(-1) == y).float().mean()) * 100.0
+
+
+def train(splits: dict, *, width: int, states: int, depth: int, epochs: int, weight: float, seed: int = 0):
+    """Train one classifier; ``weight`` multiplies the Hankel-tail penalty (0: plain training)."""
+    torch.manual_seed(seed)
+    model = Classifier(width, states, depth)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.01)
+    x, y = splits["train"]
+    generator = torch.Generator().manual_seed(seed)
+    steps = epochs * ((len(x) + 63) // 64)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=5e-3, total_steps=steps)
+    skipped = 0
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 64):
+            batch = order[start : start + 64]
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            if weight:
+                try:
+                    loss = loss + weight * stt.hankel_nuclear_penalty(model, order=states)
+                except ssmtools.ArgumentError:  # a pole left the unit disc (s5-pytorch does not constrain Λ)
+                    skipped += 1
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model, skipped
+
+
+def prune_curve(model: Classifier, splits: dict, ratios: list[float]) -> list[dict[str, Any]]:
+    """Test accuracy after one-shot LAST pruning (states masked) at every ratio."""
+    params = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    rows = []
+    for ratio in ratios:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unstable trained states are reported by the plan
+            pruned, plan = ssmtools.last_prune(params, ratio, mask=True, errors=False)
+        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in pruned.items()}, strict=True)
+        rows.append({"ratio": ratio, "realized_ratio": plan.realized_ratio, "test": accuracy(model, *splits["test"])})
+    model.load_state_dict(params)
+    return rows
+
+
+def tail_fraction(model: Classifier, states: int) -> float | None:
+    """Share of the Hankel nuclear norm beyond order ``states``, summed over the layers (``None`` if a layer is
+    unstable: s5-pytorch does not constrain its poles, and unstable states have no Hankel singular values)."""
+    try:
+        with torch.no_grad():
+            values = [stt.hankel_singular_values(s, accurate=False) for s in stt.systems(model).values()]
+    except ssmtools.ArgumentError:
+        return None
+    return float(sum(v[states:].sum() for v in values) / sum(v.sum() for v in values))
+
+
+def unstable_states(model: Classifier) -> int:
+    """Stored states with |λ̄| ≥ 1 over all layers."""
+    return int(sum((s.poles.detach().abs() >= 1).sum() for s in stt.systems(model).values()))
+
+
+def run(
+    *,
+    width: int = 32,
+    states: int = 32,
+    depth: int = 2,
+    epochs: int = 8,
+    weight: float = 1e-2,
+    n_train: int | None = None,
+    n_samples: int | None = None,
+    ratios: list[float] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train both classifiers and prune them; returns the setup and, per variant, the curve and the HSV tail."""
+    ratios = RATIOS if ratios is None else ratios
+    splits = mnist1d(n_train, n_samples)
+    report: dict[str, Any] = {
+        "setup": dict(
+            width=width,
+            states=states,
+            depth=depth,
+            epochs=epochs,
+            weight=weight,
+            seed=seed,
+            n_train=len(splits["train"][0]),
+            n_test=len(splits["test"][0]),
+        ),
+        "variants": {},
+    }
+    for label, w in (("plain", 0.0), (f"hankel tail, weight {weight:g}", weight)):
+        start = time.perf_counter()
+        model, skipped = train(splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed)
+        seconds = time.perf_counter() - start
+        report["variants"][label] = {
+            "train_seconds": seconds,
+            "penalty_skipped_steps": skipped,
+            "hankel_tail_fraction": tail_fraction(model, states),
+            "unstable_states": unstable_states(model),
+            "curve": prune_curve(model, splits, ratios),
+        }
+    return report
+
+
+def plot(report: dict[str, Any], ax=None, title: str | None = None):
+    """Accuracy vs realised pruning ratio, one line per variant."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    for label, variant in report["variants"].items():
+        curve = variant["curve"]
+        ax.plot([r["realized_ratio"] for r in curve], [r["test"] for r in curve], "o-", label=label)
+    ax.set_xlabel("LAST pruning ratio (states removed)")
+    ax.set_ylabel("test accuracy [%]")
+    s = report["setup"]
+    ax.set_title(title or f"s5-pytorch, H={s['width']}, P={s['states']}, {s['epochs']} epochs, n={s['n_train']}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--weight", type=float, default=1e-2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    options = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    report = run(epochs=options.epochs, weight=options.weight)
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "regularised.json").write_text(json.dumps(report, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = plot(report)
+    ax.figure.tight_layout()
+    ax.figure.savefig(options.out / "regularised.png", dpi=120)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
