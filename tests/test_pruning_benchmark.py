@@ -101,7 +101,7 @@ def test_summary_and_tables_on_a_fake_report() -> None:
     ]
     units[0]["rows"]["broken"] = [base] + [{"ratio": r, "error": "ArgumentError: no"} for r in (0.5, 0.8)]
     units[1]["rows"]["broken"] = units[0]["rows"]["broken"]
-    summary = run.summarise(units, [0, 1])
+    summary = run.summarise(units)
     entry = summary["sines"]["s4d"]
     assert entry["methods"]["good"]["max_ratio_val"] == {"mean": 0.8, "std": 0.0}
     assert entry["methods"]["aire"]["max_ratio_test"]["mean"] == 0.5
@@ -111,3 +111,14 @@ def test_summary_and_tables_on_a_fake_report() -> None:
     text = run.tables(report)
     assert "| sines / s4d | 80.0 / 78.0 % | `good` | 80 ± 0 % / 80 ± 0 % |" in text
     assert "1.6×" in text and "`broken` is not applicable here: ArgumentError: no" in text
+
+
+def test_a_failing_method_is_recorded_and_skipped_after_fail_fast_ratios() -> None:
+    splits = run.sines_splits(8, 8, 8, length=10)
+    params = tiny("s5")
+    base = {"ratio": 0.0, "realized_ratio": 0.0, "val": 50.0, "test": 50.0}
+    rows = run.evaluate_method(
+        "s5", params, base, run.Method("x", "no-such-criterion"), [0.0, 0.3, 0.5, 0.7, 0.9], splits, 3, {}
+    )
+    assert rows[0] is base and all("no-such-criterion" in r["error"] for r in rows[1:])
+    assert [bool(r.get("skipped")) for r in rows[1:]] == [False] * run.FAIL_FAST + [True] * (4 - run.FAIL_FAST)

@@ -403,8 +403,29 @@ def max_ratio(rows: list[dict], split: str, base: float, tolerance: float = 1.0)
     return max(ok, default=0.0)
 
 
+def evaluate_method(
+    kind: str, params: dict, base: dict, method: Method, ratios: list[float], splits: Splits, classes: int, seen: dict
+) -> list[dict]:
+    """One method at every ratio; a method that failed at the first ``FAIL_FAST`` ratios is not run at the others."""
+    rows: list[dict] = []
+    for ratio in ratios:
+        failed = [r["error"] for r in rows[1:] if "error" in r]
+        if len(failed) >= FAIL_FAST and len(failed) == len(rows) - 1:
+            rows.append({"ratio": ratio, "error": failed[0], "skipped": True})
+            continue
+        try:
+            rows.append(base if ratio == 0.0 else evaluate(kind, params, ratio, method, splits, classes, seen))
+        except Exception as error:  # a method that cannot handle the model: record why
+            rows.append({"ratio": ratio, "error": f"{type(error).__name__}: {error}"[:300]})
+    return rows
+
+
 def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
-    """Train (or load) one (task, model, seed) and evaluate every method at every ratio."""
+    """Train (or load) one (task, model, seed) and evaluate every method at every ratio.
+
+    Each method's rows are cached (``cache/evals/``, keyed by the method, its options and the ratios), so a rerun
+    evaluates only new methods; delete that folder after changing ssmtools' pruning code.
+    """
     task_name, kind, seed, epochs, ratios = unit
     torch.set_num_threads(1)
     task = TASKS[task_name]
@@ -414,19 +435,17 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     trained = time.perf_counter() - started
     seen: dict[str, dict] = {}
     base = evaluate(kind, params, 0.0, Method("last", "last"), splits, task.classes, seen)
+    store = CACHE / "evals" / f"{task_name}-{kind}-P{STATES[kind]}-e{epochs}-seed{seed}.json"
+    done = json.loads(store.read_text()) if store.exists() else {}  # method (options, ratios) → rows
     rows: dict[str, list[dict]] = {}
     for method in methods(task.length):
-        rows[method.label] = []
-        for ratio in ratios:
-            failed = [r["error"] for r in rows[method.label][1:] if "error" in r]
-            if len(failed) >= FAIL_FAST and len(failed) == len(rows[method.label]) - 1:
-                row = {"ratio": ratio, "error": failed[0], "skipped": True}
-            else:
-                try:
-                    row = base if ratio == 0.0 else evaluate(kind, params, ratio, method, splits, task.classes, seen)
-                except Exception as error:  # a method that cannot handle the model: record why
-                    row = {"ratio": ratio, "error": f"{type(error).__name__}: {error}"[:300]}
-            rows[method.label].append(row)
+        key = json.dumps([dataclasses.asdict(method), ratios], sort_keys=True)
+        if key not in done:
+            done[key] = evaluate_method(kind, params, base, method, ratios, splits, task.classes, seen)
+            store.parent.mkdir(parents=True, exist_ok=True)
+            store.with_suffix(".tmp").write_text(json.dumps(done))
+            store.with_suffix(".tmp").replace(store)
+        rows[method.label] = done[key]
     seconds = time.perf_counter() - started
     print(
         f"[{task_name} {kind} seed {seed}] unpruned val {base['val']:.1f} test {base['test']:.1f}; "
@@ -436,8 +455,9 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     return {"task": task_name, "kind": kind, "seed": seed, "base": base, "rows": rows, "seconds": seconds}
 
 
-def summarise(units: list[dict], seeds: list[int]) -> dict[str, Any]:
-    """Per task and model: bases per seed and, per method, rows per seed and max ratios (mean ± std)."""
+def summarise(units: list[dict]) -> dict[str, Any]:
+    """Per task and model: bases per seed and, per method, rows per seed and max ratios (mean ± std over the seeds
+    done)."""
     out: dict[str, Any] = {}
     for unit in units:
         entry = out.setdefault(unit["task"], {}).setdefault(unit["kind"], {"base": {}, "methods": {}})
@@ -446,6 +466,7 @@ def summarise(units: list[dict], seeds: list[int]) -> dict[str, Any]:
             entry["methods"].setdefault(label, {"rows": {}})["rows"][unit["seed"]] = rows
     for models in out.values():
         for entry in models.values():
+            seeds = sorted(entry["base"])
             for method in entry["methods"].values():
                 method["failed"] = all("error" in r for rows in method["rows"].values() for r in rows[1:])
                 for split in ("val", "test"):
@@ -477,18 +498,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     epochs = {kind: args.epochs or (max(1, EPOCHS[kind] // 3) if args.quick else EPOCHS[kind]) for kind in models}
     if "mnist1d" in tasks:
         mnist1d_splits()  # generate the cached data once, before the workers start
-    units = [(task, kind, seed, epochs[kind], ratios) for task in tasks for kind in models for seed in seeds]
-    if args.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            done = pool.map(run_unit, units, chunksize=1)
-    else:
-        done = [run_unit(unit) for unit in units]
+    units = [(task, kind, seed, epochs[kind], ratios) for seed in seeds for task in tasks for kind in models]
     report: dict[str, Any] = {"width": WIDTH, "states": STATES, "depth": DEPTH, "epochs": epochs, "seeds": seeds}
     report.update(ratios=ratios, lengths={t: TASKS[t].length for t in tasks}, jobs=args.jobs)
-    report["tasks"] = summarise(done, seeds)
-    report["unit_seconds"] = {f"{u['task']}/{u['kind']}/{u['seed']}": u["seconds"] for u in done}
-    report["seconds"] = time.perf_counter() - started
-    write(report, Path(args.out), DOCS_IMG if args.docs else None)
+    done: list[dict] = []
+    pool = multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
+    try:  # seed-major order, and the report rewritten after every unit: a partial run leaves usable tables
+        for unit in pool.imap(run_unit, units) if pool else map(run_unit, units):
+            done.append(unit)
+            report["tasks"] = summarise(done)
+            report["unit_seconds"] = {f"{u['task']}/{u['kind']}/{u['seed']}": u["seconds"] for u in done}
+            report["seconds"] = time.perf_counter() - started
+            report["complete"] = len(done) == len(units)
+            write(report, Path(args.out), DOCS_IMG if args.docs else None)
+    finally:
+        if pool:
+            pool.close()
     print(f"benchmark done in {report['seconds'] / 60:.1f} min ({args.jobs} jobs)", flush=True)
     return report
 
@@ -549,7 +574,8 @@ def tables(report: dict[str, Any]) -> str:
     lines = [
         f"{report['depth']} layers, H = {report['width']}, stored states per layer {report['states']}, epochs "
         f"{report['epochs']}, seeds {report['seeds']}; one-shot pruning, no retraining; "
-        f"{report['seconds'] / 60:.1f} min in all ({report['jobs']} processes).",
+        f"{report['seconds'] / 60:.1f} min in all ({report['jobs']} processes)"
+        + ("." if report.get("complete", True) else "; PARTIAL run (units done: see each heading)."),
         "",
         "Largest realised pruning ratio whose accuracy stays within 1 point of the unpruned model, mean ± std over "
         "seeds:",
@@ -563,8 +589,8 @@ def tables(report: dict[str, Any]) -> str:
             base_val = np.mean([b["val"] for b in bases.values()])
             base_test = np.mean([b["test"] for b in bases.values()])
             lines += [
-                f"### {task} / {kind} (L = {report['lengths'][task]}; unpruned: val {base_val:.1f} %, "
-                f"test {base_test:.1f} %)",
+                f"### {task} / {kind} (L = {report['lengths'][task]}; seeds {sorted(bases)}; unpruned: val "
+                f"{base_val:.1f} %, test {base_test:.1f} %)",
                 "",
                 "Largest realised ratio within 1 point (mean ± std over seeds), and mean test accuracy at each "
                 "nominal ratio (`x`: the method failed on a seed). Sorted by the validation column.",
@@ -626,7 +652,7 @@ def figure(report: dict[str, Any], task: str, kind: str, folder: Path) -> Path:
             color=colours[number % 20],
             lw=2.0 if projection else 1.0,
         )
-    seeds = len(report["seeds"])
+    seeds = len(entry["base"])
     ax.set_title(f"{kind} on {task} (one-shot, no retraining; mean of {seeds} seed{'s' * (seeds > 1)})")
     ax.set_xlabel("states removed (%, realised)")
     ax.set_ylabel("test accuracy (%)")
