@@ -488,7 +488,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each (default 2)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results/pruning)")
     parser.add_argument("--docs", action="store_true", help="also copy the figures to docs/img/pruning-*.png")
+    parser.add_argument("--replot", action="store_true", help="rewrite tables and figures from <out>/results.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        report = json.loads((Path(args.out) / "results.json").read_text())
+        write(report, Path(args.out), DOCS_IMG if args.docs else None)
+        return report
     started = time.perf_counter()
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     ratios = RATIOS_QUICK if args.quick else RATIOS_FULL
@@ -589,7 +594,7 @@ def tables(report: dict[str, Any]) -> str:
             base_val = np.mean([b["val"] for b in bases.values()])
             base_test = np.mean([b["test"] for b in bases.values()])
             lines += [
-                f"### {task} / {kind} (L = {report['lengths'][task]}; seeds {sorted(bases)}; unpruned: val "
+                f"### {task} / {kind} (L = {report['lengths'][task]}; seeds {sorted(int(s) for s in bases)}; unpruned: val "
                 f"{base_val:.1f} %, test {base_test:.1f} %)",
                 "",
                 "Largest realised ratio within 1 point (mean ± std over seeds), and mean test accuracy at each "
@@ -631,17 +636,19 @@ def figure(report: dict[str, Any], task: str, kind: str, folder: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     entry = report["tasks"][task][kind]
-    colours = plt.cm.tab20(np.linspace(0, 1, 20))
-    for number, (label, method) in enumerate(entry["methods"].items()):
+    counters = {True: 0, False: 0}  # projections (solid, thick) and selections (dashed) each cycle through tab10
+    for label, method in entry["methods"].items():
         if method["failed"]:
             continue
+        projection = any(label.startswith(r) for r in available_reductions())
+        colour = plt.cm.tab10(counters[projection] % 10)
+        counters[projection] += 1
         ratios, means = [], []
         for index in range(len(report["ratios"])):
             values = [rows[index] for rows in method["rows"].values()]
             if all("error" not in v for v in values):
                 ratios.append(100 * np.mean([v["realized_ratio"] for v in values]))
                 means.append(np.mean([v["test"] for v in values]))
-        projection = method["rows"] and any(label.startswith(r) for r in available_reductions())
         ax.plot(
             ratios,
             means,
@@ -649,7 +656,7 @@ def figure(report: dict[str, Any], task: str, kind: str, folder: Path) -> Path:
             marker="o",
             markersize=3,
             label=label,
-            color=colours[number % 20],
+            color=colour,
             lw=2.0 if projection else 1.0,
         )
     seeds = len(entry["base"])
