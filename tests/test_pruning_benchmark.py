@@ -122,3 +122,14 @@ def test_a_failing_method_is_recorded_and_skipped_after_fail_fast_ratios() -> No
     )
     assert rows[0] is base and all("no-such-criterion" in r["error"] for r in rows[1:])
     assert [bool(r.get("skipped")) for r in rows[1:]] == [False] * run.FAIL_FAST + [True] * (4 - run.FAIL_FAST)
+
+
+def test_summary_when_aire_keeps_nothing() -> None:
+    base = {"ratio": 0.0, "realized_ratio": 0.0, "val": 80.0, "test": 80.0}
+    bad = [base, {"ratio": 0.5, "realized_ratio": 0.5, "val": 10.0, "test": 10.0}]
+    good = [base, {"ratio": 0.5, "realized_ratio": 0.5, "val": 80.0, "test": 80.0}]
+    units = [{"task": "t", "kind": "k", "seed": 0, "base": base, "rows": {"aire": bad, "good": good, "last": bad}}]
+    report = {"depth": 2, "width": 4, "states": 4, "epochs": {}, "seeds": [0], "seconds": 1.0, "jobs": 1}
+    report.update(ratios=[0.0, 0.5], lengths={"t": 8}, tasks=run.summarise(units), complete=False)
+    text = run.tables(report)
+    assert "∞ (AIRE 0 %)" in text and "PARTIAL" in text

@@ -561,7 +561,8 @@ def summary_table(report: dict[str, Any]) -> list[str]:
             best = best_method(entry)
             m = entry["methods"]
             aire, last = m.get("aire"), m.get("last")
-            ratio = m[best]["max_ratio_test"]["mean"] / aire["max_ratio_test"]["mean"] if aire else float("nan")
+            best_test, aire_test = m[best]["max_ratio_test"]["mean"], aire["max_ratio_test"]["mean"] if aire else 0.0
+            ratio = best_test / aire_test if aire_test > 0 else float("inf") if best_test > 0 else float("nan")
             cells = [
                 f"{task} / {kind}",
                 f"{np.mean([b['val'] for b in bases]):.1f} / {np.mean([b['test'] for b in bases]):.1f} %",
@@ -569,7 +570,7 @@ def summary_table(report: dict[str, Any]) -> list[str]:
                 f"{_pct(m[best]['max_ratio_val'])} / {_pct(m[best]['max_ratio_test'])}",
                 f"{_pct(aire['max_ratio_val'])} / {_pct(aire['max_ratio_test'])}" if aire else "–",
                 f"{_pct(last['max_ratio_val'])} / {_pct(last['max_ratio_test'])}" if last else "–",
-                f"{ratio:.1f}×" if math.isfinite(ratio) else "∞ (AIRE 0 %)",
+                f"{ratio:.1f}×" if math.isfinite(ratio) else "∞ (AIRE 0 %)" if ratio > 0 else "– (both 0 %)",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
