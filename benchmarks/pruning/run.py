@@ -420,6 +420,22 @@ def evaluate_method(
     return rows
 
 
+def _store(task: str, kind: str, seed: int, epochs: int) -> Path:
+    """The cached rows of one unit: method (options, ratios) → rows."""
+    return CACHE / "evals" / f"{task}-{kind}-P{STATES[kind]}-e{epochs}-seed{seed}.json"
+
+
+def _key(method: Method, ratios: list[float]) -> str:
+    return json.dumps([dataclasses.asdict(method), ratios], sort_keys=True)
+
+
+def is_cached(task: str, kind: str, seed: int, epochs: int, ratios: list[float]) -> bool:
+    """Whether every method of a unit has cached rows (a rerun of it only reads them)."""
+    store = _store(task, kind, seed, epochs)
+    done = json.loads(store.read_text()) if store.exists() else {}
+    return all(_key(method, ratios) in done for method in methods(TASKS[task].length))
+
+
 def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     """Train (or load) one (task, model, seed) and evaluate every method at every ratio.
 
@@ -435,11 +451,11 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     trained = time.perf_counter() - started
     seen: dict[str, dict] = {}
     base = evaluate(kind, params, 0.0, Method("last", "last"), splits, task.classes, seen)
-    store = CACHE / "evals" / f"{task_name}-{kind}-P{STATES[kind]}-e{epochs}-seed{seed}.json"
+    store = _store(task_name, kind, seed, epochs)
     done = json.loads(store.read_text()) if store.exists() else {}  # method (options, ratios) → rows
     rows: dict[str, list[dict]] = {}
     for method in methods(task.length):
-        key = json.dumps([dataclasses.asdict(method), ratios], sort_keys=True)
+        key = _key(method, ratios)
         if key not in done:
             done[key] = evaluate_method(kind, params, base, method, ratios, splits, task.classes, seen)
             store.parent.mkdir(parents=True, exist_ok=True)
@@ -488,6 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each (default 2)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder (default benchmarks/results/pruning)")
     parser.add_argument("--docs", action="store_true", help="also copy the figures to docs/img/pruning-*.png")
+    parser.add_argument("--cached-only", action="store_true", help="report only the units whose results are cached")
     parser.add_argument("--replot", action="store_true", help="rewrite tables and figures from <out>/results.json")
     args = parser.parse_args(argv)
     if args.replot:
@@ -504,6 +521,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "mnist1d" in tasks:
         mnist1d_splits()  # generate the cached data once, before the workers start
     units = [(task, kind, seed, epochs[kind], ratios) for seed in seeds for task in tasks for kind in models]
+    if args.cached_only:
+        units = [unit for unit in units if is_cached(*unit)]
     report: dict[str, Any] = {"width": WIDTH, "states": STATES, "depth": DEPTH, "epochs": epochs, "seeds": seeds}
     report.update(ratios=ratios, lengths={t: TASKS[t].length for t in tasks}, jobs=args.jobs)
     done: list[dict] = []
