@@ -446,7 +446,7 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     torch.set_num_threads(1)
     task = TASKS[task_name]
     splits = task.splits()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     params = train(kind, task, seed, splits, epochs)
     trained = time.perf_counter() - started
     seen: dict[str, dict] = {}
@@ -468,7 +468,8 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
         f"train {trained:.0f} s, all {seconds:.0f} s",
         flush=True,
     )
-    return {"task": task_name, "kind": kind, "seed": seed, "base": base, "rows": rows, "seconds": seconds}
+    cpu = time.process_time() - cpu  # this process's CPU time: the load-independent cost of the unit
+    return {"task": task_name, "kind": kind, "seed": seed, "base": base, "rows": rows, "seconds": seconds, "cpu": cpu}
 
 
 def summarise(units: list[dict]) -> dict[str, Any]:
@@ -532,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             done.append(unit)
             report["tasks"] = summarise(done)
             report["unit_seconds"] = {f"{u['task']}/{u['kind']}/{u['seed']}": u["seconds"] for u in done}
+            report["unit_cpu_seconds"] = {f"{u['task']}/{u['kind']}/{u['seed']}": u["cpu"] for u in done}
             report["seconds"] = time.perf_counter() - started
             report["complete"] = len(done) == len(units)
             write(report, Path(args.out), DOCS_IMG if args.docs else None)
