@@ -602,6 +602,11 @@ def tables(report: dict[str, Any]) -> str:
         f"{report['depth']} layers, H = {report['width']}, stored states per layer {report['states']}, epochs "
         f"{report['epochs']}, seeds {report['seeds']}; one-shot pruning, no retraining; "
         f"{report['seconds'] / 60:.1f} min in all ({report['jobs']} processes)"
+        + (
+            f"; the units' CPU time {sum(report['unit_cpu_seconds'].values()) / 60:.1f} min"
+            if report.get("unit_cpu_seconds")
+            else ""
+        )
         + ("." if report.get("complete", True) else "; PARTIAL run (units done: see each heading)."),
         "",
         "Largest realised pruning ratio whose accuracy stays within 1 point of the unpruned model, mean ± std over "
