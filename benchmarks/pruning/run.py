@@ -526,6 +526,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         units = [unit for unit in units if is_cached(*unit)]
     report: dict[str, Any] = {"width": WIDTH, "states": STATES, "depth": DEPTH, "epochs": epochs, "seeds": seeds}
     report.update(ratios=ratios, lengths={t: TASKS[t].length for t in tasks}, jobs=args.jobs)
+    report["cached_only"] = args.cached_only
     done: list[dict] = []
     pool = multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
     try:  # seed-major order, and the report rewritten after every unit: a partial run leaves usable tables
@@ -601,10 +602,14 @@ def tables(report: dict[str, Any]) -> str:
     lines = [
         f"{report['depth']} layers, H = {report['width']}, stored states per layer {report['states']}, epochs "
         f"{report['epochs']}, seeds {report['seeds']}; one-shot pruning, no retraining; "
-        f"{report['seconds'] / 60:.1f} min in all ({report['jobs']} processes)"
+        + (
+            "report rebuilt from cached results (no timing: see each unit's log)"
+            if report.get("cached_only")
+            else f"{report['seconds'] / 60:.1f} min in all ({report['jobs']} processes)"
+        )
         + (
             f"; the units' CPU time {sum(report['unit_cpu_seconds'].values()) / 60:.1f} min"
-            if report.get("unit_cpu_seconds")
+            if report.get("unit_cpu_seconds") and not report.get("cached_only")
             else ""
         )
         + ("." if report.get("complete", True) else "; PARTIAL run (units done: see each heading)."),
