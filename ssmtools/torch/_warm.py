@@ -220,5 +220,6 @@ def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol
         evaluate=evaluate,
         slope=lambda w: _hinf_diagonal.value_and_slope(form, w),
         cheap=cheap,
+        profile=lambda w: _hinf_diagonal.feedthrough_profile(form, w),
     )
     return None if found is None else float(found[1])
