@@ -449,6 +449,20 @@ def _energies(
     return h2.transpose(0, 2, 1), qs.transpose(0, 2, 1)
 
 
+def _delta_b_sum(delta: np.ndarray, B: np.ndarray, backend: str, device: Any) -> np.ndarray:
+    """Σ_t Δ_t·B_tᵀ per group, ``(G, c, N)`` in float64, from ``delta`` ``(T, G, c)`` and ``B`` ``(T, G, N)``.
+
+    With ``backend="torch"`` the product runs in torch (float64), not in NumPy's BLAS: a NumPy BLAS call between
+    torch's elementwise passes leaves the BLAS thread pool spinning against torch's threads, which made the whole
+    update 1.5× slower on 2 cores (docs/benchmarks.md, Mamba section).
+    """
+    if backend == "torch":
+        torch = torch_module()
+        d, b = (torch.as_tensor(a).to(device=device, dtype=torch.float64) for a in (delta, B))
+        return torch.matmul(d.permute(1, 2, 0), b.permute(1, 0, 2)).cpu().numpy()
+    return np.matmul(delta.transpose(1, 2, 0), B.transpose(1, 0, 2))
+
+
 @dataclass
 class SelectiveStats:
     """Streaming calibration statistics of one selective layer (memory O(d_inner·N), whatever the token count).
@@ -531,9 +545,7 @@ class SelectiveStats:
         A = p.channel_A().reshape(G, -1, self.d_state)
         delta, u = s.delta[:T].reshape(T, G, -1), s.u[:T].reshape(T, G, -1)
         self.sum_delta += s.delta[:T].sum(0)
-        self.sum_delta_b += np.matmul(delta.transpose(1, 2, 0), s.B[:T].transpose(1, 0, 2)).reshape(
-            self.sum_delta_b.shape
-        )
+        self.sum_delta_b += _delta_b_sum(delta, s.B[:T], backend, device).reshape(self.sum_delta_b.shape)
         self.sum_c += np.broadcast_to(s.C[:T].sum(0)[:, None, :], A.shape).reshape(self.sum_c.shape)
         h2, qs = _energies(A, delta, u, s.B[:T], s.C[:T], backend, device, dtype)
         self.sum_h2 += h2.reshape(self.sum_h2.shape)
