@@ -104,6 +104,38 @@ class Balanced(Criterion):
         """``"layer"`` for uniform order allocation, else ``"global"``."""
         return "layer" if self.order_allocation == "uniform" else "global"
 
+    def causal_system(self, layer: SSMLayer) -> DiagonalSSM:
+        """The layer's system, after the refusals of balanced truncation (no work beyond a stability check).
+
+        Parameters
+        ----------
+        layer : SSMLayer
+            The layer to be scored.
+
+        Returns
+        -------
+        DiagonalSSM
+            ``layer.system``.
+
+        Raises
+        ------
+        ArgumentError
+            For a bidirectional layer, and for one with poles on or outside the unit circle when
+            ``unstable="error"`` and no horizon is set.
+        """
+        system = layer.system
+        if isinstance(system, BidirectionalSSM):
+            raise ArgumentError(
+                f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
+                "use a modal criterion such as 'last' or 'last-exact'"
+            )
+        if self.horizon is None and self.unstable == "error" and np.any(system.stability_margin <= 0):
+            raise ArgumentError(
+                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation with unstable='error' needs a "
+                "stable layer; use unstable='keep' (stable/unstable decomposition), a horizon, or a modal criterion"
+            )
+        return system
+
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         """Energy of every Hankel slot, descending along the last axis.
 
@@ -119,22 +151,12 @@ class Balanced(Criterion):
         ndarray of float64
             Slot energies, shape ``layer.system.poles.shape``.
         """
-        if isinstance(layer.system, BidirectionalSSM):
-            raise ArgumentError(
-                f"layer {layer.name!r} is bidirectional (non-causal): balanced truncation needs a causal layer; "
-                "use a modal criterion such as 'last' or 'last-exact'"
-            )
-        system = layer.system
+        system = self.causal_system(layer)
         unstable = system.stability_margin <= 0
         if self.horizon is not None:
             hsv = hankel_singular_values(system, horizon=self.horizon)
         elif not np.any(unstable):
             hsv = hankel_singular_values(system)  # (*batch, N), descending
-        elif self.unstable == "error":
-            raise ArgumentError(
-                f"layer {layer.name!r} has poles with |λ̄| ≥ 1: balanced truncation with unstable='error' needs a "
-                "stable layer; use unstable='keep' (stable/unstable decomposition), a horizon, or a modal criterion"
-            )
         else:
             hsv = _decomposed_hsv(system, unstable)
         if system.output == "real":

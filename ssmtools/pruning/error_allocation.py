@@ -117,9 +117,7 @@ class H2Greedy(Balanced):
         ndarray of float64
             Slot scores, shape ``layer.system.poles.shape``.
         """
-        super().raw_scores(layer, model=model)  # the refusals of "balanced": bidirectional, unstable="error"
-        system = layer.system
-        assert isinstance(system, DiagonalSSM)  # bidirectional layers were refused above
+        system = self.causal_system(layer)  # the refusals of "balanced", without its Hankel singular values
         unstable = system.stability_margin <= 0
         scores = np.zeros(system.poles.shape)
         for index in np.ndindex(*system.batch_shape):
