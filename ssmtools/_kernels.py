@@ -48,9 +48,24 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
+def _with_plain_gradient(accurate, plain, *args):
+    """``accurate(*args)``; for torch tensors that require grad, the value of ``accurate`` on detached inputs
+    carrying the gradient of ``plain`` (the same function in plain arithmetic): the error-free transformations
+    of a compensated formula add no operation to the autograd graph, and the derivative, which has no
+    cancellation, is the analytic one evaluated in floating point."""
+    if not any(getattr(a, "requires_grad", False) for a in args):
+        return accurate(*args)
+    approximate = plain(*args)
+    return accurate(*(a.detach() for a in args)) + (approximate - approximate.detach())
+
+
 def one_minus_products(a1, b1, a2, b2):
     """``1 − (a1·a2 + b1·b2)`` for real arrays, compensated: relative accuracy ~eps even when the result is
     ~1e-16 (error-free products and sums; its sign is exact unless |result| < ~1e-30)."""
+    return _with_plain_gradient(_one_minus_products, lambda p, q, r, s: 1.0 - (p * r + q * s), a1, b1, a2, b2)
+
+
+def _one_minus_products(a1, b1, a2, b2):
     xp = array_namespace(a1, a2)
     p1, e1 = _two_product(a1, a2)
     p2, e2 = _two_product(b1, b2)
@@ -70,6 +85,10 @@ def one_minus_cross(lam_i, lam_j):
 def one_minus_abs_squared(lam):
     """``1 − |λ|²`` with relative accuracy ~eps even when |λ| is within 1e-16 of 1 (compensated); its sign
     decides stability exactly (docs/concepts/derivations.md#time-domain)."""
+    return _with_plain_gradient(_one_minus_abs_squared, lambda z: 1.0 - (z * z.conj()).real, lam)
+
+
+def _one_minus_abs_squared(lam):
     xp = array_namespace(lam)
     a, b = xp.real(lam), xp.imag(lam)
     px, ex = _two_square(a)
@@ -453,9 +472,7 @@ def diagonal_controllability_gramian(
     BBh = B @ xp.conj(xp.matrix_transpose(B))
     if horizon is not None:
         return BBh * horizon_sum(lam[..., :, None], lam[..., None, :], horizon, discrete=discrete)
-    if discrete:
-        return BBh / one_minus_cross(lam[..., :, None], lam[..., None, :])
-    return -BBh / (lam[..., :, None] + xp.conj(lam)[..., None, :])
+    return BBh / _square_denominators(lam, discrete=discrete)
 
 
 def diagonal_observability_gramian(
@@ -470,9 +487,7 @@ def diagonal_observability_gramian(
     ChC = xp.conj(xp.matrix_transpose(C)) @ C
     if horizon is not None:
         return ChC * xp.conj(horizon_sum(lam[..., :, None], lam[..., None, :], horizon, discrete=discrete))
-    if discrete:  # 1 − conj λ_i λ_j = conj(1 − λ_i conj λ_j)
-        return ChC / xp.conj(one_minus_cross(lam[..., :, None], lam[..., None, :]))
-    return -ChC / (xp.conj(lam)[..., :, None] + lam[..., None, :])
+    return ChC / xp.conj(_square_denominators(lam, discrete=discrete))  # conj(1 − λ_i conj λ_j) = 1 − conj λ_i λ_j
 
 
 BLOCK_ELEMENTS = 2**15
@@ -492,6 +507,13 @@ def gramian_denominators(lam_i, margin_i, nu_j, *, discrete: bool):
         return -(lam_i + nu_j)
     xp = array_namespace(lam_i, nu_j)
     return margin_i + lam_i * (xp.conj(lam_i) - nu_j)
+
+
+def _square_denominators(lam, *, discrete: bool):
+    """The n×n :func:`gramian_denominators` ``d_ij`` of the poles ``lam`` (..., n) with themselves: P = BBᴴ/d."""
+    xp = array_namespace(lam)
+    margin = one_minus_abs_squared(lam)[..., :, None] if discrete else None
+    return gramian_denominators(lam[..., :, None], margin, xp.conj(lam)[..., None, :], discrete=discrete)
 
 
 def _tile_sum(kernel, rows, cols):

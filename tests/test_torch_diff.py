@@ -297,3 +297,31 @@ def test_hankel_nuclear_penalty_gradient_matches_central_difference():
 
     h = 1e-5
     assert analytic == pytest.approx((F(h) - F(-h)) / (2 * h), rel=1e-6)
+
+
+def test_penalties_stack_layers_of_one_layout_and_keep_the_layer_order():
+    """Layers of equal layout run as one batch; terms come back in layer order, each equal to the NumPy value."""
+    small = [stt.TorchSSM.from_numpy(_numpy_system(_params(s, True), True, "real")) for s in (11, 12)]
+    large = stt.TorchSSM.from_numpy(_numpy_system(_params(13, True, n=5), True, "real"))
+    layers = {"a": small[0], "b": large, "c": small[1]}
+    numpy_layers = {k: s.to_numpy().replace(D=None) for k, s in layers.items()}
+    expected_h2 = [float(ssmtools.h2_norm(s)) ** 2 for s in numpy_layers.values()]
+    expected_tail = [float(np.sum(ssmtools.hankel_singular_values(s)[1:])) for s in numpy_layers.values()]
+    np.testing.assert_allclose(stt.h2_penalty(layers, reduction="none").numpy(), expected_h2, rtol=1e-12)
+    np.testing.assert_allclose(
+        stt.hankel_nuclear_penalty(layers, order=1, reduction="none").numpy(), expected_tail, rtol=1e-9
+    )
+    tracker = stt.HinfTracker(certify_every=1)
+    hinf = stt.hinf_penalty(layers, reduction="none", tracker=tracker)
+    expected_hinf = [float(ssmtools.hinf_norm(s, method="slycot")) for s in numpy_layers.values()]
+    np.testing.assert_allclose(hinf.numpy(), expected_hinf, rtol=1e-6)
+    assert set(tracker._peaks) == {"a+c", "b"}  # one tracked group per layout
+    leaves = {k: stt.TorchSSM.from_numpy(s, requires_grad=True) for k, s in numpy_layers.items()}
+    (stt.hankel_nuclear_penalty(leaves, order=1) + stt.h2_penalty(leaves)).backward()
+    for key, s in numpy_layers.items():  # each layer's gradient is the one it gets alone
+        alone = stt.TorchSSM.from_numpy(s, requires_grad=True)
+        (stt.hankel_nuclear_penalty(alone, order=1) + stt.h2_penalty(alone)).backward()
+        for stacked_leaf, alone_leaf in zip(
+            (leaves[key].poles, leaves[key].B, leaves[key].C), (alone.poles, alone.B, alone.C)
+        ):
+            torch.testing.assert_close(stacked_leaf.grad, alone_leaf.grad, rtol=1e-10, atol=1e-12)

@@ -253,6 +253,11 @@ def hinf_norm(
     descent but not the directional derivative in every direction (docs/concepts/derivations.md#differentiable-norms).
     Cost per call: the host search plus one O(n(m + p)) response and a p×m SVD per system.
     """
+    stable_now, safe = _stable_poles(sys)
+    if tracker is not None and not tracker.due(name, sys.batch_shape) and bool(stable_now.all()):
+        value, peak, moved = _local_step(sys, tracker.tracked(name))
+        tracker.advance(name, moved)
+        return (value, peak) if return_peak else value
     host = sys.to_numpy()
     if tracker is None:
         found = np.asarray(norms.hinf_result(host, method="diagonal", rtol=rtol).peak, dtype=float)
@@ -261,11 +266,78 @@ def hinf_norm(
     peak = torch.as_tensor(found, device=sys.poles.device)
     stable = ~torch.isnan(peak)
     omega = torch.where(stable, peak, torch.zeros_like(peak))
-    _, safe = _stable_poles(sys)
-    G = response_at(sys.__class__(safe, sys.B, sys.C, sys.D, **_conventions(sys)), omega)
-    sigma = torch.linalg.matrix_norm(G, ord=2)
+    sigma = _sigma_max(response_at(sys.__class__(safe, sys.B, sys.C, sys.D, **_conventions(sys)), omega))
     value = torch.where(stable, sigma, torch.full_like(sigma, torch.inf))
     return (value, peak) if return_peak else value
+
+
+def _sigma_max(G: torch.Tensor) -> torch.Tensor:
+    """σ_max of every matrix of ``G`` as ``Re(u₁ᴴ G v₁)``, u₁ and v₁ its top singular vectors computed without
+    grad: the envelope-theorem gradient ``Re(u₁ v₁ᴴ)``-weighted, without differentiating an SVD."""
+    with torch.no_grad():
+        U, _, Vh = torch.linalg.svd(G)
+    u, v = U[..., :, 0], Vh[..., 0, :].conj()
+    return (u.conj()[..., :, None] * G * v[..., None, :]).sum(dim=(-2, -1)).real
+
+
+#: the local step's stencil half-width, as a fraction of the distance from the boundary point to the nearest pole
+_STENCIL = 0.01
+
+
+def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """A tracker's local call (see :class:`HinfTracker`) on a stable system, in torch.
+
+    ``tracked`` (systems × candidates, user frequencies, ``nan``-padded, first column finite): σ_max at ω and
+    ω ± h for every candidate (h = ``_STENCIL``·distance to the nearest pole), in one batched response whose
+    best point gives the value (attained, with its envelope gradient) and the peak; every candidate moves to
+    the vertex of its parabola (concave stencil; else 5h uphill), by at most half the distance to the nearest
+    pole. Returns ``(value, peak, moved)``, ``moved`` in the layout of ``tracked``.
+    """
+    batch, real = sys.batch_shape, sys.poles.real.dtype
+    count = tracked.shape[-1]
+    given = torch.as_tensor(tracked.reshape(*batch, count), dtype=real, device=sys.poles.device)
+    present = ~torch.isnan(given)
+    omega = torch.where(present, given, given[..., :1])
+    with torch.no_grad():
+        point = torch.exp(1j * omega) if sys.is_discrete else 1j * omega
+        poles, _, _ = _augmented(sys)
+        scale = (point[..., None] - poles.detach()[..., None, :]).abs().amin(dim=-1)
+    h = _STENCIL * scale
+    stencil = omega[..., None] + h[..., None] * torch.tensor([-1.0, 0.0, 1.0], dtype=real, device=omega.device)
+    expanded = sys.__class__(
+        sys.poles[..., None, None, :],
+        sys.B[..., None, None, :, :],
+        sys.C[..., None, None, :, :],
+        sys.D[..., None, None, :, :],
+        **_conventions(sys),
+    )
+    G = response_at(expanded, stencil)  # (*batch, candidates, 3, p, m)
+    with torch.no_grad():  # σ_max² as the top eigenvalue of GᴴG (or GGᴴ): cheaper than an SVD, accurate to ε·σ_max²
+        gram = G.mH @ G if G.shape[-1] <= G.shape[-2] else G @ G.mH
+        f = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0.0).sqrt()
+        f = torch.where(present[..., None], f, torch.full_like(f, -torch.inf))
+        best = f.flatten(-2).argmax(dim=-1)
+        below, centre, above = f.unbind(-1)
+        curvature = above - 2.0 * centre + below
+        concave = curvature < 0
+        vertex = -h * (above - below) / (2.0 * torch.where(concave, curvature, -torch.ones_like(curvature)))
+        step = torch.where(concave, vertex, 5.0 * h * torch.sign(above - below))
+        moved = _wrap(omega + step.clamp(-0.5 * scale, 0.5 * scale), sys)
+        moved = torch.where(present, moved, torch.full_like(moved, torch.nan))
+        order = torch.argsort(f.amax(dim=-1), dim=-1, descending=True)
+        moved = torch.take_along_dim(moved, order, dim=-1)
+        peak = _wrap(torch.take_along_dim(stencil.flatten(-2), best[..., None], dim=-1)[..., 0], sys)
+    index = best[..., None, None, None].expand(*batch, 1, *G.shape[-2:])
+    at_best = torch.take_along_dim(G.flatten(-4, -3), index, dim=-3)[..., 0, :, :]
+    moved_host = moved.detach().cpu().to(torch.float64).numpy().reshape(tracked.shape)
+    return _sigma_max(at_best), peak.to(torch.float64), moved_host
+
+
+def _wrap(omega: torch.Tensor, sys: TorchSSM) -> torch.Tensor:
+    """User frequencies as the certified routes report them: DT in (−π, π], |ω| for a real-output layer."""
+    if sys.is_discrete:
+        omega = torch.atan2(torch.sin(omega), torch.cos(omega))
+    return omega.abs() if sys.output == "real" else omega
 
 
 # ---------------------------------------------------------------------------------------------- Hankel
@@ -292,14 +364,14 @@ def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Ten
     With Gramian factors ``P = L_P L_Pᴴ``, ``Q = L_Q L_Qᴴ`` and the SVD ``L_Qᴴ L_P = U Σ Vᴴ``, the right and left
     eigenvectors of PQ are ``x_j = L_P v_j`` and ``y_j = L_Q u_j`` with ``y_jᴴ x_j = σ_j``, so
     ``dσ_j = Re(y_jᴴ (dP·Q + P·dQ) x_j)/(2σ_j²)``. The factors (Hermitian eigendecompositions of the Cauchy-like
-    closed-form Gramians, in complex128) and vectors are computed without grad; P and Q are the differentiable
+    closed-form Gramians, in double precision) and vectors are computed without grad; P and Q are the differentiable
     closed-form Gramians. A simple σ_j gets its exact gradient. In a cluster of
     equal values the individual σ_j are not differentiable: their gradients depend on the basis the SVD
     picked, but their **sum** gets its exact gradient, so a penalty on the sum beyond an order k is exact
     unless k splits a cluster. Values below 1e-12·σ₁ get no gradient (docs/concepts/derivations.md#differentiable-norms).
     """
     P, Q = _gramians(sys)
-    X, Y, S = _hankel_vectors(P, Q, pairs=sys.output == "real")
+    X, Y, S = _hankel_vectors(P, Q)
     values = S.to(sys.poles.real.dtype)
     if accurate:
         values = torch.as_tensor(norms.hankel_singular_values(sys.to_numpy()), device=sys.poles.device)
@@ -312,17 +384,44 @@ def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Ten
 
 
 def _gramians(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
-    """The closed-form (Cauchy-like) Gramians P, Q of the augmented realization, in the graph; unstable raises."""
+    """The closed-form Gramians P, Q in the graph, in the coordinates the HSVs are computed in; unstable raises.
+
+    Complex output: those of (Λ, B, C). Real output: those of the augmented realization
+    ``([λ, conj λ], [B; conj B], ½[C, conj C])`` mapped by the unitary ``T = [[I, I], [−jI, jI]]/√2`` to the
+    real coordinates ``[Re x; Im x]·√2``, where they are real: with the blocks ``G₁₁`` (pairs λ_i, conj λ_j) and
+    ``G₁₂`` (pairs λ_i, λ_j) of the augmented Gramian ``[[G₁₁, G₁₂], [conj G₁₂, conj G₁₁]]``,
+    ``T G Tᴴ = [[Re(G₁₁ + G₁₂), Im(G₁₂ − G₁₁)], [Im(G₁₁ + G₁₂), Re(G₁₁ − G₁₂)]]`` — two n×n blocks computed instead
+    of the 2n×2n complex Gramian, and a real factorisation (the HSVs do not change under a unitary change of
+    coordinates). The denominators are :func:`ssmtools._kernels.gramian_denominators`, accurate next to the
+    circle.
+    """
     stable, _ = _stable_poles(sys)
     if not bool(stable.all()):
         raise ArgumentError(
             "Hankel singular values need an asymptotically stable system: "
             f"{int((~stable).sum())} pole(s) on or outside the stability boundary"
         )
-    lam, B, C = _augmented(sys)
-    P = _kernels.diagonal_controllability_gramian(lam, B, discrete=sys.is_discrete)
-    Q = _kernels.diagonal_observability_gramian(lam, C, discrete=sys.is_discrete)
-    return P, Q
+    lam, B, C, discrete = sys.poles, sys.B, sys.C, sys.is_discrete
+    margin = None
+    if discrete:
+        margin = _kernels.one_minus_abs_squared(lam)[..., :, None]
+    lam_i, lam_j = lam[..., :, None], lam[..., None, :]
+    across = _kernels.gramian_denominators(lam_i, margin, lam_j.conj(), discrete=discrete)  # 1 − λ_i conj λ_j
+    P = (B @ B.mH) / across
+    Q = (C.mH @ C) / across.conj()
+    if sys.output == "complex":
+        return P, Q
+    along = _kernels.gramian_denominators(lam_i, margin, lam_j, discrete=discrete)  # 1 − λ_i λ_j
+    P12 = (B @ B.mT) / along
+    Q12 = 0.25 * (C.mH @ C.conj()) / along.conj()
+    return _real_coordinates(P, P12), _real_coordinates(0.25 * Q, Q12)
+
+
+def _real_coordinates(G11: torch.Tensor, G12: torch.Tensor) -> torch.Tensor:
+    """``T G Tᴴ`` of the augmented-pair matrix ``G = [[G₁₁, G₁₂], [conj G₁₂, conj G₁₁]]`` (see :func:`_gramians`)."""
+    top = torch.cat([(G11 + G12).real, (G12 - G11).imag], dim=-1)
+    bottom = torch.cat([(G11 + G12).imag, (G11 - G12).real], dim=-1)
+    return torch.cat([top, bottom], dim=-2)
 
 
 def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
@@ -335,7 +434,7 @@ def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
     Exact for a tail that does not split a cluster of equal values (docs/concepts/derivations.md#differentiable-norms).
     """
     P, Q = _gramians(sys)
-    X, Y, S = _hankel_vectors(P, Q, pairs=sys.output == "real")
+    X, Y, S = _hankel_vectors(P, Q)
     S_t = S[..., order:]
     live = S_t > 1e-12 * S[..., :1].clamp(min=torch.finfo(S.dtype).tiny)
     inverse = torch.where(live, 1.0 / torch.where(live, S_t, torch.ones_like(S_t)), torch.zeros_like(S_t)).to(P.dtype)
@@ -348,37 +447,19 @@ def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
     return S_t.sum(dim=-1).to(surrogate.dtype) + (surrogate - surrogate.detach())
 
 
-def _hankel_vectors(
-    P: torch.Tensor, Q: torch.Tensor, *, pairs: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(X, Y, σ)``: right/left eigenvectors ``L_P V`` and ``L_Q U`` of PQ (dtype of P) and the HSVs (float64).
-
-    ``pairs``: the augmented realization of a real-output system (states ``[x; conj x]``): the unitary
-    ``T = [[I, I], [−jI, jI]]/√2`` maps it to real coordinates ``[Re x; Im x]·√2``, where ``T P Tᴴ`` and
-    ``T Q Tᴴ`` are real, so the factorisations run in real arithmetic (about twice as fast) and the vectors are
-    mapped back by ``Tᴴ`` (the HSVs do not change under a unitary change of coordinates).
-    """
+def _hankel_vectors(P: torch.Tensor, Q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(X, Y, σ)``: right/left eigenvectors ``L_P V`` and ``L_Q U`` of PQ (dtype of P) and the HSVs (float64),
+    computed without grad from the factors ``L = V_G·sqrt(Λ_G)`` of the Hermitian eigendecompositions of P and Q
+    (in double precision; real arithmetic for the real Gramians of :func:`_gramians`)."""
     with torch.no_grad():
-        P0, Q0 = (0.5 * (G + G.mH) for G in (P.detach().to(torch.complex128), Q.detach().to(torch.complex128)))
-        T = _pair_unitary(P0.shape[-1] // 2, P0.device) if pairs else None
-        if T is not None:
-            P0, Q0 = ((T @ G @ T.mH).real for G in (P0, Q0))
+        wide = torch.float64 if not P.is_complex() else torch.complex128
         factors = []
-        for G in (P0, Q0):
-            eigenvalues, vectors = torch.linalg.eigh(G)
+        for G in (P.detach().to(wide), Q.detach().to(wide)):
+            eigenvalues, vectors = torch.linalg.eigh(0.5 * (G + G.mH))
             factors.append(vectors * eigenvalues.clamp(min=0.0).sqrt()[..., None, :])
         L_P, L_Q = factors
         U, S, Vh = torch.linalg.svd(L_Q.mH @ L_P)
-        X, Y = L_P @ Vh.mH, L_Q @ U
-        if T is not None:
-            X, Y = T.mH @ X.to(T.dtype), T.mH @ Y.to(T.dtype)
-        return X.to(P.dtype), Y.to(P.dtype), S
-
-
-def _pair_unitary(n: int, device: Any) -> torch.Tensor:
-    """``[[I, I], [−jI, jI]]/√2`` (2n × 2n, complex128): augmented pair coordinates → real coordinates."""
-    eye = torch.eye(n, dtype=torch.complex128, device=device)
-    return torch.cat([torch.cat([eye, eye], dim=1), torch.cat([-1j * eye, 1j * eye], dim=1)], dim=0) / np.sqrt(2.0)
+        return (L_P @ Vh.mH).to(P.dtype), (L_Q @ U).to(P.dtype), S
 
 
 # ---------------------------------------------------------------------------------------------- scores

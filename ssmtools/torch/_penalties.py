@@ -17,7 +17,7 @@ with ŝ the LAMP-normalised LAST scores, scale-free, in [0, H_n − 1] (0 when o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -53,8 +53,59 @@ def _named_systems(model: Model) -> list[tuple[str, TorchSSM]]:
     return items
 
 
-def _systems_of(model: Model) -> list[TorchSSM]:
-    return [sys for _, sys in _named_systems(model)]
+def _layout(sys: TorchSSM) -> tuple:
+    """What two systems must share to be stacked into one batch: shapes, dtypes, device and conventions."""
+    tensors = (sys.poles, sys.B, sys.C, sys.D)
+    return (
+        *(tuple(t.shape) for t in tensors),
+        *(t.dtype for t in tensors),
+        sys.poles.device,
+        sys.dt,
+        sys.output,
+        sys.state_includes_input,
+    )
+
+
+def _stacked(named: list[tuple[str, TorchSSM]]) -> list[tuple[list[int], str, TorchSSM]]:
+    """The layers grouped by :func:`_layout`, each group of several stacked along a new leading axis.
+
+    A deep model's layers usually share one layout, so a penalty runs each of its torch operations once per
+    group instead of once per layer (the per-operation overhead dominates at training-step sizes). Returns
+    ``(positions, key, system)`` per group: the layers' positions in ``named``, the key of the group (the layer's
+    own key for a group of one, the keys joined by ``"+"`` otherwise: a :class:`HinfTracker` remembers the
+    group) and the system, whose first batch axis runs over the group's layers.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for position, (_, sys) in enumerate(named):
+        groups.setdefault(_layout(sys), []).append(position)
+    stacked = []
+    for positions in groups.values():
+        if len(positions) == 1:
+            key, sys = named[positions[0]]
+            stacked.append((positions, key, sys))
+            continue
+        members = [named[k][1] for k in positions]
+        first = members[0]
+        sys = TorchSSM(
+            *(torch.stack([getattr(m, field) for m in members]) for field in ("poles", "B", "C", "D")),
+            dt=first.dt,
+            output=first.output,
+            state_includes_input=first.state_includes_input,
+        )
+        stacked.append((positions, "+".join(named[k][0] for k in positions), sys))
+    return stacked
+
+
+def _per_layer(model: Model, term: Callable[[str, TorchSSM], torch.Tensor]) -> list[torch.Tensor]:
+    """``term(key, system)`` of every layer, in layer order, evaluated once per stacked group (:func:`_stacked`)."""
+    named = _named_systems(model)
+    terms: list[torch.Tensor] = [torch.empty(0)] * len(named)
+    for positions, key, sys in _stacked(named):
+        value = term(key, sys)
+        parts = [value] if len(positions) == 1 else list(value.unbind(0))
+        for position, part in zip(positions, parts, strict=True):
+            terms[position] = part
+    return terms
 
 
 def _strictly_proper(sys: TorchSSM, feedthrough: bool) -> TorchSSM:
@@ -112,10 +163,9 @@ def hinf_penalty(
     torch.Tensor
         0-d, or 1-D for ``reduction="none"``; ``inf`` if a layer is unstable.
     """
-    terms = [
-        hinf_norm(_strictly_proper(s, feedthrough), rtol=rtol, tracker=tracker, name=name)
-        for name, s in _named_systems(model)
-    ]
+    terms = _per_layer(
+        model, lambda name, s: hinf_norm(_strictly_proper(s, feedthrough), rtol=rtol, tracker=tracker, name=name)
+    )
     return _reduce(terms, reduction)
 
 
@@ -136,7 +186,7 @@ def h2_penalty(model: Model, *, reduction: Reduction = "sum", feedthrough: bool 
     torch.Tensor
         0-d, or 1-D for ``reduction="none"``; ``inf`` if a layer is unstable.
     """
-    terms = [h2_squared(_strictly_proper(s, feedthrough)) for s in _systems_of(model)]
+    terms = _per_layer(model, lambda _, s: h2_squared(_strictly_proper(s, feedthrough)))
     return _reduce(terms, reduction)
 
 
@@ -165,7 +215,7 @@ def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction
     """
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ArgumentError(f"order={order!r} must be an integer ≥ 0 (the number of leading HSVs kept free)")
-    terms = [_hankel_tail(s, order) for s in _systems_of(model)]
+    terms = _per_layer(model, lambda _, s: _hankel_tail(s, order))
     return _reduce(terms, reduction)
 
 
@@ -194,5 +244,5 @@ def last_sparsity_penalty(model: Model, *, reduction: Reduction = "sum", exact: 
     compete with the task loss by shrinking weights; it rewards a fast decay of the state importances, the
     property that lets LAST prune more states at equal error.
     """
-    terms = [last_scores(s, exact=exact).sum(dim=-1) - 1.0 for s in _systems_of(model)]
+    terms = _per_layer(model, lambda _, s: last_scores(s, exact=exact).sum(dim=-1) - 1.0)
     return _reduce(terms, reduction)

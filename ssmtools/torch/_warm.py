@@ -1,11 +1,11 @@
 """Warm-started H∞ peaks across training steps: :class:`HinfTracker`.
 
 Between two optimiser steps the parameters move little, and so does the peak frequency of each layer's
-response. A tracker keeps every layer's last peak and, instead of the full certified search of
-:func:`ssmtools.hinf_result` at every step, refines the previous peak locally (the secant climb of the level-set
-route, :func:`ssmtools._hinf_levelset.climb`, a few exact σ_max evaluations) and re-certifies it with one
-Bruinsma–Steinbuch level-set test every ``certify_every`` calls; the full search runs only on the first call and
-when a test fails (docs/concepts/derivations.md#differentiable-norms).
+response. A tracker keeps every layer's last peaks and, instead of the full certified search of
+:func:`ssmtools.hinf_result` at every step, moves them by one local step per call (three σ_max evaluations each,
+in torch: :func:`ssmtools.torch.hinf_norm`) and re-certifies the best one with one Bruinsma–Steinbuch level-set
+test every ``certify_every`` calls; the full search runs only on the first call and when a test fails
+(docs/concepts/derivations.md#differentiable-norms).
 """
 
 from __future__ import annotations
@@ -47,17 +47,20 @@ class HinfTracker:
     What each call certifies, per system (``rtol`` the caller's, the gradient in every case the envelope-theorem
     gradient of σ_max at the returned peak, exact there because the peak is a local maximiser):
 
-    - **search** (first call for a layer, a change of its batch shape, a failed certificate, a pole next to the circle):
+    - **search** (first call for a layer, a change of its batch shape, a failed certificate, a pole next to the
+      circle, a system unstable now or at its last certificate):
       the full certified search, ``‖G‖∞ ≤ (1 + rtol)·value`` (plus the rounding floor), value attained at the peak;
-    - **level-set** (every ``certify_every``-th call): the tracked peaks are refined locally and the best one is
-      tested at ``γ = (1 + rtol/2)·value``: no frequency where σ_max reaches γ gives the same bracket as a
+    - **level-set** (every ``certify_every``-th call): the tracked peaks are climbed to their local maxima
+      (exact σ_max evaluations on the host) and the best one is tested at ``γ = (1 + rtol/2)·value``: no frequency where σ_max reaches γ gives the same bracket as a
       search; crossings lead to a larger lobe (Bruinsma–Steinbuch iteration, :mod:`ssmtools._hinf_levelset`),
       which is tested in turn;
-    - **local** (the other calls): each tracked peak moves by one secant step on the slope of σ_max (from where
-      it was; repeated over the calls, the steps converge as the parameters settle), and the best is returned:
-      its value is attained, so it is a lower bound of ‖G‖∞, but the frequencies away from the tracked lobes are not re-examined: if an untracked lobe has
-      overtaken them since the last certificate, the value is below the norm by what that lobe gained over at
-      most ``certify_every − 1`` optimiser steps, and the next certificate moves to it.
+    - **local** (the other calls): each tracked peak ω moves by one parabolic step, fitted to σ_max at ω and
+      ω ± h (h = 1 % of the distance from the boundary point to the nearest pole), and the best of these
+      points is returned: its value is attained, so it is a lower bound of ‖G‖∞, but the frequencies away
+      from the tracked lobes are not re-examined: if an untracked lobe has overtaken them since the last
+      certificate, the value is below the norm by what that lobe gained over at most ``certify_every − 1``
+      optimiser steps, and the next certificate moves to it. A local call runs no host code: the three
+      evaluations are part of the torch evaluation of the value, on the system's device.
 
     ``counts`` tallies the routes taken (per system, batch elements counted one by one).
     """
@@ -74,8 +77,68 @@ class HinfTracker:
         self._peaks.clear()
         self._calls.clear()
 
+    def due(self, name: str, batch_shape: tuple[int, ...]) -> bool:
+        """Whether the next call for ``name`` is a certified one (search or level-set) rather than a local step.
+
+        Parameters
+        ----------
+        name : str
+            The layer's key.
+        batch_shape : tuple of int
+            The layer's batch shape now (a change of shape forgets its peaks).
+
+        Returns
+        -------
+        bool
+            True on every ``certify_every``-th call, and whenever a system of the layer has no finite tracked
+            peak (first call, new batch shape, unstable at its last certificate, CT peak at ω = ∞).
+        """
+        previous = self._peaks.get(name)
+        if previous is None or len(previous) != int(np.prod(batch_shape)):
+            return True
+        if not all(t.size and np.all(np.isfinite(t)) for t in previous):
+            return True
+        return self._calls.get(name, 0) % self.certify_every == 0
+
+    def tracked(self, name: str) -> np.ndarray:
+        """The tracked peaks of every system of ``name``, best first: shape ``(systems, candidates)``, ``nan``-padded.
+
+        Parameters
+        ----------
+        name : str
+            The layer's key (after a certified call for it).
+
+        Returns
+        -------
+        ndarray of float64
+            User frequencies (rad/sample or rad/s).
+        """
+        rows = self._peaks[name]
+        width = max(t.size for t in rows)
+        out = np.full((len(rows), width), np.nan)
+        for k, t in enumerate(rows):
+            out[k, : t.size] = t
+        return out
+
+    def advance(self, name: str, moved: np.ndarray) -> None:
+        """Record a local call for ``name``: the tracked peaks become ``moved`` (the layout of :meth:`tracked`).
+
+        Parameters
+        ----------
+        name : str
+            The layer's key.
+        moved : ndarray
+            Shape ``(systems, candidates)``, ``nan`` where a system tracks fewer candidates.
+        """
+        self._peaks[name] = [row[np.isfinite(row)] for row in np.asarray(moved, dtype=float)]
+        self._calls[name] = self._calls.get(name, 0) + 1
+        self.counts["local"] += len(moved)
+
     def peaks(self, name: str, sys: DiagonalSSM, *, rtol: float) -> np.ndarray:
-        """The peak frequency of every system of ``sys`` (shape ``batch_shape``; ``nan`` where unstable).
+        """The certified peak frequency of every system of ``sys`` (shape ``batch_shape``; ``nan`` where unstable).
+
+        A certified call (see the class notes): the level-set route from the tracked peaks where there are
+        any, the full search otherwise or where the test cannot decide.
 
         Parameters
         ----------
@@ -84,7 +147,7 @@ class HinfTracker:
         sys : DiagonalSSM
             The layer at the current parameters (host copy).
         rtol : float
-            Relative accuracy certified on search and level-set calls (see the class notes).
+            Relative accuracy certified.
 
         Returns
         -------
@@ -95,16 +158,13 @@ class HinfTracker:
         previous = self._peaks.get(name)
         if previous is not None and len(previous) != int(np.prod(shape)):
             previous = None
-        call = self._calls.get(name, 0)
-        certify = call % self.certify_every == 0
         tracked = []
         for k, index in enumerate(np.ndindex(*shape)):
-            tracked.append(self._one(sys, index, None if previous is None else previous[k], certify, rtol))
-        self._peaks[name], self._calls[name] = tracked, call + 1
-        peaks = np.array([t[0] if t.size else np.nan for t in tracked]).reshape(shape)
-        return peaks
+            tracked.append(self._one(sys, index, None if previous is None else previous[k], rtol))
+        self._peaks[name], self._calls[name] = tracked, self._calls.get(name, 0) + 1
+        return np.array([t[0] if t.size else np.nan for t in tracked]).reshape(shape)
 
-    def _one(self, sys: DiagonalSSM, index: tuple, start: np.ndarray | None, certify: bool, rtol: float) -> np.ndarray:
+    def _one(self, sys: DiagonalSSM, index: tuple, start: np.ndarray | None, rtol: float) -> np.ndarray:
         """The tracked peaks of one system, best first (user frequencies; empty when unstable)."""
         lam, B, C, D = sys.poles[index], sys.B[index], sys.C[index], sys.D[index]
         if not np.all(_kernels.stability_margin(lam, discrete=sys.is_discrete) > 0):
@@ -119,11 +179,7 @@ class HinfTracker:
             return np.array([_hinf_diagonal._user_frequency(float(w), alpha, symmetric) for w in omega])
 
         if start is not None and start.size and form.gain.size:
-            omega, values = _track(form, np.array([_to_form_frequency(float(w), alpha) for w in start]))
-            omega = omega[np.argsort(-values)]
-            if not certify:
-                self.counts["local"] += 1
-                return user(omega)
+            omega = np.array([_to_form_frequency(float(w), alpha) for w in start])
             certified = _level_set_certify(form, omega, rtol)
             if certified is not None:
                 self.counts["level-set"] += 1
@@ -153,33 +209,6 @@ class HinfTracker:
 
 #: lobes within this fraction of the certified value are tracked between certificates
 _RUNNER_UP = 0.5
-
-
-def _track(form: _hinf_diagonal._CircleForm, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One batched secant step towards the local maximum of σ_max from each peak of ``omega`` (form frequencies):
-    the slopes at ω and at ω + h uphill (h = 1 % of the distance to the nearest pole) give the zero of the slope,
-    kept within half that distance (on the lobe). Returns the new points and the best value met per peak."""
-    scale = np.array([_hinf_levelset._scale(form, float(w), 1e-6)[0] for w in omega])
-    value, slope = _values_and_slopes(form, omega)
-    ahead = omega + 0.01 * scale * np.sign(slope)
-    value_ahead, slope_ahead = _values_and_slopes(form, ahead)
-    change = slope_ahead - slope
-    safe = np.where(change != 0, change, 1.0)
-    secant = np.where(change != 0, ahead - slope_ahead * (ahead - omega) / safe, ahead)
-    return ahead + np.clip(secant - ahead, -0.5 * scale, 0.5 * scale), np.maximum(value, value_ahead)
-
-
-def _values_and_slopes(form: _hinf_diagonal._CircleForm, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """σ_max(G(e^{jω})) and its slope ``Re(u₁ᴴ G'(ω) v₁)`` at every ω of ``omega`` (batched
-    :func:`ssmtools._hinf_diagonal.value_and_slope`)."""
-    psi = _hinf_diagonal._resolvent(form, omega)
-    G = (form.C[None] * psi[:, None, :]) @ form.B + form.D
-    U, sigma, Vh = np.linalg.svd(G)
-    u, v = U[:, :, 0], np.conj(Vh[:, 0, :])
-    phi = psi - form.offset
-    dphi = -1j * (1.0 / phi + form.radius) * phi**2
-    slope = np.real(np.sum((np.conj(u) @ form.C) * dphi * (v @ form.B.T), axis=1))
-    return sigma[:, 0], slope
 
 
 def _lobes_above(form: _hinf_diagonal._CircleForm, gamma: float) -> np.ndarray:
