@@ -19,6 +19,7 @@ import torch
 from .. import _kernels as _numpy_annotated_kernels, norms
 from ..errors import ArgumentError
 from ._system import TorchSSM
+from ._threads import one_blas_thread
 from ._warm import HinfTracker
 
 #: the kernels are namespace-generic but annotated with NumPy arrays; here they run on tensors
@@ -259,10 +260,11 @@ def hinf_norm(
         tracker.advance(name, moved)
         return (value, peak) if return_peak else value
     host = sys.to_numpy()
-    if tracker is None:
-        found = np.asarray(norms.hinf_result(host, method="diagonal", rtol=rtol).peak, dtype=float)
-    else:
-        found = tracker.peaks(name, host, rtol=rtol)
+    with one_blas_thread():
+        if tracker is None:
+            found = np.asarray(norms.hinf_result(host, method="diagonal", rtol=rtol).peak, dtype=float)
+        else:
+            found = tracker.peaks(name, host, rtol=rtol)
     peak = torch.as_tensor(found, device=sys.poles.device)
     stable = ~torch.isnan(peak)
     omega = torch.where(stable, peak, torch.zeros_like(peak))
@@ -288,10 +290,10 @@ def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch
     """A tracker's local call (see :class:`HinfTracker`) on a stable system, in torch.
 
     ``tracked`` (systems × candidates, user frequencies, ``nan``-padded, first column finite): σ_max at ω and
-    ω ± h for every candidate (h = ``_STENCIL``·distance to the nearest pole), in one batched response whose
-    best point gives the value (attained, with its envelope gradient) and the peak; every candidate moves to
-    the vertex of its parabola (concave stencil; else 5h uphill), by at most half the distance to the nearest
-    pole. Returns ``(value, peak, moved)``, ``moved`` in the layout of ``tracked``.
+    ω ± h for every candidate (h = ``_STENCIL``·distance to the nearest pole), in one batched response without
+    grad whose best point is the peak, where the value is evaluated in the graph (attained, with its envelope
+    gradient); every candidate moves to the vertex of its parabola (concave stencil; else 5h uphill), by at
+    most half the distance to the nearest pole. Returns ``(value, peak, moved)``, ``moved`` in the layout of ``tracked``.
     """
     batch, real = sys.batch_shape, sys.poles.real.dtype
     count = tracked.shape[-1]
@@ -301,18 +303,16 @@ def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch
     with torch.no_grad():
         point = torch.exp(1j * omega) if sys.is_discrete else 1j * omega
         poles, _, _ = _augmented(sys)
-        scale = (point[..., None] - poles.detach()[..., None, :]).abs().amin(dim=-1)
-    h = _STENCIL * scale
-    stencil = omega[..., None] + h[..., None] * torch.tensor([-1.0, 0.0, 1.0], dtype=real, device=omega.device)
-    expanded = sys.__class__(
-        sys.poles[..., None, None, :],
-        sys.B[..., None, None, :, :],
-        sys.C[..., None, None, :, :],
-        sys.D[..., None, None, :, :],
-        **_conventions(sys),
-    )
-    G = response_at(expanded, stencil)  # (*batch, candidates, 3, p, m)
-    with torch.no_grad():  # σ_max² as the top eigenvalue of GᴴG (or GGᴴ): cheaper than an SVD, accurate to ε·σ_max²
+        scale = (point[..., None] - poles[..., None, :]).abs().amin(dim=-1)
+        h = _STENCIL * scale
+        stencil = omega[..., None] + h[..., None] * torch.tensor([-1.0, 0.0, 1.0], dtype=real, device=omega.device)
+        expanded = sys.__class__(
+            sys.poles[..., None, None, :],
+            *(t[..., None, None, :, :] for t in (sys.B, sys.C, sys.D)),
+            **_conventions(sys),
+        )
+        G = response_at(expanded, stencil)  # (*batch, candidates, 3, p, m)
+        # σ_max² as the top eigenvalue of GᴴG (or GGᴴ): cheaper than an SVD, accurate to ε·σ_max²
         gram = G.mH @ G if G.shape[-1] <= G.shape[-2] else G @ G.mH
         f = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0.0).sqrt()
         f = torch.where(present[..., None], f, torch.full_like(f, -torch.inf))
@@ -327,10 +327,8 @@ def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch
         order = torch.argsort(f.amax(dim=-1), dim=-1, descending=True)
         moved = torch.take_along_dim(moved, order, dim=-1)
         peak = _wrap(torch.take_along_dim(stencil.flatten(-2), best[..., None], dim=-1)[..., 0], sys)
-    index = best[..., None, None, None].expand(*batch, 1, *G.shape[-2:])
-    at_best = torch.take_along_dim(G.flatten(-4, -3), index, dim=-3)[..., 0, :, :]
-    moved_host = moved.detach().cpu().to(torch.float64).numpy().reshape(tracked.shape)
-    return _sigma_max(at_best), peak.to(torch.float64), moved_host
+    moved_host = moved.cpu().to(torch.float64).numpy().reshape(tracked.shape)
+    return _sigma_max(response_at(sys, peak)), peak.to(torch.float64), moved_host
 
 
 def _wrap(omega: torch.Tensor, sys: TorchSSM) -> torch.Tensor:
@@ -374,7 +372,9 @@ def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Ten
     X, Y, S = _hankel_vectors(P, Q)
     values = S.to(sys.poles.real.dtype)
     if accurate:
-        values = torch.as_tensor(norms.hankel_singular_values(sys.to_numpy()), device=sys.poles.device)
+        with one_blas_thread():
+            graded = norms.hankel_singular_values(sys.to_numpy())
+        values = torch.as_tensor(graded, device=sys.poles.device)
         values = values.to(sys.poles.real.dtype)
     live = S > 1e-12 * S[..., :1].clamp(min=torch.finfo(S.dtype).tiny)
     S_safe = torch.where(live, S, torch.ones_like(S)).to(values.dtype)
