@@ -148,3 +148,34 @@ def test_hankel_tail_trace_gradient_matches_the_eigenvector_gradient():
     reference.backward()
     for x, y in zip((a.poles, a.B, a.C), (b.poles, b.B, b.C)):
         torch.testing.assert_close(x.grad, y.grad, rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("output", ["real", "complex"])
+def test_finite_horizon_hankel_values_and_penalty_gradient_on_an_unstable_layer(output):
+    """horizon=L: the fast values equal the NumPy finite-horizon HSVs on a layer with a pole outside the circle,
+    and the penalty's gradient matches central differences of the NumPy values."""
+    base = _layer(7, n=5)
+    poles = base.poles.copy()
+    poles[0] = 1.004 * np.exp(0.3j)  # a trained s5-pytorch layer's unstable state
+    layer = ssmtools.DiagonalSSM(poles, base.B, base.C, base.D, dt=True, output=output, state_includes_input=True)
+    expected = ssmtools.hankel_singular_values(layer, horizon=40)
+    fast = stt.hankel_singular_values(stt.TorchSSM.from_numpy(layer), accurate=False, horizon=40)
+    np.testing.assert_allclose(fast.numpy(), expected, rtol=1e-9, atol=1e-13 * expected[0])
+    with pytest.raises(ArgumentError, match="horizon=L"):
+        stt.hankel_nuclear_penalty(stt.TorchSSM.from_numpy(layer), order=2)
+    with pytest.raises(ArgumentError, match="integer"):
+        stt.hankel_nuclear_penalty(stt.TorchSSM.from_numpy(layer), order=2, horizon=2.5)
+    tensors = [torch.tensor(a, requires_grad=True) for a in (layer.poles, layer.B, layer.C)]
+    sys = stt.TorchSSM(*tensors, dt=True, output=output, state_includes_input=True)
+    stt.hankel_nuclear_penalty(sys, order=2, horizon=40).backward()
+    rng = np.random.default_rng(3)
+    directions = [rng.standard_normal(t.shape) + 1j * rng.standard_normal(t.shape) for t in tensors]
+    analytic = sum(float(np.sum(np.real(np.conj(t.grad.numpy()) * d))) for t, d in zip(tensors, directions))
+
+    def tail(h):
+        moved = [t.detach().numpy() + h * d for t, d in zip(tensors, directions)]
+        sys_h = ssmtools.DiagonalSSM(*moved, None, dt=True, output=output, state_includes_input=True)
+        return float(np.sum(ssmtools.hankel_singular_values(sys_h, horizon=40)[2:]))
+
+    h = 1e-6
+    assert analytic == pytest.approx((tail(h) - tail(-h)) / (2 * h), rel=1e-5)

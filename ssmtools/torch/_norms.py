@@ -339,18 +339,23 @@ def _wrap(omega: torch.Tensor, sys: TorchSSM) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- Hankel
-def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Tensor:
+def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True, horizon: int | float | None = None) -> torch.Tensor:
     """Hankel singular values, descending, differentiable, shape ``(*batch, N)`` (N = n, or 2n for real output).
 
     Parameters
     ----------
     sys : TorchSSM
-        Asymptotically stable (an unstable system raises :class:`ssmtools.ArgumentError`).
+        Asymptotically stable unless ``horizon`` is given (an unstable system raises
+        :class:`ssmtools.ArgumentError`).
     accurate : bool
         ``True``: the values of :func:`ssmtools.hankel_singular_values` (graded square-root method on structured
         factors, accurate to each σ). ``False`` (what the penalties use): the singular values of the factor
         product below, accurate to ~1e-15·σ₁ in absolute terms only, at a fraction of the cost; everything
         runs on the system's device.
+    horizon : int or float, optional
+        Finite-horizon (time-limited) values from the Gramians over L steps (DT) or time T (CT), as
+        :func:`ssmtools.hankel_singular_values` with the same ``horizon``: defined for every pole
+        (docs/concepts/derivations.md#finite-horizon-gramians).
 
     Returns
     -------
@@ -368,12 +373,12 @@ def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Ten
     picked, but their **sum** gets its exact gradient, so a penalty on the sum beyond an order k is exact
     unless k splits a cluster. Values below 1e-12·σ₁ get no gradient (docs/concepts/derivations.md#differentiable-norms).
     """
-    P, Q = _gramians(sys)
+    P, Q = _gramians(sys, horizon)
     X, Y, S = _hankel_vectors(P, Q)
     values = S.to(sys.poles.real.dtype)
     if accurate:
         with one_blas_thread():
-            graded = norms.hankel_singular_values(sys.to_numpy())
+            graded = norms.hankel_singular_values(sys.to_numpy(), horizon=horizon)
         values = torch.as_tensor(graded, device=sys.poles.device)
         values = values.to(sys.poles.real.dtype)
     live = S > 1e-12 * S[..., :1].clamp(min=torch.finfo(S.dtype).tiny)
@@ -383,8 +388,8 @@ def hankel_singular_values(sys: TorchSSM, *, accurate: bool = True) -> torch.Ten
     return values + torch.where(live, first_order, torch.zeros_like(first_order))
 
 
-def _gramians(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
-    """The closed-form Gramians P, Q in the graph, in the coordinates the HSVs are computed in; unstable raises.
+def _gramians(sys: TorchSSM, horizon: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The closed-form Gramians P, Q in the graph, in the coordinates the HSVs are computed in.
 
     Complex output: those of (Λ, B, C). Real output: those of the augmented realization
     ``([λ, conj λ], [B; conj B], ½[C, conj C])`` mapped by the unitary ``T = [[I, I], [−jI, jI]]/√2`` to the
@@ -392,28 +397,38 @@ def _gramians(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
     ``G₁₂`` (pairs λ_i, λ_j) of the augmented Gramian ``[[G₁₁, G₁₂], [conj G₁₂, conj G₁₁]]``,
     ``T G Tᴴ = [[Re(G₁₁ + G₁₂), Im(G₁₂ − G₁₁)], [Im(G₁₁ + G₁₂), Re(G₁₁ − G₁₂)]]`` — two n×n blocks computed instead
     of the 2n×2n complex Gramian, and a real factorisation (the HSVs do not change under a unitary change of
-    coordinates). The denominators are :func:`ssmtools._kernels.gramian_denominators`, accurate next to the
-    circle.
+    coordinates). The kernels are ``1/d`` with :func:`ssmtools._kernels.gramian_denominators` (accurate next to
+    the circle; an unstable system raises) or, with a ``horizon``, the finite-horizon sums
+    :func:`ssmtools._kernels.horizon_sum`, defined for every pole.
     """
-    stable, _ = _stable_poles(sys)
-    if not bool(stable.all()):
-        raise ArgumentError(
-            "Hankel singular values need an asymptotically stable system: "
-            f"{int((~stable).sum())} pole(s) on or outside the stability boundary"
-        )
+    horizon = norms.check_horizon(sys, horizon)
     lam, B, C, discrete = sys.poles, sys.B, sys.C, sys.is_discrete
-    margin = None
-    if discrete:
-        margin = _kernels.one_minus_abs_squared(lam)[..., :, None]
     lam_i, lam_j = lam[..., :, None], lam[..., None, :]
-    across = _kernels.gramian_denominators(lam_i, margin, lam_j.conj(), discrete=discrete)  # 1 − λ_i conj λ_j
-    P = (B @ B.mH) / across
-    Q = (C.mH @ C) / across.conj()
+    if horizon is None:
+        stable, _ = _stable_poles(sys)
+        if not bool(stable.all()):
+            raise ArgumentError(
+                "Hankel singular values need an asymptotically stable system: "
+                f"{int((~stable).sum())} pole(s) on or outside the stability boundary; pass horizon=L for the "
+                "finite-horizon values, defined for every pole"
+            )
+        margin = _kernels.one_minus_abs_squared(lam)[..., :, None] if discrete else None
+
+        def kernel(nu_j: torch.Tensor) -> torch.Tensor:  # 1/(1 − λ_i ν_j), ν_j = conj λ_j or λ_j
+            return 1.0 / _kernels.gramian_denominators(lam_i, margin, nu_j, discrete=discrete)
+    else:
+
+        def kernel(nu_j: torch.Tensor) -> torch.Tensor:  # Σ_{k<L} (λ_i ν_j)^k
+            return _kernels.horizon_sum(lam_i, nu_j.conj(), horizon, discrete=discrete)
+
+    across = kernel(lam_j.conj())
+    P = (B @ B.mH) * across
+    Q = (C.mH @ C) * across.conj()
     if sys.output == "complex":
         return P, Q
-    along = _kernels.gramian_denominators(lam_i, margin, lam_j, discrete=discrete)  # 1 − λ_i λ_j
-    P12 = (B @ B.mT) / along
-    Q12 = 0.25 * (C.mH @ C.conj()) / along.conj()
+    along = kernel(lam_j)
+    P12 = (B @ B.mT) * along
+    Q12 = 0.25 * (C.mH @ C.conj()) * along.conj()
     return _real_coordinates(P, P12), _real_coordinates(0.25 * Q, Q12)
 
 
@@ -424,7 +439,7 @@ def _real_coordinates(G11: torch.Tensor, G12: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=-2)
 
 
-def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
+def _hankel_tail(sys: TorchSSM, order: int, horizon: float | None = None) -> torch.Tensor:
     """``Σ_{j>order} σ_j`` (the fast HSVs of :func:`hankel_singular_values`), shape ``batch_shape``, with its gradient.
 
     With the eigenvectors of :func:`hankel_singular_values`, ``Q x_j = σ_j y_j`` and ``y_jᴴ P = σ_j x_jᴴ``, so
@@ -433,7 +448,7 @@ def _hankel_tail(sys: TorchSSM, order: int) -> torch.Tensor:
     matrices computed without grad): an O(N²) elementwise product in the graph instead of two N×N×N products.
     Exact for a tail that does not split a cluster of equal values (docs/concepts/derivations.md#differentiable-norms).
     """
-    P, Q = _gramians(sys)
+    P, Q = _gramians(sys, horizon)
     X, Y, S = _hankel_vectors(P, Q)
     S_t = S[..., order:]
     live = S_t > 1e-12 * S[..., :1].clamp(min=torch.finfo(S.dtype).tiny)

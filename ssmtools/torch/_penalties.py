@@ -190,16 +190,23 @@ def h2_penalty(model: Model, *, reduction: Reduction = "sum", feedthrough: bool 
     return _reduce(terms, reduction)
 
 
-def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction = "sum") -> torch.Tensor:
+def hankel_nuclear_penalty(
+    model: Model, order: int = 0, *, horizon: int | float | None = None, reduction: Reduction = "sum"
+) -> torch.Tensor:
     """Sum of the Hankel singular values beyond ``order``: ``Σ_{j>k} σ_j`` per system, reduced.
 
     Parameters
     ----------
     model : torch.nn.Module, TorchSSM, or mapping/sequence of TorchSSM
-        The layers to penalise (asymptotically stable).
+        The layers to penalise (asymptotically stable unless ``horizon`` is given).
     order : int
         k, the number of leading HSVs left free (of N = n, or 2n real dimensions for real-output layers,
         as in :func:`ssmtools.hankel_singular_values`). ``0`` penalises the whole Hankel nuclear norm.
+    horizon : int or float, optional
+        The finite-horizon HSVs over the model's sequence length L (what finite-horizon balanced truncation,
+        ``last_prune(..., criterion_options={"horizon": L})``, truncates): defined for every pole, so a layer
+        whose training moved a pole outside the unit circle (s5-pytorch does not constrain them) keeps a finite
+        penalty and a gradient.
     reduction : {"sum", "mean", "max", "none"}
         How the per-system terms combine.
 
@@ -211,11 +218,11 @@ def hankel_nuclear_penalty(model: Model, order: int = 0, *, reduction: Reduction
     Raises
     ------
     ArgumentError
-        ``order`` is negative, or a layer is unstable (its HSVs do not exist).
+        ``order`` is negative, or a layer is unstable and no ``horizon`` is given (its HSVs do not exist).
     """
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise ArgumentError(f"order={order!r} must be an integer ≥ 0 (the number of leading HSVs kept free)")
-    terms = _per_layer(model, lambda _, s: _hankel_tail(s, order))
+    terms = _per_layer(model, lambda _, s: _hankel_tail(s, order, horizon))
     return _reduce(terms, reduction)
 
 
