@@ -2,12 +2,16 @@
 
 Two MNIST-1D classifiers (``Linear(1 → H)``, ``depth`` pre-norm residual ``s5.S5(H, P)`` blocks with GELU, mean
 pool, ``Linear(H → 10)``) are trained with the same seed, data order and optimiser (AdamW, one-cycle schedule):
-one on the cross-entropy alone, one on cross-entropy + ``weight · hankel_nuclear_penalty(model, order=P)`` — the
-Hankel singular values beyond the first P of the 2P real dimensions of each layer, i.e. what balanced truncation
-to half the states would lose (on a step where a layer has a pole outside the unit disc — s5-pytorch does not
-constrain Λ — the HSVs do not exist and the penalty is left out of that step; the count is reported). Both are then pruned one-shot (no fine-tuning) with ``ssmtools.last_prune`` at
-several ratios (states masked, ``mask=True``) and evaluated on the MNIST-1D test split (generated offline by
-``mnist1d``, default arguments: 4000 train / 1000 test sequences of length 40).
+one on the cross-entropy alone, one on cross-entropy + ``weight · hankel_nuclear_penalty(model, order=P,
+horizon=40)`` — the finite-horizon Hankel singular values (over the 40 steps of an MNIST-1D sequence) beyond the
+first P of the 2P real dimensions of each layer, i.e. what finite-horizon balanced truncation to half the states
+would lose. The finite horizon keeps the penalty defined when a pole leaves the unit disc (s5-pytorch does not
+constrain Λ); with ``horizon=None`` the infinite-horizon HSVs are used and such steps go without the penalty
+(counted). Both models are then pruned one-shot (no fine-tuning) with ``ssmtools.last_prune`` at several ratios —
+with the LAST criterion (states masked, ``mask=True``) and with finite-horizon balanced truncation
+(``criterion="balanced"``, ``criterion_options={"horizon": 40}``, states physically removed) — and evaluated on
+the MNIST-1D test split (generated offline by ``mnist1d``, default arguments: 4000 train / 1000 test sequences of
+length 40).
 
 Run: ``python benchmarks/bench_regularised.py`` (a few minutes on 2 cores) writes
 ``benchmarks/results/regularised.json`` and ``regularised.png``; ``notebooks/05_regularised_training.ipynb``
@@ -38,6 +42,7 @@ import ssmtools  # noqa: E402
 import ssmtools.torch as stt  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+LENGTH = 40  # MNIST-1D sequence length: the finite horizon of the penalty and of the balanced truncation
 RATIOS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
@@ -64,12 +69,13 @@ def mnist1d(n_train: int | None = None, n_samples: int | None = None) -> dict[st
 class Classifier(torch.nn.Module):
     """Encoder → ``depth`` pre-norm residual ``s5.S5`` blocks (GELU) → mean pool → decoder."""
 
-    def __init__(self, width: int, states: int, depth: int) -> None:
+    def __init__(self, width: int, states: int | list[int], depth: int) -> None:
         super().__init__()
         import s5
 
+        sizes = [states] * depth if isinstance(states, int) else list(states)
         self.encoder = torch.nn.Linear(1, width)
-        self.seqs = torch.nn.ModuleList([s5.S5(width=width, state_width=states) for _ in range(depth)])
+        self.seqs = torch.nn.ModuleList([s5.S5(width=width, state_width=p) for p in sizes])
         self.norms = torch.nn.ModuleList([torch.nn.LayerNorm(width) for _ in range(depth)])
         self.decoder = torch.nn.Linear(width, 10)
 
@@ -86,7 +92,17 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(-1) == y).float().mean()) * 100.0
 
 
-def train(splits: dict, *, width: int, states: int, depth: int, epochs: int, weight: float, seed: int = 0):
+def train(
+    splits: dict,
+    *,
+    width: int,
+    states: int,
+    depth: int,
+    epochs: int,
+    weight: float,
+    seed: int = 0,
+    horizon: int | None = LENGTH,
+):
     """Train one classifier; ``weight`` multiplies the Hankel-tail penalty (0: plain training)."""
     torch.manual_seed(seed)
     model = Classifier(width, states, depth)
@@ -103,7 +119,7 @@ def train(splits: dict, *, width: int, states: int, depth: int, epochs: int, wei
             loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
             if weight:
                 try:
-                    loss = loss + weight * stt.hankel_nuclear_penalty(model, order=states)
+                    loss = loss + weight * stt.hankel_nuclear_penalty(model, order=states, horizon=horizon)
                 except ssmtools.ArgumentError:  # a pole left the unit disc (s5-pytorch does not constrain Λ)
                     skipped += 1
             optimizer.zero_grad()
@@ -113,26 +129,42 @@ def train(splits: dict, *, width: int, states: int, depth: int, epochs: int, wei
     return model, skipped
 
 
-def prune_curve(model: Classifier, splits: dict, ratios: list[float]) -> list[dict[str, Any]]:
-    """Test accuracy after one-shot LAST pruning (states masked) at every ratio."""
+def prune_curve(
+    model: Classifier, splits: dict, ratios: list[float], *, balanced_horizon: int | None = None
+) -> list[dict[str, Any]]:
+    """Test accuracy after one-shot pruning at every ratio: LAST (states masked), or with ``balanced_horizon``
+    finite-horizon balanced truncation (states removed, the model rebuilt at its new sizes, loaded strictly)."""
     params = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    width, depth = model.encoder.out_features, len(model.seqs)
     rows = []
     for ratio in ratios:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unstable trained states are reported by the plan
-            pruned, plan = ssmtools.last_prune(params, ratio, mask=True, errors=False)
-        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in pruned.items()}, strict=True)
-        rows.append({"ratio": ratio, "realized_ratio": plan.realized_ratio, "test": accuracy(model, *splits["test"])})
+            if balanced_horizon is None:
+                pruned, plan = ssmtools.last_prune(params, ratio, mask=True, errors=False)
+            else:
+                pruned, plan = ssmtools.last_prune(
+                    params, ratio, criterion="balanced", criterion_options={"horizon": balanced_horizon}, errors=False
+                )
+        tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in pruned.items()}
+        target = model
+        if balanced_horizon is not None:
+            sizes = [int(tensors[f"seqs.{i}.seq.Lambda"].shape[-1]) for i in range(depth)]
+            target = Classifier(width, sizes, depth)
+        target.load_state_dict(tensors, strict=True)
+        rows.append({"ratio": ratio, "realized_ratio": plan.realized_ratio, "test": accuracy(target, *splits["test"])})
     model.load_state_dict(params)
     return rows
 
 
-def tail_fraction(model: Classifier, states: int) -> float | None:
-    """Share of the Hankel nuclear norm beyond order ``states``, summed over the layers (``None`` if a layer is
-    unstable: s5-pytorch does not constrain its poles, and unstable states have no Hankel singular values)."""
+def tail_fraction(model: Classifier, states: int, horizon: int | None = None) -> float | None:
+    """Share of the (finite-horizon, with ``horizon``) Hankel nuclear norm beyond order ``states``, summed over the
+    layers (``None`` without a horizon if a layer is unstable: its infinite-horizon HSVs do not exist)."""
     try:
         with torch.no_grad():
-            values = [stt.hankel_singular_values(s, accurate=False) for s in stt.systems(model).values()]
+            values = [
+                stt.hankel_singular_values(s, accurate=False, horizon=horizon) for s in stt.systems(model).values()
+            ]
     except ssmtools.ArgumentError:
         return None
     return float(sum(v[states:].sum() for v in values) / sum(v.sum() for v in values))
@@ -154,8 +186,10 @@ def run(
     n_samples: int | None = None,
     ratios: list[float] | None = None,
     seed: int = 0,
+    horizon: int | None = LENGTH,
 ) -> dict[str, Any]:
-    """Train both classifiers and prune them; returns the setup and, per variant, the curve and the HSV tail."""
+    """Train both classifiers and prune them; returns the setup and, per variant, the curves (LAST: ``curve``;
+    finite-horizon balanced truncation: ``curve_balanced``) and the HSV tail."""
     ratios = RATIOS if ratios is None else ratios
     splits = mnist1d(n_train, n_samples)
     report: dict[str, Any] = {
@@ -166,6 +200,7 @@ def run(
             epochs=epochs,
             weight=weight,
             seed=seed,
+            horizon=horizon,
             n_train=len(splits["train"][0]),
             n_test=len(splits["test"][0]),
         ),
@@ -173,14 +208,17 @@ def run(
     }
     for label, w in (("plain", 0.0), (f"hankel tail, weight {weight:g}", weight)):
         start = time.perf_counter()
-        model, skipped = train(splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed)
+        model, skipped = train(
+            splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed, horizon=horizon
+        )
         seconds = time.perf_counter() - start
         report["variants"][label] = {
             "train_seconds": seconds,
             "penalty_skipped_steps": skipped,
-            "hankel_tail_fraction": tail_fraction(model, states),
+            "hankel_tail_fraction": tail_fraction(model, states, horizon),
             "unstable_states": unstable_states(model),
             "curve": prune_curve(model, splits, ratios),
+            "curve_balanced": prune_curve(model, splits, ratios, balanced_horizon=horizon or LENGTH),
         }
     return report
 
@@ -191,15 +229,18 @@ def plot(report: dict[str, Any], ax=None, title: str | None = None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
-    for label, variant in report["variants"].items():
-        curve = variant["curve"]
-        ax.plot([r["realized_ratio"] for r in curve], [r["test"] for r in curve], "o-", label=label)
-    ax.set_xlabel("LAST pruning ratio (states removed)")
+    for k, (label, variant) in enumerate(report["variants"].items()):
+        for key, style, method in (("curve", "o-", "LAST"), ("curve_balanced", "s--", "balanced, finite horizon")):
+            if key in variant:
+                curve = variant[key]
+                x, y = [r["realized_ratio"] for r in curve], [r["test"] for r in curve]
+                ax.plot(x, y, style, color=f"C{k}", label=f"{label} · {method}")
+    ax.set_xlabel("pruning ratio (states removed)")
     ax.set_ylabel("test accuracy [%]")
     s = report["setup"]
     ax.set_title(title or f"s5-pytorch, H={s['width']}, P={s['states']}, {s['epochs']} epochs, n={s['n_train']}")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     return ax
 
 
@@ -207,10 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--weight", type=float, default=1e-2)
+    parser.add_argument("--horizon", type=int, default=LENGTH, help="finite horizon of the penalty (0: infinite)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     options = parser.parse_args(argv)
     torch.set_num_threads(1)
-    report = run(epochs=options.epochs, weight=options.weight)
+    report = run(epochs=options.epochs, weight=options.weight, horizon=options.horizon or None)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "regularised.json").write_text(json.dumps(report, indent=1))
     import matplotlib
