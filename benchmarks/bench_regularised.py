@@ -140,12 +140,17 @@ def prune_curve(
     for ratio in ratios:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unstable trained states are reported by the plan
-            if balanced_horizon is None:
-                pruned, plan = ssmtools.last_prune(params, ratio, mask=True, errors=False)
-            else:
-                pruned, plan = ssmtools.last_prune(
-                    params, ratio, criterion="balanced", criterion_options={"horizon": balanced_horizon}, errors=False
-                )
+            try:
+                if balanced_horizon is None:
+                    pruned, plan = ssmtools.last_prune(params, ratio, mask=True, errors=False)
+                else:
+                    options = {"horizon": balanced_horizon}
+                    pruned, plan = ssmtools.last_prune(
+                        params, ratio, criterion="balanced", criterion_options=options, errors=False
+                    )
+            except ssmtools.SSMToolsError as error:  # recorded, not hidden: the curve has a gap at this ratio
+                rows.append({"ratio": ratio, "error": str(error)})
+                continue
         tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in pruned.items()}
         target = model
         if balanced_horizon is not None:
@@ -232,7 +237,7 @@ def plot(report: dict[str, Any], ax=None, title: str | None = None):
     for k, (label, variant) in enumerate(report["variants"].items()):
         for key, style, method in (("curve", "o-", "LAST"), ("curve_balanced", "s--", "balanced, finite horizon")):
             if key in variant:
-                curve = variant[key]
+                curve = [r for r in variant[key] if "test" in r]
                 x, y = [r["realized_ratio"] for r in curve], [r["test"] for r in curve]
                 ax.plot(x, y, style, color=f"C{k}", label=f"{label} · {method}")
     ax.set_xlabel("pruning ratio (states removed)")
