@@ -51,8 +51,8 @@ class HinfTracker:
       circle, a system unstable now or at its last certificate):
       the full certified search, ``‖G‖∞ ≤ (1 + rtol)·value`` (plus the rounding floor), value attained at the peak;
     - **level-set** (every ``certify_every``-th call): the tracked peaks are climbed to their local maxima
-      (exact σ_max evaluations on the host) and the best one is tested at ``γ = (1 + rtol/2)·value``: no frequency where σ_max reaches γ gives the same bracket as a
-      search; crossings lead to a larger lobe (Bruinsma–Steinbuch iteration, :mod:`ssmtools._hinf_levelset`),
+      (exact σ_max evaluations on the host) and the best one is tested at ``γ = (1 + rtol/2)·value``: no
+      frequency where σ_max reaches γ gives the same bracket as a search; crossings lead to a larger lobe (Bruinsma–Steinbuch iteration, :mod:`ssmtools._hinf_levelset`),
       which is tested in turn;
     - **local** (the other calls): each tracked peak ω moves by one parabolic step, fitted to σ_max at ω and
       ω ± h (h = 1 % of the distance from the boundary point to the nearest pole), and the best of these
