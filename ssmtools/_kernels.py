@@ -180,6 +180,19 @@ def resolvent(omega, lam, *, discrete: bool):
     return xp.exp(-1j * theta) / _offset_denominator(stability_margin(lam, discrete=True), omega - theta)
 
 
+def resolvent_pair(omega, lam, *, discrete: bool, margin=None):
+    """``(1/(z − λ), 1/(z − conj λ))``: :func:`resolvent` of the poles and of their conjugates, sharing the one
+    compensated margin and angle (conj λ has the margin of λ and the angle −arg λ). ``margin``: the
+    :func:`stability_margin` of ``lam`` when the caller has it (DT)."""
+    xp = array_namespace(omega, lam)
+    if not discrete:
+        return 1.0 / (1j * omega - lam), 1.0 / (1j * omega - xp.conj(lam))
+    theta = _angle(lam)
+    margin = stability_margin(lam, discrete=True) if margin is None else margin
+    turn = xp.exp(-1j * theta)
+    return turn / _offset_denominator(margin, omega - theta), xp.conj(turn) / _offset_denominator(margin, omega + theta)
+
+
 def single_pole_gain(B: np.ndarray, C: np.ndarray) -> np.ndarray:
     """``s_i = ‖c_i‖₂ ‖b_i‖₂`` for every state, shape (..., n) (σ_max of the rank-one c_i b_iᵀ)."""
     xp = array_namespace(B, C)

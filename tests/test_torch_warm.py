@@ -65,14 +65,54 @@ def test_local_calls_are_attained_lower_bounds_that_converge():
     moved = _drift(base, 1.0)
     true = float(ssmtools.hinf_norm(moved, method="slycot"))
     values = []
-    for _ in range(4):  # the same parameters: the secant steps converge to the tracked lobe's maximum
+    for _ in range(4):  # the same parameters: the Newton steps converge to the tracked lobe's maximum
         value, peak = stt.hinf_norm(stt.TorchSSM.from_numpy(moved), tracker=tracker, name="x", return_peak=True)
         attained = float(np.linalg.norm(ssmtools.freqresp(moved, np.array([float(peak)]))[0], 2))
         assert float(value.detach()) == pytest.approx(attained, rel=1e-10)
         assert float(value.detach()) <= true * (1 + 1e-12)
         values.append(float(value.detach()))
     assert tracker.counts == {"search": 1, "level-set": 0, "local": 4}
-    assert values[-1] == pytest.approx(true, rel=1e-6)
+    assert values[-1] == pytest.approx(true, rel=1e-12)  # quadratic convergence: 4 steps reach rounding
+
+
+@pytest.mark.parametrize("dt", [True, False], ids=["dt", "ct"])
+@pytest.mark.parametrize("output", ["real", "complex"])
+@pytest.mark.parametrize(("p", "m"), [(3, 4), (4, 3)], ids=["wide", "tall"])
+def test_local_step_derivatives_match_central_differences_of_the_numpy_response(dt, output, p, m):
+    """σ_max(ω) of the NumPy frequency response, differenced in ω, against the torch σ′, σ″ of the Newton step."""
+    from ssmtools.torch import _norms
+
+    rng = np.random.default_rng(7)
+    n = 6
+    if dt:
+        lam = rng.uniform(0.8, 0.99, n) * np.exp(1j * rng.uniform(0.1, 3.0, n))
+    else:
+        lam = -rng.uniform(0.05, 1.0, n) + 1j * rng.uniform(-3, 3, n)
+    feedthrough = rng.standard_normal((p, m)) + (1j * rng.standard_normal((p, m)) if output == "complex" else 0)
+    sys = ssmtools.DiagonalSSM(
+        lam,
+        rng.standard_normal((n, m)) + 1j * rng.standard_normal((n, m)),
+        rng.standard_normal((p, n)) + 1j * rng.standard_normal((p, n)),
+        feedthrough,
+        dt=dt if dt else 0,
+        output=output,
+        state_includes_input=bool(dt),
+    )
+    omega = np.array([0.4, 1.3, 2.2])
+    h = 1e-4
+
+    def sigma(w):
+        return np.array([np.linalg.norm(G, 2) for G in ssmtools.freqresp(sys, w)])
+
+    low, centre, high = sigma(omega - h), sigma(omega), sigma(omega + h)
+    value, slope, curvature, _, _ = _norms._sigma_derivatives(
+        stt.TorchSSM.from_numpy(sys), torch.as_tensor(omega), None
+    )
+    np.testing.assert_allclose(value.numpy(), centre, rtol=1e-13)
+    np.testing.assert_allclose(slope.numpy(), (high - low) / (2 * h), rtol=1e-6, atol=1e-6 * np.abs(centre).max())
+    np.testing.assert_allclose(
+        curvature.numpy(), (high - 2 * centre + low) / h**2, rtol=1e-4, atol=1e-4 * np.abs(centre).max()
+    )
 
 
 def test_tracker_searches_again_on_a_new_batch_shape_and_reports_unstable_systems():

@@ -39,10 +39,16 @@ def _augmented(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 def _stable_poles(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor]:
     """``(stable, poles)`` with unstable poles replaced by a harmless stable one (their entries become inf later),
     so that no inf or NaN enters the graph of the entries that are kept."""
+    stable, safe, _ = _stable_poles_and_margin(sys)
+    return stable, safe
+
+
+def _stable_poles_and_margin(sys: TorchSSM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_stable_poles` and the compensated stability margin of the poles (valid where stable)."""
     margin = _kernels.stability_margin(sys.poles, discrete=sys.is_discrete)
     stable = margin > 0
     safe = torch.where(stable, sys.poles, torch.full_like(sys.poles, 0.5 if sys.is_discrete else -0.5))
-    return stable, safe
+    return stable, safe, margin
 
 
 def _with_value(value: torch.Tensor, differentiable: torch.Tensor) -> torch.Tensor:
@@ -58,8 +64,7 @@ def _pair_sigma_max(omega: torch.Tensor, lam: torch.Tensor, B: torch.Tensor, C: 
     its σ² are the eigenvalues of the 2×2 ``Kᴴ G_c K G_b``, ``G_c = [x, y]ᵀ[x, y]``, ``G_b = [u, v]ᵀ[u, v]``:
     ``σ_max² = t/2 + sqrt(t²/4 − 16|αβ|² det G_c det G_b)``, ``t = tr(Kᴴ G_c K G_b)`` (smooth where σ₁ > σ₂).
     """
-    alpha = _kernels.resolvent(omega, lam, discrete=discrete)
-    beta = _kernels.resolvent(omega, lam.conj(), discrete=discrete)
+    alpha, beta = _kernels.resolvent_pair(omega, lam, discrete=discrete)
     s, d = alpha + beta, 1j * (alpha - beta)
     x, y, u, v = C.real, C.imag, B.real, B.imag
     c11, c12, c22 = (x * x).sum(-2), (x * y).sum(-2), (y * y).sum(-2)
@@ -185,31 +190,57 @@ def _conventions(sys: TorchSSM) -> dict:
 
 # ---------------------------------------------------------------------------------------------- layer H∞
 def response_at(sys: TorchSSM, omega: torch.Tensor) -> torch.Tensor:
-    """``G`` at one frequency per system, ``omega`` of shape ``batch_shape``; result ``(*batch, p, m)``.
+    """``G`` at given frequencies, ``omega`` of shape ``batch_shape + extra``; result ``(*batch, *extra, p, m)``.
 
     Parameters
     ----------
     sys : TorchSSM
         Any batch shape.
     omega : torch.Tensor
-        Real, rad/sample (DT) or rad/s (CT); ``inf`` gives D (CT).
+        Real, rad/sample (DT) or rad/s (CT); ``inf`` gives D (CT). Its leading axes are the batch; trailing
+        ``extra`` axes (none: one frequency per system) evaluate each system at several frequencies.
 
     Returns
     -------
     torch.Tensor
         Complex; the resolvent is ``_kernels.resolvent`` (accurate next to the boundary).
     """
+    return _response(sys, omega, None)
+
+
+def _spread(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None):
+    """``(poles, B, C, D, margin)`` of ``sys`` with singleton axes for the trailing (extra) axes of ``omega``."""
+    extra = (1,) * (omega.ndim - len(sys.batch_shape))
+    batch = sys.batch_shape
+
+    def spread(t: torch.Tensor, trailing: int) -> torch.Tensor:  # (*batch, *trailing dims) → (*batch, *extra, …)
+        return t.reshape(*batch, *extra, *t.shape[t.ndim - trailing :])
+
+    return (
+        spread(sys.poles, 1),
+        spread(sys.B, 2),
+        spread(sys.C, 2),
+        spread(sys.D, 2),
+        None if margin is None else spread(margin, 1),
+    )
+
+
+def _response(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None) -> torch.Tensor:
+    """:func:`response_at`, reusing the poles' compensated ``margin`` (:func:`_stable_poles`) when given."""
+    poles, B, C, D, margin = _spread(sys, omega, margin)
     at_infinity = torch.isinf(omega)
     omega = torch.where(at_infinity, torch.zeros_like(omega), omega).to(sys.poles.real.dtype)
-    r = _kernels.resolvent(omega[..., None], sys.poles, discrete=sys.is_discrete)
-    G = torch.einsum("...pn,...n,...nm->...pm", sys.C, r, sys.B)
     if sys.output == "real":
-        r_conj = _kernels.resolvent(omega[..., None], sys.poles.conj(), discrete=sys.is_discrete)
-        G = 0.5 * (G + torch.einsum("...pn,...n,...nm->...pm", sys.C.conj(), r_conj, sys.B.conj()))
+        r, r_conj = _kernels.resolvent_pair(omega[..., None], poles, discrete=sys.is_discrete, margin=margin)
+        G = torch.einsum("...pn,...n,...nm->...pm", C, r, B)
+        G = 0.5 * (G + torch.einsum("...pn,...n,...nm->...pm", C.conj(), r_conj, B.conj()))
+    else:
+        r = _kernels.resolvent(omega[..., None], poles, discrete=sys.is_discrete)
+        G = torch.einsum("...pn,...n,...nm->...pm", C, r, B)
     if sys.state_includes_input:
         G = G * torch.exp(1j * omega)[..., None, None]
     G = torch.where(at_infinity[..., None, None], torch.zeros_like(G), G)
-    return G + sys.D
+    return G + D
 
 
 def hinf_norm(
@@ -254,9 +285,9 @@ def hinf_norm(
     descent but not the directional derivative in every direction (docs/concepts/derivations.md#differentiable-norms).
     Cost per call: the host search plus one O(n(m + p)) response and a p×m SVD per system.
     """
-    stable_now, safe = _stable_poles(sys)
+    stable_now, safe, margin = _stable_poles_and_margin(sys)
     if tracker is not None and not tracker.due(name, sys.batch_shape) and bool(stable_now.all()):
-        value, peak, moved = _local_step(sys, tracker.tracked(name))
+        value, peak, moved = _local_step(sys, tracker.tracked(name), margin if sys.is_discrete else None)
         tracker.advance(name, moved)
         return (value, peak) if return_peak else value
     host = sys.to_numpy()
@@ -282,18 +313,20 @@ def _sigma_max(G: torch.Tensor) -> torch.Tensor:
     return (u.conj()[..., :, None] * G * v[..., None, :]).sum(dim=(-2, -1)).real
 
 
-#: the local step's stencil half-width, as a fraction of the distance from the boundary point to the nearest pole
-_STENCIL = 0.01
+#: a tracked peak where σ_max is not locally concave moves uphill by this fraction of the distance to the nearest pole
+_UPHILL = 0.05
 
 
-def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def _local_step(
+    sys: TorchSSM, tracked: np.ndarray, margin: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """A tracker's local call (see :class:`HinfTracker`) on a stable system, in torch.
 
-    ``tracked`` (systems × candidates, user frequencies, ``nan``-padded, first column finite): σ_max at ω and
-    ω ± h for every candidate (h = ``_STENCIL``·distance to the nearest pole), in one batched response without
-    grad whose best point is the peak, where the value is evaluated in the graph (attained, with its envelope
-    gradient); every candidate moves to the vertex of its parabola (concave stencil; else 5h uphill), by at
-    most half the distance to the nearest pole. Returns ``(value, peak, moved)``, ``moved`` in the layout of ``tracked``.
+    ``tracked`` (systems × candidates, user frequencies, ``nan``-padded, first column finite): σ_max and its first
+    two derivatives in ω at every candidate (:func:`_sigma_derivatives`, without grad); the best candidate is the
+    peak, where the value is evaluated in the graph (attained, with its envelope gradient); every candidate moves
+    by one Newton step ``−σ′/σ″`` where σ is locally concave (else ``_UPHILL`` of the distance to the nearest pole
+    uphill), by at most half that distance. Returns ``(value, peak, moved)``, ``moved`` in the layout of ``tracked``.
     """
     batch, real = sys.batch_shape, sys.poles.real.dtype
     count = tracked.shape[-1]
@@ -302,33 +335,88 @@ def _local_step(sys: TorchSSM, tracked: np.ndarray) -> tuple[torch.Tensor, torch
     omega = torch.where(present, given, given[..., :1])
     with torch.no_grad():
         point = torch.exp(1j * omega) if sys.is_discrete else 1j * omega
-        poles, _, _ = _augmented(sys)
-        scale = (point[..., None] - poles[..., None, :]).abs().amin(dim=-1)
-        h = _STENCIL * scale
-        stencil = omega[..., None] + h[..., None] * torch.tensor([-1.0, 0.0, 1.0], dtype=real, device=omega.device)
-        expanded = sys.__class__(
-            sys.poles[..., None, None, :],
-            *(t[..., None, None, :, :] for t in (sys.B, sys.C, sys.D)),
-            **_conventions(sys),
-        )
-        G = response_at(expanded, stencil)  # (*batch, candidates, 3, p, m)
-        # σ_max² as the top eigenvalue of GᴴG (or GGᴴ): cheaper than an SVD, accurate to ε·σ_max²
-        gram = G.mH @ G if G.shape[-1] <= G.shape[-2] else G @ G.mH
-        f = torch.linalg.eigvalsh(gram)[..., -1].clamp(min=0.0).sqrt()
-        f = torch.where(present[..., None], f, torch.full_like(f, -torch.inf))
-        best = f.flatten(-2).argmax(dim=-1)
-        below, centre, above = f.unbind(-1)
-        curvature = above - 2.0 * centre + below
+        poles = sys.poles[..., None, :]
+        scale = (point[..., None] - poles).abs().amin(dim=-1)
+        if sys.output == "real":  # the conjugate poles are poles of the layer too
+            scale = torch.minimum(scale, (point[..., None] - poles.conj()).abs().amin(dim=-1))
+        sigma, slope, curvature, vector, left = _sigma_derivatives(sys, omega, margin)
+        sigma = torch.where(present, sigma, torch.full_like(sigma, -torch.inf))
         concave = curvature < 0
-        vertex = -h * (above - below) / (2.0 * torch.where(concave, curvature, -torch.ones_like(curvature)))
-        step = torch.where(concave, vertex, 5.0 * h * torch.sign(above - below))
+        newton = -slope / torch.where(concave, curvature, -torch.ones_like(curvature))
+        step = torch.where(concave, newton, _UPHILL * scale * torch.sign(slope))
         moved = _wrap(omega + step.clamp(-0.5 * scale, 0.5 * scale), sys)
         moved = torch.where(present, moved, torch.full_like(moved, torch.nan))
-        order = torch.argsort(f.amax(dim=-1), dim=-1, descending=True)
+        order = torch.argsort(sigma, dim=-1, descending=True)
         moved = torch.take_along_dim(moved, order, dim=-1)
-        peak = _wrap(torch.take_along_dim(stencil.flatten(-2), best[..., None], dim=-1)[..., 0], sys)
+        best = order[..., :1]
+        peak = torch.take_along_dim(omega, best, dim=-1)[..., 0]
+        v = torch.take_along_dim(vector, best[..., None], dim=-2)[..., 0, :]
     moved_host = moved.cpu().to(torch.float64).numpy().reshape(tracked.shape)
-    return _sigma_max(response_at(sys, peak)), peak.to(torch.float64), moved_host
+    G = _response(sys, peak, margin)
+    product = (v.conj()[..., None, :] @ G)[..., 0, :] if left else (G @ v[..., None])[..., 0]
+    value = torch.linalg.vector_norm(product, dim=-1)
+    return value, _wrap(peak, sys).to(torch.float64), moved_host
+
+
+def _sigma_derivatives(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None):
+    """σ = σ_max(G(ω)) and its derivatives σ′, σ″ in ω, ``omega`` of shape ``batch_shape + extra``, without grad.
+
+    σ² = μ is the top eigenvalue of ``H = GᴴG`` (of ``GGᴴ`` when p < m, which has the same nonzero σ²); with the
+    eigenpairs (μ_k, v_k) of H and ``H′ = G′ᴴG + GᴴG′``, ``H″ = G″ᴴG + 2G′ᴴG′ + GᴴG″``, perturbation theory of a
+    simple eigenvalue gives ``μ′ = v₁ᴴH′v₁`` and ``μ″ = v₁ᴴH″v₁ + 2 Σ_{k>1} |v_kᴴH′v₁|²/(μ₁ − μ_k)``; then
+    ``σ′ = μ′/(2σ)`` and ``σ″ = μ″/(2σ) − μ′²/(4σ³)`` (docs/concepts/derivations.md#differentiable-norms).
+    Returns ``(σ, σ′, σ″, v₁, left)``: ``v₁`` the top eigenvector of H, a right singular vector of G (a left
+    one when ``left``), so that σ = ‖G v₁‖ (or ‖v₁ᴴ G‖).
+    """
+    G, G1, G2 = _response_and_derivatives(sys, omega, margin)
+    left = G.shape[-2] < G.shape[-1]
+    if left:  # σ of G are those of Gᴴ, and (Gᴴ)′ = (G′)ᴴ
+        G, G1, G2 = G.mH, G1.mH, G2.mH
+    mu, V = torch.linalg.eigh(G.mH @ G)
+    top, v = mu[..., -1].clamp(min=0.0), V[..., :, -1]
+    g, g1, g2 = (M @ v[..., None] for M in (G, G1, G2))  # (…, p, 1)
+    slope2 = 2.0 * (g.mH @ g1)[..., 0, 0].real
+    w = G1.mH @ g + G.mH @ g1  # H′v₁
+    coupling = (V.mH @ w)[..., :-1, 0].abs() ** 2
+    gap = (top[..., None] - mu[..., :-1]).clamp(min=torch.finfo(mu.dtype).tiny)
+    curvature2 = 2.0 * ((g.mH @ g2)[..., 0, 0].real + (g1.abs() ** 2).sum(dim=(-2, -1))) + 2.0 * (coupling / gap).sum(
+        -1
+    )
+    sigma = top.sqrt()
+    safe = sigma.clamp(min=torch.finfo(sigma.dtype).tiny)
+    return sigma, slope2 / (2.0 * safe), curvature2 / (2.0 * safe) - slope2**2 / (4.0 * safe**3), v, left
+
+
+def _response_and_derivatives(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None):
+    """``(G, ∂G/∂ω, ∂²G/∂ω²)`` at ``omega`` (shape ``batch_shape + extra``), each ``(*batch, *extra, p, m)``.
+
+    DT, r = 1/(z − λ), z = e^{jω}: ``r′ = −j z r²``, ``r″ = z r² − 2 z² r³``; CT, z = jω: ``r′ = −j r²``,
+    ``r″ = −2 r³``; with the state including the input, the factor z differentiates by the product rule.
+    """
+    poles, B, C, D, margin = _spread(sys, omega, margin)
+    omega = omega.to(sys.poles.real.dtype)
+    z = torch.exp(1j * omega)[..., None] if sys.is_discrete else None
+
+    def kernels(r: torch.Tensor) -> torch.Tensor:  # (…, n) → (…, 3, n): r, r′, r″
+        if z is None:
+            return torch.stack([r, -1j * r * r, -2.0 * r * r * r], dim=-2)
+        zr = z * r
+        return torch.stack([r, -1j * zr * r, zr * r - 2.0 * zr * zr * r], dim=-2)
+
+    if sys.output == "real":
+        r, r_conj = _kernels.resolvent_pair(omega[..., None], poles, discrete=sys.is_discrete, margin=margin)
+        G = 0.5 * (
+            torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
+            + torch.einsum("...pn,...kn,...nm->...kpm", C.conj(), kernels(r_conj), B.conj())
+        )
+    else:
+        r = _kernels.resolvent(omega[..., None], poles, discrete=sys.is_discrete)
+        G = torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
+    F, F1, F2 = G.unbind(-3)
+    if sys.state_includes_input:  # DT only: (z f)′ = j z f + z f′, (z f)″ = −z f + 2j z f′ + z f″
+        e = torch.exp(1j * omega)[..., None, None]
+        F, F1, F2 = e * F, e * (1j * F + F1), e * (-F + 2j * F1 + F2)
+    return F + D, F1, F2
 
 
 def _wrap(omega: torch.Tensor, sys: TorchSSM) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Between two optimiser steps the parameters move little, and so does the peak frequency of each layer's
 response. A tracker keeps every layer's last peaks and, instead of the full certified search of
-:func:`ssmtools.hinf_result` at every step, moves them by one local step per call (three σ_max evaluations each,
+:func:`ssmtools.hinf_result` at every step, moves them by one Newton step per call (σ_max and its two frequency derivatives,
 in torch: :func:`ssmtools.torch.hinf_norm`) and re-certifies the best one with one Bruinsma–Steinbuch level-set
 test every ``certify_every`` calls; the full search runs only on the first call and when a test fails
 (docs/concepts/derivations.md#differentiable-norms).
@@ -54,13 +54,13 @@ class HinfTracker:
       (exact σ_max evaluations on the host) and the best one is tested at ``γ = (1 + rtol/2)·value``: no
       frequency where σ_max reaches γ gives the same bracket as a search; crossings lead to a larger lobe (Bruinsma–Steinbuch iteration, :mod:`ssmtools._hinf_levelset`),
       which is tested in turn;
-    - **local** (the other calls): each tracked peak ω moves by one parabolic step, fitted to σ_max at ω and
-      ω ± h (h = 1 % of the distance from the boundary point to the nearest pole), and the best of these
-      points is returned: its value is attained, so it is a lower bound of ‖G‖∞, but the frequencies away
+    - **local** (the other calls): σ_max and its first two frequency derivatives are evaluated at each tracked
+      peak ω, the best one is returned, and each moves by one Newton step (docs/concepts/derivations.md#differentiable-norms):
+      the value is attained, so it is a lower bound of ‖G‖∞, but the frequencies away
       from the tracked lobes are not re-examined: if an untracked lobe has overtaken them since the last
       certificate, the value is below the norm by what that lobe gained over at most ``certify_every − 1``
-      optimiser steps, and the next certificate moves to it. A local call runs no host code: the three
-      evaluations are part of the torch evaluation of the value, on the system's device.
+      optimiser steps, and the next certificate moves to it. A local call runs no host code: the
+      derivatives are part of the torch evaluation of the value, on the system's device.
 
     ``counts`` tallies the routes taken (per system, batch elements counted one by one).
     """
