@@ -219,3 +219,37 @@ def test_finite_horizon_hankel_values_and_penalty_gradient_on_an_unstable_layer(
 
     h = 1e-6
     assert analytic == pytest.approx((tail(h) - tail(-h)) / (2 * h), rel=1e-5)
+
+
+def test_candidates_that_climb_onto_one_lobe_free_a_slot():
+    from ssmtools.torch import _norms
+
+    moved = torch.tensor([[0.5, 0.5 + 1e-7, 1.2], [0.3, 2.0, 0.3 - 1e-7]], dtype=torch.float64)
+    scale = torch.full_like(moved, 0.01)
+    kept = _norms._one_per_lobe(moved, scale)
+    assert torch.equal(torch.isnan(kept), torch.tensor([[False, True, False], [False, False, True]]))
+    assert torch.equal(kept[~torch.isnan(kept)], moved[~torch.isnan(kept)])
+
+
+def test_tracked_candidates_settle_on_distinct_local_maxima_including_a_band_edge():
+    """A DC lobe (the peak), a lightly damped resonance above half of it and a resonance below (real output):
+    after the search and a few local calls on fixed parameters, the two lobes above half the peak are tracked, one
+    candidate each, on their local maxima of the swept σ_max; ω = 0, where σ_max is stationary by symmetry, is one."""
+    lam = np.array([0.97 * np.exp(0.4j), 0.9 * np.exp(2.0j), 0.95])
+    B = np.array([[1.0], [1.5], [1.2]], dtype=complex)
+    C = np.array([[1.0, 1.0, 1.0]], dtype=complex)
+    sys = ssmtools.DiagonalSSM(lam, B, C, np.zeros((1, 1)), dt=True, output="real")
+    tracker = stt.HinfTracker(certify_every=100, candidates=4)
+    for _ in range(5):
+        stt.hinf_norm(stt.TorchSSM.from_numpy(sys), tracker=tracker, name="x")
+    assert tracker.counts == {"search": 1, "level-set": 0, "local": 4}
+    tracked = tracker.tracked("x")[0]
+    tracked = np.sort(tracked[~np.isnan(tracked)])
+    assert len(tracked) == 2 and np.min(np.diff(tracked)) > 0.1
+    assert abs(tracked[0]) < 1e-9  # the band edge
+    grid = np.linspace(0.0, np.pi, 20001)
+    sigma = np.array([np.linalg.norm(G, 2) for G in ssmtools.freqresp(sys, grid)])
+    for omega in tracked:
+        k = int(np.argmin(np.abs(grid - omega)))
+        window = sigma[max(0, k - 50) : k + 51]
+        assert np.linalg.norm(ssmtools.freqresp(sys, np.array([omega]))[0], 2) >= window.max() * (1 - 1e-9)

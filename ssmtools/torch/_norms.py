@@ -348,6 +348,7 @@ def _local_step(
         moved = torch.where(present, moved, torch.full_like(moved, torch.nan))
         order = torch.argsort(sigma, dim=-1, descending=True)
         moved = torch.take_along_dim(moved, order, dim=-1)
+        moved = _one_per_lobe(moved, torch.take_along_dim(scale, order, dim=-1))
         best = order[..., :1]
         peak = torch.take_along_dim(omega, best, dim=-1)[..., 0]
         v = torch.take_along_dim(vector, best[..., None], dim=-2)[..., 0, :]
@@ -356,6 +357,16 @@ def _local_step(
     product = (v.conj()[..., None, :] @ G)[..., 0, :] if left else (G @ v[..., None])[..., 0]
     value = torch.linalg.vector_norm(product, dim=-1)
     return value, _wrap(peak, sys).to(torch.float64), moved_host
+
+
+def _one_per_lobe(moved: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``moved`` (…, candidates, best first) with ``nan`` for every candidate within 1e-3 of its distance to the
+    nearest pole (``scale``) of a better one: two candidates that climbed onto one lobe free a slot for the next
+    certificate's runners-up."""
+    apart = torch.angle(torch.exp(1j * (moved[..., :, None] - moved[..., None, :]))).abs()
+    better = torch.ones(moved.shape[-1], moved.shape[-1], dtype=torch.bool, device=moved.device).tril(-1)
+    duplicate = ((apart < 1e-3 * scale[..., :, None]) & better).any(dim=-1)
+    return torch.where(duplicate, torch.full_like(moved, torch.nan), moved)
 
 
 def _sigma_derivatives(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None):

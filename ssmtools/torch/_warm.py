@@ -183,50 +183,60 @@ class HinfTracker:
             certified = _level_set_certify(form, omega, rtol)
             if certified is not None:
                 self.counts["level-set"] += 1
-                return user(self._keep(form, certified, omega))
+                return user(self._keep(form, certified, omega, alpha))
         self.counts["search"] += 1
         bracket = _hinf_diagonal.hinf_bracket(
             lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=with_input, rtol=rtol
         )
         if not (form.gain.size and np.isfinite(bracket.peak)):
             return np.array([bracket.peak])
-        return user(self._keep(form, _to_form_frequency(bracket.peak, alpha), np.zeros(0)))
+        return user(self._keep(form, _to_form_frequency(bracket.peak, alpha), np.zeros(0), alpha))
 
-    def _keep(self, form: _hinf_diagonal._CircleForm, peak: float, others: np.ndarray) -> np.ndarray:
-        """The certified peak first, then up to ``candidates − 1`` runners-up: the tracked peaks of other lobes and
-        the lobes above ``_RUNNER_UP``·σ_max(peak) that one more level-set test finds."""
+    def _keep(
+        self, form: _hinf_diagonal._CircleForm, peak: float, others: np.ndarray, alpha: float | None
+    ) -> np.ndarray:
+        """The certified peak first, then up to ``candidates − 1`` runners-up, one per lobe: the tracked peaks and
+        the resonances and band edges above ``_RUNNER_UP``·σ_max(peak) (:func:`_probed_lobes`), best first."""
         if self.candidates == 1:
             return np.array([peak])
         value = float(_hinf_diagonal.exact_values(form, np.array([peak]))[0][0])
-        lobes = _lobes_above(form, _RUNNER_UP * value) if _hinf_levelset.applicable(form) else np.zeros(0)
-        found = np.concatenate([others, lobes])
-        distance, _ = _hinf_levelset._scale(form, peak, 1e-6)
-        distinct = found[np.abs(np.angle(np.exp(1j * (found - peak)))) > 1e-3 * distance]
-        if distinct.size:
-            distinct = distinct[np.argsort(-_hinf_diagonal.exact_values(form, distinct)[0])]
-        return np.array([peak, *distinct[: self.candidates - 1]])
+        found = np.concatenate([others, _probed_lobes(form, _RUNNER_UP * value, alpha)])
+        if found.size:
+            found = found[np.argsort(-_hinf_diagonal.exact_values(form, found)[0])]
+        kept = [peak]
+        for omega in found:
+            distance, _ = _hinf_levelset._scale(form, float(omega), 1e-6)
+            if len(kept) < self.candidates and all(
+                abs(np.angle(np.exp(1j * (omega - k)))) > 1e-3 * distance for k in kept
+            ):
+                kept.append(float(omega))
+        return np.array(kept)
 
 
 #: lobes within this fraction of the certified value are tracked between certificates
 _RUNNER_UP = 0.5
 
 
-def _lobes_above(form: _hinf_diagonal._CircleForm, gamma: float) -> np.ndarray:
-    """Midpoints of the frequency intervals where σ_max > γ (one level-set test; form frequencies)."""
-    realized = _hinf_levelset.realization(form)
-    infinity = float(np.angle(np.exp(1j * (realized[4] + np.pi))))
-    if not _hinf_diagonal.value_and_slope(form, infinity)[0] < gamma:
-        return np.zeros(0)
-    points = _hinf_levelset.to_circle(_hinf_levelset.crossings(realized, gamma), realized[4])
+def _probed_lobes(form: _hinf_diagonal._CircleForm, gamma: float, alpha: float | None) -> np.ndarray:
+    """One probe per lobe where σ_max may overtake the peak (form frequencies), from two batches of exact
+    evaluations: the poles' resonance frequencies and, for a conjugate-symmetric response, the band edges
+    ω = 0 and π (CT: 0 only), where σ_max is always stationary; neighbouring probes with no dip of σ_max at
+    their midpoint are one lobe, represented by its best probe; lobes whose best probe is ≤ γ are dropped."""
+    probes = np.abs(form.theta) if form.half else np.angle(np.exp(1j * form.theta))
     if form.half:
-        points = np.abs(points)
-    points = np.unique(points)
-    if points.size < 2:
-        return np.zeros(0)
-    between = 0.5 * (points + np.roll(points, -1))
-    between[-1] = points[-1] + 0.5 * (points[0] + 2.0 * np.pi - points[-1])
-    between = np.angle(np.exp(1j * between))
-    return between[_hinf_diagonal.exact_values(form, between)[0] > gamma]
+        probes = np.concatenate([probes, [0.0, np.pi] if alpha is None else [0.0]])
+    probes = np.unique(probes)
+    if probes.size == 0:
+        return probes
+    values = _hinf_diagonal.exact_values(form, probes)[0]
+    if probes.size > 1:
+        middle = _hinf_diagonal.exact_values(form, 0.5 * (probes[1:] + probes[:-1]))[0]
+        dip = middle < np.minimum(values[1:], values[:-1])
+        lobe = np.concatenate([[0], np.cumsum(dip)])
+    else:
+        lobe = np.zeros(1, dtype=int)
+    best = [int(np.flatnonzero(lobe == k)[np.argmax(values[lobe == k])]) for k in np.unique(lobe)]
+    return probes[[k for k in best if values[k] > gamma]]
 
 
 def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol: float) -> float | None:
