@@ -563,17 +563,25 @@ def _hankel_tail(sys: TorchSSM, order: int, horizon: float | None = None) -> tor
 
 def _hankel_vectors(P: torch.Tensor, Q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(X, Y, σ)``: right/left eigenvectors ``L_P V`` and ``L_Q U`` of PQ (dtype of P) and the HSVs (float64),
-    computed without grad from the factors ``L = V_G·sqrt(Λ_G)`` of the Hermitian eigendecompositions of P and Q
-    (in double precision; real arithmetic for the real Gramians of :func:`_gramians`)."""
+    computed without grad from factors ``G = L Lᴴ`` of P and Q (in double precision; real arithmetic for the real
+    Gramians of :func:`_gramians`): :func:`_psd_factors`. Any factors give the same σ and eigenvectors."""
     with torch.no_grad():
         wide = torch.float64 if not P.is_complex() else torch.complex128
-        factors = []
-        for G in (P.detach().to(wide), Q.detach().to(wide)):
-            eigenvalues, vectors = torch.linalg.eigh(0.5 * (G + G.mH))
-            factors.append(vectors * eigenvalues.clamp(min=0.0).sqrt()[..., None, :])
-        L_P, L_Q = factors
+        L_P, L_Q = (_psd_factors(G.detach().to(wide)) for G in (P, Q))
         U, S, Vh = torch.linalg.svd(L_Q.mH @ L_P)
         return (L_P @ Vh.mH).to(P.dtype), (L_Q @ U).to(P.dtype), S
+
+
+def _psd_factors(G: torch.Tensor) -> torch.Tensor:
+    """Factors ``L`` with ``L Lᴴ = G`` of Hermitian positive semidefinite matrices (batched): Cholesky (a tenth of
+    an eigendecomposition's cost) where every matrix of the batch is numerically positive definite, else
+    ``V·sqrt(max(Λ, 0))`` from the eigendecomposition (singular or rounding-indefinite Gramians)."""
+    G = 0.5 * (G + G.mH)
+    L, info = torch.linalg.cholesky_ex(G)
+    if not bool((info == 0).all()):
+        eigenvalues, vectors = torch.linalg.eigh(G)
+        L = vectors * eigenvalues.clamp(min=0.0).sqrt()[..., None, :]
+    return L
 
 
 # ---------------------------------------------------------------------------------------------- scores
