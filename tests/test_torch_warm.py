@@ -253,3 +253,16 @@ def test_tracked_candidates_settle_on_distinct_local_maxima_including_a_band_edg
         k = int(np.argmin(np.abs(grid - omega)))
         window = sigma[max(0, k - 50) : k + 51]
         assert np.linalg.norm(ssmtools.freqresp(sys, np.array([omega]))[0], 2) >= window.max() * (1 - 1e-9)
+
+
+def test_gramian_factors_fall_back_to_the_eigendecomposition_for_a_singular_gramian():
+    from ssmtools.torch import _norms
+
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((2, 5, 3))
+    singular = torch.as_tensor(F @ F.transpose(0, 2, 1))  # rank 3 of 5: Cholesky fails
+    definite = singular + torch.eye(5, dtype=torch.float64)
+    for G in (singular, definite):
+        L = _norms._psd_factors(G)
+        torch.testing.assert_close(L @ L.mH, G, rtol=1e-12, atol=1e-12)
+    assert not bool((torch.linalg.cholesky_ex(singular)[1] == 0).all())
