@@ -183,26 +183,25 @@ class HinfTracker:
             certified = _level_set_certify(form, omega, rtol)
             if certified is not None:
                 self.counts["level-set"] += 1
-                return user(self._keep(form, certified, omega, alpha))
+                return user(self._keep(form, *certified, omega, alpha))
         self.counts["search"] += 1
         bracket = _hinf_diagonal.hinf_bracket(
             lam, B, C, D, discrete=discrete, real_output=real_output, state_includes_input=with_input, rtol=rtol
         )
         if not (form.gain.size and np.isfinite(bracket.peak)):
             return np.array([bracket.peak])
-        return user(self._keep(form, _to_form_frequency(bracket.peak, alpha), np.zeros(0), alpha))
+        return user(self._keep(form, bracket.value, _to_form_frequency(bracket.peak, alpha), np.zeros(0), alpha))
 
     def _keep(
-        self, form: _hinf_diagonal._CircleForm, peak: float, others: np.ndarray, alpha: float | None
+        self, form: _hinf_diagonal._CircleForm, value: float, peak: float, others: np.ndarray, alpha: float | None
     ) -> np.ndarray:
         """The certified peak first, then up to ``candidates − 1`` runners-up, one per lobe: the tracked peaks and
         the resonances and band edges above ``_RUNNER_UP``·σ_max(peak) (:func:`_probed_lobes`), best first."""
         if self.candidates == 1:
             return np.array([peak])
-        value = float(_hinf_diagonal.exact_values(form, np.array([peak]))[0][0])
-        found = np.concatenate([others, _probed_lobes(form, _RUNNER_UP * value, alpha)])
-        if found.size:
-            found = found[np.argsort(-_hinf_diagonal.exact_values(form, found)[0])]
+        probes, at_probes = _probed_lobes(form, _RUNNER_UP * value, alpha)
+        at_others = _hinf_diagonal.exact_values(form, others)[0] if others.size else others
+        found = np.concatenate([others, probes])[np.argsort(-np.concatenate([at_others, at_probes]))]
         kept = [peak]
         for omega in found:
             distance, _ = _hinf_levelset._scale(form, float(omega), 1e-6)
@@ -217,31 +216,33 @@ class HinfTracker:
 _RUNNER_UP = 0.5
 
 
-def _probed_lobes(form: _hinf_diagonal._CircleForm, gamma: float, alpha: float | None) -> np.ndarray:
-    """One probe per lobe where σ_max may overtake the peak (form frequencies), from two batches of exact
+def _probed_lobes(form: _hinf_diagonal._CircleForm, gamma: float, alpha: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """One probe per lobe where σ_max may overtake the peak (form frequencies), from one batch of exact
     evaluations: the poles' resonance frequencies and, for a conjugate-symmetric response, the band edges
     ω = 0 and π (CT: 0 only), where σ_max is always stationary; neighbouring probes with no dip of σ_max at
-    their midpoint are one lobe, represented by its best probe; lobes whose best probe is ≤ γ are dropped."""
+    their midpoint are one lobe, represented by its best probe; lobes whose best probe is ≤ γ are dropped.
+    Returns the probes and their σ_max."""
     probes = np.abs(form.theta) if form.half else np.angle(np.exp(1j * form.theta))
     if form.half:
         probes = np.concatenate([probes, [0.0, np.pi] if alpha is None else [0.0]])
     probes = np.unique(probes)
     if probes.size == 0:
-        return probes
-    values = _hinf_diagonal.exact_values(form, probes)[0]
+        return probes, probes
+    both = _hinf_diagonal.exact_values(form, np.concatenate([probes, 0.5 * (probes[1:] + probes[:-1])]))[0]
+    values, middle = both[: probes.size], both[probes.size :]
     if probes.size > 1:
-        middle = _hinf_diagonal.exact_values(form, 0.5 * (probes[1:] + probes[:-1]))[0]
         dip = middle < np.minimum(values[1:], values[:-1])
         lobe = np.concatenate([[0], np.cumsum(dip)])
     else:
         lobe = np.zeros(1, dtype=int)
     best = [int(np.flatnonzero(lobe == k)[np.argmax(values[lobe == k])]) for k in np.unique(lobe)]
-    return probes[[k for k in best if values[k] > gamma]]
+    chosen = [k for k in best if values[k] > gamma]
+    return probes[chosen], values[chosen]
 
 
-def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol: float) -> float | None:
+def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol: float) -> tuple[float, float] | None:
     """The level-set certificate of :mod:`ssmtools._hinf_levelset` seeded with ``seeds`` (form frequencies):
-    the certified peak, or ``None`` when it cannot decide (then the caller searches)."""
+    the certified ``(value, peak)``, or ``None`` when it cannot decide (then the caller searches)."""
     if not _hinf_levelset.applicable(form):
         return None
 
@@ -261,4 +262,4 @@ def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol
         cheap=cheap,
         profile=lambda w: _hinf_diagonal.feedthrough_profile(form, w),
     )
-    return None if found is None else float(found[1])
+    return None if found is None else (float(found[0]), float(found[1]))
