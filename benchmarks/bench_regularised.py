@@ -14,7 +14,8 @@ the MNIST-1D test split (generated offline by ``mnist1d``, default arguments: 40
 length 40).
 
 Run: ``python benchmarks/bench_regularised.py`` (a few minutes on 2 cores) writes
-``benchmarks/results/regularised.json`` and ``regularised.png``; ``notebooks/05_regularised_training.ipynb``
+``benchmarks/results/regularised.json`` and ``regularised.png``; the trained weights are kept in
+``benchmarks/regularised/cache`` and reused by later runs (``--no-cache`` trains again); ``notebooks/05_regularised_training.ipynb``
 runs a short version with :func:`run` and shows the committed full results.
 """
 
@@ -42,6 +43,7 @@ import ssmtools  # noqa: E402
 import ssmtools.torch as stt  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / "benchmarks" / "regularised" / "cache"  # trained weights, keyed by the training setup (git-ignored)
 LENGTH = 40  # MNIST-1D sequence length: the finite horizon of the penalty and of the balanced truncation
 RATIOS = [0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
@@ -192,9 +194,12 @@ def run(
     ratios: list[float] | None = None,
     seed: int = 0,
     horizon: int | None = LENGTH,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Train both classifiers and prune them; returns the setup and, per variant, the curves (LAST: ``curve``;
-    finite-horizon balanced truncation: ``curve_balanced``) and the HSV tail."""
+    finite-horizon balanced truncation: ``curve_balanced``) and the HSV tail. ``cache``: a folder where each
+    trained model is stored under a key of its training setup and reloaded by later runs (training is
+    deterministic on one machine, so only pruning is redone); ``None`` trains every time."""
     ratios = RATIOS if ratios is None else ratios
     splits = mnist1d(n_train, n_samples)
     report: dict[str, Any] = {
@@ -212,11 +217,8 @@ def run(
         "variants": {},
     }
     for label, w in (("plain", 0.0), (f"hankel tail, weight {weight:g}", weight)):
-        start = time.perf_counter()
-        model, skipped = train(
-            splits, width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed, horizon=horizon
-        )
-        seconds = time.perf_counter() - start
+        setup = dict(width=width, states=states, depth=depth, epochs=epochs, weight=w, seed=seed, horizon=horizon)
+        model, skipped, seconds = _trained(splits, setup, n_train=n_train, n_samples=n_samples, cache=cache)
         report["variants"][label] = {
             "train_seconds": seconds,
             "penalty_skipped_steps": skipped,
@@ -226,6 +228,27 @@ def run(
             "curve_balanced": prune_curve(model, splits, ratios, balanced_horizon=horizon or LENGTH),
         }
     return report
+
+
+def _trained(splits: dict, setup: dict[str, Any], *, n_train, n_samples, cache: Path | None):
+    """``(model, skipped steps, training seconds)``: trained now, or reloaded from ``cache`` (the seconds and
+    skipped steps of the run that trained it)."""
+    key = "-".join(f"{k}{v}" for k, v in {**setup, "n_train": n_train, "n_samples": n_samples}.items())
+    path = None if cache is None else cache / f"{key}.pt"
+    if path is not None and path.exists():
+        stored = torch.load(path, weights_only=True)
+        model = Classifier(setup["width"], setup["states"], setup["depth"])
+        model.load_state_dict(stored["state"], strict=True)
+        return model, int(stored["skipped"]), float(stored["seconds"])
+    start = time.perf_counter()
+    model, skipped = train(splits, **setup)
+    seconds = time.perf_counter() - start
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        torch.save({"state": model.state_dict(), "skipped": skipped, "seconds": seconds}, temporary)
+        temporary.replace(path)  # atomic: an interrupted run leaves no half-written cache entry
+    return model, skipped, seconds
 
 
 def plot(report: dict[str, Any], ax=None, title: str | None = None):
@@ -255,9 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight", type=float, default=1e-2)
     parser.add_argument("--horizon", type=int, default=LENGTH, help="finite horizon of the penalty (0: infinite)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--cache", type=Path, default=CACHE, help="trained weights are kept and reused here")
+    parser.add_argument("--no-cache", action="store_true", help="train both models again")
     options = parser.parse_args(argv)
     torch.set_num_threads(1)
-    report = run(epochs=options.epochs, weight=options.weight, horizon=options.horizon or None)
+    cache = None if options.no_cache else options.cache
+    report = run(epochs=options.epochs, weight=options.weight, horizon=options.horizon or None, cache=cache)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "regularised.json").write_text(json.dumps(report, indent=1))
     import matplotlib
