@@ -58,9 +58,10 @@ def test_certified_calls_match_slycot_and_the_cold_gradient(dt):
     assert tracker.counts["search"] == 1 and tracker.counts["level-set"] == 3
 
 
-def test_local_calls_are_attained_lower_bounds_that_converge():
+@pytest.mark.parametrize("dt", [True, False], ids=["dt", "ct"])
+def test_local_calls_are_attained_lower_bounds_that_converge(dt):
     tracker = stt.HinfTracker(certify_every=100)
-    base = _layer(2)
+    base = _layer(2, dt=dt)
     stt.hinf_norm(stt.TorchSSM.from_numpy(base), tracker=tracker, name="x")
     moved = _drift(base, 1.0)
     true = float(ssmtools.hinf_norm(moved, method="slycot"))
