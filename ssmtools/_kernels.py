@@ -317,12 +317,17 @@ def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: boo
     return xp.sort(xp.clip(grid, min=0.0, max=upper), axis=-1)
 
 
-def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[np.ndarray, np.ndarray]:
+def maximize_on_grid(
+    func, grid: np.ndarray, *, iterations: int = 80, scale: np.ndarray | float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Maximise a smooth function independently along the last axis of ``grid`` (..., K).
 
     ``func(omega)`` maps an array of shape (..., k) to values of the same shape, for any k.
     The best grid point is refined by golden-section search on the bracket formed by its
-    neighbours. Returns ``(max_value, argmax)``, each of shape (...,). NumPy or torch, as ``grid``.
+    neighbours, until the bracket is below 1e-15·max(|x|, ``scale``) (``scale`` broadcasts against
+    the leading axes: the absolute resolution wanted near x = 0). Returns ``(max_value, argmax)``, each of
+    shape (...,); the value is one of ``func``'s own evaluations, so never above the true maximum.
+    NumPy or torch, as ``grid``.
     """
     xp = array_namespace(grid)
     values = func(grid)
@@ -334,7 +339,7 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
     best_value = xp.take_along_axis(values, best, axis=-1)[..., 0]
     best_omega = xp.take_along_axis(grid, best, axis=-1)[..., 0]
     # bracket: nearest distinct grid points on either side (the grid may repeat points up to round-off)
-    spacing = (1e-12 * xp.clip(xp.abs(best_omega), min=1.0))[..., None]
+    spacing = (1e-12 * xp.maximum(xp.abs(best_omega), scale + xp.zeros_like(best_omega)))[..., None]
     lo = xp.max(xp.where(grid < best_omega[..., None] - spacing, grid, -xp.inf), axis=-1)
     hi = xp.min(xp.where(grid > best_omega[..., None] + spacing, grid, xp.inf), axis=-1)
     lo = xp.where(xp.isfinite(lo), lo, best_omega)
@@ -351,7 +356,8 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
         f_new = func_point(xp.where(left, x1_new, x2_new))
         f1, f2 = xp.where(left, f_new, f2), xp.where(left, f1, f_new)
         x1, x2 = x1_new, x2_new
-        if bool(xp.all(hi - lo <= 1e-15 * xp.clip(xp.abs(hi), min=1.0))):
+        resolution = 1e-15 * xp.maximum(xp.maximum(xp.abs(hi), xp.abs(lo)), scale + xp.zeros_like(hi))
+        if bool(xp.all(hi - lo <= resolution)):
             break
     for x, f in ((x1, f1), (x2, f2)):
         better = f > best_value
@@ -360,46 +366,114 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
     return best_value, best_omega
 
 
+# ------------------------------------------------------------------ per-state pair H∞ in closed form
+def _pair_stationary_points(lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Candidates (..., 3) in ``x = cos ω`` (DT) or ``x = ω²/|λ|²`` (CT) containing every stationary point of a
+    pair's σ_max²: the two roots of the quadratic ``Q T'² − T T' Q' + κ Q'²`` and its vertex (``nan`` where none).
+
+    With ``N = P(z)·M`` (P(z) = (z − λ)(z − conj λ)) the pair's σ² = μ solves ``Qμ² − Tμ + κ = 0``, T = tr NᴴN
+    linear and Q = |P|² quadratic in x, κ = (det R_c det R_b)² (docs/concepts/derivations.md#state-hinf-pair-closed-form).
+    """
+    a, eta = lam.real, lam.imag
+    E1 = np.array([[1.0, 0.0], [0.0, -1.0]])
+    E2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    U = R_c @ E1 @ np.swapaxes(R_b, -1, -2)  # (..., n, 2, 2) real
+    V = R_c @ E2 @ np.swapaxes(R_b, -1, -2)
+    A1, A0 = U, -a[..., None, None] * U - eta[..., None, None] * V  # N(z) = z A1 + A0
+
+    def det(X: np.ndarray) -> np.ndarray:
+        return X[..., 0, 0] * X[..., 1, 1] - X[..., 0, 1] * X[..., 1, 0]
+
+    kappa = (det(R_c) * det(R_b)) ** 2
+    tr11, tr00 = np.sum(A1 * A1, axis=(-1, -2)), np.sum(A0 * A0, axis=(-1, -2))
+    r2 = a * a + eta * eta
+    if discrete:  # T = t0 + t1 x, Q = Q0 + Q1 x + Q2 x²
+        t0, t1 = tr11 + tr00, 2.0 * np.sum(A1 * A0, axis=(-1, -2))
+        Q0, Q1, Q2 = (1.0 - r2) ** 2 + 4.0 * a * a, -4.0 * a * (1.0 + r2), 4.0 * r2
+    else:  # in x = ω²/|λ|², with Q divided by |λ|⁴
+        t0, t1 = tr00, tr11 * r2
+        Q0, Q1, Q2 = np.ones_like(a), 4.0 * a * a / np.where(r2 > 0, r2, 1.0) - 2.0, np.ones_like(a)
+    q0 = t1 * t1 * Q0 - t1 * t0 * Q1 + kappa * Q1 * Q1
+    q1 = -2.0 * t0 * t1 * Q2 + 4.0 * kappa * Q1 * Q2
+    q2 = -t1 * t1 * Q2 + 4.0 * kappa * Q2 * Q2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.sqrt(q1 * q1 - 4.0 * q2 * q0)  # nan: no real root (the vertex still is a candidate)
+        s = -0.5 * (q1 + np.where(q1 < 0, -root, root))
+        return np.stack([s / q2, q0 / s, -0.5 * q1 / q2], axis=-1)
+
+
 def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
     """Exact H∞ of every conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` and its peak frequency, shapes (..., n).
 
-    One-dimensional maximisation of the closed-form σ_max(ω) of ``pair_sigma_max_squared``
-    over ω ∈ [0, π] (DT) or [0, ∞) (CT) — the response is conjugate-symmetric, so negative
-    frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``. NumPy or torch.
+    The maximum over ω ∈ [0, π] (DT) or [0, ∞) (CT) of the closed-form σ_max(ω) of ``pair_sigma_max_squared`` —
+    the response is conjugate-symmetric, so negative frequencies repeat these values. The candidates are the
+    real roots of the pair's stationarity quadratic (``_pair_stationary_points``, in cos ω or ω²), the ends
+    of the range and a few offsets around the resonance on the scale of the damping (where the roots, near a
+    double root of the denominator, lose accuracy); σ² is evaluated at each in the offset form ``ω = θ + δ``
+    (θ = |arg λ| or |Im λ|) and the best is polished by golden section between its neighbours, so the value is
+    a σ_max the pair actually reaches (docs/concepts/derivations.md#state-hinf-pair-closed-form). Unstable
+    pairs give ``inf`` with peak ``nan``. Memory O(n·(m + p)). NumPy, or torch tensors (solved on the host in
+    float64, returned in the input's real dtype and device).
     """
-    xp = array_namespace(lam, B, C)
+    if not isinstance(lam, np.ndarray):
+        xp = array_namespace(lam, B, C)
+        host = [np.asarray(x.detach().cpu().to(xp.complex128)) for x in (lam, B, C)]
+        value, peak = _pair_hinf_numpy(*host, discrete=discrete)
+        dtype, device = xp.real(lam).dtype, array_api_compat.device(lam)
+        return xp.asarray(value, dtype=dtype, device=device), xp.asarray(peak, dtype=dtype, device=device)
+    return _pair_hinf_numpy(lam, B, C, discrete=discrete)
+
+
+def _pair_hinf_numpy(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pair_hinf` on NumPy arrays."""
+    lam = np.asarray(lam, dtype=complex)
     margin = stability_margin(lam, discrete=discrete)
     stable = margin > 0
-    R_c, R_b = pair_factors(B, C)
-    safe_lam = xp.where(stable, lam, xp.asarray(0.5 if discrete else -0.5, dtype=lam.dtype))
-    safe_margin = stability_margin(safe_lam, discrete=discrete)
-    grid = _candidate_frequencies(safe_lam, safe_margin, discrete=discrete)
-    lam_k, R_c_k, R_b_k = safe_lam[..., None], R_c[..., None, :, :], R_b[..., None, :, :]
-    if not discrete:
-
-        def sigma2(omega: np.ndarray) -> np.ndarray:
-            return pair_sigma_max_squared(omega, lam_k, R_c_k, R_b_k, discrete=False)
-
-        value2, peak = maximize_on_grid(sigma2, grid)
-        return xp.where(stable, xp.sqrt(value2), xp.inf), xp.where(stable, peak, xp.nan)
-    # DT: search over the offset δ = ω − |arg λ| from the resonance, which doubles resolve finely near 0 (ω itself
-    # cannot get closer than an ulp to the peak: at 1e-13 margins that alone would cost ~1e-7 of the value)
-    theta = xp.abs(_angle(safe_lam))[..., None]  # (..., n, 1)
-    g = safe_margin[..., None]
-    upper_half = (xp.imag(safe_lam) >= 0)[..., None]  # λ itself resonates at +θ (else its conjugate does)
+    safe_lam = np.where(stable, lam, 0.5 if discrete else -0.5)
+    g = stability_margin(safe_lam, discrete=discrete)
+    R_c, R_b = pair_factors(np.asarray(B, dtype=complex), np.asarray(C, dtype=complex))
+    size_c, size_b = np.linalg.norm(R_c, axis=(-2, -1)), np.linalg.norm(R_b, axis=(-2, -1))
+    gain = size_c * size_b
+    R_c = R_c / np.where(size_c > 0, size_c, 1.0)[..., None, None]  # σ² is homogeneous: solve for unit factors
+    R_b = R_b / np.where(size_b > 0, size_b, 1.0)[..., None, None]
+    theta = np.abs(_angle(safe_lam) if discrete else safe_lam.imag)  # the resonance of the pair, ω = θ
+    # DT: the offset to the end π is φ = π − θ, formed from λ (π − θ in floating point loses all its digits when
+    # λ is within an ulp of the negative axis, where both poles resonate at π)
+    phi = np.arctan2(np.abs(safe_lam.imag), -safe_lam.real) if discrete else np.full_like(g, np.inf)
+    roots = _pair_stationary_points(safe_lam, R_c, R_b, discrete=discrete)
+    size = np.abs(safe_lam)[..., None]
+    t, f = theta[..., None], phi[..., None]
+    with np.errstate(invalid="ignore"):
+        if discrete:
+            from_roots = np.where(np.abs(roots) <= 1.0 + 1e-9, np.arccos(np.clip(roots, -1.0, 1.0)), 0.0)  # nan → 0
+            coarse = np.linspace(0.0, np.pi, 5)
+        else:
+            from_roots = np.where(roots >= -1e-9, size * np.sqrt(np.clip(roots, 0.0, None)), 0.0)
+            coarse = size * np.array([0.0, 0.5, 1.0, 2.0, 4.0])
+    omega = np.concatenate([from_roots, coarse + np.zeros_like(t)], axis=-1)
+    if not discrete:  # a right end beyond every stationary point (σ² → 0 as ω → ∞)
+        omega = np.concatenate([omega, 2.0 * np.max(omega, axis=-1, keepdims=True) + size], axis=-1)
+    near_pi = t > 0.5 * np.pi
+    offsets = np.where(near_pi, (omega - np.pi) + f, omega - t) if discrete else omega - t
+    local = g[..., None] * np.tan(np.linspace(-np.pi / 2, np.pi / 2, 13)[1:-1])  # δ around the resonance, incl. 0
+    ends = [-t, f] if discrete else [-t]  # ω = 0 and π (DT); the CT far end is among the candidates above
+    offsets = np.sort(np.clip(np.concatenate([offsets, local, *ends], axis=-1), -t, f), axis=-1)
+    upper_half = (safe_lam.imag >= 0)[..., None]  # λ itself resonates at +θ (else its conjugate does)
+    R_c_k, R_b_k, g_k = R_c[..., None, :, :], R_b[..., None, :, :], g[..., None]
 
     def sigma2_offset(delta: np.ndarray) -> np.ndarray:
-        near = xp.exp(-1j * theta) / _offset_denominator(g, delta)
-        far = xp.exp(1j * theta) / _offset_denominator(g, 2.0 * theta + delta)
-        alpha, beta = xp.where(upper_half, near, far), xp.where(upper_half, far, near)
+        if discrete:  # the other pole resonates at ω = −θ ≡ 2π − θ: its offset 2θ + δ ≡ δ − 2φ
+            near = np.exp(-1j * t) / _offset_denominator(g_k, delta)
+            far = np.exp(1j * t) / _offset_denominator(g_k, np.where(near_pi, delta - 2.0 * f, 2.0 * t + delta))
+        else:  # jω − λ = g + jδ and jω − conj λ = g + j(2θ + δ) for Im λ ≥ 0
+            near, far = 1.0 / (g_k + 1j * delta), 1.0 / (g_k + 1j * (2.0 * t + delta))
+        alpha, beta = np.where(upper_half, near, far), np.where(upper_half, far, near)
         return _pair_sigma2(alpha, beta, R_c_k, R_b_k)
 
-    local = _resonance_offsets(safe_margin)  # (..., n, K) offsets around δ = 0
-    offsets = xp.concat([grid - theta, local], axis=-1)
-    offsets = xp.sort(xp.clip(offsets, min=-theta, max=np.pi - theta), axis=-1)
-    value2, delta = maximize_on_grid(sigma2_offset, offsets)
-    peak = theta[..., 0] + delta
-    return xp.where(stable, xp.sqrt(value2), xp.inf), xp.where(stable, peak, xp.nan)
+    # σ² has its singularities ≥ ~g from the real axis, so a bracket of 1e-9·g costs ≲ 1e-17 of the value
+    value2, delta = maximize_on_grid(sigma2_offset, offsets, iterations=200, scale=1e6 * g)
+    value = np.sqrt(value2) * gain
+    return np.where(stable, value, np.inf), np.where(stable, theta + delta, np.nan)
 
 
 def _offset_denominator(g, delta):
@@ -407,15 +481,6 @@ def _offset_denominator(g, delta):
     xp = array_namespace(g, delta)
     half = xp.sin(0.5 * delta)
     return (g - 2.0 * half * half) + 1j * xp.sin(delta)
-
-
-def _resonance_offsets(margin):
-    """Offsets ``margin·tan(u)`` that resolve a resonance of half-width ``margin`` (..., n, K)."""
-    xp = array_namespace(margin)
-    u = xp.asarray(
-        np.tan(np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]), dtype=margin.dtype, device=array_api_compat.device(margin)
-    )
-    return xp.clip(margin, min=1e-300)[..., None] * u
 
 
 def _complex_expm1(x, y):
