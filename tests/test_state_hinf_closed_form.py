@@ -8,8 +8,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import slycot
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy.optimize import minimize_scalar
 
 from ssmtools import _kernels
