@@ -494,8 +494,8 @@ def _pair_hinf_numpy(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete:
         else:  # jω − λ = g + jδ and jω − conj λ = g + j(2θ + δ) for Im λ ≥ 0
             near, far = 1.0 / (g + 1j * delta), 1.0 / (g + 1j * (2.0 * t + delta))
             d_near, d_far = -1j * near * near, -1j * far * far
-        pick = (np.where(upper_half, x, y) for x, y in ((near, far), (far, near), (d_near, d_far), (d_far, d_near)))
-        return tuple(pick)
+        alpha, beta = np.where(upper_half, near, far), np.where(upper_half, far, near)
+        return alpha, beta, np.where(upper_half, d_near, d_far), np.where(upper_half, d_far, d_near)
 
     def sigma2_offset(delta: np.ndarray) -> np.ndarray:
         alpha, beta, _, _ = terms(delta, g_k, t, f, near_pi, upper_half)
