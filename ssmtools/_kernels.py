@@ -509,7 +509,8 @@ def _pair_hinf_numpy(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete:
     flat = (g, theta, phi, near_pi[..., 0], upper_half[..., 0])
 
     def slope(d: np.ndarray) -> np.ndarray:
-        return _pair_sigma2_slope(*terms(d, *flat), R_c, R_b)
+        alpha, beta, d_alpha, d_beta = terms(d, *flat)
+        return _pair_sigma2_slope(alpha, beta, d_alpha, d_beta, R_c, R_b)
 
     polished = delta
     for _ in range(2):
