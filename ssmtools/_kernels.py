@@ -13,7 +13,10 @@ H2) take NumPy arrays or torch tensors alike: they use the array namespace of th
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import operator
+import os
 
 import array_api_compat
 import numpy as np
@@ -608,8 +611,8 @@ def diagonal_observability_gramian(
     return ChC / xp.conj(_square_denominators(lam, discrete=discrete))  # conj(1 − λ_i conj λ_j) = 1 − conj λ_i λ_j
 
 
-BLOCK_ELEMENTS = 2**15
-"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (a few arrays of this many complex
+BLOCK_ELEMENTS = 2**16
+"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (a few real arrays of this many
 numbers, 512 KiB each, small enough to stay in cache) whatever the number of states."""
 
 
@@ -634,20 +637,61 @@ def _square_denominators(lam, *, discrete: bool):
     return gramian_denominators(lam[..., :, None], margin, xp.conj(lam)[..., None, :], discrete=discrete)
 
 
-def _tile_sum(kernel, rows, cols):
-    """``Re Σ_ij kernel_ij w_ij`` of one tile with ``w_ij = G_i·conj(G_j)`` (``rows``, ``cols`` = G of shape
-    (..., k, r)) or ``w_ij = (B_i·conj B_j)(C_i·conj C_j)`` (pairs ``(B, Cᵀ)`` of shape (..., k, m), (..., k, p))."""
-    xp = array_namespace(kernel)
-    if isinstance(rows, tuple):
+_UFUNCS = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply, operator.truediv: np.divide}
+
+
+def _into(op, x, y, out):
+    """``op(x, y)`` (an ``operator`` function), written into ``out`` when given (NumPy tiles reuse their buffers)."""
+    return op(x, y) if out is None else _UFUNCS[op](x, y, out=out)
+
+
+def _inverse_denominators(a_i, b_i, margin_i, a_j, b_j, margin_j, signs, *, discrete: bool, work=None):
+    """``[(P, R), ...]`` with ``1/d_ij = P − jR`` for each ν_j = a_j − j·sign·b_j in ``signs``, in real arithmetic.
+
+    ``+1`` is ν_j = conj λ_j (the Gramian's own denominators), ``−1`` is ν_j = λ_j (the (λ_i, conj λ_j) quarter of a
+    real-output layer); the two share their common parts. DT: ``2 Re d = (m_i + m_j) + (a_i − a_j)² + (b_i ∓ b_j)²``,
+    a sum of non-negative terms, and ``2 Im d = 2b_i(a_i − a_j) − 2a_i(b_i ∓ b_j)``: the parts of
+    :func:`gramian_denominators`' ``m_i + λ_i(conj λ_i − ν_j)``, with the same few-ε accuracy for poles in the closed
+    disc (docs/concepts/derivations.md#layer-h2). CT: ``d = −(a_i + a_j) − j(b_i ∓ b_j)``. ``work``: NumPy buffers
+    of the tile's shape, 5 + 2·len(signs) of them (the tile then allocates nothing), or ``None``.
+    """
+    add, sub, mul, div = operator.add, operator.sub, operator.mul, operator.truediv
+    w_da, w_shared, w_cross, w_db, w_q, *w_out = [None] * (5 + 2 * len(signs)) if work is None else work
+    if discrete:
+        da = _into(sub, a_i, a_j, w_da)
+        shared = _into(add, _into(add, margin_i, margin_j, w_shared), _into(mul, da, da, w_q), w_shared)
+        cross = _into(mul, 2.0 * b_i, da, w_cross)
+    else:
+        shared = _into(mul, _into(add, a_i, a_j, w_shared), -1.0, w_shared)
+    parts = []
+    for k, sign in enumerate(signs):
+        w_real, w_imag = w_out[2 * k], w_out[2 * k + 1]
+        db = _into(sub if sign > 0 else add, b_i, b_j, w_db)
+        if discrete:
+            real = _into(add, shared, _into(mul, db, db, w_real), w_real)
+            imag = _into(sub, cross, _into(mul, 2.0 * a_i, db, w_imag), w_imag)
+        else:
+            real, imag = _into(mul, shared, 1.0, w_real), _into(mul, db, -1.0, w_imag)
+        q = _into(add, _into(mul, real, real, w_q), _into(mul, imag, imag, w_db), w_q)
+        scale = _into(div, 2.0 if discrete else 1.0, q, w_q)  # DT: real and imag are those of 2d
+        parts.append((_into(mul, real, scale, w_real), _into(mul, imag, scale, w_imag)))
+    return parts
+
+
+def _tile_sum(P, R, rows, cols):
+    """``Re Σ_ij w_ij (P_ij − jR_ij)`` of one tile, with ``w_ij = G_i·conj(G_j)`` (``rows``, ``cols`` = (Re G, Im G),
+    each (..., k, r)) or ``w_ij = (B_i·conj B_j)(C_i·conj C_j)`` (``rows``, ``cols`` = (B, Cᵀ), complex (..., k, m)
+    and (..., k, p)). ``Re(w·(P − jR)) = Re w·P + Im w·R``; the G form as four real matrix products."""
+    xp = array_namespace(P)
+    first, second = rows
+    if xp.isdtype(first.dtype, "complex floating"):
         (B_i, C_i), (B_j, C_j) = rows, cols
         weight = (B_i @ xp.conj(xp.matrix_transpose(B_j))) * (C_i @ xp.conj(xp.matrix_transpose(C_j)))
-        return xp.real(xp.sum(weight * kernel, axis=(-1, -2)))
-    total = 0.0
-    for r in range(rows.shape[-1]):  # a few columns: one matrix-vector product each (no BLAS threads on tiny tiles)
-        total = total + xp.real(
-            xp.sum(rows[..., :, r] * xp.sum(kernel * xp.conj(cols[..., None, :, r]), axis=-1), axis=-1)
-        )
-    return total
+        return xp.sum(xp.real(weight) * P + xp.imag(weight) * R, axis=(-1, -2))
+    (Gr_i, Gi_i), (Gr_j, Gi_j) = rows, cols
+    # Re w = Gr_i·Gr_j + Gi_i·Gi_j, Im w = Gi_i·Gr_j − Gr_i·Gi_j
+    PGr, PGi, RGr, RGi = P @ Gr_j, P @ Gi_j, R @ Gr_j, R @ Gi_j
+    return xp.sum(Gr_i * (PGr - RGi) + Gi_i * (PGi + RGr), axis=(-1, -2))
 
 
 def h2_squared_diagonal(
@@ -668,10 +712,12 @@ def h2_squared_diagonal(
     ``w_ij = (BBᴴ)_ij (CᴴC)_ji`` and the denominators :func:`gramian_denominators`
     (docs/concepts/derivations.md#layer-h2). The terms are Hermitian in (i, j), so only the tiles on and above the
     diagonal are evaluated, in square tiles of ``block_elements`` entries: O(n·(m + p)) memory whatever n (24000²
-    complex numbers are 9 GB for a 12000-state conjugate-symmetric layer). ``conj_pairs``: ``lam, B, C`` are the
-    stored half of the augmented realization ``([λ, conj λ], [B; conj B], ½[C, conj C])``; its four quarters are two
-    sums over the stored states, (λ_i, λ_j) and (λ_i, conj λ_j), each doubled (half the work). With a ``horizon`` the
-    finite-horizon factors :func:`horizon_sum` replace ``1/d_ij`` (docs/concepts/derivations.md#finite-horizon-gramians).
+    complex numbers are 9 GB for a 12000-state conjugate-symmetric layer). The tiles run in real arithmetic
+    (``1/d = P − jR`` from :func:`_inverse_denominator_parts`, then real matrix products). ``conj_pairs``:
+    ``lam, B, C`` are the stored half of the augmented realization ``([λ, conj λ], [B; conj B], ½[C, conj C])``;
+    its four quarters are two sums over the stored states, (λ_i, λ_j) and (λ_i, conj λ_j), each doubled (half
+    the work), evaluated in one pass that shares their common differences. With a ``horizon`` the finite-horizon
+    factors :func:`horizon_sum` replace ``1/d_ij`` (docs/concepts/derivations.md#finite-horizon-gramians).
     """
     xp = array_namespace(lam, B, C, D)
     n = lam.shape[-1]
@@ -681,28 +727,51 @@ def h2_squared_diagonal(
     m, p = B.shape[-1], C.shape[-2]
     if m * p <= m + p:  # w = G Gᴴ with G_i = vec(c_i b_iᵀ) of m·p entries: cheaper than (BBᴴ)∘(CᴴC)
         G = xp.reshape(Ct[..., :, :, None] * B[..., :, None, :], (*lam.shape, m * p))
-        families = [(lam, G)] + ([(xp.conj(lam), xp.conj(G))] if conj_pairs else [])
+        data = [(xp.real(G), xp.imag(G))] + ([(xp.real(G), -xp.imag(G))] if conj_pairs else [])
     else:
-        families = [(lam, (B, Ct))] + ([(xp.conj(lam), (xp.conj(B), xp.conj(Ct)))] if conj_pairs else [])
-    rows_data = families[0][1]
+        data = [(B, Ct)] + ([(xp.conj(B), xp.conj(Ct))] if conj_pairs else [])
+    a, b = xp.real(lam), xp.imag(lam)
     margin = one_minus_abs_squared(lam) if discrete else None
     size = max(1, math.isqrt(max(1, block_elements // max(1, math.prod(lam.shape[:-1])))))
-    total = xp.zeros(lam.shape[:-1], dtype=xp.real(lam).dtype, device=array_api_compat.device(lam))
-    for start in range(0, n, size):
+    signs = (1.0, -1.0)[: len(data)]  # ν_j = conj λ_j, then ν_j = λ_j
+    in_place = isinstance(a, np.ndarray) and horizon is None  # NumPy tiles reuse buffers (no allocation per tile)
+
+    def row_block(start: int):
+        """The tiles on and right of the diagonal in the row block starting at ``start``."""
         part = slice(start, min(n, start + size))
-        lam_i = lam[..., part, None]
+        a_i, b_i, lam_i = a[..., part, None], b[..., part, None], lam[..., part, None]
         margin_i = None if margin is None else margin[..., part, None]
-        rows = _take(rows_data, part)
+        rows = _take(data[0], part)
+        shape = (*lam.shape[:-1], part.stop - part.start, min(size, n))
+        work = [np.empty(shape) for _ in range(5 + 2 * len(signs))] if in_place else None
+        block_total = 0.0
         for first in range(start, n, size):
             cols = slice(first, min(n, first + size))
-            for poles, data in families:
-                pole_j = poles[..., None, cols]
-                if horizon is not None:
-                    kernel = horizon_sum(lam_i, pole_j, horizon, discrete=discrete)
-                else:
-                    kernel = 1.0 / gramian_denominators(lam_i, margin_i, xp.conj(pole_j), discrete=discrete)
-                tile = _tile_sum(kernel, rows, _take(data, cols))
-                total = total + (tile if first == start else 2.0 * tile)  # (J, I) is the conjugate (transpose)
+            if horizon is not None:
+                poles_j = lam[..., None, cols]
+                kernels = [horizon_sum(lam_i, poles_j if sign > 0 else xp.conj(poles_j), horizon, discrete=discrete)
+                           for sign in signs]  # fmt: skip
+                parts = [(xp.real(kernel), -xp.imag(kernel)) for kernel in kernels]
+            else:
+                tile = None if work is None else [w[..., : cols.stop - cols.start] for w in work]
+                margin_j = None if margin is None else margin[..., None, cols]
+                a_j, b_j = a[..., None, cols], b[..., None, cols]
+                parts = _inverse_denominators(
+                    a_i, b_i, margin_i, a_j, b_j, margin_j, signs, discrete=discrete, work=tile
+                )
+            tile_sum = sum(_tile_sum(P, R, rows, _take(block, cols)) for (P, R), block in zip(parts, data))
+            block_total = block_total + (tile_sum if first == start else 2.0 * tile_sum)  # (J, I): the conjugate
+        return block_total
+
+    starts = range(0, n, size)
+    if in_place and len(starts) >= 8:  # NumPy's loops release the GIL: row blocks on the cores, summed in order
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            partial = list(pool.map(row_block, starts))
+    else:
+        partial = [row_block(start) for start in starts]
+    total = xp.zeros(lam.shape[:-1], dtype=a.dtype, device=array_api_compat.device(lam))
+    for block_total in partial:
+        total = total + block_total
     if conj_pairs:
         total = 2.0 * total  # the conjugate half of the rows
     value = total + xp.sum(xp.abs(D) ** 2, axis=(-1, -2))
@@ -712,10 +781,8 @@ def h2_squared_diagonal(
 
 
 def _take(data, part: slice):
-    """Rows ``part`` (state axis −2) of a G array or a ``(B, Cᵀ)`` pair."""
-    if isinstance(data, tuple):
-        return tuple(x[..., part, :] for x in data)
-    return data[..., part, :]
+    """Rows ``part`` (state axis −2) of a ``(Re G, Im G)`` or ``(B, Cᵀ)`` pair."""
+    return tuple(x[..., part, :] for x in data)
 
 
 def _cross_denominator(f: np.ndarray, f_k: complex, *, discrete: bool) -> np.ndarray:
