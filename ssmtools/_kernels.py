@@ -13,10 +13,8 @@ H2) take NumPy arrays or torch tensors alike: they use the array namespace of th
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import operator
-import os
 
 import array_api_compat
 import numpy as np
@@ -611,9 +609,9 @@ def diagonal_observability_gramian(
     return ChC / xp.conj(_square_denominators(lam, discrete=discrete))  # conj(1 − λ_i conj λ_j) = 1 − conj λ_i λ_j
 
 
-BLOCK_ELEMENTS = 2**16
-"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (a few real arrays of this many
-numbers, 512 KiB each, small enough to stay in cache) whatever the number of states."""
+BLOCK_ELEMENTS = 2**14
+"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (nine real arrays of this many
+numbers, 128 KiB each, small enough to stay in cache) whatever the number of states."""
 
 
 def gramian_denominators(lam_i, margin_i, nu_j, *, discrete: bool):
@@ -763,12 +761,7 @@ def h2_squared_diagonal(
             block_total = block_total + (tile_sum if first == start else 2.0 * tile_sum)  # (J, I): the conjugate
         return block_total
 
-    starts = range(0, n, size)
-    if in_place and len(starts) >= 8:  # NumPy's loops release the GIL: row blocks on the cores, summed in order
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            partial = list(pool.map(row_block, starts))
-    else:
-        partial = [row_block(start) for start in starts]
+    partial = [row_block(start) for start in range(0, n, size)]
     total = xp.zeros(lam.shape[:-1], dtype=a.dtype, device=array_api_compat.device(lam))
     for block_total in partial:
         total = total + block_total
