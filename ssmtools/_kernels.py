@@ -435,7 +435,8 @@ def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) 
     of the range and a few offsets around the resonance on the scale of the damping (where the roots, near a
     double root of the denominator, lose accuracy); σ² is evaluated at each in the offset form ``ω = θ + δ``
     (θ = |arg λ| or |Im λ|) and the best is polished by golden section between its neighbours, so the value is
-    a σ_max the pair actually reaches (docs/concepts/derivations.md#state-hinf-pair-closed-form). Unstable
+    a σ_max the pair actually reaches, then two Newton steps on the analytic slope place the peak to ~ε of its
+    width (docs/concepts/derivations.md#state-hinf-pair-closed-form). Unstable
     pairs give ``inf`` with peak ``nan``. Memory O(n·(m + p)). NumPy, or torch tensors (solved on the host in
     float64, returned in the input's real dtype and device).
     """
