@@ -14,6 +14,7 @@ H2) take NumPy arrays or torch tensors alike: they use the array namespace of th
 from __future__ import annotations
 
 import math
+import operator
 
 import array_api_compat
 import numpy as np
@@ -288,21 +289,44 @@ def pair_sigma_max_squared(
     return _pair_sigma2(alpha, beta, R_c, R_b)
 
 
-def _pair_sigma2(alpha, beta, R_c, R_b):
-    """σ_max² of ``α c bᵀ + β conj(c) conj(b)ᵀ`` from the 2×2 factors (see ``pair_sigma_max_squared``)."""
-    xp = array_namespace(alpha, beta)
+def _pair_matrix(alpha, beta, R_c, R_b):
+    """The 2×2 ``M = R_c K R_bᵀ`` of ``α c bᵀ + β conj(c) conj(b)ᵀ`` as (m11, m12, m21, m22) (see
+    ``pair_sigma_max_squared``); linear in (α, β)."""
     s, d = alpha + beta, 1j * (alpha - beta)
     (c11, c12), (c21, c22) = (R_c[..., 0, 0], R_c[..., 0, 1]), (R_c[..., 1, 0], R_c[..., 1, 1])
     (b11, b12), (b21, b22) = (R_b[..., 0, 0], R_b[..., 0, 1]), (R_b[..., 1, 0], R_b[..., 1, 1])
     # T = R_c K (2×2), then M = T R_bᵀ
     t11, t12 = c11 * s + c12 * d, c11 * d - c12 * s
     t21, t22 = c21 * s + c22 * d, c21 * d - c22 * s
-    m11, m12 = t11 * b11 + t12 * b12, t11 * b21 + t12 * b22
-    m21, m22 = t21 * b11 + t22 * b12, t21 * b21 + t22 * b22
+    return t11 * b11 + t12 * b12, t11 * b21 + t12 * b22, t21 * b11 + t22 * b12, t21 * b21 + t22 * b22
+
+
+def _pair_sigma2(alpha, beta, R_c, R_b):
+    """σ_max² of ``α c bᵀ + β conj(c) conj(b)ᵀ`` from the 2×2 factors (see ``pair_sigma_max_squared``)."""
+    xp = array_namespace(alpha, beta)
+    m11, m12, m21, m22 = _pair_matrix(alpha, beta, R_c, R_b)
     a = xp.abs(m11) ** 2 + xp.abs(m21) ** 2
     e = xp.abs(m12) ** 2 + xp.abs(m22) ** 2
     h = xp.conj(m11) * m12 + xp.conj(m21) * m22
     return 0.5 * (a + e) + xp.sqrt((0.5 * (a - e)) ** 2 + xp.abs(h) ** 2)
+
+
+def _pair_sigma2_slope(alpha, beta, d_alpha, d_beta, R_c, R_b) -> np.ndarray:
+    """d σ_max²/dω ``= 2 Re((Mv)ᴴ M'v)`` with v the top right singular vector of M and M' = M(α', β') (NumPy)."""
+    m11, m12, m21, m22 = _pair_matrix(alpha, beta, R_c, R_b)
+    n11, n12, n21, n22 = _pair_matrix(d_alpha, d_beta, R_c, R_b)
+    a = np.abs(m11) ** 2 + np.abs(m21) ** 2
+    e = np.abs(m12) ** 2 + np.abs(m22) ** 2
+    h = np.conj(m11) * m12 + np.conj(m21) * m22
+    top = 0.5 * (a + e) + np.sqrt((0.5 * (a - e)) ** 2 + np.abs(h) ** 2)
+    first = np.abs(top - e) >= np.abs(top - a)  # the better conditioned of the two eigenvector formulas
+    v1 = np.where(first, top - e, h)
+    v2 = np.where(first, np.conj(h), top - a)
+    norm = np.sqrt(np.abs(v1) ** 2 + np.abs(v2) ** 2)
+    v1, v2 = v1 / np.where(norm > 0, norm, 1.0), np.where(norm > 0, v2 / np.where(norm > 0, norm, 1.0), 1.0)
+    Mv = (m11 * v1 + m12 * v2, m21 * v1 + m22 * v2)
+    Nv = (n11 * v1 + n12 * v2, n21 * v1 + n22 * v2)
+    return 2.0 * np.real(np.conj(Mv[0]) * Nv[0] + np.conj(Mv[1]) * Nv[1])
 
 
 def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: bool) -> np.ndarray:
@@ -330,12 +354,17 @@ def _candidate_frequencies(lam: np.ndarray, margin: np.ndarray, *, discrete: boo
     return xp.sort(xp.clip(grid, min=0.0, max=upper), axis=-1)
 
 
-def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[np.ndarray, np.ndarray]:
+def maximize_on_grid(
+    func, grid: np.ndarray, *, iterations: int = 80, scale: np.ndarray | float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Maximise a smooth function independently along the last axis of ``grid`` (..., K).
 
     ``func(omega)`` maps an array of shape (..., k) to values of the same shape, for any k.
     The best grid point is refined by golden-section search on the bracket formed by its
-    neighbours. Returns ``(max_value, argmax)``, each of shape (...,). NumPy or torch, as ``grid``.
+    neighbours, until the bracket is below 1e-15·max(|x|, ``scale``) (``scale`` broadcasts against
+    the leading axes: the absolute resolution wanted near x = 0). Returns ``(max_value, argmax)``, each of
+    shape (...,); the value is one of ``func``'s own evaluations, so never above the true maximum.
+    NumPy or torch, as ``grid``.
     """
     xp = array_namespace(grid)
     values = func(grid)
@@ -347,7 +376,7 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
     best_value = xp.take_along_axis(values, best, axis=-1)[..., 0]
     best_omega = xp.take_along_axis(grid, best, axis=-1)[..., 0]
     # bracket: nearest distinct grid points on either side (the grid may repeat points up to round-off)
-    spacing = (1e-12 * xp.clip(xp.abs(best_omega), min=1.0))[..., None]
+    spacing = (1e-12 * xp.maximum(xp.abs(best_omega), scale + xp.zeros_like(best_omega)))[..., None]
     lo = xp.max(xp.where(grid < best_omega[..., None] - spacing, grid, -xp.inf), axis=-1)
     hi = xp.min(xp.where(grid > best_omega[..., None] + spacing, grid, xp.inf), axis=-1)
     lo = xp.where(xp.isfinite(lo), lo, best_omega)
@@ -364,7 +393,8 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
         f_new = func_point(xp.where(left, x1_new, x2_new))
         f1, f2 = xp.where(left, f_new, f2), xp.where(left, f1, f_new)
         x1, x2 = x1_new, x2_new
-        if bool(xp.all(hi - lo <= 1e-15 * xp.clip(xp.abs(hi), min=1.0))):
+        resolution = 1e-15 * xp.maximum(xp.maximum(xp.abs(hi), xp.abs(lo)), scale + xp.zeros_like(hi))
+        if bool(xp.all(hi - lo <= resolution)):
             break
     for x, f in ((x1, f1), (x2, f2)):
         better = f > best_value
@@ -373,46 +403,145 @@ def maximize_on_grid(func, grid: np.ndarray, *, iterations: int = 80) -> tuple[n
     return best_value, best_omega
 
 
+# ------------------------------------------------------------------ per-state pair H∞ in closed form
+def _pair_stationary_points(lam: np.ndarray, R_c: np.ndarray, R_b: np.ndarray, *, discrete: bool) -> np.ndarray:
+    """Candidates (..., 3) in ``x = cos ω`` (DT) or ``x = ω²/|λ|²`` (CT) containing every stationary point of a
+    pair's σ_max²: the two roots of the quadratic ``Q T'² − T T' Q' + κ Q'²`` and its vertex (``nan`` where none).
+
+    With ``N = P(z)·M`` (P(z) = (z − λ)(z − conj λ)) the pair's σ² = μ solves ``Qμ² − Tμ + κ = 0``, T = tr NᴴN
+    linear and Q = |P|² quadratic in x, κ = (det R_c det R_b)² (docs/concepts/derivations.md#state-hinf-pair-closed-form).
+    """
+    a, eta = lam.real, lam.imag
+    E1 = np.array([[1.0, 0.0], [0.0, -1.0]])
+    E2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    U = R_c @ E1 @ np.swapaxes(R_b, -1, -2)  # (..., n, 2, 2) real
+    V = R_c @ E2 @ np.swapaxes(R_b, -1, -2)
+    A1, A0 = U, -a[..., None, None] * U - eta[..., None, None] * V  # N(z) = z A1 + A0
+
+    def det(X: np.ndarray) -> np.ndarray:
+        return X[..., 0, 0] * X[..., 1, 1] - X[..., 0, 1] * X[..., 1, 0]
+
+    kappa = (det(R_c) * det(R_b)) ** 2
+    tr11, tr00 = np.sum(A1 * A1, axis=(-1, -2)), np.sum(A0 * A0, axis=(-1, -2))
+    r2 = a * a + eta * eta
+    if discrete:  # T = t0 + t1 x, Q = Q0 + Q1 x + Q2 x²
+        t0, t1 = tr11 + tr00, 2.0 * np.sum(A1 * A0, axis=(-1, -2))
+        Q0, Q1, Q2 = (1.0 - r2) ** 2 + 4.0 * a * a, -4.0 * a * (1.0 + r2), 4.0 * r2
+    else:  # in x = ω²/|λ|², with Q divided by |λ|⁴
+        t0, t1 = tr00, tr11 * r2
+        Q0, Q1, Q2 = np.ones_like(a), 4.0 * a * a / np.where(r2 > 0, r2, 1.0) - 2.0, np.ones_like(a)
+    q0 = t1 * t1 * Q0 - t1 * t0 * Q1 + kappa * Q1 * Q1
+    q1 = -2.0 * t0 * t1 * Q2 + 4.0 * kappa * Q1 * Q2
+    q2 = -t1 * t1 * Q2 + 4.0 * kappa * Q2 * Q2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.sqrt(q1 * q1 - 4.0 * q2 * q0)  # nan: no real root (the vertex still is a candidate)
+        s = -0.5 * (q1 + np.where(q1 < 0, -root, root))
+        return np.stack([s / q2, q0 / s, -0.5 * q1 / q2], axis=-1)
+
+
 def pair_hinf(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
     """Exact H∞ of every conjugate pair ``2Re(c_i b_iᵀ)/(z − λ_i)`` and its peak frequency, shapes (..., n).
 
-    One-dimensional maximisation of the closed-form σ_max(ω) of ``pair_sigma_max_squared``
-    over ω ∈ [0, π] (DT) or [0, ∞) (CT) — the response is conjugate-symmetric, so negative
-    frequencies repeat these values. Unstable pairs give ``inf`` with peak ``nan``. NumPy or torch.
+    The maximum over ω ∈ [0, π] (DT) or [0, ∞) (CT) of the closed-form σ_max(ω) of ``pair_sigma_max_squared`` —
+    the response is conjugate-symmetric, so negative frequencies repeat these values. The candidates are the
+    real roots of the pair's stationarity quadratic (``_pair_stationary_points``, in cos ω or ω²), the ends
+    of the range and a few offsets around the resonance on the scale of the damping (where the roots, near a
+    double root of the denominator, lose accuracy); σ² is evaluated at each in the offset form ``ω = θ + δ``
+    (θ = |arg λ| or |Im λ|) and the best is polished by golden section between its neighbours, so the value is
+    a σ_max the pair actually reaches, then two Newton steps on the analytic slope place the peak to ~ε of its
+    width (docs/concepts/derivations.md#state-hinf-pair-closed-form). Unstable
+    pairs give ``inf`` with peak ``nan``. Memory O(n·(m + p)). NumPy, or torch tensors (solved on the host in
+    float64, returned in the input's real dtype and device).
     """
-    xp = array_namespace(lam, B, C)
+    if not isinstance(lam, np.ndarray):
+        xp = array_namespace(lam, B, C)
+        host = [np.asarray(x.detach().cpu().to(xp.complex128)) for x in (lam, B, C)]
+        value, peak = _pair_hinf_numpy(*host, discrete=discrete)
+        dtype, device = xp.real(lam).dtype, array_api_compat.device(lam)
+        return xp.asarray(value, dtype=dtype, device=device), xp.asarray(peak, dtype=dtype, device=device)
+    return _pair_hinf_numpy(lam, B, C, discrete=discrete)
+
+
+def _pair_hinf_numpy(lam: np.ndarray, B: np.ndarray, C: np.ndarray, *, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pair_hinf` on NumPy arrays."""
+    lam = np.asarray(lam, dtype=complex)
     margin = stability_margin(lam, discrete=discrete)
     stable = margin > 0
-    R_c, R_b = pair_factors(B, C)
-    safe_lam = xp.where(stable, lam, xp.asarray(0.5 if discrete else -0.5, dtype=lam.dtype))
-    safe_margin = stability_margin(safe_lam, discrete=discrete)
-    grid = _candidate_frequencies(safe_lam, safe_margin, discrete=discrete)
-    lam_k, R_c_k, R_b_k = safe_lam[..., None], R_c[..., None, :, :], R_b[..., None, :, :]
-    if not discrete:
+    safe_lam = np.where(stable, lam, 0.5 if discrete else -0.5)
+    g = stability_margin(safe_lam, discrete=discrete)
+    R_c, R_b = pair_factors(np.asarray(B, dtype=complex), np.asarray(C, dtype=complex))
+    size_c, size_b = np.linalg.norm(R_c, axis=(-2, -1)), np.linalg.norm(R_b, axis=(-2, -1))
+    gain = size_c * size_b
+    R_c = R_c / np.where(size_c > 0, size_c, 1.0)[..., None, None]  # σ² is homogeneous: solve for unit factors
+    R_b = R_b / np.where(size_b > 0, size_b, 1.0)[..., None, None]
+    theta = np.abs(_angle(safe_lam) if discrete else safe_lam.imag)  # the resonance of the pair, ω = θ
+    # DT: the offset to the end π is φ = π − θ, formed from λ (π − θ in floating point loses all its digits when
+    # λ is within an ulp of the negative axis, where both poles resonate at π)
+    phi = np.arctan2(np.abs(safe_lam.imag), -safe_lam.real) if discrete else np.full_like(g, np.inf)
+    roots = _pair_stationary_points(safe_lam, R_c, R_b, discrete=discrete)
+    size = np.abs(safe_lam)[..., None]
+    t, f = theta[..., None], phi[..., None]
+    with np.errstate(invalid="ignore"):
+        if discrete:
+            from_roots = np.where(np.abs(roots) <= 1.0 + 1e-9, np.arccos(np.clip(roots, -1.0, 1.0)), 0.0)  # nan → 0
+            coarse = np.linspace(0.0, np.pi, 5)
+        else:
+            from_roots = np.where(roots >= -1e-9, size * np.sqrt(np.clip(roots, 0.0, None)), 0.0)
+            coarse = size * np.array([0.0, 0.5, 1.0, 2.0, 4.0])
+    omega = np.concatenate([from_roots, coarse + np.zeros_like(t)], axis=-1)
+    if not discrete:  # a right end beyond every stationary point (σ² → 0 as ω → ∞)
+        omega = np.concatenate([omega, 2.0 * np.max(omega, axis=-1, keepdims=True) + size], axis=-1)
+    near_pi = t > 0.5 * np.pi
+    offsets = np.where(near_pi, (omega - np.pi) + f, omega - t) if discrete else omega - t
+    local = g[..., None] * np.tan(np.linspace(-np.pi / 2, np.pi / 2, 13)[1:-1])  # δ around the resonance, incl. 0
+    ends = [-t, f] if discrete else [-t]  # ω = 0 and π (DT); the CT far end is among the candidates above
+    offsets = np.sort(np.clip(np.concatenate([offsets, local, *ends], axis=-1), -t, f), axis=-1)
+    upper_half = (safe_lam.imag >= 0)[..., None]  # λ itself resonates at +θ (else its conjugate does)
+    R_c_k, R_b_k, g_k = R_c[..., None, :, :], R_b[..., None, :, :], g[..., None]
 
-        def sigma2(omega: np.ndarray) -> np.ndarray:
-            return pair_sigma_max_squared(omega, lam_k, R_c_k, R_b_k, discrete=False)
-
-        value2, peak = maximize_on_grid(sigma2, grid)
-        return xp.where(stable, xp.sqrt(value2), xp.inf), xp.where(stable, peak, xp.nan)
-    # DT: search over the offset δ = ω − |arg λ| from the resonance, which doubles resolve finely near 0 (ω itself
-    # cannot get closer than an ulp to the peak: at 1e-13 margins that alone would cost ~1e-7 of the value)
-    theta = xp.abs(_angle(safe_lam))[..., None]  # (..., n, 1)
-    g = safe_margin[..., None]
-    upper_half = (xp.imag(safe_lam) >= 0)[..., None]  # λ itself resonates at +θ (else its conjugate does)
+    def terms(delta: np.ndarray, g, t, f, near_pi, upper_half):
+        """(α, β, dα/dω, dβ/dω) at ω = θ + δ, in the offset form."""
+        if discrete:  # the other pole resonates at ω = −θ ≡ 2π − θ: its offset 2θ + δ ≡ δ − 2φ
+            other = np.where(near_pi, delta - 2.0 * f, 2.0 * t + delta)
+            den_near, den_far = _offset_denominator(g, delta), _offset_denominator(g, other)
+            near, far = np.exp(-1j * t) / den_near, np.exp(1j * t) / den_far
+            d_near, d_far = -1j * near * np.exp(1j * delta) / den_near, -1j * far * np.exp(1j * other) / den_far
+        else:  # jω − λ = g + jδ and jω − conj λ = g + j(2θ + δ) for Im λ ≥ 0
+            near, far = 1.0 / (g + 1j * delta), 1.0 / (g + 1j * (2.0 * t + delta))
+            d_near, d_far = -1j * near * near, -1j * far * far
+        alpha, beta = np.where(upper_half, near, far), np.where(upper_half, far, near)
+        return alpha, beta, np.where(upper_half, d_near, d_far), np.where(upper_half, d_far, d_near)
 
     def sigma2_offset(delta: np.ndarray) -> np.ndarray:
-        near = xp.exp(-1j * theta) / _offset_denominator(g, delta)
-        far = xp.exp(1j * theta) / _offset_denominator(g, 2.0 * theta + delta)
-        alpha, beta = xp.where(upper_half, near, far), xp.where(upper_half, far, near)
+        alpha, beta, _, _ = terms(delta, g_k, t, f, near_pi, upper_half)
         return _pair_sigma2(alpha, beta, R_c_k, R_b_k)
 
-    local = _resonance_offsets(safe_margin)  # (..., n, K) offsets around δ = 0
-    offsets = xp.concat([grid - theta, local], axis=-1)
-    offsets = xp.sort(xp.clip(offsets, min=-theta, max=np.pi - theta), axis=-1)
-    value2, delta = maximize_on_grid(sigma2_offset, offsets)
-    peak = theta[..., 0] + delta
-    return xp.where(stable, xp.sqrt(value2), xp.inf), xp.where(stable, peak, xp.nan)
+    # σ² has its singularities ≥ ~g from the real axis, so a bracket of 1e-9·g costs ≲ 1e-17 of the value
+    value2, delta = maximize_on_grid(sigma2_offset, offsets, iterations=200, scale=1e6 * g)
+    # the value is now exact to rounding, but comparisons of σ² place the peak only to ~1e-8 of its width; two
+    # Newton steps on dσ²/dω (analytic slope, central-difference curvature) place it to ~ε of the width, which
+    # the envelope-theorem gradients of ssmtools.torch need
+    flat = (g, theta, phi, near_pi[..., 0], upper_half[..., 0])
+
+    def slope(d: np.ndarray) -> np.ndarray:
+        alpha, beta, d_alpha, d_beta = terms(d, *flat)
+        return _pair_sigma2_slope(alpha, beta, d_alpha, d_beta, R_c, R_b)
+
+    polished = delta
+    for _ in range(2):
+        h = 1e-6 * (g + np.abs(polished))
+        curvature = (slope(polished + h) - slope(polished - h)) / (2.0 * h)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = -slope(polished) / curvature
+        keep = (curvature < 0) & (np.abs(step) <= 1e-3 * (g + np.abs(polished)))
+        polished = np.clip(np.where(keep, polished + step, polished), -theta, phi)
+    alpha, beta, _, _ = terms(polished, *flat)
+    polished_value2 = _pair_sigma2(alpha, beta, R_c, R_b)
+    better = polished_value2 >= value2 * (1.0 - 1e-15)
+    delta = np.where(better, polished, delta)
+    value2 = np.maximum(value2, polished_value2)
+    value = np.sqrt(value2) * gain
+    return np.where(stable, value, np.inf), np.where(stable, theta + delta, np.nan)
 
 
 def _offset_denominator(g, delta):
@@ -420,15 +549,6 @@ def _offset_denominator(g, delta):
     xp = array_namespace(g, delta)
     half = xp.sin(0.5 * delta)
     return (g - 2.0 * half * half) + 1j * xp.sin(delta)
-
-
-def _resonance_offsets(margin):
-    """Offsets ``margin·tan(u)`` that resolve a resonance of half-width ``margin`` (..., n, K)."""
-    xp = array_namespace(margin)
-    u = xp.asarray(
-        np.tan(np.linspace(-np.pi / 2, np.pi / 2, 67)[1:-1]), dtype=margin.dtype, device=array_api_compat.device(margin)
-    )
-    return xp.clip(margin, min=1e-300)[..., None] * u
 
 
 def _complex_expm1(x, y):
@@ -503,9 +623,9 @@ def diagonal_observability_gramian(
     return ChC / xp.conj(_square_denominators(lam, discrete=discrete))  # conj(1 − λ_i conj λ_j) = 1 − conj λ_i λ_j
 
 
-BLOCK_ELEMENTS = 2**15
-"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (a few arrays of this many complex
-numbers, 512 KiB each, small enough to stay in cache) whatever the number of states."""
+BLOCK_ELEMENTS = 2**14
+"""Entries of one square tile of the pairwise H2 sum: bounds its working memory (nine real arrays of this many
+numbers, 128 KiB each, small enough to stay in cache) whatever the number of states."""
 
 
 def gramian_denominators(lam_i, margin_i, nu_j, *, discrete: bool):
@@ -529,20 +649,61 @@ def _square_denominators(lam, *, discrete: bool):
     return gramian_denominators(lam[..., :, None], margin, xp.conj(lam)[..., None, :], discrete=discrete)
 
 
-def _tile_sum(kernel, rows, cols):
-    """``Re Σ_ij kernel_ij w_ij`` of one tile with ``w_ij = G_i·conj(G_j)`` (``rows``, ``cols`` = G of shape
-    (..., k, r)) or ``w_ij = (B_i·conj B_j)(C_i·conj C_j)`` (pairs ``(B, Cᵀ)`` of shape (..., k, m), (..., k, p))."""
-    xp = array_namespace(kernel)
-    if isinstance(rows, tuple):
+_UFUNCS = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply, operator.truediv: np.divide}
+
+
+def _into(op, x, y, out):
+    """``op(x, y)`` (an ``operator`` function), written into ``out`` when given (NumPy tiles reuse their buffers)."""
+    return op(x, y) if out is None else _UFUNCS[op](x, y, out=out)
+
+
+def _inverse_denominators(a_i, b_i, margin_i, a_j, b_j, margin_j, signs, *, discrete: bool, work=None):
+    """``[(P, R), ...]`` with ``1/d_ij = P − jR`` for each ν_j = a_j − j·sign·b_j in ``signs``, in real arithmetic.
+
+    ``+1`` is ν_j = conj λ_j (the Gramian's own denominators), ``−1`` is ν_j = λ_j (the (λ_i, conj λ_j) quarter of a
+    real-output layer); the two share their common parts. DT: ``2 Re d = (m_i + m_j) + (a_i − a_j)² + (b_i ∓ b_j)²``,
+    a sum of non-negative terms, and ``2 Im d = 2b_i(a_i − a_j) − 2a_i(b_i ∓ b_j)``: the parts of
+    :func:`gramian_denominators`' ``m_i + λ_i(conj λ_i − ν_j)``, with the same few-ε accuracy for poles in the closed
+    disc (docs/concepts/derivations.md#layer-h2). CT: ``d = −(a_i + a_j) − j(b_i ∓ b_j)``. ``work``: NumPy buffers
+    of the tile's shape, 5 + 2·len(signs) of them (the tile then allocates nothing), or ``None``.
+    """
+    add, sub, mul, div = operator.add, operator.sub, operator.mul, operator.truediv
+    w_da, w_shared, w_cross, w_db, w_q, *w_out = [None] * (5 + 2 * len(signs)) if work is None else work
+    if discrete:
+        da = _into(sub, a_i, a_j, w_da)
+        shared = _into(add, _into(add, margin_i, margin_j, w_shared), _into(mul, da, da, w_q), w_shared)
+        cross = _into(mul, 2.0 * b_i, da, w_cross)
+    else:
+        shared = _into(mul, _into(add, a_i, a_j, w_shared), -1.0, w_shared)
+    parts = []
+    for k, sign in enumerate(signs):
+        w_real, w_imag = w_out[2 * k], w_out[2 * k + 1]
+        db = _into(sub if sign > 0 else add, b_i, b_j, w_db)
+        if discrete:
+            real = _into(add, shared, _into(mul, db, db, w_real), w_real)
+            imag = _into(sub, cross, _into(mul, 2.0 * a_i, db, w_imag), w_imag)
+        else:
+            real, imag = _into(mul, shared, 1.0, w_real), _into(mul, db, -1.0, w_imag)
+        q = _into(add, _into(mul, real, real, w_q), _into(mul, imag, imag, w_db), w_q)
+        scale = _into(div, 2.0 if discrete else 1.0, q, w_q)  # DT: real and imag are those of 2d
+        parts.append((_into(mul, real, scale, w_real), _into(mul, imag, scale, w_imag)))
+    return parts
+
+
+def _tile_sum(P, R, rows, cols):
+    """``Re Σ_ij w_ij (P_ij − jR_ij)`` of one tile, with ``w_ij = G_i·conj(G_j)`` (``rows``, ``cols`` = (Re G, Im G),
+    each (..., k, r)) or ``w_ij = (B_i·conj B_j)(C_i·conj C_j)`` (``rows``, ``cols`` = (B, Cᵀ), complex (..., k, m)
+    and (..., k, p)). ``Re(w·(P − jR)) = Re w·P + Im w·R``; the G form as four real matrix products."""
+    xp = array_namespace(P)
+    first, second = rows
+    if xp.isdtype(first.dtype, "complex floating"):
         (B_i, C_i), (B_j, C_j) = rows, cols
         weight = (B_i @ xp.conj(xp.matrix_transpose(B_j))) * (C_i @ xp.conj(xp.matrix_transpose(C_j)))
-        return xp.real(xp.sum(weight * kernel, axis=(-1, -2)))
-    total = 0.0
-    for r in range(rows.shape[-1]):  # a few columns: one matrix-vector product each (no BLAS threads on tiny tiles)
-        total = total + xp.real(
-            xp.sum(rows[..., :, r] * xp.sum(kernel * xp.conj(cols[..., None, :, r]), axis=-1), axis=-1)
-        )
-    return total
+        return xp.sum(xp.real(weight) * P + xp.imag(weight) * R, axis=(-1, -2))
+    (Gr_i, Gi_i), (Gr_j, Gi_j) = rows, cols
+    # Re w = Gr_i·Gr_j + Gi_i·Gi_j, Im w = Gi_i·Gr_j − Gr_i·Gi_j
+    PGr, PGi, RGr, RGi = P @ Gr_j, P @ Gi_j, R @ Gr_j, R @ Gi_j
+    return xp.sum(Gr_i * (PGr - RGi) + Gi_i * (PGi + RGr), axis=(-1, -2))
 
 
 def h2_squared_diagonal(
@@ -563,10 +724,12 @@ def h2_squared_diagonal(
     ``w_ij = (BBᴴ)_ij (CᴴC)_ji`` and the denominators :func:`gramian_denominators`
     (docs/concepts/derivations.md#layer-h2). The terms are Hermitian in (i, j), so only the tiles on and above the
     diagonal are evaluated, in square tiles of ``block_elements`` entries: O(n·(m + p)) memory whatever n (24000²
-    complex numbers are 9 GB for a 12000-state conjugate-symmetric layer). ``conj_pairs``: ``lam, B, C`` are the
-    stored half of the augmented realization ``([λ, conj λ], [B; conj B], ½[C, conj C])``; its four quarters are two
-    sums over the stored states, (λ_i, λ_j) and (λ_i, conj λ_j), each doubled (half the work). With a ``horizon`` the
-    finite-horizon factors :func:`horizon_sum` replace ``1/d_ij`` (docs/concepts/derivations.md#finite-horizon-gramians).
+    complex numbers are 9 GB for a 12000-state conjugate-symmetric layer). The tiles run in real arithmetic
+    (``1/d = P − jR`` from :func:`_inverse_denominator_parts`, then real matrix products). ``conj_pairs``:
+    ``lam, B, C`` are the stored half of the augmented realization ``([λ, conj λ], [B; conj B], ½[C, conj C])``;
+    its four quarters are two sums over the stored states, (λ_i, λ_j) and (λ_i, conj λ_j), each doubled (half
+    the work), evaluated in one pass that shares their common differences. With a ``horizon`` the finite-horizon
+    factors :func:`horizon_sum` replace ``1/d_ij`` (docs/concepts/derivations.md#finite-horizon-gramians).
     """
     xp = array_namespace(lam, B, C, D)
     n = lam.shape[-1]
@@ -576,28 +739,46 @@ def h2_squared_diagonal(
     m, p = B.shape[-1], C.shape[-2]
     if m * p <= m + p:  # w = G Gᴴ with G_i = vec(c_i b_iᵀ) of m·p entries: cheaper than (BBᴴ)∘(CᴴC)
         G = xp.reshape(Ct[..., :, :, None] * B[..., :, None, :], (*lam.shape, m * p))
-        families = [(lam, G)] + ([(xp.conj(lam), xp.conj(G))] if conj_pairs else [])
+        data = [(xp.real(G), xp.imag(G))] + ([(xp.real(G), -xp.imag(G))] if conj_pairs else [])
     else:
-        families = [(lam, (B, Ct))] + ([(xp.conj(lam), (xp.conj(B), xp.conj(Ct)))] if conj_pairs else [])
-    rows_data = families[0][1]
+        data = [(B, Ct)] + ([(xp.conj(B), xp.conj(Ct))] if conj_pairs else [])
+    a, b = xp.real(lam), xp.imag(lam)
     margin = one_minus_abs_squared(lam) if discrete else None
     size = max(1, math.isqrt(max(1, block_elements // max(1, math.prod(lam.shape[:-1])))))
-    total = xp.zeros(lam.shape[:-1], dtype=xp.real(lam).dtype, device=array_api_compat.device(lam))
-    for start in range(0, n, size):
+    signs = (1.0, -1.0)[: len(data)]  # ν_j = conj λ_j, then ν_j = λ_j
+    in_place = isinstance(a, np.ndarray) and horizon is None  # NumPy tiles reuse buffers (no allocation per tile)
+
+    def row_block(start: int):
+        """The tiles on and right of the diagonal in the row block starting at ``start``."""
         part = slice(start, min(n, start + size))
-        lam_i = lam[..., part, None]
+        a_i, b_i, lam_i = a[..., part, None], b[..., part, None], lam[..., part, None]
         margin_i = None if margin is None else margin[..., part, None]
-        rows = _take(rows_data, part)
+        rows = _take(data[0], part)
+        shape = (*lam.shape[:-1], part.stop - part.start, min(size, n))
+        work = [np.empty(shape) for _ in range(5 + 2 * len(signs))] if in_place else None
+        block_total = 0.0
         for first in range(start, n, size):
             cols = slice(first, min(n, first + size))
-            for poles, data in families:
-                pole_j = poles[..., None, cols]
-                if horizon is not None:
-                    kernel = horizon_sum(lam_i, pole_j, horizon, discrete=discrete)
-                else:
-                    kernel = 1.0 / gramian_denominators(lam_i, margin_i, xp.conj(pole_j), discrete=discrete)
-                tile = _tile_sum(kernel, rows, _take(data, cols))
-                total = total + (tile if first == start else 2.0 * tile)  # (J, I) is the conjugate (transpose)
+            if horizon is not None:
+                poles_j = lam[..., None, cols]
+                kernels = [horizon_sum(lam_i, poles_j if sign > 0 else xp.conj(poles_j), horizon, discrete=discrete)
+                           for sign in signs]  # fmt: skip
+                parts = [(xp.real(kernel), -xp.imag(kernel)) for kernel in kernels]
+            else:
+                tile = None if work is None else [w[..., : cols.stop - cols.start] for w in work]
+                margin_j = None if margin is None else margin[..., None, cols]
+                a_j, b_j = a[..., None, cols], b[..., None, cols]
+                parts = _inverse_denominators(
+                    a_i, b_i, margin_i, a_j, b_j, margin_j, signs, discrete=discrete, work=tile
+                )
+            tile_sum = sum(_tile_sum(P, R, rows, _take(block, cols)) for (P, R), block in zip(parts, data))
+            block_total = block_total + (tile_sum if first == start else 2.0 * tile_sum)  # (J, I): the conjugate
+        return block_total
+
+    partial = [row_block(start) for start in range(0, n, size)]
+    total = xp.zeros(lam.shape[:-1], dtype=a.dtype, device=array_api_compat.device(lam))
+    for block_total in partial:
+        total = total + block_total
     if conj_pairs:
         total = 2.0 * total  # the conjugate half of the rows
     value = total + xp.sum(xp.abs(D) ** 2, axis=(-1, -2))
@@ -607,10 +788,8 @@ def h2_squared_diagonal(
 
 
 def _take(data, part: slice):
-    """Rows ``part`` (state axis −2) of a G array or a ``(B, Cᵀ)`` pair."""
-    if isinstance(data, tuple):
-        return tuple(x[..., part, :] for x in data)
-    return data[..., part, :]
+    """Rows ``part`` (state axis −2) of a ``(Re G, Im G)`` or ``(B, Cᵀ)`` pair."""
+    return tuple(x[..., part, :] for x in data)
 
 
 def _cross_denominator(f: np.ndarray, f_k: complex, *, discrete: bool) -> np.ndarray:

@@ -618,8 +618,9 @@ def state_hinf_result(
     With ``s_i = ‖c_i‖‖b_i‖``: complex output, DT ``s_i/(1 − |λ_i|)`` at ω = arg λ_i, CT ``s_i/|Re λ_i|``
     at ω = Im λ_i. Real output ``y = Re(Cx)``: each state stands for the conjugate pair, whose
     subsystem is ½ of ``2Re(c bᵀ)/(z − λ)``; its exact H∞ is the maximum over ω of the closed-form
-    2×2 eigenvalue, found on a dense damping-adapted grid and refined by golden-section search. The
-    single-pole value is **not** the pair norm (docs/concepts/derivations.md#state-hinf).
+    2×2 eigenvalue, whose stationary points are the roots of a quadratic in cos ω (CT: ω²), polished in
+    the offset from the resonance; O(n·(m + p)) memory. The single-pole value is **not** the pair norm
+    (docs/concepts/derivations.md#state-hinf, #state-hinf-pair-closed-form).
     """
     _check_system(sys, "state_hinf_result")
     per_sample = _per_sample(sys, frequency_unit)
