@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssmtools import DiagonalSSM, hinf_result
-from ssmtools import _hinf_diagonal
+from ssmtools import DiagonalSSM, _hinf_diagonal, hinf_result
 from ssmtools._backends import threads
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
