@@ -8,7 +8,8 @@ Builds a 6-layer checkpoint of s5-pytorch ``S5Block(256, 128, bidir=False)`` (de
   checkout's ssmtools and, with ``--reference DIR``, another checkout's (e.g. ``/work/main``) in the same run
   (interleaved), printing the ratio;
 - per layer, in process: ``hinf_result(layer, rtol=1e-4)`` (method auto: which engine ran) against SLICOT
-  AB13DD called directly on the real standard form (tol 1e-10), printing ratios.
+  AB13DD called directly on the real standard form (tol 1e-10), both with one BLAS thread (as ``hinf_result``
+  runs its engines), printing ratios.
 
 Run: ``python benchmarks/bench_analyze.py [--reference /work/main] [--quick]`` (``--quick``: 2 layers of
 ``S5Block(64, 32)``); writes ``benchmarks/results/analyze.{md,json}``. The target (issue 14): analyze and prune
@@ -35,6 +36,7 @@ from _common import RESULTS, machine, markdown_table, write_results  # noqa: E40
 
 import ssmtools as st  # noqa: E402
 from ssmtools._backends import slycot as _slycot  # noqa: E402
+from ssmtools._backends.threads import one_blas_thread  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
 
 
@@ -75,7 +77,8 @@ def per_layer(path: Path, count: int | None = None) -> list[dict]:
         ours = time.perf_counter() - start
         A, B, C, D = real_standard_form(layer)
         start = time.perf_counter()
-        reference, _ = _slycot.linf_norm(A, B, C, D, discrete=layer.is_discrete, tol=1e-10)
+        with one_blas_thread():  # as hinf_result runs its engines (AB13DD included)
+            reference, _ = _slycot.linf_norm(A, B, C, D, discrete=layer.is_discrete, tol=1e-10)
         slicot = time.perf_counter() - start
         rows.append(
             {

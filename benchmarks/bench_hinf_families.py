@@ -12,7 +12,8 @@ Families (one layer each, real output, state includes input, P stored conjugate 
   diagonal D; the last one a flat response whose ripples are 1e-3 of D).
 
 ``ssmtools`` is ``hinf_result(layer)`` (default ``method="auto"``, certified rtol 1e-8); AB13DD is slycot
-called directly on the real standard form with tol 1e-10 (as ``bench_norms.py``), timed in the same run
+called directly on the real standard form with tol 1e-10 (as ``bench_norms.py``; one BLAS thread for both, as
+``hinf_result`` runs its engines), timed in the same run
 (interleaved, best of ``--repeat`` for layers up to 128 real states). Prints every row, then the median
 and the **worst** ratio per family and overall. ``--device cuda`` runs the torch backend there.
 
@@ -33,6 +34,7 @@ from _common import RESULTS, interleaved_best_times, machine, markdown_table, wr
 
 import ssmtools as st  # noqa: E402
 from ssmtools._backends import slycot as _slycot  # noqa: E402
+from ssmtools._backends.threads import one_blas_thread  # noqa: E402
 from ssmtools.examples import INITIALISATIONS, init_layer  # noqa: E402
 from ssmtools.systems import real_standard_form  # noqa: E402
 
@@ -75,13 +77,19 @@ DEFAULT_SIZES = [(8, 16), (16, 64), (64, 128), (128, 256)]  # AB13DD alone: ~15 
 FULL_SIZES = [(P, H) for P in (16, 64, 128, 256, 512) for H in (64, 128, 256, 512)]  # hours of AB13DD time
 
 
+def _ab13dd(A, B, C, D):
+    """AB13DD (tol 1e-10) with one BLAS thread, as ``hinf_result`` runs its engines (AB13DD included)."""
+    with one_blas_thread():
+        return _slycot.linf_norm(A, B, C, D, discrete=True, tol=1e-10)
+
+
 def row(family: str, P: int, H: int, *, seed: int, repeat: int, backend: str, device) -> dict:
     layer = FAMILIES[family](P, H, seed)
     A, B, C, D = real_standard_form(layer)
     (t_ours, t_ref), (ours, ref) = interleaved_best_times(
         [
             lambda: st.hinf_result(layer, backend=backend, device=device),
-            lambda: _slycot.linf_norm(A, B, C, D, discrete=True, tol=1e-10),
+            lambda: _ab13dd(A, B, C, D),
         ],
         repeat,
     )

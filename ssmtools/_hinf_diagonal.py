@@ -223,6 +223,8 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
         gain[keep],
     )
     ChC, BBh = ChC[np.ix_(keep, keep)], BBh[np.ix_(keep, keep)]
+    if gain.size < min(D.shape) and not np.any(D):  # rank ≤ N: the same singular values on N outputs and inputs
+        C, B, D = _compressed_io(C, B)
     half = bool(real_output) or all(np.all(np.isreal(X)) for X in (mu, B, C, D))  # G(−ω) = conj G(ω)
     gram = ChC * np.conj(BBh)
     p, m = D.shape
@@ -261,6 +263,28 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
         pairs,
     )
     return form, (None if discrete else alpha)
+
+
+def _range_basis(X: np.ndarray) -> np.ndarray:
+    """Orthonormal ``Q`` (p, N) with ``X = Q Qᴴ X`` for X of shape (p, N ≤ p), from a QR factorisation (no rank
+    decision, so nothing is dropped). Real when X is real or its columns are conjugate pairs
+    (``X[:, N/2:] = conj X[:, :N/2]``, the real-output realization): then ``QᵀX`` keeps the pairing."""
+    half = X.shape[1] // 2
+    if not np.any(X.imag):
+        return np.linalg.qr(X.real)[0]
+    if X.shape[1] % 2 == 0 and np.array_equal(X[:, half:], np.conj(X[:, :half])):
+        return np.linalg.qr(np.concatenate([X[:, :half].real, X[:, :half].imag], axis=1))[0]
+    return np.linalg.qr(X)[0]
+
+
+def _compressed_io(C: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(QᴴC, B conj(P), 0)`` of shapes (N, N), (N, N), (N, N) for a strictly proper ``G = C Ψ B`` with N states
+    fewer than its outputs and inputs (a modal truncation's error system): ``Q``, ``P`` are orthonormal bases of
+    the ranges of C and Bᵀ (:func:`_range_basis`), so ``G = Q (QᴴC Ψ B conj P) Pᵀ`` has the singular values of
+    the N×N middle factor at every frequency. The diagonal ψ_i, and so every bound of this module, are unchanged."""
+    Q, P = _range_basis(C), _range_basis(B.T)
+    n = C.shape[1]
+    return np.conj(Q.T) @ C, B @ np.conj(P), np.zeros((n, n), dtype=complex)
 
 
 def _operator_norm(X: np.ndarray, gram_N: np.ndarray) -> float:

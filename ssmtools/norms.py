@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _bidirectional, _hinf_diagonal, _kernels
 from ._backends import Backend, Precision, get_backend, slycot as _slycot
+from ._backends.threads import one_blas_thread
 from .errors import ArgumentError, ArgumentTypeError, OptionError, check_choice, silence_unstable, warn_unstable
 from .systems import BidirectionalSSM, DiagonalSSM, LTISystem, augmented_realization, freqresp, real_standard_form
 
@@ -347,43 +348,44 @@ def hinf_result(
     uncertified, switched = [], []
     if method == "auto":  # AB13DD chosen for speed: as accurate as the certified engine was asked to be
         tol = max(tol, min(1e-2 * rtol, 1e-10))
-    for index in np.ndindex(*shape):
-        if unstable[index]:
-            continue
-        if chosen == "slycot":
-            value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
-            lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
-            continue
-        try:
-            bracket = _hinf_diagonal.hinf_bracket(
-                sys.poles[index],
-                sys.B[index],
-                sys.C[index],
-                sys.D[index],
-                discrete=sys.is_discrete,
-                real_output=sys.output == "real",
-                state_includes_input=sys.state_includes_input,
-                rtol=rtol,
-                use_torch=backend == "torch",
-                device=device,
-                budget=budget,
+    with one_blas_thread():  # small LAPACK calls in sequence: threads only spin (_backends.threads)
+        for index in np.ndindex(*shape):
+            if unstable[index]:
+                continue
+            if chosen == "slycot":
+                value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
+                lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
+                continue
+            try:
+                bracket = _hinf_diagonal.hinf_bracket(
+                    sys.poles[index],
+                    sys.B[index],
+                    sys.C[index],
+                    sys.D[index],
+                    discrete=sys.is_discrete,
+                    real_output=sys.output == "real",
+                    state_includes_input=sys.state_includes_input,
+                    rtol=rtol,
+                    use_torch=backend == "torch",
+                    device=device,
+                    budget=budget,
+                )
+            except _hinf_diagonal.WorkBudgetExceeded as stop:  # the never-slower guarantee: AB13DD costs less from here
+                forms = real_standard_form(sys) if forms is None and isinstance(sys, DiagonalSSM) else forms
+                value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
+                if stop.value > value[index]:  # the branch and bound had attained more (AB13DD next to the circle)
+                    value[index], peak[index] = stop.value, stop.peak
+                lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
+                switched.append(index)
+                continue
+            value[index], peak[index], lower[index], upper[index] = (
+                bracket.value,
+                bracket.peak,
+                bracket.lower,
+                bracket.upper,
             )
-        except _hinf_diagonal.WorkBudgetExceeded as stop:  # the never-slower guarantee: AB13DD costs less from here
-            forms = real_standard_form(sys) if forms is None and isinstance(sys, DiagonalSSM) else forms
-            value[index], peak[index] = _slycot_linf(sys, index, tol, forms)
-            if stop.value > value[index]:  # the branch and bound had attained more (AB13DD next to the circle)
-                value[index], peak[index] = stop.value, stop.peak
-            lower[index], upper[index] = value[index], value[index] * (1.0 + tol)
-            switched.append(index)
-            continue
-        value[index], peak[index], lower[index], upper[index] = (
-            bracket.value,
-            bracket.peak,
-            bracket.lower,
-            bracket.upper,
-        )
-        if not bracket.certified:
-            uncertified.append(index)
+            if not bracket.certified:
+                uncertified.append(index)
     if uncertified:
         widths = [float(upper[i] / lower[i] - 1.0) if lower[i] > 0 else float("inf") for i in uncertified]
         warnings.warn(

@@ -47,7 +47,19 @@ CHECKS = ("mypy", "layers", "imports-at-top", "private-imports", "docstrings", "
 #: dependencies that are slow to import or only needed by one feature (matplotlib for plots, scipy.linalg for the pivoted QR of the HSVs, slycot/control for the
 #: SLICOT cross-checks, rich/typer for the command line). Everything else is imported at module top.
 LAZY_IMPORTS_ALLOWED = frozenset(
-    {"torch", "matplotlib", "safetensors", "msgpack", "slycot", "control", "rich", "typer", "mpmath", "scipy"}
+    {
+        "torch",
+        "matplotlib",
+        "safetensors",
+        "msgpack",
+        "slycot",
+        "control",
+        "rich",
+        "typer",
+        "mpmath",
+        "scipy",
+        "threadpoolctl",
+    }
     | {"transformers", "mambapy"}  # the Mamba calibration builds the original classes (extra "models")
 )
 

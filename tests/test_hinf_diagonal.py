@@ -321,3 +321,44 @@ def test_interval_remainders_bound_the_interpolation_error(seed):
         error = np.max(np.linalg.norm(G[2:] - interpolant, ord=2, axis=(1, 2)))
         for bound in bounds:
             assert error <= bound[k] * (1 + 1e-9) + 1e-12
+
+
+# ----------------------------------------------------------------------------- strictly proper, few states
+WIDE_CASES = [
+    dict(dt=True, output="real"),
+    dict(dt=True, output="real", state_includes_input=True),
+    dict(dt=True, output="complex"),
+    dict(dt=0.0, output="real"),
+    dict(dt=0.0, output="complex"),
+]
+
+
+@pytest.mark.parametrize("case", WIDE_CASES, ids=[case_id(case) for case in WIDE_CASES])
+def test_strictly_proper_system_with_few_states_is_compressed_and_matches_ab13dd(case):
+    """D = 0 and fewer (augmented) states than outputs and inputs, as a modal truncation's error system: the
+    circle form is N×N, its singular values are those of the dense G (SVD of ``diagonal_freqresp``), and the
+    certified norm matches AB13DD."""
+    from ssmtools._hinf_diagonal import _formed_responses, _resolvent, circle_form
+    from ssmtools._kernels import diagonal_freqresp
+
+    for seed in range(4):
+        sys = random_system(seed, n=3, m=9, p=8, with_d=False, **case)
+        flags = dict(
+            discrete=sys.is_discrete, real_output=sys.output == "real", state_includes_input=sys.state_includes_input
+        )
+        form, alpha = circle_form(sys.poles, sys.B, sys.C, sys.D, **flags)
+        n_states = 2 * sys.n_states if sys.output == "real" else sys.n_states
+        assert form.D.shape == (n_states, n_states) and form.C.shape == form.B.shape == (n_states, n_states)
+        if sys.output == "real":  # the real bases keep the conjugate pairs, so the real pair factors still apply
+            assert np.array_equal(form.C[:, 3:], np.conj(form.C[:, :3]))
+        omega = np.array([0.0, 0.4, 2.5, 3.0])  # the form's circle frequencies, mapped back for CT
+        user = omega if alpha is None else alpha * np.tan(0.5 * omega)
+        dense = diagonal_freqresp(sys.poles, sys.B, sys.C, sys.D, user, **flags)
+        compact = _formed_responses(form, _resolvent(form, omega), None)
+        np.testing.assert_allclose(
+            np.linalg.svd(compact, compute_uv=False)[:, :n_states],
+            np.linalg.svd(dense, compute_uv=False)[:, :n_states],
+            rtol=1e-11,
+            atol=1e-12 * float(np.abs(dense).max()),
+        )
+        assert_certified(sys, ab13dd(sys)[0])

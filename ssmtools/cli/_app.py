@@ -4,7 +4,9 @@ Commands live in their own modules of this package and register themselves on :d
 inside :class:`GuardedGroup`, the one place of the CLI's failure policy: an anticipated failure (bad input, an
 unreadable or unwritable file, a full disk, an interrupt, a resource limit) is one ``error:`` line on stderr and
 exit 2; anything else is one ``internal error`` line and exit 1. ``--debug`` shows the traceback instead, and
-warnings are printed as one ``warning:`` line each (no source lines).
+warnings are printed as one ``warning:`` line each (no source lines). Commands run with one BLAS thread
+(:func:`ssmtools._backends.threads.one_blas_thread`): their LAPACK calls are small and many, and OpenBLAS's spinning
+workers made them several times slower.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import io
+from .._backends.threads import one_blas_thread
 from .._version import __version__
 from ..adapters import available_families
 from ..errors import SSMToolsError
@@ -65,7 +68,7 @@ class GuardedGroup(typer.core.TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         """Run the command; anticipated failures become one line and exit 2, others exit 1 (``--debug``: raise)."""
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), one_blas_thread():  # small LAPACK calls in sequence: see _backends.threads
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.exceptions.TyperException):  # usage errors, --help: typer's own
