@@ -1,4 +1,4 @@
-"""One BLAS thread for the certified H∞ engines (threadpoolctl, when it is installed).
+"""One BLAS thread for the certified H∞ engines and the host code of :mod:`ssmtools.torch` (threadpoolctl).
 
 The certified diagonal H∞ (level-set eigenproblems, Gram eigenvalues at single frequencies) and AB13DD run many
 LAPACK calls on matrices of a few hundred rows, one after another. OpenBLAS's worker threads gain nothing on such
@@ -6,8 +6,10 @@ calls and spin between them; on a 2-core machine with another process running, a
 eigenproblem was measured 33× slower in wall time with OpenBLAS's two default threads than with one, and the
 Hermitian top eigenpair 4.6× (docs/benchmarks.md, "analyze and prune"). :func:`one_blas_thread` limits the
 BLAS libraries loaded by NumPy, SciPy and slycot to one thread while an engine runs and restores the previous
-limits afterwards, so the caller's own NumPy code keeps its threads. Without threadpoolctl (an optional
-dependency, part of the ``torch`` extra) it changes nothing.
+limits afterwards, so the caller's own NumPy code keeps its threads. Inside a torch training loop the same
+spinning competes with torch's intra-op threads (the full certified search inside a step was 9× slower with
+OpenBLAS's default threads), so :mod:`ssmtools.torch` uses it around its host code too. threadpoolctl is a core
+dependency; in an environment without it the context changes nothing.
 """
 
 from __future__ import annotations
