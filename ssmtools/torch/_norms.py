@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from .. import _kernels as _numpy_annotated_kernels, norms
+from .._backends.threads import one_blas_thread
 from ..errors import ArgumentError
 from ._system import TorchSSM
-from .._backends.threads import one_blas_thread
 from ._warm import HinfTracker
 
 #: the kernels are namespace-generic but annotated with NumPy arrays; here they run on tensors
