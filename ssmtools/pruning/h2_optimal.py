@@ -299,6 +299,9 @@ class H2Optimal(BalancedTruncation):
     horizon : int, optional
         Start from finite-horizon balanced truncation and minimise the finite-horizon H2 error over sequences of
         this length (every state optimised, unstable ones included).
+    keep_stable : bool
+        As for balanced truncation; also, a stable channel whose finite-horizon fit ends with a pole on or outside
+        the unit circle keeps its (stable) balanced truncation. Default True.
     max_iter : int
         L-BFGS iteration limit per batch element.
     """
@@ -326,5 +329,7 @@ class H2Optimal(BalancedTruncation):
                     )
                 )
             else:
-                out.append(h2_optimal_fit(element, start, horizon=self.horizon, max_iter=self.max_iter).system)
+                fitted = h2_optimal_fit(element, start, horizon=self.horizon, max_iter=self.max_iter).system
+                left = np.all(element.stability_margin > 0) and np.any(fitted.stability_margin <= 0)
+                out.append(start if self.keep_stable and left else fitted)
         return tuple(out)
