@@ -16,6 +16,9 @@ name                         what happens to layer ℓ with keep mask k         
                              exact at DC, new D (full, or its diagonal for diagonal-D formats)
 ``"h2-optimal"``             the same budget, started from balanced truncation and moved to a   False
                              stationary point of ‖G − G_r‖₂ (:mod:`ssmtools.pruning.h2_optimal`)
+``"balanced-refit"``         the same budget, balanced truncation with C and D (its diagonal    False
+                             for diagonal-D formats) refitted by least squares in H2
+                             (:mod:`ssmtools.pruning.refit`)
 ``"empirical-balanced"``     **data-aware**: the same budget, balanced with the empirical       False
                              input Gramian of a calibration batch (``data_aware.py``)
 ===========================  =================================================================  ==============
