@@ -172,6 +172,14 @@ def _padded(like: LTISystem, parts: list[LTISystem]) -> LTISystem | None:
     return BidirectionalSSM(forward, C2) if isinstance(like, BidirectionalSSM) else forward
 
 
+def feedthrough_mode(D: np.ndarray, policy: str) -> Literal["diagonal", "full"]:
+    """Resolve a ``feedthrough`` policy: ``"auto"`` is ``"diagonal"`` for a square diagonal D, else ``"full"``."""
+    if policy != "auto":
+        return "diagonal" if policy == "diagonal" else "full"
+    square = D.shape[-1] == D.shape[-2]
+    return "diagonal" if square and not np.any(D * (1 - np.eye(D.shape[-1]))) else "full"
+
+
 def _zero_gain(system: LTISystem) -> int:
     """Stored states of an unbatched system whose B row and C column are exactly zero (filler states)."""
     silent = ~np.any(system.B != 0, axis=-1) & ~np.any(system.C != 0, axis=-2)
@@ -657,11 +665,9 @@ class SingularPerturbation(BalancedTruncation):
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Keep the diagonal of each new D when the policy (or a diagonal original D) says so."""
         D = system.D
-        square = D.shape[-1] == D.shape[-2]
-        diagonal = square and not np.any(D * (1 - np.eye(D.shape[-1])))
-        if self.feedthrough == "full" or (self.feedthrough == "auto" and not diagonal):
+        if feedthrough_mode(D, self.feedthrough) == "full":
             return reduced
-        if not square:
+        if D.shape[-1] != D.shape[-2]:
             raise ArgumentError(
                 "feedthrough='diagonal' needs a square D (one value per channel); this layer's D is "
                 f"{D.shape[-2]}×{D.shape[-1]}: use feedthrough='full'"

@@ -23,7 +23,7 @@ from ..errors import ArgumentError, check_choice
 from ..norms import h2_norm
 from ..systems import DiagonalSSM
 from .h2_optimal import _kernel
-from .reductions import BalancedTruncation, register_reduction
+from .reductions import BalancedTruncation, feedthrough_mode, register_reduction
 
 __all__ = ["BalancedRefit", "refit_output"]
 
@@ -161,12 +161,7 @@ class BalancedRefit(BalancedTruncation):
 
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Refit every batch element's stable part (C and D) against the original's stable part."""
-        D = system.D
-        square = D.shape[-1] == D.shape[-2]
-        diagonal = square and not np.any(D * (1 - np.eye(D.shape[-1])))
-        mode: Literal["diagonal", "full"] = (
-            ("diagonal" if diagonal else "full") if self.feedthrough == "auto" else self.feedthrough
-        )
+        mode = feedthrough_mode(system.D, self.feedthrough)
         elements = [system[index] for index in np.ndindex(*system.batch_shape)] if system.batch_shape else [system]
         out = []
         for element, start in zip(elements, reduced):
