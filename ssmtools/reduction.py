@@ -407,6 +407,7 @@ def balanced_truncation(
     method: BalancedMethod = "sqrt",
     horizon: int | float | None = None,
     unstable: UnstablePolicy = "error",
+    stable: bool = False,
     exact_error: bool = False,
 ) -> ReductionResult:
     """Balanced truncation (or singular perturbation approximation), re-diagonalised into a DiagonalSSM.
@@ -443,6 +444,12 @@ def balanced_truncation(
         |λ| ≥ 1 (DT; Re λ ≥ 0 CT) are kept exactly and only the stable part is balanced and truncated; the order
         counts both parts, ``hsv`` lists ``inf`` for the unstable dimensions first, and the bound is the stable
         part's ``2·Σ_{j>r_s} σ_j``. For a diagonal system the decomposition is the partition of the states.
+    stable : bool
+        With a finite ``horizon``: keep stable batch elements stable. A batch element whose poles all have
+        |λ| < 1 (DT; Re λ < 0 CT) but whose finite-horizon reduction has a pole on or outside the boundary is
+        reduced again by infinite-horizon balanced truncation to the same target, whose reduction of a
+        stable system is stable (Pernebo & Silverman 1982); its ``hsv`` and ``bound`` are then those of the
+        infinite-horizon reduction. No effect without a horizon. Default False.
     exact_error : bool
         Also compute the exact ‖G − G_r‖∞ (:func:`~ssmtools.hinf_norm`) and ‖G − G_r‖₂ of each
         batch element (the error system stacks the original and the reduced states).
@@ -527,6 +534,10 @@ def balanced_truncation(
         reduced, hsv_all[index], kept[index], bound[index], error = _balanced_one(
             one, target, value, method, horizon, unstable == "keep"
         )
+        if stable and horizon is not None and _left_stability(one, reduced):
+            reduced, hsv_all[index], kept[index], bound[index], error = _balanced_one(
+                one, target, value, method, None, False
+            )
         reduced_systems.append(reduced)
         errors.append(error)
     error_hinf = error_h2 = None
@@ -647,6 +658,11 @@ def _balanced_one(
     hsv = np.concatenate([np.full(dim * n_u, np.inf), hsv_s])
     bound = np.inf if horizon is not None else 2.0 * float(np.sum(hsv_s[r:]))
     return reduced, hsv, r + dim * n_u, bound, error
+
+
+def _left_stability(original: DiagonalSSM, reduced: DiagonalSSM) -> bool:
+    """Whether an unbatched stable system was reduced to one with a pole on or outside the stability boundary."""
+    return bool(np.all(original.stability_margin > 0) and np.any(reduced.stability_margin <= 0))
 
 
 def _difference(original: DiagonalSSM, reduced: DiagonalSSM) -> DiagonalSSM:

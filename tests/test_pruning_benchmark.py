@@ -137,3 +137,20 @@ def test_summary_when_aire_keeps_nothing() -> None:
     report.update(ratios=[0.0, 0.5], lengths={"t": 8}, tasks=run.summarise(units), complete=False)
     text = run.tables(report)
     assert "∞ (AIRE 0 %)" in text and "PARTIAL" in text
+
+
+def test_retry_errors_reruns_only_methods_whose_rows_hold_an_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(run, "CACHE", tmp_path)
+    ratios = [0.0, 0.5]
+    found = run.methods(run.TASKS["sines"].length)
+    good = [{"ratio": 0.0, "val": 1.0, "test": 1.0}, {"ratio": 0.5, "val": 1.0, "test": 1.0}]
+    done = {run._key(method, ratios): good for method in found}
+    store = run._store("sines", "s5", 0, 1)
+    store.parent.mkdir(parents=True)
+    store.write_text(run.json.dumps(done))
+    assert run.is_cached("sines", "s5", 0, 1, ratios) and run.is_cached("sines", "s5", 0, 1, ratios, retry=True)
+    done[run._key(found[0], ratios)] = [good[0], {"ratio": 0.5, "error": "ShapeError: ..."}]
+    store.write_text(run.json.dumps(done))
+    assert run.is_cached("sines", "s5", 0, 1, ratios)
+    assert not run.is_cached("sines", "s5", 0, 1, ratios, retry=True)
+    assert run._failed(done[run._key(found[0], ratios)]) and not run._failed(good)

@@ -429,20 +429,28 @@ def _key(method: Method, ratios: list[float]) -> str:
     return json.dumps([dataclasses.asdict(method), ratios], sort_keys=True)
 
 
-def is_cached(task: str, kind: str, seed: int, epochs: int, ratios: list[float]) -> bool:
-    """Whether every method of a unit has cached rows (a rerun of it only reads them)."""
+def _failed(rows: list[dict]) -> bool:
+    """Whether a method's cached rows hold an error (a ratio that raised, or one skipped after such)."""
+    return any("error" in row for row in rows)
+
+
+def is_cached(task: str, kind: str, seed: int, epochs: int, ratios: list[float], retry: bool = False) -> bool:
+    """Whether every method of a unit has cached rows (a rerun of it only reads them); with ``retry``, rows
+    without errors."""
     store = _store(task, kind, seed, epochs)
     done = json.loads(store.read_text()) if store.exists() else {}
-    return all(_key(method, ratios) in done for method in methods(TASKS[task].length))
+    keys = [_key(method, ratios) for method in methods(TASKS[task].length)]
+    return all(key in done and not (retry and _failed(done[key])) for key in keys)
 
 
-def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
+def run_unit(unit: tuple[str, str, int, int, list[float], bool]) -> dict[str, Any]:
     """Train (or load) one (task, model, seed) and evaluate every method at every ratio.
 
     Each method's rows are cached (``cache/evals/``, keyed by the method, its options and the ratios), so a rerun
-    evaluates only new methods; delete that folder after changing ssmtools' pruning code.
+    evaluates only new methods — and, with the unit's last element (``--retry-errors``) True, the methods whose
+    cached rows hold an error; delete that folder after changing ssmtools' pruning code otherwise.
     """
-    task_name, kind, seed, epochs, ratios = unit
+    task_name, kind, seed, epochs, ratios, retry = unit
     torch.set_num_threads(1)
     task = TASKS[task_name]
     splits = task.splits()
@@ -456,7 +464,7 @@ def run_unit(unit: tuple[str, str, int, int, list[float]]) -> dict[str, Any]:
     rows: dict[str, list[dict]] = {}
     for method in methods(task.length):
         key = _key(method, ratios)
-        if key not in done:
+        if key not in done or (retry and _failed(done[key])):
             done[key] = evaluate_method(kind, params, base, method, ratios, splits, task.classes, seen)
             store.parent.mkdir(parents=True, exist_ok=True)
             store.with_suffix(".tmp").write_text(json.dumps(done))
@@ -507,6 +515,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--docs", action="store_true", help="also copy the figures to docs/img/pruning-*.png")
     parser.add_argument("--cached-only", action="store_true", help="report only the units whose results are cached")
     parser.add_argument("--replot", action="store_true", help="rewrite tables and figures from <out>/results.json")
+    parser.add_argument(
+        "--retry-errors", action="store_true", help="rerun the cached methods whose rows recorded an error"
+    )
     args = parser.parse_args(argv)
     if args.replot:
         report = json.loads((Path(args.out) / "results.json").read_text())
@@ -521,7 +532,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     epochs = {kind: args.epochs or (max(1, EPOCHS[kind] // 3) if args.quick else EPOCHS[kind]) for kind in models}
     if "mnist1d" in tasks:
         mnist1d_splits()  # generate the cached data once, before the workers start
-    units = [(task, kind, seed, epochs[kind], ratios) for seed in seeds for task in tasks for kind in models]
+    units = [
+        (task, kind, seed, epochs[kind], ratios, args.retry_errors)
+        for seed in seeds
+        for task in tasks
+        for kind in models
+    ]
     if args.cached_only:
         units = [unit for unit in units if is_cached(*unit)]
     report: dict[str, Any] = {"width": WIDTH, "states": STATES, "depth": DEPTH, "epochs": epochs, "seeds": seeds}

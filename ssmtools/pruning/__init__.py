@@ -10,6 +10,7 @@
 - :mod:`~ssmtools.pruning.data_aware` — ``"empirical-balanced"`` (data-aware: empirical input Gramians);
 - :mod:`~ssmtools.pruning.error_allocation` — ``"h2-greedy"`` (orders allocated greedily on exact H2 errors);
 - :mod:`~ssmtools.pruning.h2_optimal` — ``"h2-optimal"`` (H2-optimal reduction from balanced truncation);
+- :mod:`~ssmtools.pruning.refit` — ``"balanced-refit"`` (balanced truncation, C and diagonal D refitted in H2);
 - :mod:`~ssmtools.pruning.measure` — :func:`measure` (step 4: exact ‖G − G_r‖∞, ‖G − G_r‖₂);
 - :mod:`~ssmtools.pruning.plan` — :func:`prune_plan` (the four steps) and :func:`apply_plan`;
 - :mod:`~ssmtools.pruning.results` — :class:`PruningPlan`, :class:`LayerPruning` (tables, JSON);
@@ -22,6 +23,7 @@ from . import (
     data_aware as data_aware,  # registers "empirical-balanced" (data-aware)
     error_allocation as error_allocation,  # registers "h2-greedy"
     h2_optimal as h2_optimal,  # registers "h2-optimal"
+    refit as refit,  # registers "balanced-refit"
 )
 from .allocation import Allocation as Allocation, allocate as allocate
 from .criteria import (

@@ -33,7 +33,7 @@ from ..errors import ArgumentError, ShapeError
 from ..norms import gramians
 from ..reduction import _balancing, _minimal_order, _real_coordinates, _rediagonalize, _reduce_dense
 from ..systems import BidirectionalSSM, DiagonalSSM, augmented_realization, real_realization
-from .reductions import BalancedTruncation, register_reduction
+from .reductions import BalancedTruncation, fill_channels, register_reduction
 
 if TYPE_CHECKING:
     from ..model import SSMLayer
@@ -210,6 +210,8 @@ class EmpiricalBalanced(BalancedTruncation):
         States with |λ̄| ≥ 1 are kept exactly; the stable part is reduced.
     horizon : None
         No horizon: the calibration sequences' length plays its part.
+    keep_stable : bool
+        Inherited; no effect (no horizon).
     calibration : str, optional
         Digest from :func:`register_calibration` / :func:`calibrate_module` (required; ``None`` is refused with a
         message saying how to make one).
@@ -259,7 +261,8 @@ class EmpiricalBalanced(BalancedTruncation):
         Returns
         -------
         keep : ndarray of bool
-            The prefix of the reduced stored-state count per batch element.
+            The prefix of the reduced stored-state count per batch element (channels filled to their budget
+            with zero-gain states, :func:`~ssmtools.pruning.reductions.fill_channels`).
         systems : tuple of DiagonalSSM
             The re-diagonalised reductions, one per batch element.
         """
@@ -279,5 +282,4 @@ class EmpiricalBalanced(BalancedTruncation):
                 else inputs[..., position * one.n_inputs : (position + 1) * one.n_inputs]
             )
             out.append(_reduce_one(one, data, int(slots[index])))
-        counts = np.array([r.n_states for r in out]).reshape(slots.shape)
-        return np.arange(keep.shape[-1]) < counts[..., None], tuple(out)
+        return fill_channels(system, slots, tuple(out))

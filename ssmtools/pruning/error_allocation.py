@@ -27,6 +27,7 @@ from ..errors import check_choice, silence_unstable
 from ..norms import h2_norm
 from ..reduction import balanced_truncation
 from ..systems import DiagonalSSM
+from ._memo import Memo, system_key
 from .balanced import Balanced
 from .criteria import register
 from .h2_optimal import h2_error
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from ..model import SSMLayer, SSMModel
 
 __all__ = ["H2Greedy", "truncation_errors"]
+
+_CURVES: Memo[np.ndarray] = Memo(256)  # one curve per channel: an S4D layer has H of them
 
 
 def truncation_errors(system: DiagonalSSM, *, horizon: int | None = None) -> np.ndarray:
@@ -51,8 +54,14 @@ def truncation_errors(system: DiagonalSSM, *, horizon: int | None = None) -> np.
     Returns
     -------
     ndarray of float64, shape ``(n + 1,)``
-        ``e[k]``, the error of ``balanced_truncation(system, states=k)``; ``e[n] = 0``.
+        ``e[k]``, the error of ``balanced_truncation(system, states=k)``; ``e[n] = 0`` (read-only; the last
+        curves are remembered, keyed by the system's parameters and the horizon, so a model pruned at several
+        ratios computes each layer's curve once).
     """
+    return _CURVES.get(system_key((system,), (horizon,)), lambda: _truncation_errors(system, horizon))
+
+
+def _truncation_errors(system: DiagonalSSM, horizon: int | None) -> np.ndarray:
     n = system.n_states
     unstable = (system.stability_margin <= 0) if horizon is None else np.zeros(n, bool)
     stable = system.replace(poles=system.poles[~unstable], B=system.B[~unstable], C=system.C[:, ~unstable])
@@ -66,6 +75,7 @@ def truncation_errors(system: DiagonalSSM, *, horizon: int | None = None) -> np.
         kept = reduced.n_states - n_u
         head = reduced.replace(poles=reduced.poles[:kept], B=reduced.B[:kept], C=reduced.C[:, :kept])
         errors[k] = h2_error(stable if horizon is None else system, head, horizon=horizon)
+    errors.flags.writeable = False
     return errors
 
 

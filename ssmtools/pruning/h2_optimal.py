@@ -20,7 +20,6 @@ exactly and is written back as the other projection reductions are
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,6 +29,7 @@ from .. import _kernels
 from ..errors import ArgumentError
 from ..norms import h2_norm
 from ..systems import DiagonalSSM, augmented_realization
+from ._memo import Memo, system_key
 from .reductions import BalancedTruncation, register_reduction
 
 __all__ = ["H2Fit", "H2Optimal", "h2_error", "h2_optimal_fit"]
@@ -37,7 +37,7 @@ __all__ = ["H2Fit", "H2Optimal", "h2_error", "h2_optimal_fit"]
 _RHO_MARGIN = 1e-12  # DT start poles are pulled this far inside ρ_max, so that the logit is finite
 _FTOL = 1e-12  # stop when an iteration lowers ‖G − G_r‖₂²/‖G‖₂² by less than this
 _CACHE_SIZE = 64  # fits remembered, so that last_prune's plan and write-back optimise each layer once
-_CACHE: dict[bytes, H2Fit] = {}
+_CACHE: Memo[H2Fit] = Memo(_CACHE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -194,28 +194,8 @@ def h2_optimal_fit(
         raise ArgumentError("h2_optimal_fit takes unbatched systems; loop over the batch elements")
     if horizon is not None and not original.is_discrete:
         raise ArgumentError("h2_optimal_fit: horizon= is available in discrete time only")
-    digest = hashlib.sha256(
-        repr(
-            (
-                horizon,
-                max_iter,
-                gtol,
-                original.output,
-                original.dt,
-                original.state_includes_input,
-                start.state_includes_input,
-            )
-        ).encode()
-    )
-    for system in (original, start):
-        for array in (system.poles, system.B, system.C, system.D):
-            digest.update(array.tobytes())
-    key = digest.digest()
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = _fit(original, start, horizon, max_iter, gtol)
-    return _CACHE[key]
+    key = system_key((original, start), (horizon, max_iter, gtol))
+    return _CACHE.get(key, lambda: _fit(original, start, horizon, max_iter, gtol))
 
 
 def _fit(original: DiagonalSSM, start: DiagonalSSM, horizon: int | None, max_iter: int, gtol: float) -> H2Fit:
@@ -299,6 +279,9 @@ class H2Optimal(BalancedTruncation):
     horizon : int, optional
         Start from finite-horizon balanced truncation and minimise the finite-horizon H2 error over sequences of
         this length (every state optimised, unstable ones included).
+    keep_stable : bool
+        As for balanced truncation; also, a stable channel whose finite-horizon fit ends with a pole on or outside
+        the unit circle keeps its (stable) balanced truncation. Default True.
     max_iter : int
         L-BFGS iteration limit per batch element.
     """
@@ -326,5 +309,7 @@ class H2Optimal(BalancedTruncation):
                     )
                 )
             else:
-                out.append(h2_optimal_fit(element, start, horizon=self.horizon, max_iter=self.max_iter).system)
+                fitted = h2_optimal_fit(element, start, horizon=self.horizon, max_iter=self.max_iter).system
+                left = np.all(element.stability_margin > 0) and np.any(fitted.stability_margin <= 0)
+                out.append(start if self.keep_stable and left else fitted)
         return tuple(out)

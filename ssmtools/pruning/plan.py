@@ -205,6 +205,7 @@ def prune_plan(
                 n_total=int(reduced.keep.size),
                 n_kept=reduced.n_kept,
                 n_allocated=int(np.count_nonzero(chosen.keep[layer.name])),
+                n_padded=reduced.n_padded,
                 n_unstable=int(np.count_nonzero(layer.system.stability_margin <= 0)),
                 n_unstable_removed=int(np.count_nonzero((layer.system.stability_margin <= 0) & ~reduced.keep))
                 if method.selects_states

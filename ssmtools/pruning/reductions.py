@@ -16,6 +16,9 @@ name                         what happens to layer ℓ with keep mask k         
                              exact at DC, new D (full, or its diagonal for diagonal-D formats)
 ``"h2-optimal"``             the same budget, started from balanced truncation and moved to a   False
                              stationary point of ‖G − G_r‖₂ (:mod:`ssmtools.pruning.h2_optimal`)
+``"balanced-refit"``         the same budget, balanced truncation with C and D (its diagonal    False
+                             for diagonal-D formats) refitted by least squares in H2
+                             (:mod:`ssmtools.pruning.refit`)
 ``"empirical-balanced"``     **data-aware**: the same budget, balanced with the empirical       False
                              input Gramian of a calibration batch (``data_aware.py``)
 ===========================  =================================================================  ==============
@@ -54,6 +57,7 @@ __all__ = [
     "ModalTruncation",
     "BalancedTruncation",
     "SingularPerturbation",
+    "fill_channels",
 ]
 
 
@@ -78,6 +82,10 @@ class ReducedLayer:
         The error system ``G − G_r`` with the original's batch shape and type (None when nothing was
         removed). Channels of different sizes are padded with zero-gain states at λ = 0, which change
         no norm.
+    n_padded : int
+        Zero-gain filler states (B = 0, C = 0) among the ``n_kept`` stored states: a projection that gives a
+        channel fewer states than its budget k is filled up to exactly k, so that the channels of a multi-SISO
+        layer stay one rectangular array (:func:`fill_channels`).
     """
 
     name: str
@@ -85,6 +93,7 @@ class ReducedLayer:
     n_kept: int
     systems: tuple[LTISystem, ...]
     error: LTISystem | None
+    n_padded: int = 0
 
     def __post_init__(self) -> None:
         keep = np.array(self.keep, dtype=bool)
@@ -161,6 +170,70 @@ def _padded(like: LTISystem, parts: list[LTISystem]) -> LTISystem | None:
         poles, B, C, D, dt=like.dt, output=like.output, state_includes_input=like.state_includes_input
     )
     return BidirectionalSSM(forward, C2) if isinstance(like, BidirectionalSSM) else forward
+
+
+def feedthrough_mode(D: np.ndarray, policy: str) -> Literal["diagonal", "full"]:
+    """Resolve a ``feedthrough`` policy: ``"auto"`` is ``"diagonal"`` for a square diagonal D, else ``"full"``."""
+    if policy != "auto":
+        return "diagonal" if policy == "diagonal" else "full"
+    square = D.shape[-1] == D.shape[-2]
+    return "diagonal" if square and not np.any(D * (1 - np.eye(D.shape[-1]))) else "full"
+
+
+def _zero_gain(system: LTISystem) -> int:
+    """Stored states of an unbatched system whose B row and C column are exactly zero (filler states)."""
+    silent = ~np.any(system.B != 0, axis=-1) & ~np.any(system.C != 0, axis=-2)
+    if isinstance(system, BidirectionalSSM):
+        silent &= ~np.any(system.C_backward != 0, axis=-2)
+    return int(np.count_nonzero(silent))
+
+
+def fill_channels(
+    original: DiagonalSSM, slots: np.ndarray, reduced: tuple[DiagonalSSM, ...]
+) -> tuple[np.ndarray, tuple[DiagonalSSM, ...]]:
+    """Fill every reduced batch element (channel) of a multi-SISO layer up to exactly its budget of stored states.
+
+    A re-diagonalised projection can give a channel fewer stored states than its budget k (a real reduced pole
+    takes a whole stored state; the numerical minimal order can be lower). The channels of a layer are one
+    rectangular array, so each is filled with ``k − n`` zero-gain states (B = 0, C = 0) at the channel's most
+    damped original pole — a pole the format could store, inside the stability region when the channel has a
+    stable pole — which change neither the response nor any norm. Unbatched layers are left as they are.
+
+    Parameters
+    ----------
+    original : DiagonalSSM
+        The unreduced layer, batch shape ``(*batch,)``.
+    slots : ndarray of int, shape ``batch``
+        The budget k of every batch element.
+    reduced : tuple of DiagonalSSM
+        One unbatched reduced system per batch element (``np.ndindex`` order), at most k states each.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape ``original.poles.shape``
+        The prefix of every element's stored-state count after filling.
+    systems : tuple of DiagonalSSM
+        The filled systems.
+    """
+    if not original.batch_shape:
+        count = reduced[0].n_states
+        return np.arange(original.n_states) < count, reduced
+    out = []
+    for (index, element), r in zip(_elements(original), reduced):
+        missing = int(slots[index]) - r.n_states
+        if missing <= 0:
+            out.append(r)
+            continue
+        pole = element.poles[int(np.argmax(element.stability_margin))]
+        out.append(
+            r.replace(
+                poles=np.concatenate([r.poles, np.full(missing, pole)]),
+                B=np.concatenate([r.B, np.zeros((missing, r.n_inputs), dtype=r.B.dtype)]),
+                C=np.concatenate([r.C, np.zeros((r.n_outputs, missing), dtype=r.C.dtype)], axis=-1),
+            )
+        )
+    counts = np.array([r.n_states for r in out]).reshape(slots.shape)
+    return np.arange(original.n_states) < counts[..., None], tuple(out)
 
 
 def _difference(original: LTISystem, reduced: LTISystem) -> LTISystem:
@@ -261,6 +334,7 @@ class Reduction(NamedOptions, abc.ABC):
             n_kept=int(sum(r.n_states for r in reduced)),
             systems=reduced,
             error=self.error(layer, realised, reduced),
+            n_padded=0 if self.selects_states or realised.all() else sum(_zero_gain(r) for r in reduced),
         )
 
     def apply(self, model: SSMModel, keep: Mapping[str, ArrayLike], *, mask: bool = False) -> SSMModel:
@@ -456,6 +530,16 @@ class BalancedTruncation(Reduction):
         Finite-horizon balanced truncation over sequences of this length (every pole allowed, no a-priori
         bound; docs/concepts/derivations.md#finite-horizon-gramians). The plan's errors are infinite-horizon
         norms, hence ``inf`` for a layer with unstable states: plan with ``errors=False`` there.
+    keep_stable : bool
+        With a ``horizon``: a channel whose poles are all stable is never reduced to one with |λ̄| ≥ 1 (which
+        formats such as S4D's ``log_A_real`` cannot store): such a channel is reduced by infinite-horizon
+        balanced truncation instead (``balanced_truncation(stable=True)``). Default True.
+
+    Notes
+    -----
+    With ``fit="states"`` every channel of a multi-SISO layer (S4D) ends with exactly its budget k of stored
+    states: a channel that the re-diagonalisation leaves with fewer is filled with zero-gain states
+    (:func:`fill_channels`), counted in ``LayerPruning.n_padded`` and shown in the plan.
     """
 
     name: ClassVar[str] = "balanced-truncation"
@@ -464,6 +548,7 @@ class BalancedTruncation(Reduction):
     fit: Literal["states", "order"] = "states"
     unstable: Literal["keep", "error"] = "keep"
     horizon: int | None = None
+    keep_stable: bool = True
 
     def __post_init__(self) -> None:
         check_choice("fit", self.fit, ("states", "order"))
@@ -501,14 +586,18 @@ class BalancedTruncation(Reduction):
         if np.all(slots == keep.shape[-1]):
             return np.ones_like(keep), tuple(element for _, element in _elements(system))
         options: dict[str, Any] = {"horizon": self.horizon, "unstable": self.unstable, "method": self._method}
+        options["stable"] = self.keep_stable
         if self.fit == "states":
             options["states"] = slots if slots.ndim else int(slots)
         else:
             order = slots * (2 if system.output == "real" else 1)
             options["order"] = order if order.ndim else int(order)
         result = balanced_truncation(system, **options)
-        counts = np.array([r.n_states for r in result.systems]).reshape(slots.shape)
-        return np.arange(keep.shape[-1]) < counts[..., None], self._finish(system, result.systems)
+        reduced = self._finish(system, result.systems)
+        if self.fit == "states":
+            return fill_channels(system, slots, reduced)
+        counts = np.array([r.n_states for r in reduced]).reshape(slots.shape)
+        return np.arange(keep.shape[-1]) < counts[..., None], reduced
 
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Post-process the reduced systems (the feedthrough policy of singular perturbation); identity here."""
@@ -556,6 +645,8 @@ class SingularPerturbation(BalancedTruncation):
         As for balanced truncation.
     horizon : int, optional
         As for balanced truncation.
+    keep_stable : bool
+        As for balanced truncation.
     feedthrough : {"auto", "full", "diagonal"}
         ``"full"``: write the new full D (formats that store one, such as lru-pytorch). ``"diagonal"``: keep only
         the diagonal of the new D — the Frobenius-nearest correction a diagonal-D format (S5, S4D) can store;
@@ -574,11 +665,9 @@ class SingularPerturbation(BalancedTruncation):
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Keep the diagonal of each new D when the policy (or a diagonal original D) says so."""
         D = system.D
-        square = D.shape[-1] == D.shape[-2]
-        diagonal = square and not np.any(D * (1 - np.eye(D.shape[-1])))
-        if self.feedthrough == "full" or (self.feedthrough == "auto" and not diagonal):
+        if feedthrough_mode(D, self.feedthrough) == "full":
             return reduced
-        if not square:
+        if D.shape[-1] != D.shape[-2]:
             raise ArgumentError(
                 "feedthrough='diagonal' needs a square D (one value per channel); this layer's D is "
                 f"{D.shape[-2]}×{D.shape[-1]}: use feedthrough='full'"

@@ -50,6 +50,10 @@ class LayerPruning:
         Units the allocation gave the layer (stored states, or Hankel slots for balanced truncation). Differs
         from ``n_kept`` when the reduction's format forced a deviation: a re-diagonalised balanced truncation
         whose real poles would not fit, or unstable states kept beyond the allocation (reported in the header).
+    n_padded : int
+        Zero-gain filler states (B = 0, C = 0) among the ``n_kept``: a projection that leaves a channel of a
+        multi-SISO layer with fewer states than its budget fills it up to exactly the budget, so the channels
+        stay one rectangular array ([`fill_channels`][ssmtools.pruning.reductions.fill_channels]).
     n_unstable : int
         Stored states with |λ̄| ≥ 1 (their norms are infinite).
     n_unstable_removed : int
@@ -72,6 +76,7 @@ class LayerPruning:
     n_total: int
     n_kept: int
     n_allocated: int | None = None
+    n_padded: int = 0
     n_unstable: int = 0
     n_unstable_removed: int = 0
     bidirectional: bool = False
@@ -232,6 +237,9 @@ class PruningPlan:
         }
         if forced:
             text += f"\nthe reduction's format forced a deviation from the allocation (allocated, kept): {forced}"
+        padded = {layer.name: layer.n_padded for layer in self.layers if layer.n_padded}
+        if padded:
+            text += f"\nzero-gain filler states (channels filled to their budget of stored states): {padded}"
         return text
 
     _COLUMNS = ("layer", "kept/total", "removed", "threshold", "‖ΔG‖∞", "rel ∞", "‖ΔG‖₂", "rel 2", "unstable")
@@ -316,6 +324,7 @@ class PruningPlan:
                     "n_total": layer.n_total,
                     "n_kept": layer.n_kept,
                     "n_allocated": layer.n_allocated,
+                    "n_padded": layer.n_padded,
                     "n_unstable": layer.n_unstable,
                     "n_unstable_removed": layer.n_unstable_removed,
                     "bidirectional": layer.bidirectional,
@@ -508,6 +517,9 @@ def _layer_from_dict(entry: _Fields, exact_kept: bool) -> LayerPruning:
     n_allocated = entry.get("n_allocated", int, optional=True)
     if n_allocated is not None and not 0 <= n_allocated <= n_total:
         problems.append(f"need 0 ≤ n_allocated={n_allocated} ≤ n_total={n_total}")
+    n_padded = entry.get("n_padded", int, default=0)
+    if not 0 <= n_padded <= n_kept:
+        problems.append(f"need 0 ≤ n_padded={n_padded} ≤ n_kept={n_kept}")
     if problems:
         raise FormatError(f"{where}: inconsistent counts: {'; '.join(problems)}")
     return LayerPruning(
@@ -518,6 +530,7 @@ def _layer_from_dict(entry: _Fields, exact_kept: bool) -> LayerPruning:
         n_total=n_total,
         n_kept=n_kept,
         n_allocated=n_allocated,
+        n_padded=n_padded,
         n_unstable=n_unstable,
         n_unstable_removed=n_removed,
         bidirectional=entry.get("bidirectional", bool),

@@ -55,3 +55,31 @@ def test_h2_greedy_prunes_through_last_prune_and_refuses_what_it_cannot_do():
     assert get_criterion("h2-greedy", horizon=40).reduction_options() == {"horizon": 40, "unstable": "keep"}
     with pytest.raises(ValueError, match="weights"):
         get_criterion("h2-greedy", weights="gain")
+
+
+def test_truncation_error_curves_are_computed_once_per_system() -> None:
+    from ssmtools.pruning import error_allocation
+
+    rng = np.random.default_rng(7)
+    poles = rng.uniform(0.2, 0.9, 5) * np.exp(1j * rng.uniform(0.1, 3.0, 5))
+    system = ssmtools.DiagonalSSM(
+        poles, rng.standard_normal((5, 2)), rng.standard_normal((2, 5)), dt=True, output="real"
+    )
+    calls = []
+    original = error_allocation._truncation_errors
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    error_allocation._CURVES.clear()
+    try:
+        error_allocation._truncation_errors = counted
+        first = truncation_errors(system, horizon=9)
+        second = truncation_errors(system.replace(), horizon=9)  # equal parameters, another object
+        third = truncation_errors(system)  # another horizon: another curve
+    finally:
+        error_allocation._truncation_errors = original
+    assert len(calls) == 2 and second is first and not first.flags.writeable
+    np.testing.assert_array_equal(first, original(system, 9))
+    np.testing.assert_array_equal(third, original(system, None))
