@@ -6,13 +6,14 @@ instance prints (``describe``) and serialises (``options``) into a pruning plan.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, check_integer
+from ..errors import ArgumentError, ArgumentTypeError, check_choice, check_integer
 
 
 class NamedOptions:
@@ -20,7 +21,8 @@ class NamedOptions:
 
     The fields are checked against their annotations when an instance is made (:meth:`__post_init__`): ``bool``
     takes True/False only (not a truthy string), ``int`` a non-negative integer (not ``1.5``, not a bool),
-    ``float`` a positive finite number (scales, steps, tolerances), ``None`` where the annotation allows it.
+    ``float`` a positive finite number (scales, steps, tolerances), ``Literal[...]`` one of its values (the
+    annotation is the one list of the choices), ``None`` where the annotation allows it.
     """
 
     name: ClassVar[str]
@@ -53,6 +55,10 @@ class NamedOptions:
 
 
 def _check_field(owner: str, name: str, annotation: str, value: Any) -> None:
+    if annotation.startswith("Literal[") and annotation.endswith("]"):
+        choices = ast.literal_eval(f"({annotation[len('Literal[') : -1]},)")
+        check_choice(f"{owner!r} option {name}", value, choices)
+        return
     kinds = {part.strip() for part in annotation.split("|")}
     if value is None and "None" in kinds:
         return

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import ArgumentError, check_choice
+from ..errors import ArgumentError
 from ..norms import hankel_singular_values
 from ..systems import BidirectionalSSM, DiagonalSSM
 from .criteria import Criterion, register
@@ -83,11 +83,6 @@ class Balanced(Criterion):
     order_allocation: Literal["global", "uniform"] = "global"
     horizon: int | None = None
     unstable: Literal["keep", "error"] = "keep"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("order_allocation", self.order_allocation, ("global", "uniform"))
-        check_choice("unstable", self.unstable, ("keep", "error"))
 
     def reduction_options(self) -> dict[str, Any]:
         """The horizon and unstable policy, for the default ``"balanced-truncation"`` reduction.

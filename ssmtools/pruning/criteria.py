@@ -517,7 +517,6 @@ class Aire(Criterion):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("form", self.form, ("official", "exact"))
         check_choice("bidirectional_formula", self.bidirectional_formula, ("released", "intended"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:

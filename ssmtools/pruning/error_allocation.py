@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
-from ..errors import check_choice, silence_unstable
+from ..errors import silence_unstable
 from ..norms import h2_norm
 from ..reduction import balanced_truncation
 from ..systems import DiagonalSSM
@@ -107,10 +107,6 @@ class H2Greedy(Balanced):
 
     name: ClassVar[str] = "h2-greedy"
     weights: Literal["relative", "absolute"] = "relative"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("weights", self.weights, ("relative", "absolute"))
 
     def raw_scores(self, layer: SSMLayer, *, model: SSMModel | None = None) -> np.ndarray:
         """Weighted increase of the squared H2 error when each slot goes, non-increasing along the slots.

@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..errors import ArgumentError, ShapeError, check_choice
+from ..errors import ArgumentError, ShapeError
 from ..model import SSMLayer, SSMModel
 from ..reduction import balanced_truncation
 from ..systems import BidirectionalSSM, DiagonalSSM, LTISystem
@@ -550,10 +550,6 @@ class BalancedTruncation(Reduction):
     horizon: int | None = None
     keep_stable: bool = True
 
-    def __post_init__(self) -> None:
-        check_choice("fit", self.fit, ("states", "order"))
-        check_choice("unstable", self.unstable, ("keep", "error"))
-
     def reduce_layer(self, layer: SSMLayer, keep: np.ndarray) -> tuple[np.ndarray, tuple[LTISystem, ...]]:
         """Balanced truncation of every batch element to its number of kept slots; the realised mask is their prefix.
 
@@ -657,10 +653,6 @@ class SingularPerturbation(BalancedTruncation):
     name: ClassVar[str] = "singular-perturbation"
     _method: ClassVar[str] = "spa"
     feedthrough: Literal["auto", "full", "diagonal"] = "auto"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("feedthrough", self.feedthrough, ("auto", "full", "diagonal"))
 
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Keep the diagonal of each new D when the policy (or a diagonal original D) says so."""

@@ -155,10 +155,6 @@ class BalancedRefit(BalancedTruncation):
     name: ClassVar[str] = "balanced-refit"
     feedthrough: Literal["auto", "diagonal", "full"] = "auto"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("feedthrough", self.feedthrough, ("auto", "diagonal", "full"))
-
     def _finish(self, system: DiagonalSSM, reduced: tuple[DiagonalSSM, ...]) -> tuple[DiagonalSSM, ...]:
         """Refit every batch element's stable part (C and D) against the original's stable part."""
         mode = feedthrough_mode(system.D, self.feedthrough)

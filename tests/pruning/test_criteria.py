@@ -349,3 +349,29 @@ def test_balanced_refuses_bidirectional_and_unstable_layers():
         get_criterion("balanced").raw_scores(random_layer(rng, bidirectional=True))
     with pytest.raises(ValueError, match="stable"):
         get_criterion("balanced", unstable="error").raw_scores(unstable_layer())
+
+
+def test_every_literal_option_is_checked_against_its_annotation():
+    """The Literal annotation of an option is its one list of choices: every registered criterion and reduction
+    refuses a value outside it, with the owner, option and choices named (some refuse valid choices too, by design:
+    empirical-balanced fixes its fit and unstable policy)."""
+    import dataclasses
+    import typing
+
+    import ssmtools.pruning as pruning
+    from ssmtools.errors import OptionError
+
+    checked = 0
+    for registry_names, get in (
+        (pruning.available_criteria(), pruning.get_criterion),
+        (pruning.available_reductions(), pruning.get_reduction),
+    ):
+        for name in registry_names:
+            cls = type(get(name))
+            for field in dataclasses.fields(cls):
+                if str(field.type).startswith("Literal["):
+                    choices = typing.get_args(typing.get_type_hints(cls)[field.name])
+                    with pytest.raises(OptionError, match=rf"'{name}' option {field.name}=.*{choices[0]}"):
+                        cls(**{field.name: "not-a-choice"})
+                    checked += 1
+    assert checked >= 6
