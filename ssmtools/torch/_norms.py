@@ -227,20 +227,31 @@ def _spread(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None):
 
 def _response(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None) -> torch.Tensor:
     """:func:`response_at`, reusing the poles' compensated ``margin`` (:func:`_stable_poles`) when given."""
-    poles, B, C, D, margin = _spread(sys, omega, margin)
     at_infinity = torch.isinf(omega)
     omega = torch.where(at_infinity, torch.zeros_like(omega), omega).to(sys.poles.real.dtype)
-    if sys.output == "real":
-        r, r_conj = _kernels.resolvent_pair(omega[..., None], poles, discrete=sys.is_discrete, margin=margin)
-        G = torch.einsum("...pn,...n,...nm->...pm", C, r, B)
-        G = 0.5 * (G + torch.einsum("...pn,...n,...nm->...pm", C.conj(), r_conj, B.conj()))
-    else:
-        r = _kernels.resolvent(omega[..., None], poles, discrete=sys.is_discrete)
-        G = torch.einsum("...pn,...n,...nm->...pm", C, r, B)
+    sums, D = _resolvent_sums(sys, omega, margin, lambda r: r[..., None, :])
+    G = sums[..., 0, :, :]
     if sys.state_includes_input:
         G = G * torch.exp(1j * omega)[..., None, None]
     G = torch.where(at_infinity[..., None, None], torch.zeros_like(G), G)
     return G + D
+
+
+def _resolvent_sums(sys: TorchSSM, omega: torch.Tensor, margin: torch.Tensor | None, kernels: Any):
+    """``(S, D)``: ``S = Σ_i c_i k(r_i) b_iᵀ`` (both conjugate halves, halved, for a real-output layer), shape
+    ``(*batch, *extra, K, p, m)``, with ``k = kernels`` mapping the resolvents ``r_i = 1/(z − λ_i)`` (…, n) to K
+    weights (…, K, n); ``D`` spread to the same leading axes (:func:`_spread`)."""
+    poles, B, C, D, margin = _spread(sys, omega, margin)
+    if sys.output == "real":
+        r, r_conj = _kernels.resolvent_pair(omega[..., None], poles, discrete=sys.is_discrete, margin=margin)
+        sums = 0.5 * (
+            torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
+            + torch.einsum("...pn,...kn,...nm->...kpm", C.conj(), kernels(r_conj), B.conj())
+        )
+    else:
+        r = _kernels.resolvent(omega[..., None], poles, discrete=sys.is_discrete)
+        sums = torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
+    return sums, D
 
 
 def hinf_norm(
@@ -404,7 +415,6 @@ def _response_and_derivatives(sys: TorchSSM, omega: torch.Tensor, margin: torch.
     DT, r = 1/(z − λ), z = e^{jω}: ``r′ = −j z r²``, ``r″ = z r² − 2 z² r³``; CT, z = jω: ``r′ = −j r²``,
     ``r″ = −2 r³``; with the state including the input, the factor z differentiates by the product rule.
     """
-    poles, B, C, D, margin = _spread(sys, omega, margin)
     omega = omega.to(sys.poles.real.dtype)
     z = torch.exp(1j * omega)[..., None] if sys.is_discrete else None
 
@@ -414,18 +424,10 @@ def _response_and_derivatives(sys: TorchSSM, omega: torch.Tensor, margin: torch.
         zr = z * r
         return torch.stack([r, -1j * zr * r, zr * r - 2.0 * zr * zr * r], dim=-2)
 
-    if sys.output == "real":
-        r, r_conj = _kernels.resolvent_pair(omega[..., None], poles, discrete=sys.is_discrete, margin=margin)
-        G = 0.5 * (
-            torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
-            + torch.einsum("...pn,...kn,...nm->...kpm", C.conj(), kernels(r_conj), B.conj())
-        )
-    else:
-        r = _kernels.resolvent(omega[..., None], poles, discrete=sys.is_discrete)
-        G = torch.einsum("...pn,...kn,...nm->...kpm", C, kernels(r), B)
+    G, D = _resolvent_sums(sys, omega, margin, kernels)
     F, F1, F2 = G.unbind(-3)
-    if sys.state_includes_input:  # DT only: (z f)′ = j z f + z f′, (z f)″ = −z f + 2j z f′ + z f″
-        e = torch.exp(1j * omega)[..., None, None]
+    if z is not None and sys.state_includes_input:  # (z f)′ = j z f + z f′, (z f)″ = −z f + 2j z f′ + z f″
+        e = z[..., None]
         F, F1, F2 = e * F, e * (1j * F + F1), e * (-F + 2j * F1 + F2)
     return F + D, F1, F2
 
