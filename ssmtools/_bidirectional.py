@@ -116,13 +116,13 @@ def state_linf(system: BidirectionalSSM) -> tuple[np.ndarray, np.ndarray]:
         z = np.exp(1j * sign * omega)  # (..., n, K)
         # 1/(1 − λ/z) = z·1/(z − λ) and 1/(1 − λz) = z⁻¹·1/(z⁻¹ − λ): the resolvent that keeps its digits next
         # to the circle (_kernels.resolvent) instead of the plain differences
-        alpha = z * _kernels.resolvent(sign * omega, safe, discrete=True)
-        beta = np.conj(z) * _kernels.resolvent(-sign * omega, safe, discrete=True)
+        forward, forward_c = _kernels.resolvent_pair(sign * omega, safe, discrete=True)
+        backward, backward_c = _kernels.resolvent_pair(-sign * omega, safe, discrete=True)
+        alpha, beta = z * forward, np.conj(z) * backward
         if not real:
             x = R_w[..., :, 0] * alpha[..., None] + R_w[..., :, 1] * beta[..., None]  # (..., n, K, k)
             return np.sum(np.abs(x) ** 2, axis=-1) * b_norm**2
-        alpha_c = z * _kernels.resolvent(sign * omega, np.conj(safe), discrete=True)
-        beta_c = np.conj(z) * _kernels.resolvent(-sign * omega, np.conj(safe), discrete=True)
+        alpha_c, beta_c = z * forward_c, np.conj(z) * backward_c
         # X = W T with T = ½[[α, 0], [β, 0], [0, α̃], [0, β̃]]: the columns of R_W T
         x1 = 0.5 * (R_w[..., :, 0] * alpha[..., None] + R_w[..., :, 1] * beta[..., None])  # (..., n, K, 4)
         x2 = 0.5 * (R_w[..., :, 2] * alpha_c[..., None] + R_w[..., :, 3] * beta_c[..., None])

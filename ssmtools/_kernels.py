@@ -283,9 +283,7 @@ def pair_sigma_max_squared(
     docs/concepts/derivations.md#state-hinf-pair-stable).
     ``omega`` has shape (..., n, k); ``lam`` (..., n, 1); ``R_c``, ``R_b`` (..., n, 1, 2, 2).
     """
-    xp = array_namespace(omega, lam)
-    alpha = resolvent(omega, lam, discrete=discrete)
-    beta = resolvent(omega, xp.conj(lam), discrete=discrete)
+    alpha, beta = resolvent_pair(omega, lam, discrete=discrete)
     return _pair_sigma2(alpha, beta, R_c, R_b)
 
 
