@@ -12,10 +12,14 @@ T = TypeVar("T")
 
 
 def system_key(systems: tuple[DiagonalSSM, ...], options: tuple[Any, ...]) -> bytes:
-    """SHA-256 of the systems' conventions, poles, B, C, D and the options' ``repr``."""
-    digest = hashlib.sha256(repr((options, [(s.output, s.dt, s.state_includes_input) for s in systems])).encode())
-    for system in systems:
-        for array in (system.poles, system.B, system.C, system.D):
+    """SHA-256 of the systems' conventions, the shapes, dtypes and bytes of poles, B, C, D, and the options'
+    ``repr`` (the shapes keep two systems whose arrays concatenate to the same bytes apart)."""
+    arrays = [(s.poles, s.B, s.C, s.D) for s in systems]
+    layout = [[(a.shape, a.dtype.str) for a in group] for group in arrays]
+    conventions = [(s.output, s.dt, s.state_includes_input) for s in systems]
+    digest = hashlib.sha256(repr((options, conventions, layout)).encode())
+    for group in arrays:
+        for array in group:
             digest.update(array.tobytes())
     return digest.digest()
 
