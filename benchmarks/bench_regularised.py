@@ -243,11 +243,10 @@ def _trained(splits: dict, setup: dict[str, Any], *, n_train, n_samples, cache: 
     start = time.perf_counter()
     model, skipped = train(splits, **setup)
     seconds = time.perf_counter() - start
-    if path is not None:
+    if path is not None:  # atomic: an interrupted run leaves no half-written cache entry
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        torch.save({"state": model.state_dict(), "skipped": skipped, "seconds": seconds}, temporary)
-        temporary.replace(path)  # atomic: an interrupted run leaves no half-written cache entry
+        entry = {"state": model.state_dict(), "skipped": skipped, "seconds": seconds}
+        ssmtools.io.atomic_write(path, lambda f: torch.save(entry, f))
     return model, skipped, seconds
 
 
@@ -285,13 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     cache = None if options.no_cache else options.cache
     report = run(epochs=options.epochs, weight=options.weight, horizon=options.horizon or None, cache=cache)
     options.out.mkdir(parents=True, exist_ok=True)
-    (options.out / "regularised.json").write_text(json.dumps(report, indent=1))
     import matplotlib
 
     matplotlib.use("Agg")
     ax = plot(report)
     ax.figure.tight_layout()
-    ax.figure.savefig(options.out / "regularised.png", dpi=120)
+    ssmtools.io.atomic_write_all(  # both results or neither
+        [
+            (options.out / "regularised.json", lambda f: f.write(json.dumps(report, indent=1).encode())),
+            (options.out / "regularised.png", lambda f: ax.figure.savefig(f, format="png", dpi=120)),
+        ]
+    )
     print(json.dumps(report, indent=1))
     return 0
 
