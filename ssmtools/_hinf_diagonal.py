@@ -59,6 +59,9 @@ _MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
 _PAIRS_MIN_WORK = 8192  # N·(p + m) from which cheap_bounds uses the real pair factors
 _CALL_WORK = 2e6  # flop-equivalent of the fixed cost of one exact evaluation (~0.5 ms of Python and NumPy calls)
 _DIRECTIONS = 8  # singular pairs of D whose scalar responses give seed lower bounds (feedthrough_profile)
+_LANCZOS_MIN = 96  # smallest min(p, m) whose top singular triplet is found by Lanczos (eigh of the Gram below)
+_LANCZOS_STEPS = 96  # Lanczos steps before falling back to eigh of the Gram
+_LANCZOS_TOL = 1e-13  # ... stopping once the top Ritz value's estimated relative error is below this
 _SETTLED = 0.75  # a frequency whose one-pass upper bound is below this fraction of the target skips power iterations
 
 
@@ -502,15 +505,72 @@ def exact_values(
     return values, values * (1.0 + 8.0 * _EPS * (p + m)) + floor
 
 
-def value_and_slope(form: _CircleForm, omega: float) -> tuple[float, float]:
-    """σ_max(G(e^{jω})) (G formed, eigh of the smaller Gram) and its derivative ``Re(u₁ᴴ G'(ω) v₁)``.
+def _feedthrough_start(form: _CircleForm, size: int) -> np.ndarray:
+    """Start vector of :func:`top_singular_triplet` (length ``size``, the smaller side of G): the coordinate of
+    D's largest diagonal entry, which the top singular vector of a D-dominated layer stays close to, plus a
+    small uniform part (no direction is missed); uniform when D is not diagonal."""
+    start = np.full(size, 1.0 / np.sqrt(size), dtype=complex)
+    if form.diagonal_D is not None and np.any(form.diagonal_D):
+        start *= 1e-3
+        start[int(np.argmax(np.abs(form.diagonal_D)))] += 1.0
+    return start
 
-    ``φ_i = 1/(e^{jδ} − r_i)`` gives ``φ_i' = −j e^{jδ} φ_i²``; the slope is that of a simple largest singular
-    value (a one-sided derivative where it is multiple), used only to steer local searches.
+
+def top_singular_triplet(
+    G: np.ndarray, start: np.ndarray | None = None, *, steps: int = _LANCZOS_STEPS
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(σ, u, v)`` with unit ``v``, ``σ = ‖Gv‖`` and ``u = Gv/σ``: the largest singular triplet of G.
+
+    G of shape (p, m) with m ≤ p; Lanczos on ``GᴴG`` (two matrix-vector products a step, full
+    reorthogonalisation) from ``start``, where ``eigh`` of the Gram would cost O(m³). σ is a Rayleigh
+    lower bound whatever the convergence: ``σ ≤ σ_max(G)`` up to rounding. The top Ritz value is checked
+    every 4 steps and stops once its estimated error ``res²/gap`` (res the Ritz residual, gap to the second
+    Ritz value) is below ``_LANCZOS_TOL`` of it; when ``steps`` are spent first, the Gram is formed and ``eigh`` decides.
     """
-    psi = _resolvent(form, np.array([omega]))
-    G = _formed_responses(form, psi, None)[0]
     p, m = G.shape
+    Gh = np.ascontiguousarray(np.conj(G.T))
+    x = np.full(m, 1.0 / np.sqrt(m), dtype=complex) if start is None else start / np.linalg.norm(start)
+    steps = min(steps, m)
+    basis, conj_basis = np.empty((steps + 1, m), dtype=complex), np.empty((steps + 1, m), dtype=complex)
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    basis[0], conj_basis[0] = x, np.conj(x)
+    converged = False
+    for k in range(steps):
+        w = Gh @ (G @ basis[k])
+        alpha[k] = np.real(conj_basis[k] @ w)
+        for _ in range(2):  # classical Gram–Schmidt, twice: orthogonal to working precision
+            w -= (conj_basis[: k + 1] @ w) @ basis[: k + 1]
+        beta[k] = np.linalg.norm(w)
+        exhausted = beta[k] <= _EPS * alpha[0] or k == steps - 1
+        if exhausted or (k >= 7 and k % 4 == 3):
+            top = (k - 1, k) if k else (0, 0)
+            theta, S = scipy.linalg.eigh_tridiagonal(alpha[: k + 1], beta[:k], select="i", select_range=top)
+            residual = beta[k] * abs(S[-1, -1])
+            gap = max(theta[-1] - theta[0], _EPS * theta[-1])
+            if residual * residual <= _LANCZOS_TOL * gap * theta[-1] or beta[k] <= _EPS * alpha[0]:
+                x, converged = S[:, -1] @ basis[: k + 1], True
+                break
+        basis[k + 1] = w / max(beta[k], 1e-300)
+        conj_basis[k + 1] = np.conj(basis[k + 1])
+    if not converged:
+        gram = Gh @ G
+        _, vectors = scipy.linalg.eigh(gram, subset_by_index=[m - 1, m - 1], driver="evr", check_finite=False)
+        x = vectors[:, -1]
+    v = x / np.linalg.norm(x)
+    Gv = G @ v
+    sigma = float(np.linalg.norm(Gv))
+    return sigma, Gv / max(sigma, 1e-300), v
+
+
+def _top_triplet(form: _CircleForm, G: np.ndarray, start: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Largest singular triplet ``(σ, u, v)`` of a formed G: Lanczos (:func:`top_singular_triplet`) on layers
+    with at least ``_LANCZOS_MIN`` inputs and outputs, else ``eigh`` of the smaller Gram (largest pair only)."""
+    p, m = G.shape
+    if min(p, m) >= _LANCZOS_MIN:
+        if m <= p:
+            return top_singular_triplet(G, _feedthrough_start(form, m) if start is None else start)
+        sigma, v, u = top_singular_triplet(np.conj(G.T), _feedthrough_start(form, p) if start is None else start)
+        return sigma, u, v
     Gh = np.ascontiguousarray(np.conj(G.T))
     gram = Gh @ G if m <= p else G @ Gh
     top = gram.shape[0] - 1  # the largest eigenpair only (MRRR): about the cost of the eigenvalues alone
@@ -518,14 +578,41 @@ def value_and_slope(form: _CircleForm, omega: float) -> tuple[float, float]:
     sigma = float(np.sqrt(max(eigenvalues[-1], 0.0)))
     if m <= p:
         v = vectors[:, -1]
-        u = G @ v / max(sigma, 1e-300)
-    else:
-        u = vectors[:, -1]
-        v = Gh @ u / max(sigma, 1e-300)
+        return sigma, G @ v / max(sigma, 1e-300), v
+    u = vectors[:, -1]
+    return sigma, u, Gh @ u / max(sigma, 1e-300)
+
+
+def rayleigh_values(form: _CircleForm, omega: np.ndarray) -> np.ndarray:
+    """Lower bounds ``‖G(ω)v‖ ≤ σ_max(G(ω))`` with v the converged top singular vector (G formed): what the
+    level-set certificate's seeds need (no upper bound), at the cost of Lanczos instead of ``eigvalsh`` on
+    wide layers (:func:`_top_triplet`); elsewhere the exact σ_max of :func:`exact_values`."""
+    if min(form.D.shape) < _LANCZOS_MIN:
+        return exact_values(form, omega)[0]
+    psi = _resolvent(form, omega)
+    return np.array(
+        [_top_triplet(form, _formed_responses(form, psi[k : k + 1], None)[0], None)[0] for k in range(omega.size)]
+    )
+
+
+def value_and_slope(
+    form: _CircleForm, omega: float, start: np.ndarray | None = None
+) -> tuple[float, float, np.ndarray]:
+    """σ_max(G(e^{jω})) (G formed, :func:`_top_triplet`), its derivative ``Re(u₁ᴴ G'(ω) v₁)`` and the
+    singular vector the triplet search used (``v₁`` when m ≤ p, else ``u₁``), to start the next one from.
+
+    ``φ_i = 1/(e^{jδ} − r_i)`` gives ``φ_i' = −j e^{jδ} φ_i²``; the slope is that of a simple largest singular
+    value (a one-sided derivative where it is multiple), used only to steer local searches. ``start``: the
+    vector returned by a call at a nearby frequency (Lanczos then converges in a few steps).
+    """
+    psi = _resolvent(form, np.array([omega]))
+    G = _formed_responses(form, psi, None)[0]
+    p, m = G.shape
+    sigma, u, v = _top_triplet(form, G, start)
     phi = psi[0] - form.offset
     dphi = -1j * (1.0 / phi + form.radius) * phi**2
     slope = float(np.real(np.sum((np.conj(u) @ form.C) * dphi * (form.B @ v))))
-    return sigma, slope
+    return sigma, slope, (v if m <= p else u)
 
 
 def feedthrough_profile(form: _CircleForm, omega: np.ndarray, *, directions: int = _DIRECTIONS) -> np.ndarray:
@@ -731,10 +818,20 @@ def certify(
         spent[0] += w.size * form.gain.size * _DIRECTIONS * 8.0
         return feedthrough_profile(form, w, directions=_DIRECTIONS)
 
+    last: list[np.ndarray | None] = [None]  # the previous search's singular vector: the next one starts there
+
     def slope(w):
         spent[0] += exact_work(form)
         check_budget()
-        return value_and_slope(form, w)
+        sigma, derivative, last[0] = value_and_slope(form, w, last[0])
+        return sigma, derivative
+
+    def rayleigh(w):
+        if use_torch:
+            return evaluate(w)[0]
+        spent[0] += w.size * exact_work(form)
+        check_budget()
+        return rayleigh_values(form, w)
 
     if form.gain.size == 0:  # G ≡ D
         value = float(np.linalg.norm(form.D, 2)) if form.D.size else 0.0
@@ -747,7 +844,7 @@ def certify(
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
         found = _hinf_levelset.certify(
-            form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap, profile=profile
+            form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap, profile=profile, rayleigh=rayleigh
         )
         if found is not None:
             value, peak, exact, _ = found

@@ -186,19 +186,26 @@ def certify(
     slope: Any,
     cheap: Any,
     profile: Any,
+    rayleigh: Any = None,
 ):
     """Level-set certificate from seed frequencies ``omega`` with lower bounds ``lower`` (module docstring).
 
     ``evaluate(ω array) -> (lower, upper)`` evaluates σ_max exactly (G formed), ``slope(ω) -> (σ_max, dσ_max/dω)``
     steers the local searches (:func:`climb`) and ``cheap(ω array) -> lower`` gives Rayleigh lower bounds (no G
     formed) between crossings; ``profile(ω array) -> lower`` gives cheap lower bounds at the seeds and at the
-    midpoints between them (``_hinf_diagonal.feedthrough_profile``). The best ``_EXACT_SEEDS`` seeds are evaluated exactly before one is picked. Returns
+    midpoints between them (``_hinf_diagonal.feedthrough_profile``); ``rayleigh(ω array) -> lower`` (default:
+    the lower half of ``evaluate``) gives converged Rayleigh lower bounds with G formed
+    (``_hinf_diagonal.rayleigh_values``), used wherever no upper bound is needed: every value but σ_max(D_c)
+    (the level must exceed it, so it is evaluated exactly). The best ``_EXACT_SEEDS`` seeds are evaluated with
+    G formed before one is picked. Returns
     ``(value, peak, exact evaluations, eigenproblems)`` with ``value ≤ ‖G‖∞ < (1 + rtol/2)·value`` as the
     eigensolver sees it, or ``None`` when the test cannot decide (hand back to the branch and bound).
     """
     realized = realization(form)
     shift = realized[4]
     count = [0]
+    if rayleigh is None:
+        rayleigh = lambda w: evaluate(w)[0]  # noqa: E731
 
     def f(w: float) -> float:
         count[0] += 1
@@ -218,7 +225,7 @@ def certify(
     omega, lower = np.append(omega, infinity), np.append(lower, f(infinity))
     best = np.argsort(-lower)[:_EXACT_SEEDS]  # Rayleigh bounds can mislead on D-dominated layers: decide exactly
     lower = lower.copy()
-    lower[best] = evaluate(omega[best])[0]
+    lower[best] = rayleigh(omega[best])
     count[0] += best.size
     peak, value = _refine(form, fs, omega, lower, rtol, _SEEDS)
     for round_ in range(_ROUNDS):
@@ -233,7 +240,7 @@ def certify(
         points, between = _between(to_circle(t, shift), peak, form.half)
         values = cheap(between)
         top = np.argsort(-values)[:_CROSSING_EXACT]
-        values[top] = evaluate(between[top])[0]
+        values[top] = rayleigh(between[top])
         count[0] += top.size
         candidates, values = np.concatenate([points, between]), np.concatenate([np.full(points.size, -np.inf), values])
         new_peak, new_value = _refine(form, fs, candidates, values, rtol, _CROSSING_SEEDS)

@@ -258,7 +258,8 @@ def _level_set_certify(form: _hinf_diagonal._CircleForm, seeds: np.ndarray, rtol
         evaluate(seeds)[0],
         rtol=rtol,
         evaluate=evaluate,
-        slope=lambda w: _hinf_diagonal.value_and_slope(form, w),
+        slope=lambda w: _hinf_diagonal.value_and_slope(form, w)[:2],
+        rayleigh=lambda w: _hinf_diagonal.rayleigh_values(form, w),
         cheap=cheap,
         profile=lambda w: _hinf_diagonal.feedthrough_profile(form, w),
     )
