@@ -359,12 +359,32 @@ def test_slycot_result_is_cross_checked_against_attained_values(monkeypatch):
     sys = DiagonalSSM([-1e-3 + 2.0j], [[1e-2, 0.0]], [[1e-2], [0.0]], np.diag([2.0, 1.0]), dt=0)
     truth = hinf_result(sys, method="diagonal")
 
-    def feedthrough_only(A, B, C, D, *, discrete, tol):
+    def feedthrough_only(A, B, C, D, *, discrete, tol, compress=True):
         return float(np.linalg.norm(D, 2)), 0.0
 
     monkeypatch.setattr(slycot_backend, "linf_norm", feedthrough_only)
     result = hinf_result(sys, method="slycot")
     assert result.value == pytest.approx(float(truth.value), rel=1e-9) and result.peak == pytest.approx(2.0, abs=1e-9)
+
+
+def test_full_rank_diagonal_feedthrough_skips_a_compression_that_cannot_reduce():
+    """A square diagonal D without zeros gives [C, D] and [B; D]ᵀ full rank: compress_io leaves the system as it
+    is, so skipping it (what _slycot_linf does for such layers) cannot change AB13DD's input."""
+    from ssmtools._backends import slycot as slycot_backend
+
+    rng = np.random.default_rng(3)
+    A = -np.eye(6) + 0.1 * rng.standard_normal((6, 6))
+    B, C = rng.standard_normal((6, 3)), rng.standard_normal((3, 6))
+    D = np.diag([1.0, -2.0, 0.5])
+    assert slycot_backend.full_rank_diagonal(D)
+    assert not slycot_backend.full_rank_diagonal(np.diag([1.0, 0.0, 0.5]))
+    assert not slycot_backend.full_rank_diagonal(D + np.triu(np.ones((3, 3)), 1))
+    assert not slycot_backend.full_rank_diagonal(np.ones((3, 2)))
+    compressed = slycot_backend.compress_io(A, B, C, D)
+    assert compressed is not None and compressed[1].shape[1] == 3 and compressed[2].shape[0] == 3
+    plain = slycot_backend.linf_norm(A, B, C, D, discrete=False, tol=1e-10, compress=False)
+    reduced = slycot_backend.linf_norm(A, B, C, D, discrete=False, tol=1e-10)
+    assert plain[0] == pytest.approx(reduced[0], rel=1e-9)
 
 
 def test_slycot_peak_of_a_complex_system_attains_at_negative_frequency():

@@ -52,31 +52,48 @@ def compress_io(
     return A, B @ V, C1, D1 @ V
 
 
-def linf_work(n: int, m: int, p: int) -> float:
-    """Expected cost of :func:`linf_norm` (AB13DD) in flops, ``2000·n²·(n + m + p) + 2·10⁷`` (fixed cost ~5 ms).
+def full_rank_diagonal(D: np.ndarray) -> bool:
+    """Whether D is square and diagonal with no zero on the diagonal (S5, S4D and LRU layers' skip connection):
+    then ``[C, D]`` and ``[B; D]ᵀ`` have full rank for every C and B, and :func:`compress_io` cannot reduce the
+    system (also not its standard form, whose ``[C, D + CB] = [C, D]·[[I, B], [0, I]]`` has the same rank)."""
+    if D.shape[0] != D.shape[1] or D.size == 0:
+        return False
+    diagonal = np.diag(D)
+    return bool(np.all(diagonal != 0) and not np.any(D - np.diag(diagonal)))
 
-    Fitted to AB13DD's measured times on s5-pytorch layers (n = 64 to 256 real states, m = p = 64 to 256) at the
-    machine's measured rate for the diagonal algorithm's exact evaluations, so that the two are comparable:
-    ``hinf_result(method="auto")`` switches to AB13DD once the diagonal algorithm has spent this much.
+
+def linf_work(n: int, m: int, p: int) -> float:
+    """Expected cost of :func:`linf_norm` (AB13DD) in flops,
+    ``2000·n²·(n + m + p) + 250·n·(m + p)² + 60·(m + p)³ + 2·10⁷`` (fixed cost ~5 ms).
+
+    In the units the diagonal algorithm counts its own work in (``_hinf_diagonal.exact_work``), so that the two
+    are comparable: the first term was fitted to AB13DD's measured times on s5-pytorch layers (n = 64 to 256
+    real states, m = p = 64 to 256), the width terms to layers with few states and many channels (n = 4 to 64,
+    m = p = 32 to 256), where AB13DD's work on the (m + p)-sized feedthrough dominates (on those, the diagonal
+    algorithm counts ~2·10¹⁰ flops per second). ``hinf_result(method="auto")`` switches to AB13DD once the
+    diagonal algorithm has spent this much.
     """
-    return 2000.0 * n * n * (n + m + p) + 2e7
+    width = m + p
+    return 2000.0 * n * n * (n + width) + 250.0 * n * width**2 + 60.0 * width**3 + 2e7
 
 
 def linf_norm(
-    A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool, tol: float
+    A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discrete: bool, tol: float, compress: bool = True
 ) -> tuple[float, float]:
     """AB13DD: ``(sup_ω σ_max(G), ω_peak)`` of one real standard-form system (rad/sample for DT).
 
     The system is first reduced to its smallest equivalent input/output dimensions
-    (``compress_io``), which leaves every singular value of G unchanged. A system without states
+    (``compress_io``), which leaves every singular value of G unchanged; ``compress=False`` skips that when the
+    caller knows nothing can be removed (:func:`full_rank_diagonal`). A system without states
     returns ``(σ_max(D), 0)``; G ≡ 0 returns ``(0, 0)``.
     """
     if A.shape[0] == 0:
         return (float(np.linalg.norm(D, 2)) if D.size else 0.0), 0.0
-    compressed = compress_io(A, B, C, D)
-    if compressed is None:
-        return 0.0, 0.0
-    A, B, C, D = compressed
+    if compress:
+        compressed = compress_io(A, B, C, D)
+        if compressed is None:
+            return 0.0, 0.0
+        A, B, C, D = compressed
     slycot = _slycot()
     n, m, p = A.shape[0], B.shape[1], C.shape[0]
     try:
