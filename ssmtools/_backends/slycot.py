@@ -146,9 +146,9 @@ def h2_norm(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, *, discr
 
 
 # ----------------------------------------------------------------------------- Hamiltonian eigenvalues (MB03XD)
-_HAMILTONIAN_MAX = (
-    96  # largest n for which MB03XD beats LAPACK's QR on 2n (1.6–2× at n = 64, 0.5–0.8× from 128; one thread)
-)
+# largest n for which MB03XD beats LAPACK's QR on 2n, one thread, quiet machine: 1.6× at n = 64 and 96,
+# 1.4–1.7× at 128, 1.4–1.8× at 256, 1.2× at 320, 1.0–1.1× at 384, 0.75× at 512 (its periodic QR is unblocked)
+_HAMILTONIAN_MAX = 320
 
 
 @functools.cache
