@@ -42,6 +42,7 @@ The result brackets the norm: ``lower ≤ ‖G‖∞ ≤ upper`` with ``upper �
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,13 +104,23 @@ class _CircleForm:
     gain: np.ndarray  # (N,) ‖c_i‖‖b_i‖
     gram: np.ndarray  # (N, N) M_ij = (CᴴC)_ij conj((BBᴴ)_ij)
     cross: np.ndarray  # (N,) w_i = b_iᵀ Dᴴ c_i
-    norm_CB: float  # ‖C‖₂‖B‖₂
     norm_D_fro: float
     half: bool  # conjugate-symmetric response: ω ∈ [0, π] suffices
     operands: tuple  # contiguous Bᵀ, Cᵀ, conj B, conj C, Mᵀ (NumPy's complex matmul is slow on views)
     diagonal_D: np.ndarray | None  # d when D = diag(d) (S5/S4D/LRU), else None
-    abs_gram: np.ndarray  # (N, N) |M_ij|, for the interpolation remainder
     pairs: tuple | None  # real factors (Br, Cr, Brᵀ, Crᵀ) when states P'+i are the conjugates of i (real output)
+
+    # what only the branch and bound's interpolation remainders use: formed on first use (the level-set route,
+    # which certifies most layers, never needs them)
+    @functools.cached_property
+    def norm_CB(self) -> float:
+        """‖C‖₂‖B‖₂."""
+        return _operator_norm(self.C) * _operator_norm(self.B) if self.gain.size else 0.0
+
+    @functools.cached_property
+    def abs_gram(self) -> np.ndarray:
+        """(N, N) |M_ij|."""
+        return np.abs(self.gram)
 
 
 def pair_factors_real(B: np.ndarray, C: np.ndarray):
@@ -234,7 +245,6 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     diagonal_D = np.diag(D).copy() if p == m and not np.any(D - np.diag(np.diag(D))) else None
     BDh = B * np.conj(diagonal_D) if diagonal_D is not None else B @ np.conj(D).T
     cross = np.sum(BDh * C.T, axis=1)  # w_n = b_nᵀ Dᴴ c_n
-    norm_CB = _operator_norm(C, ChC) * _operator_norm(B, BBh) if gain.size else 0.0
     operands = (
         np.ascontiguousarray(B.T),
         np.ascontiguousarray(C.T),
@@ -257,12 +267,10 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
         gain,
         gram,
         cross,
-        norm_CB,
         float(np.linalg.norm(D)),
         half,
         operands,
         diagonal_D,
-        np.abs(gram),
         pairs,
     )
     return form, (None if discrete else alpha)
@@ -290,14 +298,10 @@ def _compressed_io(C: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.conj(Q.T) @ C, B @ np.conj(P), np.zeros((n, n), dtype=complex)
 
 
-def _operator_norm(X: np.ndarray, gram_N: np.ndarray) -> float:
-    """‖X‖₂ for X of shape (p, N) or (N, m), given its N×N Gram ``gram_N``; uses the other Gram
-    (XXᴴ or XᴴX, k×k) when k < N, since eigvalsh costs O(size³)."""
-    k = X.shape[0] if X.shape[1] == gram_N.shape[0] else X.shape[1]
-    if 2 * k > gram_N.shape[0]:
-        return _largest_eigenvalue_root(gram_N)
-    small = X @ np.conj(X.T) if X.shape[1] == gram_N.shape[0] else np.conj(X.T) @ X
-    return _largest_eigenvalue_root(small)
+def _operator_norm(X: np.ndarray) -> float:
+    """‖X‖₂ from the smaller of the Grams XXᴴ and XᴴX (eigvalsh costs O(size³))."""
+    Xh = np.conj(X.T)
+    return _largest_eigenvalue_root(X @ Xh if X.shape[0] <= X.shape[1] else Xh @ X)
 
 
 def _largest_eigenvalue_root(gram: np.ndarray) -> float:
