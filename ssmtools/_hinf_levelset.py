@@ -125,6 +125,13 @@ def crossings(realized: tuple, gamma: float) -> np.ndarray:
     return np.sort(eig.imag[on_axis])
 
 
+def feedthrough_norm(D: np.ndarray) -> float:
+    """σ_max(D) from the eigenvalues of the smaller Gram (σ_max of G_c at infinity: not rounded up)."""
+    Dh = np.conj(D.T)
+    gram = Dh @ D if D.shape[1] <= D.shape[0] else D @ Dh
+    return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))) if gram.size else 0.0
+
+
 def to_circle(t: np.ndarray, shift: float) -> np.ndarray:
     """Frequencies ω of the circle form for CT frequencies t of :func:`realization`: ``ω = shift + 2·atan t``."""
     omega = shift + 2.0 * np.arctan(t)
@@ -216,22 +223,20 @@ def certify(
     if rayleigh is None:
         rayleigh = lambda w: evaluate(w)[0]  # noqa: E731
 
-    def f(w: float) -> float:
-        count[0] += 1
-        return float(evaluate(np.array([w]))[0][0])
-
     def fs(w: float) -> tuple[float, float]:
         count[0] += 1
         return slope(w)
 
-    # σ_max at the map's point at infinity (ω = shift + π) is σ_max(D_c): the level tested must exceed it
+    # σ_max at the map's point at infinity (ω = shift + π) is σ_max(D_c): the level tested must exceed it (it is
+    # taken from the D_c that H(γ) is built from, so R and S there are definite)
     infinity = float(np.angle(np.exp(1j * (shift + np.pi))))
     order = np.argsort(omega)
     middle = 0.5 * (omega[order][1:] + omega[order][:-1])
     omega = np.concatenate([omega, middle])
     lower = np.concatenate([lower, np.zeros(middle.size)])
     lower = np.maximum(lower, profile(omega))
-    omega, lower = np.append(omega, infinity), np.append(lower, f(infinity))
+    count[0] += 1
+    omega, lower = np.append(omega, infinity), np.append(lower, feedthrough_norm(realized[3]))
     best = np.argsort(-lower)[:_EXACT_SEEDS]  # Rayleigh bounds can mislead on D-dominated layers: decide exactly
     lower = lower.copy()
     lower[best] = rayleigh(omega[best])
