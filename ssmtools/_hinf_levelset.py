@@ -28,6 +28,7 @@ pole within ``_MIN_GAP`` of the circle, where the eigenvalues of H cannot be tol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -155,9 +156,10 @@ def _scale(form: _CircleForm, omega: float, rtol: float) -> tuple[float, float]:
 
 def _refine(
     form: _CircleForm, fs: Any, omega: np.ndarray, values: np.ndarray, rtol: float, seeds: int
-) -> tuple[float, float]:
+) -> tuple[float, float, Search | None]:
     """Local maxima of σ_max from the best ``seeds`` local maxima of ``values`` on the sorted points ``omega``
-    (a closed circle); returns the best ``(ω, σ_max)``."""
+    (a closed circle); returns the best ``(ω, σ_max)`` and the search that reached it (``None`` when no search
+    did better than the best of ``values``)."""
     order = np.argsort(omega)
     w, s = omega[order], values[order]
     n = w.size
@@ -165,16 +167,17 @@ def _refine(
     peaks = np.flatnonzero((s >= left) & (s >= right)) if n > 2 else np.arange(n)
     peaks = peaks[np.argsort(-s[peaks])][:seeds]
     best = (float(w[int(np.argmax(s))]), float(np.max(s)))
+    found = None
     for k in peaks:
         a = w[k - 1] if k > 0 else w[-1] - 2.0 * np.pi
         b = w[k + 1] if k + 1 < n else w[0] + 2.0 * np.pi
         if n == 1:
             a, b = w[k] - np.pi, w[k] + np.pi
         distance, xtol = _scale(form, float(w[k]), rtol)
-        x, fx = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance, gain=_GAIN * rtol)
-        if fx > best[1]:
-            best = (x, fx)
-    return best
+        search = climb(fs, float(a), float(b), float(w[k]), xtol=xtol, first=0.5 * distance, gain=_GAIN * rtol)
+        if search.best[1] > best[1]:
+            best, found = search.best, search
+    return best[0], best[1], found
 
 
 def _between(points: np.ndarray, peak: float, half: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -241,15 +244,17 @@ def certify(
     lower = lower.copy()
     lower[best] = rayleigh(omega[best])
     count[0] += best.size
-    peak, value = _refine(form, fs, omega, lower, rtol, _SEEDS)
+    peak, value, search = _refine(form, fs, omega, lower, rtol, _SEEDS)
     for round_ in range(_ROUNDS):
         gamma = value * (1.0 + 0.5 * rtol)
         t = crossings(realized, gamma)
         if t.size == 0:  # certified; the value is then climbed to full accuracy (a larger value keeps the bracket)
             distance, xtol = _scale(form, peak, rtol)
-            x, fx = climb(fs, peak - distance, peak + distance, peak, xtol=xtol, first=1e-3 * distance)
-            if fx > value:
-                peak, value = x, fx
+            # σ_max and its slope at the peak are known when the search that found it stopped there
+            known = (search.fx, search.gx) if search is not None and search.x == peak else None
+            search = climb(fs, peak - distance, peak + distance, peak, xtol=xtol, first=1e-3 * distance, known=known)
+            if search.best[1] > value:
+                peak, value = search.best
             return value, peak, count[0], round_ + 1
         points, between = _between(to_circle(t, shift), peak, form.half)
         values = cheap(between)
@@ -257,25 +262,46 @@ def certify(
         values[top] = rayleigh(between[top])
         count[0] += top.size
         candidates, values = np.concatenate([points, between]), np.concatenate([np.full(points.size, -np.inf), values])
-        new_peak, new_value = _refine(form, fs, candidates, values, rtol, _CROSSING_SEEDS)
+        new_peak, new_value, new_search = _refine(form, fs, candidates, values, rtol, _CROSSING_SEEDS)
         if new_value <= value * (1.0 + 0.25 * rtol):
             return None  # crossings without a larger value: a tangency at γ or rounding; let the B&B decide
-        peak, value = new_peak, new_value
+        peak, value, search = new_peak, new_value, new_search
     return None
 
 
+@dataclass(frozen=True)
+class Search:
+    """Where a local search (:func:`climb`) stopped: its last point ``x`` with σ_max ``fx`` and slope ``gx``, and
+    the best ``(ω, σ_max)`` it saw."""
+
+    x: float
+    fx: float
+    gx: float
+    best: tuple[float, float]
+
+
 def climb(
-    fs: Any, a: float, b: float, x: float, *, xtol: float, first: float, budget: int = 16, gain: float = 0.0
-) -> tuple[float, float]:
+    fs: Any,
+    a: float,
+    b: float,
+    x: float,
+    *,
+    xtol: float,
+    first: float,
+    budget: int = 16,
+    gain: float = 0.0,
+    known: tuple[float, float] | None = None,
+) -> Search:
     """Local maximum of σ_max on [a, b] from ``x``: safeguarded secant steps on the slope.
 
-    ``fs(ω) -> (σ_max, slope)``. The first step goes ``first`` uphill (the scale of the peak); then the
-    maximum searched for is kept bracketed by the signs of the slope (a bisection where the secant leaves the
-    bracket); stops at a step below ``xtol``, once the gain the secant's quadratic model predicts,
-    ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the value needs no more digits than the certificate
-    asks for), or after ``budget`` evaluations. Returns the best ``(ω, σ_max)``.
+    ``fs(ω) -> (σ_max, slope)``; ``known``: its value at ``x``, when a previous search stopped there. The first
+    step goes ``first`` uphill (the scale of the peak); then the maximum searched for is kept bracketed by the
+    signs of the slope (a bisection where the secant leaves the bracket); stops at a step below ``xtol``, once
+    the gain the secant's quadratic model predicts, ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the
+    value needs no more digits than the certificate asks for), or after ``budget`` evaluations. Returns where
+    it stopped (its ``best`` is the best ``(ω, σ_max)``).
     """
-    fx, gx = fs(x)
+    fx, gx = fs(x) if known is None else known
     best = (x, fx)
     lo, hi = a, b
     previous: tuple[float, float] | None = None
@@ -306,4 +332,4 @@ def climb(
         curvature = (gx - previous[1]) / (x - previous[0])
         if curvature < 0 and fx >= best[1] and gx * gx <= -2.0 * curvature * gain * fx:
             break
-    return best
+    return Search(x, fx, gx, best)
