@@ -632,12 +632,27 @@ def feedthrough_profile(form: _CircleForm, omega: np.ndarray, *, directions: int
         top = np.argsort(-np.abs(form.diagonal_D))[:directions]
         coupling = form.C[top, :] * form.B[:, top].T  # (k, N): c_ki b_ik
         base = form.diagonal_D[top]
-    else:
-        U, sigma, Vh = np.linalg.svd(form.D)
-        k = min(directions, sigma.size)
-        coupling = (np.conj(U[:, :k].T) @ form.C) * (form.B @ np.conj(Vh[:k].T)).T
-        base = sigma[:k].astype(complex)
+    else:  # the top right singular vectors from the smaller Gram's top eigenvectors only (not a full SVD)
+        V, Uh = _top_singular_pairs(form.D, directions)
+        coupling = (Uh @ form.C) * (form.B @ V).T
+        base = np.sum(Uh * (form.D @ V).T, axis=1)
     return np.max(np.abs(_resolvent(form, omega) @ coupling.T + base), axis=1)
+
+
+def _top_singular_pairs(D: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(V, Uᴴ)``: unit right vectors (m, k') and left vectors (k', p) of D's top k' ≤ k singular pairs, from the
+    top eigenvectors of DᴴD (the left ones ``D v/‖D v‖``, normalised: any unit pair gives a valid lower bound
+    ``|uᴴ G v| ≤ σ_max(G)``, however well they approximate D's singular vectors). Directions D maps to zero are
+    dropped."""
+    m = D.shape[1]
+    k = min(k, m, D.shape[0])
+    Dh = np.conj(D.T)
+    _, V = scipy.linalg.eigh(Dh @ D, subset_by_index=[m - k, m - 1], driver="evr", check_finite=False)
+    V = V[:, ::-1]
+    DV = D @ V
+    norms = np.linalg.norm(DV, axis=0)
+    keep = norms > 0
+    return V[:, keep], np.conj((DV[:, keep] / norms[keep]).T)
 
 
 def _state_errors(form: _CircleForm, a: np.ndarray, b: np.ndarray) -> np.ndarray:

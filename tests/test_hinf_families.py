@@ -180,3 +180,21 @@ def test_feedthrough_profile_is_a_lower_bound_that_tracks_a_d_dominated_response
     sigma = np.linalg.norm(hd._formed_responses(form, hd._resolvent(form, omega), None), ord=2, axis=(1, 2))
     assert np.all(profile <= sigma * (1 + 1e-12))
     assert np.max(sigma - profile) < 0.05 * np.max(sigma)
+
+
+def test_top_singular_pairs_of_a_dense_feedthrough_match_the_svd():
+    """The profile's directions of a dense D: unit vectors whose ``uᴴ D v`` are D's top singular values (numpy's
+    SVD), largest first; a rank-deficient D keeps only the directions it does not map to zero."""
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((7, 5)) + 1j * rng.standard_normal((7, 5))
+    V, Uh = hd._top_singular_pairs(D, 3)
+    assert V.shape == (5, 3) and Uh.shape == (3, 7)
+    np.testing.assert_allclose(np.linalg.norm(V, axis=0), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(Uh, axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(
+        np.abs(np.sum(Uh * (D @ V).T, axis=1)), np.linalg.svd(D, compute_uv=False)[:3], rtol=1e-12
+    )
+    low_rank = rng.standard_normal((6, 1)) @ rng.standard_normal((1, 6))
+    V, Uh = hd._top_singular_pairs(low_rank, 4)
+    assert V.shape[1] == Uh.shape[0] >= 1
+    assert np.all(np.isfinite(Uh))
