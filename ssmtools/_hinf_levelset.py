@@ -100,10 +100,11 @@ def hamiltonian(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, gamm
     if p == m and not np.any(D - np.diag(np.diag(D))):  # diagonal D (S5/S4D/LRU): R and S are diagonal
         r = np.abs(np.diag(D)) ** 2 - gamma**2
         RBh, RDhC, SC = Bh / r[:, None], (Dh @ C) / r[:, None], C / r[:, None]
-    else:
+    else:  # one factorisation: S⁻¹ = (D R⁻¹ Dᴴ − I)/γ² (multiply out S·(D R⁻¹ Dᴴ − I) = γ²I)
         R = Dh @ D - gamma**2 * np.eye(m)
-        S = D @ Dh - gamma**2 * np.eye(p)
-        RBh, RDhC, SC = np.linalg.solve(R, Bh), np.linalg.solve(R, Dh @ C), np.linalg.solve(S, C)
+        solved = np.linalg.solve(R, np.concatenate([Bh, Dh @ C], axis=1))
+        RBh, RDhC = solved[:, : Bh.shape[1]], solved[:, Bh.shape[1] :]
+        SC = (D @ RDhC - C) / gamma**2
     H11 = A - B @ RDhC
     # R Hermitian: the (2, 2) block C^H D R⁻¹ B^H − A^H is −H11^H
     return np.block([[H11, -gamma * (B @ RBh)], [gamma * (Ch @ SC), -np.conj(H11.T)]])
