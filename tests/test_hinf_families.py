@@ -198,3 +198,27 @@ def test_top_singular_pairs_of_a_dense_feedthrough_match_the_svd():
     V, Uh = hd._top_singular_pairs(low_rank, 4)
     assert V.shape[1] == Uh.shape[0] >= 1
     assert np.all(np.isfinite(Uh))
+
+
+def test_a_coarse_climb_is_polished_from_where_it_stopped():
+    """``polish`` continues a climb stopped at a coarse predicted gain along its own secant: on a smooth peak
+    (a quartic with its maximum 2 at ω = 0.3) it reaches the maximum to rounding in at most two evaluations, and
+    a search already converged is returned without evaluating anything."""
+    from ssmtools import _hinf_levelset as ls
+
+    calls = []
+
+    def fs(w):
+        calls.append(w)
+        d = w - 0.3
+        return 2.0 - d**2 + 0.5 * d**3 - d**4, -2.0 * d + 1.5 * d**2 - 4.0 * d**3
+
+    coarse = ls.climb(fs, -1.0, 1.0, 0.0, xtol=1e-12, first=0.5, gain=ls._GAIN * 1e-8)  # the certificate's stop
+    assert coarse.best[1] < 2.0 and coarse.previous is not None
+    calls.clear()
+    fine = ls.polish(fs, coarse, xtol=1e-12, first=1e-3)
+    assert len(calls) <= 2
+    assert fine.best[1] == pytest.approx(2.0, rel=1e-15, abs=0)
+    calls.clear()
+    again = ls.polish(fs, fine, xtol=1e-12, first=1e-3)
+    assert calls == [] and again.best == fine.best
