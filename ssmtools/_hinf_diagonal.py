@@ -363,14 +363,22 @@ def frobenius_squared(form: _CircleForm, phi: np.ndarray) -> tuple[np.ndarray, n
 
 
 def cheap_bounds(
-    form: _CircleForm, omega: np.ndarray, V: np.ndarray, *, iterations: int = 4, settle: float | None = None
+    form: _CircleForm,
+    omega: np.ndarray,
+    V: np.ndarray,
+    *,
+    iterations: int = 4,
+    settle: float | None = None,
+    relative_settle: float | None = None,
 ):
     """Rigorous ``(lower, upper, v)`` for σ_max(G(e^{jω})) without forming G (step 2).
 
     ``V`` (K, m) warm-starts the power iterations; returns arrays of shape (K,) and (K, m). Every
     Gram application ``w = GᴴG v`` (‖v‖ = 1) yields ``a = ‖Gv‖²``, ``β = ‖w − a v‖`` and so a
     lower bound √a and the 2×2-compression upper bound; the best of each over the iterations is
-    kept. ``settle``: a frequency stops iterating once its upper bound is ≤ ``settle``.
+    kept. ``settle``: a frequency stops iterating once its upper bound is ≤ ``settle``; ``relative_settle``: the
+    same with ``settle`` set to this fraction of the best lower bound after the first Gram application (one
+    call where a first pass, then power iterations where they could matter, would apply the first twice).
     """
     phi = _resolvent(form, omega)  # (K, N)
     fro2_all, floor_all = frobenius_squared(form, phi)
@@ -417,6 +425,8 @@ def cheap_bounds(
         V_out[rows] = v
         if iteration == iterations:
             break
+        if iteration == 0 and relative_settle is not None:
+            settle = relative_settle * float(np.max(lower))
         norm = np.linalg.norm(w, axis=1, keepdims=True)
         v = np.where(norm > 0, w / np.where(norm > 0, norm, 1.0), v)
         if settle is not None:
@@ -862,10 +872,9 @@ def certify(
         value = float(np.linalg.norm(form.D, 2)) if form.D.size else 0.0
         return value, value, value, 0.0, True, (0, 0), "closed-form"
     omega = _initial_grid(form, uniform=uniform)
-    lo, hi, V = cheap_bounds(form, omega, _start_vectors(form, omega), iterations=0)
-    lo_best = np.max(lo)  # a lower bound already: refine only frequencies that could matter
-    redo = np.flatnonzero(hi > _SETTLED * lo_best)
-    lo[redo], hi[redo], V[redo] = cheap_bounds(form, omega[redo], V[redo])
+    # one Gram application everywhere, then power iterations where the upper bound is above _SETTLED of the best
+    # lower bound (only there could the peak be)
+    lo, hi, V = cheap_bounds(form, omega, _start_vectors(form, omega), relative_settle=_SETTLED)
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
         found = _hinf_levelset.certify(
