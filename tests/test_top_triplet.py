@@ -70,3 +70,17 @@ def test_level_set_on_wide_layers_matches_ab13dd(kind):
     assert result.lower <= reference * (1 + 1e-12) and result.upper >= reference * (1 - 1e-12)
     assert result.value == pytest.approx(reference, rel=1e-9)
     assert result.upper - result.lower <= 2e-8 * result.value  # rtol plus the floor of a 100-wide layer
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 60])
+def test_top_ritz_pairs_match_a_dense_eigh(n):
+    """The two largest eigenpairs of a symmetric tridiagonal (LAPACK's dstemr), ascending, as numpy's eigh of the
+    formed matrix gives them (eigenvectors up to sign); one pair at size 1."""
+    rng = np.random.default_rng(n)
+    alpha, beta = rng.uniform(0.0, 1.0, n), rng.uniform(0.0, 0.3, n - 1)
+    values, vectors = hd._top_ritz_pairs(alpha, beta)
+    dense = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    expected_values, expected_vectors = np.linalg.eigh(dense)
+    k = min(2, n)
+    np.testing.assert_allclose(values, expected_values[-k:], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.abs(vectors), np.abs(expected_vectors[:, -k:]), atol=1e-12)
