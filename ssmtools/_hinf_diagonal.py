@@ -226,6 +226,8 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
     BBh = scale[:, None] * BBh * np.conj(scale)[None, :]
     gain = np.linalg.norm(C, axis=0) * np.linalg.norm(B, axis=1)
     keep = gain > 0
+    if np.all(keep):  # (nothing to drop: no N×N copies)
+        keep = slice(None)
     theta, theta_hi, theta_lo, gap, radius, offset, B, C, gain = (
         theta[keep],
         theta_hi[keep],
@@ -237,7 +239,8 @@ def circle_form(lam, B, C, D, *, discrete: bool, real_output: bool, state_includ
         C[:, keep],
         gain[keep],
     )
-    ChC, BBh = ChC[np.ix_(keep, keep)], BBh[np.ix_(keep, keep)]
+    if not isinstance(keep, slice):
+        ChC, BBh = ChC[np.ix_(keep, keep)], BBh[np.ix_(keep, keep)]
     if gain.size < min(D.shape) and not np.any(D):  # rank ≤ N: the same singular values on N outputs and inputs
         C, B, D = _compressed_io(C, B)
     half = bool(real_output) or all(np.all(np.isreal(X)) for X in (mu, B, C, D))  # G(−ω) = conj G(ω)

@@ -59,34 +59,38 @@ def realization(form: _CircleForm) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     to keep the poles away from the map's pole ``μ' = −1``. A is diagonal (complex) or, for conjugate-paired
     states, real block-diagonal in the permuted basis [Re x; Im x] (B, C, D real then).
     """
-    mu = form.radius * np.exp(1j * form.theta)
-    B_hat = np.exp(1j * form.theta)[:, None] * form.B
-    D_eff = form.D + (form.C * form.offset) @ form.B
+    rotation = np.exp(1j * form.theta)
+    mu = form.radius * rotation
     shift = 0.0
     if np.min(np.abs(mu + 1.0)) < np.min(np.abs(mu - 1.0)):
-        mu, B_hat, shift = -mu, -B_hat, np.pi
+        mu, rotation, shift = -mu, -rotation, np.pi
     inv = 1.0 / (mu + 1.0)
     a = (mu - 1.0) * inv
-    B_c = np.sqrt(2.0) * inv[:, None] * B_hat
+    B_c = np.sqrt(2.0) * (inv * rotation)[:, None] * form.B
     C_c = np.sqrt(2.0) * form.C * inv
-    D_c = D_eff - (form.C * inv) @ B_hat
+    # D_c = D + C diag(κ) B − C diag(inv) B̂ with B̂ = e^{jθ}B (rotated with the shift): one product
+    coefficient = form.offset - inv * rotation
     half = a.size // 2
     paired = (
         a.size % 2 == 0
         and np.array_equal(a[half:], np.conj(a[:half]))
         and np.array_equal(B_c[half:], np.conj(B_c[:half]))
         and np.array_equal(C_c[:, half:], np.conj(C_c[:, :half]))
+        and np.array_equal(coefficient[half:], np.conj(coefficient[:half]))
         and not np.any(np.iscomplex(form.D))
     )
     if not paired:
-        return np.diag(a), B_c, C_c, D_c, shift
+        return np.diag(a), B_c, C_c, form.D + (form.C * coefficient) @ form.B, shift
+    # the conjugate states add the conjugate terms: D_c = D + 2 Re(C₁ diag(κ₁) B₁) over the first of each pair
+    X, B_1 = form.C[:, :half] * coefficient[:half], form.B[:half]
+    D_c = form.D.real + 2.0 * (X.real @ B_1.real - X.imag @ B_1.imag)
     # x = u + jv for the first state of each pair: u' = Re(a)u − Im(a)v + Re(b)w, v' = Im(a)u + Re(a)v + Im(b)w,
     # and the pair's output c x + conj(c x) = 2(Re c·u − Im c·v)
     alpha, beta = np.diag(a[:half].real), np.diag(a[:half].imag)
     A_r = np.block([[alpha, -beta], [beta, alpha]])
     B_r = np.concatenate([B_c[:half].real, B_c[:half].imag], axis=0)
     C_r = 2.0 * np.concatenate([C_c[:, :half].real, -C_c[:, :half].imag], axis=1)
-    return A_r, B_r, C_r, D_c.real, shift
+    return A_r, B_r, C_r, D_c, shift
 
 
 def hamiltonian(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray, gamma: float) -> np.ndarray:

@@ -73,14 +73,23 @@ def test_lru_pytorch_default_init_matches_ab13dd():
     assert_exact(_package_layer(LRU_pytorch.LRU(6, 5, 8)))
 
 
-def test_level_set_realization_reproduces_the_response():
-    """The Cayley-mapped continuous-time realization has the circle form's response at ω = shift + 2 atan t."""
+@pytest.mark.parametrize("real_output", [True, False])
+@pytest.mark.parametrize("near_minus_one", [False, True])
+def test_level_set_realization_reproduces_the_response(real_output, near_minus_one):
+    """The Cayley-mapped continuous-time realization has the circle form's response at ω = shift + 2 atan t: real
+    (2×2 blocks) for a real-output layer, complex diagonal otherwise, and mapped with shift π when the poles sit
+    next to z = −1 (S4D-Inv's poles negated), with a dense D."""
     from ssmtools import _hinf_levelset as ls
 
     sys = init_layer("S4D-Inv", 5, 3, seed=1)
-    form, _ = hd.circle_form(sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=True, state_includes_input=True)
+    if near_minus_one:
+        sys = sys.replace(poles=-sys.poles, D=sys.D + 0.1 * np.random.default_rng(2).standard_normal(sys.D.shape))
+    form, _ = hd.circle_form(
+        sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=real_output, state_includes_input=True
+    )
     A, B, C, D, shift = ls.realization(form)
-    assert np.isrealobj(A) and A.shape == (10, 10)
+    assert shift == (np.pi if near_minus_one else 0.0)
+    assert np.isrealobj(A) == real_output and A.shape == ((10, 10) if real_output else (5, 5))
     t = np.array([-3.0, -0.2, 0.0, 0.7, 40.0])
     omega = ls.to_circle(t, shift)
     expected = hd._formed_responses(form, hd._resolvent(form, omega), None)
