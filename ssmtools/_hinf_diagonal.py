@@ -866,8 +866,12 @@ def certify(
         return feedthrough_profile(form, w, directions=_DIRECTIONS)
 
     last: list[np.ndarray | None] = [None]  # the previous search's singular vector: the next one starts there
+    seeds: dict[float, tuple[float, float, np.ndarray]] = {}  # σ_max, slope and vector where rayleigh evaluated
 
     def slope(w):
+        if w in seeds:  # a search starting at a seed: evaluated already
+            sigma, derivative, last[0] = seeds[w]
+            return sigma, derivative
         spent[0] += exact_work(form)
         check_budget()
         sigma, derivative, last[0] = value_and_slope(form, w, last[0])
@@ -878,7 +882,11 @@ def certify(
             return evaluate(w)[0]
         spent[0] += w.size * exact_work(form)
         check_budget()
-        return rayleigh_values(form, w)
+        values = np.empty(w.size)
+        for k, frequency in enumerate(w.tolist()):  # with the slope (cheap once G is formed) for the searches
+            seeds[frequency] = value_and_slope(form, frequency)
+            values[k] = seeds[frequency][0]
+        return values
 
     if form.gain.size == 0:  # G ≡ D
         value = float(np.linalg.norm(form.D, 2)) if form.D.size else 0.0
