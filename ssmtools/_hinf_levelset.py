@@ -38,6 +38,7 @@ from ._backends import slycot as _slycot
 if TYPE_CHECKING:  # the circle form's type only; _hinf_diagonal imports this module
     from ._hinf_diagonal import _CircleForm
 
+_EPS = float(np.finfo(float).eps)
 _MIN_GAP = 1e-7  # smallest 1 − |μ| the level-set test is used for (closer poles: branch and bound)
 _AXIS = 1e-11  # |Re λ| ≤ _AXIS·max|λ|: the eigenvalue is a crossing of the level (see the module docstring)
 _ROUNDS = 6  # level-set tests before handing back to the branch and bound
@@ -309,7 +310,9 @@ def climb(
     ``fs(ω) -> (σ_max, slope)``; ``known``: its value at ``x`` and ``previous`` the ``(ω, slope)`` before it,
     when an earlier search stopped there (:func:`polish`). The first step goes ``first`` uphill (the scale of
     the peak), or along the secant through ``previous``; then the maximum searched for is kept bracketed by the
-    signs of the slope (a bisection where the secant leaves the bracket); stops at a step below ``xtol``, once
+    signs of the slope (a bisection where the secant leaves the bracket); stops where the slope changes σ_max by
+    less than rounding over ``first`` (a stationary point: ω = 0 or π of a symmetric response), at a step below
+    ``xtol``, once
     the gain the secant's quadratic model predicts, ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the
     value needs no more digits than asked for), or after ``budget`` evaluations. Returns where it stopped (its
     ``best`` is the best ``(ω, σ_max)``).
@@ -318,6 +321,8 @@ def climb(
     best = (x, fx)
     lo, hi = a, b
     for _ in range(budget):
+        if abs(gx) * first <= _EPS * abs(fx):  # stationary to rounding on the peak's scale: nothing to climb (ω = 0
+            break  # or π of a symmetric response, where a real pole peaks, has a zero slope up to rounding)
         if gx > 0:
             lo = x
         else:

@@ -231,3 +231,28 @@ def test_a_coarse_climb_is_polished_from_where_it_stopped():
     calls.clear()
     again = ls.polish(fs, fine, xtol=1e-12, first=1e-3)
     assert calls == [] and again.best == fine.best
+
+
+def test_a_climb_from_a_stationary_point_stops_at_once():
+    """At ω = 0 of a symmetric response (where a real pole peaks) the slope is zero up to rounding: the search
+    stops there instead of bisecting towards it (S4D-Lin layers with 2–4 states spent 16 evaluations on it)."""
+    from ssmtools import _hinf_levelset as ls
+
+    calls = []
+
+    def fs(w):
+        calls.append(w)
+        return 5.0 / (1.0 + 1e6 * w * w), 1.4e-18 if w == 0.0 else -1e7 * w / (1.0 + 1e6 * w * w) ** 2
+
+    search = ls.climb(fs, -np.pi, 0.002, 0.0, xtol=1e-12, first=1e-3, gain=ls._GAIN * 1e-8)
+    assert calls == [0.0] and search.best == (0.0, 5.0)
+
+
+def test_a_real_pole_peaking_at_zero_is_certified_without_switching():
+    """S4D-Lin with 2 stored states and 96 channels: a real pole makes the peak sit at ω = 0; ``auto`` certifies it
+    with the diagonal algorithm (it used to exhaust the never-slower budget there and hand over to AB13DD)."""
+    sys = init_layer("S4D-Lin", 2, 96, seed=0)
+    result = hinf_result(sys)
+    assert result.method == "diagonal"
+    assert float(result.peak) == 0.0
+    assert float(result.value) == pytest.approx(ab13dd(sys), rel=1e-12)
