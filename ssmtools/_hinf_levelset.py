@@ -312,9 +312,8 @@ def climb(
     the peak), or along the secant through ``previous``; then the maximum searched for is kept bracketed by the
     signs of the slope (a bisection where the secant leaves the bracket); stops where the slope changes σ_max by
     less than rounding over ``first`` (a stationary point: ω = 0 or π of a symmetric response), at a step below
-    ``xtol``, once
-    the gain the secant's quadratic model predicts, ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the
-    value needs no more digits than asked for), or after ``budget`` evaluations. Returns where it stopped (its
+    ``xtol``, once the gain the secant's quadratic model predicts, ``slope²/(2·|curvature|)``, is below
+    ``gain·σ_max`` (the value needs no more digits than asked for), or after ``budget`` evaluations. Returns where it stopped (its
     ``best`` is the best ``(ω, σ_max)``).
     """
     fx, gx = fs(x) if known is None else known
@@ -346,10 +345,16 @@ def climb(
         fx, gx = fs(x)
         if fx > best[1]:
             best = (x, fx)
-        curvature = (gx - previous[1]) / (x - previous[0])
-        if curvature < 0 and fx >= best[1] and gx * gx <= -2.0 * curvature * gain * fx:
+        if fx >= best[1] and _gain_below(x, fx, gx, previous, gain):
             break
     return Search(x, fx, gx, previous, lo, hi, best)
+
+
+def _gain_below(x: float, fx: float, gx: float, previous: tuple[float, float], gain: float) -> bool:
+    """Whether the secant through ``previous`` and ``(x, gx)`` bends down and predicts a gain
+    ``slope²/(2·|curvature|)`` of at most ``gain·fx`` (the stop of :func:`climb`)."""
+    curvature = (gx - previous[1]) / (x - previous[0])
+    return bool(curvature < 0 and gx * gx <= -2.0 * curvature * gain * fx)
 
 
 def polish(fs: Any, search: Search, *, xtol: float, first: float, gain: float = _POLISHED) -> Search:
@@ -357,8 +362,7 @@ def polish(fs: Any, search: Search, *, xtol: float, first: float, gain: float = 
     ``gain·σ_max``: the certified peak's value to about full precision, usually in one evaluation or none (the
     prediction is accurate there: measured within a few % of the gain then attained)."""
     if search.previous is not None and search.x != search.previous[0]:
-        curvature = (search.gx - search.previous[1]) / (search.x - search.previous[0])
-        if curvature < 0 and search.gx * search.gx <= -2.0 * curvature * gain * search.fx:
+        if _gain_below(search.x, search.fx, search.gx, search.previous, gain):
             return search
     return climb(
         fs,
