@@ -59,7 +59,7 @@ _POINTS_PER_LEVEL = 16  # cheap-tier splits: aim for this many new frequencies p
 _MAX_PIECES = 8  # ... cutting an interval into at most this many pieces
 _PAIRS_MIN_WORK = 8192  # N·(p + m) from which cheap_bounds uses the real pair factors
 _CALL_WORK = 2e6  # flop-equivalent of the fixed cost of one exact evaluation (~0.5 ms of Python and NumPy calls)
-_DIRECTIONS = 8  # singular pairs of D whose scalar responses give seed lower bounds (feedthrough_profile)
+_DIRECTIONS = 8  # top singular pairs of D on which G's compression gives seed lower bounds (feedthrough_profile)
 _LANCZOS_MIN = 96  # smallest min(p, m) whose top singular triplet is found by Lanczos (eigh of the Gram below)
 _LANCZOS_STEPS = 96  # Lanczos steps before falling back to eigh of the Gram
 _LANCZOS_TOL = 1e-13  # ... stopping once the top Ritz value's estimated relative error is below this
@@ -411,14 +411,21 @@ def cheap_bounds(
     if form.pairs is not None:
         Br, Cr, BrT, CrT = form.pairs
         S, Delta = _pair_coupling(phi)
-    for iteration in range(iterations + 1):
+
+    def times_G(v):  # G v at the frequencies still iterating, (rows, p)
         if form.pairs is None:
-            Gv = (phi * (v @ Bt)) @ Ct + apply_D(v)  # (K, p)
-            w = (np.conj(phi) * (Gv @ Cc)) @ Bc + apply_Dh(Gv)  # GᴴG v
-        else:  # the same products through the real pair factors (half the flops)
-            Gv = _real_times(_couple(S, Delta, _real_times(v, BrT)), CrT) + apply_D(v)
-            # Kᴴ = [[S̄, −jΔ̄], [−jΔ̄, −S̄]]: the coupling with (S̄, −Δ̄)
-            w = _real_times(_couple(np.conj(S), -np.conj(Delta), _real_times(Gv, Cr)), Br) + apply_Dh(Gv)
+            return (phi * (v @ Bt)) @ Ct + apply_D(v)
+        return _real_times(_couple(S, Delta, _real_times(v, BrT)), CrT) + apply_D(v)  # real pair factors: half
+
+    def times_Gh(u):  # Gᴴ u, (rows, m)
+        if form.pairs is None:
+            return (np.conj(phi) * (u @ Cc)) @ Bc + apply_Dh(u)
+        # Kᴴ = [[S̄, −jΔ̄], [−jΔ̄, −S̄]]: the coupling with (S̄, −Δ̄)
+        return _real_times(_couple(np.conj(S), -np.conj(Delta), _real_times(u, Cr)), Br) + apply_Dh(u)
+
+    for iteration in range(iterations + 1):
+        Gv = times_G(v)
+        w = times_Gh(Gv)  # GᴴG v
         a = np.sum(np.abs(Gv) ** 2, axis=1)
         beta2 = np.sum(np.abs(w - a[:, None] * v) ** 2, axis=1)
         e = np.maximum(fro2 - a, 0.0)
@@ -648,23 +655,30 @@ def value_and_slope(
 
 
 def feedthrough_profile(form: _CircleForm, omega: np.ndarray, *, directions: int = _DIRECTIONS) -> np.ndarray:
-    """Lower bounds ``max_k |u_kᴴ G(ω) v_k| ≤ σ_max(G(ω))`` along the top singular pairs ``(u_k, v_k)`` of D.
+    """Lower bounds ``σ_max(Uᴴ G(ω) V) ≤ σ_max(G(ω))`` on the compression of G to D's top singular pairs.
 
-    On a D-dominated layer (s5-pytorch, S4D) the largest singular value of G stays close to a top one of D, and
-    ``u_kᴴ G v_k = σ_k(D) + Σ_i (u_kᴴ c_i)(b_iᵀ v_k) ψ_i`` is a scalar response, O(N) per frequency and pair: it
-    tracks the ripples of σ_max where a few power iterations (whose top eigenvalues are clustered) cannot.
+    On a D-dominated layer (s5-pytorch, S4D) the largest singular value of G stays close to a top one of D and its
+    singular vectors near the span of D's top ones: with U, V (orthonormal columns) the top ``directions`` singular
+    vectors of D (for a diagonal D, the channels with the largest |d_k|), ``Uᴴ G V = Uᴴ D V + Σ_i (Uᴴ c_i)(b_iᵀ V) ψ_i``
+    is a small response (k×k, O(N·k²) per frequency), whose σ_max tracks the ripples of σ_max(G) — also where top
+    singular values of D are close and the channels couple, where a few power iterations (whose top eigenvalues
+    are clustered) and the scalar responses ``u_kᴴ G v_k`` alone cannot rank the peaks.
     """
     if not form.D.size or not np.any(form.D):
         return np.zeros(omega.size)
     if form.diagonal_D is not None:
         top = np.argsort(-np.abs(form.diagonal_D))[:directions]
-        coupling = form.C[top, :] * form.B[:, top].T  # (k, N): c_ki b_ik
-        base = form.diagonal_D[top]
-    else:  # the top right singular vectors from the smaller Gram's top eigenvectors only (not a full SVD)
+        left, right = form.C[top, :], form.B[:, top]  # (k, N) and (N, k): the rows and columns of those channels
+        base = np.diag(form.diagonal_D[top])
+    else:  # the top singular vectors from the smaller Gram's top eigenvectors only (not a full SVD)
         V, Uh = _top_singular_pairs(form.D, directions)
-        coupling = (Uh @ form.C) * (form.B @ V).T
-        base = np.sum(Uh * (form.D @ V).T, axis=1)
-    return np.max(np.abs(_resolvent(form, omega) @ coupling.T + base), axis=1)
+        left, right = Uh @ form.C, form.B @ V
+        base = Uh @ form.D @ V
+    k = base.shape[0]
+    outer = (left.T[:, :, None] * right[:, None, :]).reshape(-1, k * k)  # (N, k²): (Uᴴ c_i)(b_iᵀ V)
+    M = (_resolvent(form, omega) @ outer + base.reshape(-1)).reshape(-1, k, k)
+    gram = np.conj(np.swapaxes(M, -1, -2)) @ M
+    return np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
 
 
 def _top_singular_pairs(D: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -862,7 +876,7 @@ def certify(
         return cheap_bounds(form, w, _start_vectors(form, w), iterations=8)[0]
 
     def profile(w):
-        spent[0] += w.size * form.gain.size * _DIRECTIONS * 8.0
+        spent[0] += w.size * form.gain.size * _DIRECTIONS**2 * 8.0
         return feedthrough_profile(form, w, directions=_DIRECTIONS)
 
     last: list[np.ndarray | None] = [None]  # the previous search's singular vector: the next one starts there

@@ -176,7 +176,7 @@ def test_folded_crossings_keep_the_interval_around_zero_and_pi():
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_feedthrough_profile_is_a_lower_bound_that_tracks_a_d_dominated_response(dense):
-    """``max_k |u_kᴴ G v_k|`` along D's top singular pairs never exceeds σ_max (numpy's SVD of the formed G) and,
+    """σ_max of G compressed to D's top singular pairs never exceeds σ_max (numpy's SVD of the formed G) and,
     on a D-dominated layer, follows it to the size of the ripples."""
     sys = init_layer("D-dominated flat", 10, 6, seed=3)
     if dense:
@@ -189,6 +189,25 @@ def test_feedthrough_profile_is_a_lower_bound_that_tracks_a_d_dominated_response
     sigma = np.linalg.norm(hd._formed_responses(form, hd._resolvent(form, omega), None), ord=2, axis=(1, 2))
     assert np.all(profile <= sigma * (1 + 1e-12))
     assert np.max(sigma - profile) < 0.05 * np.max(sigma)
+
+
+def test_feedthrough_profile_compresses_g_to_the_top_channels():
+    """The profile is σ_max of G compressed to D's top channels: on an s5-pytorch-like layer (|d| uniform in [0, 1),
+    so top channels couple) it is at least the largest diagonal entry |G_kk| of those channels (the scalar
+    responses), never above σ_max (numpy's SVD of the formed G), and with every channel kept it is σ_max itself."""
+    rng = np.random.default_rng(4)
+    sys = init_layer("S4D-Lin", 12, 10, seed=4)
+    sys = sys.replace(D=np.diag(rng.uniform(0.0, 1.0, 10)))
+    form, _ = hd.circle_form(sys.poles, sys.B, sys.C, sys.D, discrete=True, real_output=True, state_includes_input=True)
+    omega = np.linspace(0.0, np.pi, 61)
+    G = hd._formed_responses(form, hd._resolvent(form, omega), None)
+    sigma = np.linalg.norm(G, ord=2, axis=(1, 2))
+    top = np.argsort(-np.abs(np.diag(sys.D)))[:4]
+    scalar = np.max(np.abs(G[:, top, top]), axis=1)
+    profile = hd.feedthrough_profile(form, omega, directions=4)
+    assert np.all(profile >= scalar * (1 - 1e-12)) and np.any(profile > scalar * (1 + 1e-6))
+    assert np.all(profile <= sigma * (1 + 1e-12))
+    np.testing.assert_allclose(hd.feedthrough_profile(form, omega, directions=10), sigma, rtol=1e-12)
 
 
 def test_top_singular_pairs_of_a_dense_feedthrough_match_the_svd():
@@ -231,6 +250,26 @@ def test_a_coarse_climb_is_polished_from_where_it_stopped():
     calls.clear()
     again = ls.polish(fs, fine, xtol=1e-12, first=1e-3)
     assert calls == [] and again.best == fine.best
+
+
+def test_a_rival_climb_is_abandoned_once_it_cannot_beat_the_best():
+    """A later seed's search (``beat``) stops as soon as its secant predicts a local maximum (optimistically, with
+    ``_HOPE`` times the predicted gain) below the best value found: on a peak of height 2 at ω = 0.3 it stops after
+    two evaluations against a best of 3, and climbs the peak as before against a best of 1.9."""
+    from ssmtools import _hinf_levelset as ls
+
+    calls = []
+
+    def fs(w):
+        calls.append(w)
+        d = w - 0.3
+        return 2.0 - d**2, -2.0 * d
+
+    abandoned = ls.climb(fs, -1.0, 1.0, 0.0, xtol=1e-12, first=0.1, gain=1e-10, beat=3.0)
+    assert len(calls) == 2 and abandoned.best[1] < 2.0
+    calls.clear()
+    climbed = ls.climb(fs, -1.0, 1.0, 0.0, xtol=1e-12, first=0.1, gain=1e-10, beat=1.9)
+    assert climbed.best[1] == pytest.approx(2.0, rel=1e-10)
 
 
 def test_a_climb_from_a_stationary_point_stops_at_once():
