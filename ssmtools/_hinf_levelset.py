@@ -336,18 +336,25 @@ def climb(
     fx, gx = fs(x) if known is None else known
     best = (x, fx)
     lo, hi = a, b
-    for _ in range(budget):
+    held = [False, False]  # whether a slope's sign has fixed lo / hi (else they are where the search was told to
+    for _ in range(budget):  # look, the seed's neighbours: the peak may lie past them)
         if abs(gx) * first <= _EPS * abs(fx):  # stationary to rounding on the peak's scale: nothing to climb (ω = 0
             break  # or π of a symmetric response, where a real pole peaks, has a zero slope up to rounding)
         if gx > 0:
-            lo = x
+            lo, held[0] = x, True
         else:
-            hi = x
+            hi, held[1] = x, True
         if hi - lo <= 2.0 * xtol:
             break
         step = None
         if previous is not None and gx != previous[1]:
             step = x - gx * (x - previous[0]) / (gx - previous[1])
+            # past a side no slope has fixed: follow the secant up to ``first`` beyond it (any higher value is
+            # welcome; bisecting towards the side would only creep up to it)
+            if step <= lo and not held[0] and lo - step <= first:
+                lo = step - (x - step)
+            elif step >= hi and not held[1] and step - hi <= first:
+                hi = step + (step - x)
         if step is None or not lo < step < hi:
             if previous is None:
                 step = x + (min(first, 0.5 * (hi - x)) if gx > 0 else -min(first, 0.5 * (x - lo)))

@@ -272,6 +272,25 @@ def test_a_rival_climb_is_abandoned_once_it_cannot_beat_the_best():
     assert climbed.best[1] == pytest.approx(2.0, rel=1e-10)
 
 
+def test_a_climb_follows_its_secant_past_the_seeds_neighbours():
+    """The bracket a search is given (the seed's neighbours on the grid) is not a wall: with the peak (2 at ω = 0.3)
+    beyond it, the secant leads there in a few evaluations (it used to bisect towards the bracket's end, 16 of them
+    on an S4D-Inv layer, and leave the peak to a second eigenproblem); a side where a slope has changed sign
+    stays a bound."""
+    from ssmtools import _hinf_levelset as ls
+
+    calls = []
+
+    def fs(w):
+        calls.append(w)
+        d = w - 0.3
+        return 2.0 - d**2 + 0.5 * d**3, -2.0 * d + 1.5 * d**2
+
+    search = ls.climb(fs, -0.1, 0.25, 0.2, xtol=1e-12, first=0.2, gain=1e-12)
+    assert search.best[1] == pytest.approx(2.0, rel=1e-12) and len(calls) <= 6
+    assert search.lo <= search.best[0] <= search.hi
+
+
 def test_a_climb_from_a_stationary_point_stops_at_once():
     """At ω = 0 of a symmetric response (where a real pole peaks) the slope is zero up to rounding: the search
     stops there instead of bisecting towards it (S4D-Lin layers with 2–4 states spent 16 evaluations on it)."""
