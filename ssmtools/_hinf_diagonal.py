@@ -911,8 +911,19 @@ def certify(
     lo, hi, V = cheap_bounds(form, omega, _start_vectors(form, omega), relative_settle=_SETTLED)
     if level_set and _hinf_levelset.applicable(form) and (budget is None or 2 * levelset_work(form) < budget):
         spent[0] += levelset_work(form)  # one eigenproblem charged up front (the usual count)
+        # a second seed's climb (a few evaluations) pays where it can save an eigenproblem worth more of them
+        climbed = 2 if levelset_work(form) >= _hinf_levelset._RIVAL_CLIMB * exact_work(form) else 1
         found = _hinf_levelset.certify(
-            form, omega, lo, rtol=rtol, evaluate=evaluate, slope=slope, cheap=cheap, profile=profile, rayleigh=rayleigh
+            form,
+            omega,
+            lo,
+            rtol=rtol,
+            evaluate=evaluate,
+            slope=slope,
+            cheap=cheap,
+            profile=profile,
+            rayleigh=rayleigh,
+            seeds=climbed,
         )
         if found is not None:
             value, peak, exact, _ = found

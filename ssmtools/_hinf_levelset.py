@@ -43,14 +43,12 @@ _EPS = float(np.finfo(float).eps)
 _MIN_GAP = 1e-7  # smallest 1 − |μ| the level-set test is used for (closer poles: branch and bound)
 _AXIS = 1e-11  # |Re λ| ≤ _AXIS·max|λ|: the eigenvalue is a crossing of the level (see the module docstring)
 _ROUNDS = 6  # level-set tests before handing back to the branch and bound
-_SEEDS = 2  # local maxima of the seed profile climbed (the level-set test catches a wrong pick, at one more
-# eigenproblem: a second climb, abandoned once it cannot win, costs less; 11 → 7 such layers of 60 measured)
-_CROSSING_SEEDS = 1  # ... and of the values between crossings, per round
+_CROSSING_SEEDS = 1  # local maxima of the values between crossings climbed, per round
 _CROSSING_EXACT = 8  # points between crossings with the best Rayleigh bounds evaluated exactly, per round
 _EXACT_SEEDS = 4  # seeds with the best Rayleigh bounds evaluated exactly before the pick
 _HOPE = 4.0  # a later seed's climb stops once fx + _HOPE·(predicted gain) is below the best value found
 _CLIMB = 16  # evaluations a climb may spend
-_RIVAL_CLIMB = 6  # ... and a later seed's climb
+_RIVAL_CLIMB = 6  # ... and a later seed's climb (the caller climbs one where an eigenproblem costs more evaluations)
 _POLISHED = 1e-14  # the certified peak is polished until its predicted gain is below this relative to its value
 _GAIN = 1.0 / 16.0  # a climb stops once its predicted gain is below _GAIN·rtol of its value (the level tested
 # sits rtol/2 above the value, so a peak climbed to within rtol/16 passes the test)
@@ -229,6 +227,7 @@ def certify(
     cheap: Any,
     profile: Any,
     rayleigh: Any = None,
+    seeds: int = 1,
 ):
     """Level-set certificate from seed frequencies ``omega`` with lower bounds ``lower`` (module docstring).
 
@@ -239,7 +238,8 @@ def certify(
     the lower half of ``evaluate``) gives converged Rayleigh lower bounds with G formed
     (``_hinf_diagonal.rayleigh_values``), used wherever no upper bound is needed: every value but σ_max(D_c)
     (the level must exceed it, so it is evaluated exactly). The best ``_EXACT_SEEDS`` seeds are evaluated with
-    G formed before one is picked. Returns
+    G formed before one is picked; ``seeds`` local maxima are climbed (a later one's climb abandoned once it cannot
+    beat the best: worth it where an eigenproblem costs many evaluations, the caller's choice). Returns
     ``(value, peak, exact evaluations, eigenproblems)`` with ``value ≤ ‖G‖∞ < (1 + rtol/2)·value`` as the
     eigensolver sees it, or ``None`` when the test cannot decide (hand back to the branch and bound).
     """
@@ -267,7 +267,7 @@ def certify(
     lower = lower.copy()
     lower[best] = rayleigh(omega[best])
     count[0] += best.size
-    peak, value, search = _refine(form, fs, omega, lower, rtol, _SEEDS)
+    peak, value, search = _refine(form, fs, omega, lower, rtol, seeds)
     for round_ in range(_ROUNDS):
         gamma = value * (1.0 + 0.5 * rtol)
         t = crossings(realized, gamma)
