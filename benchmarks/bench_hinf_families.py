@@ -11,6 +11,12 @@ Families (one layer each, real output, state includes input, P stored conjugate 
   MIMO layers with those pole initialisations, ZOH with steps log-uniform in [1e-3, 1e-1], lecun-normal B̃, C̃,
   diagonal D; the last one a flat response whose ripples are 1e-3 of D).
 
+``--trained`` adds the layers of the pruning benchmark's trained classifiers (``benchmarks/pruning/run.py``: s5-pytorch,
+LRU-pytorch and S4D, H = 32, two layers each, trained on its sines task once into its git-ignored cache, ~2 minutes
+in all); an S4D layer is a batch of 32 SISO channels (H = 1 in the table), whose H∞ is the largest channel's, and
+a layer with unstable states (trained s5-pytorch layers have some) is listed without a ratio: its H∞ is infinite,
+while AB13DD returns the L∞ norm on the circle.
+
 ``ssmtools`` is ``hinf_result(layer)`` (default ``method="auto"``, certified rtol 1e-8); AB13DD is slycot
 called directly on the real standard form with tol 1e-10 (as ``bench_norms.py``; one BLAS thread for both, as
 ``hinf_result`` runs its engines), timed in the same run
@@ -77,14 +83,39 @@ DEFAULT_SIZES = [(8, 16), (16, 64), (64, 128), (128, 256)]  # AB13DD alone: ~15 
 FULL_SIZES = [(P, H) for P in (16, 64, 128, 256, 512) for H in (64, 128, 256, 512)]  # hours of AB13DD time
 
 
+TRAINED_TASK = "sines"  # the pruning benchmark's burst-frequency task (no download)
+
+
+def trained_layers(seeds: range) -> list[tuple[str, int, int, st.DiagonalSSM]]:
+    """The layers of the pruning benchmark's trained classifiers (``benchmarks/pruning/run.py``: s5-pytorch,
+    LRU-pytorch and S4D, H = 32, 2 layers each, on the sines task), trained once into its git-ignored cache (about
+    a minute per model) and read through ``ssmtools.load``: ``(family, seed, layer index, system)``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "pruning"))
+    import run as pruning  # noqa: PLC0415 (the pruning benchmark's script: torch and its three models)
+
+    task = pruning.TASKS[TRAINED_TASK]
+    splits = task.splits()
+    out = []
+    for kind in pruning.MODELS:
+        for seed in seeds:
+            model = st.load(pruning.train(kind, task, seed, splits, pruning.EPOCHS[kind]))
+            for index, name in enumerate(model):
+                out.append((f"trained {kind} ({TRAINED_TASK})", seed, index, model[name].system))
+    return out
+
+
 def _ab13dd(A, B, C, D):
-    """AB13DD (tol 1e-10) with one BLAS thread, as ``hinf_result`` runs its engines (AB13DD included)."""
+    """AB13DD (tol 1e-10) with one BLAS thread, as ``hinf_result`` runs its engines (AB13DD included); a batch
+    (S4D: one SISO system per channel) gives the largest value, the layer's H∞."""
     with one_blas_thread():
-        return _slycot.linf_norm(A, B, C, D, discrete=True, tol=1e-10)
+        values = [
+            _slycot.linf_norm(A[i], B[i], C[i], D[i], discrete=True, tol=1e-10) for i in np.ndindex(*A.shape[:-2])
+        ]
+    return max(values)
 
 
-def row(family: str, P: int, H: int, *, seed: int, repeat: int, backend: str, device) -> dict:
-    layer = FAMILIES[family](P, H, seed)
+def row(family: str, P: int, H: int, *, seed: int, repeat: int, backend: str, device, layer=None) -> dict:
+    layer = FAMILIES[family](P, H, seed) if layer is None else layer
     A, B, C, D = real_standard_form(layer)
     (t_ours, t_ref), (ours, ref) = interleaved_best_times(
         [
@@ -93,27 +124,44 @@ def row(family: str, P: int, H: int, *, seed: int, repeat: int, backend: str, de
         ],
         repeat,
     )
-    value, lower, upper = (float(x) for x in (ours.value, ours.lower, ours.upper))
+    value, lower, upper = (float(np.max(x)) for x in (ours.value, ours.lower, ours.upper))  # a batch: its largest
+    stable = bool(np.all(np.asarray(layer.is_stable)))  # else H∞ = ∞ and AB13DD reports L∞ on the circle
     return {
         "family": family,
         "P": P,
         "H": H,
         "seed": seed,
-        "real_states": 2 * P,
+        "real_states": int(A.shape[-1]),
         "method": ours.method,
         "time_ssmtools_s": t_ours,
         "time_ab13dd_s": t_ref,
-        "speedup_vs_ab13dd": t_ref / t_ours,
+        "speedup_vs_ab13dd": t_ref / t_ours if stable else None,
         "hinf_ssmtools": value,
         "hinf_ab13dd": float(ref[0]),
-        "rel_diff_ab13dd": abs(value - ref[0]) / ref[0],
-        "certificate_width": upper / lower - 1,
-        "bracket_contains_ab13dd": bool(lower <= ref[0] * (1 + 1e-10) and upper >= ref[0] * (1 - 1e-10)),
+        "stable": stable,
+        "rel_diff_ab13dd": abs(value - ref[0]) / ref[0] if stable else None,
+        "certificate_width": upper / lower - 1 if stable else None,
+        "bracket_contains_ab13dd": bool(lower <= ref[0] * (1 + 1e-10) and upper >= ref[0] * (1 - 1e-10))
+        if stable
+        else None,
     }
+
+
+def describe(r: dict) -> str:
+    """One printed line per layer."""
+    where = f"{r['family']:17s}" + (f" layer {r['layer']}" if "layer" in r else "")
+    head = f"{where} P={r['P']:3d} H={r['H']:3d} seed {r['seed']}: ssmtools {r['time_ssmtools_s']:.3f}s ({r['method']})"
+    if not r["stable"]:
+        return f"{head}  unstable (H∞ = ∞; AB13DD's {r['hinf_ab13dd']:.4g} is the L∞ norm on the circle): no ratio"
+    return (
+        f"{head}  AB13DD {r['time_ab13dd_s']:.3f}s  {r['speedup_vs_ab13dd']:.1f}x  rel diff {r['rel_diff_ab13dd']:.1e}"
+        f"  bracket ok {r['bracket_contains_ab13dd']}"
+    )
 
 
 COLUMNS = [
     ("family", "family", ""),
+    ("layer", "layer", "d"),
     ("P", "P", "d"),
     ("H", "H", "d"),
     ("seed", "seed", "d"),
@@ -139,8 +187,8 @@ SUMMARY_COLUMNS = [
 def summary(rows: list[dict]) -> list[dict]:
     """Median and worst speed-up per family and over all rows."""
     out = []
-    for family in [*FAMILIES, "all"]:
-        mine = [r for r in rows if family in ("all", r["family"])]
+    for family in [*dict.fromkeys(r["family"] for r in rows), "all"]:
+        mine = [r for r in rows if family in ("all", r["family"]) and r["speedup_vs_ab13dd"] is not None]
         if not mine:
             continue
         ratios = np.array([r["speedup_vs_ab13dd"] for r in mine])
@@ -170,6 +218,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seeds", type=int, default=1, help="layers per family and size (seeds seed, seed + 1, …)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats for layers up to 128 real states")
     parser.add_argument("--device", type=str, default=None, help="torch device (e.g. cuda): backend='torch' there")
+    parser.add_argument(
+        "--trained",
+        action="store_true",
+        help="also the pruning benchmark's trained layers (trained once if not cached)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.sizes:
@@ -186,12 +239,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     family, P, H, seed=seed, repeat=args.repeat if P <= 64 else 1, backend=backend, device=args.device
                 )
                 rows.append(r)
-                print(
-                    f"{family:17s} P={P:3d} H={H:3d} seed {seed}: ssmtools {r['time_ssmtools_s']:.3f}s ({r['method']})  AB13DD "
-                    f"{r['time_ab13dd_s']:.3f}s  {r['speedup_vs_ab13dd']:.1f}x  rel diff {r['rel_diff_ab13dd']:.1e}  "
-                    f"bracket ok {r['bracket_contains_ab13dd']}",
-                    flush=True,
-                )
+                print(describe(r), flush=True)
+    if args.trained:
+        for family, seed, index, layer in trained_layers(range(args.seed, args.seed + args.seeds)):
+            P, H = int(layer.n_states), int(layer.n_inputs)
+            r = row(family, P, H, seed=seed, repeat=args.repeat, backend=backend, device=args.device, layer=layer)
+            r["layer"] = index
+            rows.append(r)
+            print(describe(r), flush=True)
     stats = summary(rows)
     for s in stats:
         print(f"{s['family']:17s} median {s['median']:.1f}x  worst {s['worst']:.1f}x ({s['worst_case']})")

@@ -157,8 +157,9 @@ def _response_horizon(sys: DiagonalSSM, horizon: int | float) -> int | float:
 
 
 # ---------------------------------------------------------------------------------------------- H∞ / L∞
-_TINY_WORK = 9e7  # AB13DD's expected work (_backends.slycot.linf_work) below which it beats the diagonal algorithm's
-# fixed cost (benchmarks/bench_hinf_few_states.py: 2–16 real states × 16–64 channels cross over at 5e7–1e8)
+_TINY_STATES = 16  # real states up to which AB13DD can be the faster engine (32-state SISO S4D channels: 1.5× slower)
+_TINY_WORK = 9e7  # ... and AB13DD's expected work (_backends.slycot.linf_work) below which it beats the diagonal
+# algorithm's fixed cost (benchmarks/bench_hinf_few_states.py: 2–16 real states × 16–64 channels cross over at 5e7–1e8)
 _TINY_MARGIN = 1e-6  # ... provided every pole is this far inside the boundary (AB13DD loses digits closer)
 _CROSS_CHECKED = 8  # poles whose frequencies cross-check an AB13DD result
 
@@ -179,11 +180,11 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
         ``"slycot"`` (AB13DD on the I/O-compressed real standard form) for bidirectional layers, which
         the diagonal algorithm does not handle, and for causal systems without feedthrough whose real
         state dimension is below their input or output count (truncation-error systems, one-state
-        subsystems: the compression leaves at most 2n inputs and outputs), and for tiny layers (AB13DD's expected
-        work below 9·10⁷ flops — e.g. 16 real states with up to ~30 channels, 4 with up to ~48 — and every pole
-        at least 1e-6 inside the stability boundary), where AB13DD costs less than the diagonal algorithm's fixed
-        cost (with more channels the diagonal algorithm is faster also on few states: its cost barely grows
-        with them, AB13DD's does). ``"diagonal"`` (the certified level-set / branch-and-bound algorithm)
+        subsystems: the compression leaves at most 2n inputs and outputs), and for tiny layers (at most 16 real
+        states, AB13DD's expected work below 9·10⁷ flops — 16 real states with up to ~30 channels, 4 with up to
+        ~48 — and every pole at least 1e-6 inside the stability boundary), where AB13DD costs less than the
+        diagonal algorithm's fixed cost (with more channels the diagonal algorithm is faster also on few states:
+        its cost barely grows with them, AB13DD's does; on 32-state SISO channels it is 1.5× faster). ``"diagonal"`` (the certified level-set / branch-and-bound algorithm)
         otherwise — full layers, whose D of full rank defeats the compression, and poles next to the boundary.
     """
     if isinstance(sys, BidirectionalSSM):
@@ -194,7 +195,7 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
     if not sys.has_feedthrough and real_states < min(sys.n_inputs, sys.n_outputs):
         return "slycot"
     margin = sys.stability_margin
-    tiny = _slycot.linf_work(real_states, sys.n_inputs, sys.n_outputs) < _TINY_WORK
+    tiny = real_states <= _TINY_STATES and _slycot.linf_work(real_states, sys.n_inputs, sys.n_outputs) < _TINY_WORK
     if tiny and (margin.size == 0 or float(np.min(margin)) >= _TINY_MARGIN):
         return "slycot"
     return "diagonal"
