@@ -376,18 +376,22 @@ def climb(
     return Search(x, fx, gx, previous, lo, hi, best)
 
 
-def _gain_below(x: float, fx: float, gx: float, previous: tuple[float, float], gain: float) -> bool:
-    """Whether the secant through ``previous`` and ``(x, gx)`` bends down and predicts a gain
-    ``slope²/(2·|curvature|)`` of at most ``gain·fx`` (the stop of :func:`climb`)."""
+def _predicted_gain(x: float, gx: float, previous: tuple[float, float]) -> float:
+    """The gain ``slope²/(2·|curvature|)`` the quadratic model of the secant through ``previous`` and ``(x, gx)``
+    predicts up to its maximum (``inf`` when the secant does not bend down)."""
     curvature = (gx - previous[1]) / (x - previous[0])
-    return bool(curvature < 0 and gx * gx <= -2.0 * curvature * gain * fx)
+    return gx * gx / (-2.0 * curvature) if curvature < 0 else np.inf
+
+
+def _gain_below(x: float, fx: float, gx: float, previous: tuple[float, float], gain: float) -> bool:
+    """Whether the predicted gain is at most ``gain·fx`` (the stop of :func:`climb`)."""
+    return bool(_predicted_gain(x, gx, previous) <= gain * fx)
 
 
 def _predicted_peak(x: float, fx: float, gx: float, previous: tuple[float, float]) -> float:
-    """An optimistic estimate of the local maximum the secant through ``previous`` and ``(x, gx)`` points to:
-    ``fx`` plus _HOPE times its predicted gain (``inf`` when the secant does not bend down)."""
-    curvature = (gx - previous[1]) / (x - previous[0])
-    return fx + _HOPE * gx * gx / (-2.0 * curvature) if curvature < 0 else np.inf
+    """An optimistic estimate of the local maximum the secant points to: ``fx`` plus _HOPE times the predicted
+    gain."""
+    return fx + _HOPE * _predicted_gain(x, gx, previous)
 
 
 def polish(fs: Any, search: Search, *, xtol: float, first: float, gain: float = _POLISHED) -> Search:
