@@ -327,11 +327,13 @@ def climb(
     ``fs(ω) -> (σ_max, slope)``; ``known``: its value at ``x`` and ``previous`` the ``(ω, slope)`` before it,
     when an earlier search stopped there (:func:`polish`). The first step goes ``first`` uphill (the scale of
     the peak), or along the secant through ``previous``; then the maximum searched for is kept bracketed by the
-    signs of the slope (a bisection where the secant leaves the bracket); stops where the slope changes σ_max by
-    less than rounding over ``first`` (a stationary point: ω = 0 or π of a symmetric response), at a step below
-    ``xtol``, once the gain the secant's quadratic model predicts, ``slope²/(2·|curvature|)``, is below
-    ``gain·σ_max`` (the value needs no more digits than asked for), or after ``budget`` evaluations. Returns where it stopped (its
-    ``best`` is the best ``(ω, σ_max)``).
+    signs of the slope (a bisection where the secant leaves the bracket). ``a`` and ``b`` bound the search only
+    once a slope there has fixed them: until then the secant may lead up to ``first`` past them. Stops where the
+    slope changes σ_max by less than rounding over ``first`` (a stationary point: ω = 0 or π of a symmetric
+    response), at a step below ``xtol``, once the gain the secant's quadratic model predicts,
+    ``slope²/(2·|curvature|)``, is below ``gain·σ_max`` (the value needs no more digits than asked for), once
+    σ_max plus ``_HOPE`` times that gain is below ``beat`` (a later seed's climb that cannot win), or after
+    ``budget`` evaluations. Returns where it stopped (its ``best`` is the best ``(ω, σ_max)``).
     """
     fx, gx = fs(x) if known is None else known
     best = (x, fx)

@@ -184,8 +184,9 @@ def auto_hinf_method(sys: LTISystem, *, backend: Backend = "numpy") -> Literal["
         states, AB13DD's expected work below 9·10⁷ flops — 16 real states with up to ~30 channels, 4 with up to
         ~48 — and every pole at least 1e-6 inside the stability boundary), where AB13DD costs less than the
         diagonal algorithm's fixed cost (with more channels the diagonal algorithm is faster also on few states:
-        its cost barely grows with them, AB13DD's does; on 32-state SISO channels it is 1.5× faster). ``"diagonal"`` (the certified level-set / branch-and-bound algorithm)
-        otherwise — full layers, whose D of full rank defeats the compression, and poles next to the boundary.
+        its cost barely grows with them, AB13DD's does; on 32-state SISO channels it is 1.5× faster).
+        ``"diagonal"`` (the certified level-set / branch-and-bound algorithm) otherwise — full layers, whose D of
+        full rank defeats the compression, and poles next to the boundary.
     """
     if isinstance(sys, BidirectionalSSM):
         return "slycot"
